@@ -84,7 +84,8 @@ def main():
 
     with torch.no_grad():
         clean_correct = model(x).argmax(1) == y
-    clean_acc = clean_correct.float().mean().item()
+    clean_count = int(clean_correct.sum().item())
+    clean_acc = clean_count / n
 
     results = []
     for eps in args.eps:
@@ -102,14 +103,18 @@ def main():
                 adv_correct[i:i + bs] = model(xa).argmax(1) == yb
             max_pert = max(max_pert, (xa - xb).abs().max().item())
         wall = time.perf_counter() - t0
-        robust = (clean_correct & adv_correct).float().mean().item()
+        robust_count = int((clean_correct & adv_correct).sum().item())
+        adv_count = int(adv_correct.sum().item())
+        robust = robust_count / n
         results.append({
             "eps": eps,
             "alpha": alpha,
             "steps": args.steps,
             "random_start": not args.no_random_start,
             "robust_accuracy": robust,
-            "adv_accuracy": adv_correct.float().mean().item(),
+            "robust_correct": robust_count,
+            "adv_accuracy": adv_count / n,
+            "adv_correct": adv_count,
             "max_linf_perturbation": max_pert,
             "wall_time_s": round(wall, 3),
         })
@@ -129,6 +134,7 @@ def main():
         "threads": args.threads,
         "platform": platform.platform(),
         "clean_accuracy": clean_acc,
+        "clean_correct": clean_count,
         "robust_accuracy_definition": "correct on clean AND correct on adversarial, over all n samples",
         "results": results,
     }
