@@ -1,0 +1,148 @@
+//! Logistic regression over hashed word uni/bigrams and character n-grams.
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use crate::classifier::TextClassifier;
+use crate::corpus::Message;
+use crate::error::{Result, TextError};
+use crate::mime::extract_text;
+use crate::tokenize::word_tokens;
+
+/// Training settings for [`LogisticRegression`].
+#[derive(Debug, Clone)]
+pub struct LogisticOptions {
+    /// log2 of the number of hash buckets.
+    pub hash_bits: u32,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Initial learning rate (AdaGrad).
+    pub learning_rate: f64,
+    /// L2 penalty per update.
+    pub l2: f64,
+    /// Character n-gram lengths (within words, with boundary markers).
+    pub char_ngrams: std::ops::RangeInclusive<usize>,
+    /// Only the first this-many characters of a message are featurized
+    /// (bounds the cost of huge messages).
+    pub max_chars: usize,
+    /// Shuffling seed.
+    pub seed: u64,
+}
+
+impl Default for LogisticOptions {
+    fn default() -> Self {
+        LogisticOptions { hash_bits: 20, epochs: 8, learning_rate: 0.5, l2: 1e-6, char_ngrams: 3..=5, max_chars: 20_000, seed: 0 }
+    }
+}
+
+/// A trained logistic-regression filter over hashed n-gram features.
+#[derive(Debug, Clone)]
+pub struct LogisticRegression {
+    name: String,
+    opts: LogisticOptions,
+    weights: Vec<f32>,
+    bias: f64,
+}
+
+fn fnv1a(seed: u64, parts: &[&[u8]]) -> u64 {
+    let mut h = 0xcbf29ce484222325u64 ^ seed.wrapping_mul(0x100000001b3);
+    for p in parts {
+        for &b in *p {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// Sparse, L2-normalized feature vector (bucket, value), sorted by bucket.
+pub(crate) fn featurize(text: &str, opts: &LogisticOptions) -> Vec<(u32, f32)> {
+    let text = extract_text(text);
+    let cut = text.char_indices().nth(opts.max_chars).map_or(text.len(), |(i, _)| i);
+    let toks = word_tokens(&text[..cut]);
+    let mask = (1u64 << opts.hash_bits) - 1;
+    let mut idx: Vec<u32> = Vec::with_capacity(toks.len() * 8);
+    for (i, t) in toks.iter().enumerate() {
+        idx.push((fnv1a(1, &[t.as_bytes()]) & mask) as u32);
+        if i > 0 {
+            idx.push((fnv1a(2, &[toks[i - 1].as_bytes(), t.as_bytes()]) & mask) as u32);
+        }
+        let chars: Vec<char> = std::iter::once('^').chain(t.chars()).chain(std::iter::once('$')).collect();
+        for n in opts.char_ngrams.clone() {
+            for w in chars.windows(n) {
+                let s: String = w.iter().collect();
+                idx.push((fnv1a(3 + n as u64, &[s.as_bytes()]) & mask) as u32);
+            }
+        }
+    }
+    idx.sort_unstable();
+    let mut feats: Vec<(u32, f32)> = Vec::new();
+    for i in idx {
+        match feats.last_mut() {
+            Some((j, c)) if *j == i => *c += 1.0,
+            _ => feats.push((i, 1.0)),
+        }
+    }
+    // Sublinear term frequency, then unit length: long and short messages comparable.
+    let mut norm = 0f32;
+    for (_, v) in feats.iter_mut() {
+        *v = 1.0 + v.ln();
+        norm += *v * *v;
+    }
+    let norm = norm.sqrt().max(1e-6);
+    feats.iter_mut().for_each(|(_, v)| *v /= norm);
+    feats
+}
+
+impl LogisticRegression {
+    /// Train with AdaGrad SGD on the logistic loss (deterministic for a seed).
+    pub fn train(name: &str, messages: &[Message], opts: LogisticOptions) -> Result<Self> {
+        super::check_training_set(name, messages.iter().map(|m| m.label))?;
+        if !(8..=26).contains(&opts.hash_bits) || opts.char_ngrams.is_empty() || opts.learning_rate <= 0.0 {
+            return Err(TextError::invalid("logistic options", "hash_bits must be 8..=26, char_ngrams non-empty, learning_rate > 0"));
+        }
+        let data: Vec<(Vec<(u32, f32)>, f64)> =
+            messages.iter().map(|m| (featurize(&m.text, &opts), if m.label.is_spam() { 1.0 } else { 0.0 })).collect();
+        let dim = 1usize << opts.hash_bits;
+        let mut w = vec![0f32; dim];
+        let mut g2 = vec![1e-8f32; dim];
+        let (mut b, mut gb2) = (0f64, 1e-8f64);
+        let mut order: Vec<usize> = (0..data.len()).collect();
+        let mut rng = StdRng::seed_from_u64(opts.seed);
+        for _ in 0..opts.epochs {
+            order.shuffle(&mut rng);
+            for &k in &order {
+                let (x, y) = &data[k];
+                let z = b + x.iter().map(|&(i, v)| w[i as usize] as f64 * v as f64).sum::<f64>();
+                let g = super::sigmoid(z) - y;
+                for &(i, v) in x {
+                    let i = i as usize;
+                    let gi = (g * v as f64) as f32 + opts.l2 as f32 * w[i];
+                    g2[i] += gi * gi;
+                    w[i] -= opts.learning_rate as f32 * gi / g2[i].sqrt();
+                }
+                gb2 += g * g;
+                b -= opts.learning_rate * g / gb2.sqrt();
+            }
+        }
+        Ok(LogisticRegression { name: name.to_string(), opts, weights: w, bias: b })
+    }
+
+    /// Spam probability of one text.
+    pub fn score(&self, text: &str) -> f64 {
+        let x = featurize(text, &self.opts);
+        super::sigmoid(self.bias + x.iter().map(|&(i, v)| self.weights[i as usize] as f64 * v as f64).sum::<f64>())
+    }
+}
+
+impl TextClassifier for LogisticRegression {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn scores(&self, texts: &[String]) -> Result<Vec<f64>> {
+        Ok(texts.iter().map(|t| self.score(t)).collect())
+    }
+}

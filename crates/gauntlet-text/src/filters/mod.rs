@@ -1,0 +1,40 @@
+//! Built-in spam filters trained in Rust, and the external-command target.
+
+pub mod external;
+pub mod logistic;
+pub mod naive_bayes;
+
+pub use external::{ExternalCommand, ExternalOptions};
+pub use logistic::{LogisticOptions, LogisticRegression};
+pub use naive_bayes::NaiveBayes;
+
+use crate::corpus::Label;
+use crate::error::{Result, TextError};
+
+/// Reject training sets a filter cannot learn from (empty, or one class only).
+pub(crate) fn check_training_set(model: &str, labels: impl Iterator<Item = Label>) -> Result<()> {
+    let (mut ham, mut spam) = (0usize, 0usize);
+    for l in labels {
+        if l.is_spam() {
+            spam += 1
+        } else {
+            ham += 1
+        }
+    }
+    if ham == 0 || spam == 0 {
+        return Err(TextError::Training {
+            model: model.to_string(),
+            reason: format!("need both classes, got {ham} ham and {spam} spam messages"),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
