@@ -2,7 +2,9 @@
 """Build data/spam-demo/spam-demo.jsonl.gz, the small SpamAssassin subset shipped
 with gauntlet-text (stdlib only).
 
-Selection is deterministic: messages are ordered by SHA-256 of their `id`, those
+Selection is deterministic: messages are ordered by SHA-256 of "demo:" + `id`
+(salted so the subset is independent of gauntlet-text's train/test split, which
+hashes the bare id), those
 whose `text` is longer than MAX_CHARS are skipped (keeps the file small), and the
 first N_HAM ham and N_SPAM spam messages are kept. Only `id`, `label`, `text` and
 `group` are written: `headers` can leak the label and are not used.
@@ -28,7 +30,7 @@ def main() -> None:
     args = ap.parse_args()
     with gzip.open(args.src, "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    rows.sort(key=lambda r: hashlib.sha256(r["id"].encode()).hexdigest())
+    rows.sort(key=lambda r: hashlib.sha256(("demo:" + r["id"]).encode()).hexdigest())
     keep, counts = [], {"ham": 0, "spam": 0}
     quota = {"ham": N_HAM, "spam": N_SPAM}
     for r in rows:

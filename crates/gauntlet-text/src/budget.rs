@@ -30,9 +30,9 @@ pub struct TextBudget {
 }
 
 impl Default for TextBudget {
-    /// 30 edits, 10 % of words, 60 characters, unlimited queries.
+    /// 50 edits, 10 % of words, 150 characters, unlimited queries.
     fn default() -> Self {
-        TextBudget { max_edits: 30, max_word_fraction: 0.10, max_levenshtein: 60, max_queries: None }
+        TextBudget { max_edits: 50, max_word_fraction: 0.10, max_levenshtein: 150, max_queries: None }
     }
 }
 

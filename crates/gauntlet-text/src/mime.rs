@@ -35,7 +35,7 @@ fn find_boundary(raw: &str) -> Option<String> {
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim_end();
         if let Some(tok) = t.strip_prefix("--") {
-            if tok.len() < 4 || tok.contains(char::is_whitespace) || tok.ends_with("--") {
+            if tok.is_empty() || tok.contains(char::is_whitespace) || tok.ends_with("--") {
                 continue;
             }
             let next = lines[i + 1..].iter().find(|l| !l.trim().is_empty());

@@ -244,6 +244,9 @@ impl Example {
             .iter()
             .take(8)
             .map(|e| {
+                if e.original.is_empty() {
+                    return format!("…{} **+{}**", ctx(&original[..e.start], false), md_escape(&visible(e.replacement.trim_start())));
+                }
                 format!(
                     "…{} ~~{}~~ → **{}** {}…",
                     ctx(&original[..e.start], false),

@@ -46,6 +46,10 @@ pub fn keyboard_neighbours(c: char) -> &'static str {
     }
 }
 
+/// Random positions drawn per typo operation: more candidates find typos that
+/// land on ham-indicative words, at the price of more queries.
+const TRIES_PER_OP: usize = 2;
+
 impl WordTransform for DeepWordBug {
     fn candidates(&self, word: &str, rng: &mut StdRng) -> Vec<(String, EditKind)> {
         let chars: Vec<char> = word.chars().collect();
@@ -53,35 +57,42 @@ impl WordTransform for DeepWordBug {
         if pos.is_empty() {
             return Vec::new();
         }
-        let mut out = Vec::new();
-        let pick = |rng: &mut StdRng| pos[rng.gen_range(0..pos.len())];
-        // Swap with the next letter (if it is a letter and differs).
-        let swappable: Vec<usize> =
-            (0..chars.len().saturating_sub(1)).filter(|&i| chars[i] != chars[i + 1] && chars[i].is_alphabetic() && chars[i + 1].is_alphabetic()).collect();
-        if !swappable.is_empty() {
-            let i = swappable[rng.gen_range(0..swappable.len())];
+        let mut out: Vec<(String, EditKind)> = Vec::new();
+        let swappable: Vec<usize> = (0..chars.len().saturating_sub(1))
+            .filter(|&i| chars[i] != chars[i + 1] && chars[i].is_alphabetic() && chars[i + 1].is_alphabetic())
+            .collect();
+        for _ in 0..TRIES_PER_OP {
+            // Swap two adjacent letters.
+            if !swappable.is_empty() {
+                let i = swappable[rng.gen_range(0..swappable.len())];
+                let mut s = chars.clone();
+                s.swap(i, i + 1);
+                out.push((s.into_iter().collect(), EditKind::Swap));
+            }
+            // Delete a letter.
+            let i = pos[rng.gen_range(0..pos.len())];
             let mut s = chars.clone();
-            s.swap(i, i + 1);
-            out.push((s.into_iter().collect(), EditKind::Swap));
-        }
-        let i = pick(rng);
-        let mut s = chars.clone();
-        s.remove(i);
-        out.push((s.into_iter().collect(), EditKind::Delete));
-        let i = pick(rng);
-        let mut s = chars.clone();
-        let letter = (b'a' + rng.gen_range(0..26u8)) as char;
-        s.insert(i, same_case(letter, chars[i]));
-        out.push((s.into_iter().collect(), EditKind::Insert));
-        let i = pick(rng);
-        let nb = keyboard_neighbours(chars[i].to_ascii_lowercase());
-        if !nb.is_empty() {
+            s.remove(i);
+            out.push((s.into_iter().collect(), EditKind::Delete));
+            // Insert a random letter.
+            let i = pos[rng.gen_range(0..pos.len())];
             let mut s = chars.clone();
-            let r = nb.as_bytes()[rng.gen_range(0..nb.len())] as char;
-            s[i] = same_case(r, chars[i]);
-            out.push((s.into_iter().collect(), EditKind::KeyboardSub));
+            let letter = (b'a' + rng.gen_range(0..26u8)) as char;
+            s.insert(i, same_case(letter, chars[i]));
+            out.push((s.into_iter().collect(), EditKind::Insert));
+            // Substitute a keyboard neighbour.
+            let i = pos[rng.gen_range(0..pos.len())];
+            let nb = keyboard_neighbours(chars[i].to_ascii_lowercase());
+            if !nb.is_empty() {
+                let mut s = chars.clone();
+                let r = nb.as_bytes()[rng.gen_range(0..nb.len())] as char;
+                s[i] = same_case(r, chars[i]);
+                out.push((s.into_iter().collect(), EditKind::KeyboardSub));
+            }
         }
         out.retain(|(c, _)| c != word);
+        out.sort();
+        out.dedup();
         out
     }
 }

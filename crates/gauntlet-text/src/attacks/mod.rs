@@ -31,7 +31,7 @@ pub use homoglyph::Homoglyph;
 pub use leet::Leet;
 
 /// What an edit did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EditKind {
     /// Two adjacent letters swapped.
