@@ -1,0 +1,151 @@
+//! gauntlet-attacks: evasion attacks, one file per attack family.
+//!
+//! Every attack follows one contract ([`Attack::run`]): given a differentiable model, a batch
+//! of correctly classified inputs, a criterion and a threat model with a *list* of budgets, it
+//! returns for every budget the adversarial inputs (inside the budget and the valid box), a
+//! success mask verified against the model's own prediction, the perturbation sizes, and the
+//! gradient evaluations spent. Fixed-budget attacks (FGSM, PGD) and minimum-norm attacks
+//! (C&W, DeepFool) differ only in how they produce candidates; [`outcome::verify`] does the
+//! rest for all of them.
+
+pub mod cw;
+pub mod deepfool;
+pub mod fgsm;
+pub mod outcome;
+pub mod pgd;
+mod step;
+
+use rand::rngs::StdRng;
+
+use gauntlet_core::criterion::Criterion;
+use gauntlet_core::loss::Objective;
+use gauntlet_core::model::Differentiable;
+use gauntlet_core::threat::{Norm, ThreatModel};
+use gauntlet_core::{Error, Result};
+
+pub use outcome::{AttackOutcome, EpsilonOutcome};
+
+/// What an attack is run on. `x` holds `labels.len()` flat rows.
+pub struct AttackInput<'a> {
+    pub model: &'a dyn Differentiable,
+    pub x: &'a [f32],
+    pub labels: &'a [i64],
+    pub criterion: &'a Criterion,
+    pub threat: &'a ThreatModel,
+}
+
+impl AttackInput<'_> {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn features(&self) -> usize {
+        self.model.features()
+    }
+}
+
+/// An evasion attack.
+pub trait Attack: Send + Sync {
+    /// Short name used in reports and on the command line (e.g. `pgd`).
+    fn name(&self) -> &str;
+
+    /// Norms this attack is defined for.
+    fn norms(&self) -> &[Norm];
+
+    /// Runs the attack for every budget of the threat model.
+    fn run(&self, input: &AttackInput, rng: &mut StdRng) -> Result<AttackOutcome>;
+
+    /// Rejects threat models the attack cannot serve, before any work is done.
+    fn check(&self, threat: &ThreatModel) -> Result<()> {
+        if self.norms().contains(&threat.norm()) {
+            Ok(())
+        } else {
+            let names: Vec<String> = self.norms().iter().map(|n| n.to_string()).collect();
+            Err(Error::Parameter(format!(
+                "attack '{}' does not support the {} norm; it supports {}",
+                self.name(),
+                threat.norm(),
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// The loss a gradient attack ascends: cross-entropy away from the label, or toward the
+/// target when the criterion is targeted.
+pub fn objective_for<'a>(labels: &'a [i64], targets: Option<&'a [i64]>) -> Objective<'a> {
+    match targets {
+        Some(t) => Objective::TargetedCrossEntropy(t),
+        None => Objective::CrossEntropy(labels),
+    }
+}
+
+/// Settings shared by the iterative attacks, validated once.
+#[derive(Debug, Clone)]
+pub struct AttackSettings {
+    /// Iterations per run (PGD, C&W optimizer steps, DeepFool max iterations).
+    pub steps: usize,
+    /// Random restarts (PGD).
+    pub restarts: usize,
+    /// Step size as a fraction of ε (PGD); `None` = 2.5 / steps (Madry et al.).
+    pub rel_step: Option<f32>,
+}
+
+impl Default for AttackSettings {
+    fn default() -> Self {
+        AttackSettings {
+            steps: 40,
+            restarts: 1,
+            rel_step: None,
+        }
+    }
+}
+
+impl AttackSettings {
+    pub fn validated(self) -> Result<Self> {
+        if self.steps == 0 || self.steps > 100_000 {
+            return Err(Error::Parameter(format!(
+                "--steps {} is out of range; use 1 to 100000",
+                self.steps
+            )));
+        }
+        if self.restarts == 0 || self.restarts > 1000 {
+            return Err(Error::Parameter(format!(
+                "--restarts {} is out of range; use 1 to 1000",
+                self.restarts
+            )));
+        }
+        if let Some(r) = self.rel_step {
+            if !r.is_finite() || r <= 0.0 {
+                return Err(Error::Parameter(format!(
+                    "relative step size {r} must be a positive number (a fraction of ε)"
+                )));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// Names accepted by [`by_name`].
+pub const ATTACK_NAMES: &[&str] = &["fgsm", "pgd", "cw", "deepfool"];
+
+/// Builds an attack from its command-line name.
+pub fn by_name(name: &str, settings: &AttackSettings) -> Result<Box<dyn Attack>> {
+    let s = settings.clone();
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "fgsm" | "fgm" => Box::new(fgsm::Fgsm),
+        "pgd" => Box::new(pgd::Pgd::new(s.steps, s.restarts, s.rel_step, true)),
+        "cw" | "cw-l2" | "carlini-wagner" => Box::new(cw::CarliniWagner::new(s.steps)),
+        "deepfool" => Box::new(deepfool::DeepFool::new(s.steps.min(100))),
+        other => {
+            return Err(Error::Parameter(format!(
+                "unknown attack '{other}'; available: {}",
+                ATTACK_NAMES.join(", ")
+            )))
+        }
+    })
+}

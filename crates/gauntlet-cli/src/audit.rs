@@ -1,0 +1,269 @@
+//! `gauntlet audit`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use gauntlet_attacks::{by_name, AttackSettings};
+use gauntlet_core::criterion::Criterion;
+use gauntlet_core::data::Dataset;
+use gauntlet_core::model::Classifier;
+use gauntlet_core::preprocess::Normalization;
+use gauntlet_core::threat::{parse_epsilons, Bounds, Norm, ThreatModel};
+use gauntlet_eval::{run_audit, AuditPlan};
+use gauntlet_onnx::OnnxModel;
+use gauntlet_report::{write_report, DataInfo, Manifest, ModelInfo};
+
+use crate::progress::Bar;
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// The ONNX classifier (exported with torch.onnx.export or any ONNX exporter).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Inputs: .npy (float32 N×C×H×W or N×D in the valid box; uint8 is scaled to [0,1]) or MNIST IDX.
+    #[arg(long)]
+    pub inputs: PathBuf,
+    /// Labels: .npy integer class indices (N) or MNIST IDX.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// Perturbation norm: linf, l2 or l1.
+    #[arg(long, default_value = "linf")]
+    pub norm: String,
+    /// Budgets, comma-separated; fractions allowed (e.g. 0.1,0.3 or 2/255,8/255).
+    #[arg(long)]
+    pub eps: String,
+    /// Attacks, comma-separated: fgsm, pgd, cw, deepfool.
+    #[arg(long, default_value = "fgsm,pgd")]
+    pub attacks: String,
+    /// Iterations of iterative attacks.
+    #[arg(long, default_value_t = 40)]
+    pub steps: usize,
+    /// Random restarts (PGD).
+    #[arg(long, default_value_t = 1)]
+    pub restarts: usize,
+    /// PGD step size as a fraction of ε (default 2.5/steps).
+    #[arg(long)]
+    pub rel_step: Option<f32>,
+    /// Evaluate only the first N samples.
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Seed for every random choice (recorded in the report).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory.
+    #[arg(long, default_value = "gauntlet-report")]
+    pub out: PathBuf,
+    /// Per-channel mean the model expects, applied inside the model (e.g. 0.485,0.456,0.406).
+    #[arg(long)]
+    pub mean: Option<String>,
+    /// Per-channel std the model expects, applied inside the model.
+    #[arg(long)]
+    pub std: Option<String>,
+    /// Per-sample input shape, when the ONNX file does not declare it (e.g. 3,32,32).
+    #[arg(long)]
+    pub input_shape: Option<String>,
+    /// Targeted attack: every sample is pushed toward this class.
+    #[arg(long)]
+    pub target_class: Option<i64>,
+    /// Valid input box, min,max.
+    #[arg(long, default_value = "0,1")]
+    pub bounds: String,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn parse_list<T: std::str::FromStr>(text: &str, what: &str) -> Result<Vec<T>> {
+    text.split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<T>()
+                .map_err(|_| anyhow::anyhow!("cannot read '{s}' in {what}; give comma-separated numbers"))
+        })
+        .collect()
+}
+
+pub fn run(args: AuditArgs) -> Result<ExitCode> {
+    run_with(args, std::env::args().collect())
+}
+
+pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
+    // Everything is checked before anything is written.
+    let norm: Norm = args.norm.parse()?;
+    let bounds = parse_list::<f32>(&args.bounds, "--bounds")?;
+    if bounds.len() != 2 {
+        bail!("--bounds needs two numbers, min,max (e.g. 0,1)");
+    }
+    let threat = ThreatModel::new(norm, &parse_epsilons(&args.eps)?, Bounds { min: bounds[0], max: bounds[1] })?;
+    let settings = AttackSettings {
+        steps: args.steps,
+        restarts: args.restarts,
+        rel_step: args.rel_step,
+    }
+    .validated()?;
+    let attack_names: Vec<String> = args
+        .attacks
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let attacks = attack_names
+        .iter()
+        .map(|name| by_name(name, &settings))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let shape_override = args
+        .input_shape
+        .as_deref()
+        .map(|s| parse_list::<usize>(s, "--input-shape"))
+        .transpose()?;
+    let model_bytes = std::fs::read(&args.model)
+        .with_context(|| format!("cannot read the model file '{}'; check the path", args.model.display()))?;
+    let mut model = OnnxModel::from_bytes(&model_bytes, &args.model.display().to_string(), shape_override)?;
+    match (&args.mean, &args.std) {
+        (Some(m), Some(s)) => {
+            let norm = Normalization::new(parse_list(m, "--mean")?, parse_list(s, "--std")?, model.sample_shape())?;
+            model = model.with_normalization(norm);
+        }
+        (None, None) => {}
+        _ => bail!("--mean and --std go together; give both or neither"),
+    }
+
+    let mut data = Dataset::load(&args.inputs, &args.labels)?;
+    if let Some(n) = args.samples {
+        if n == 0 {
+            bail!("--samples must be at least 1");
+        }
+        data.truncate(n);
+    }
+    if data.features() != model.features() {
+        bail!(
+            "samples in '{}' have shape {:?} ({} values) but the model expects {:?} ({} values); \
+             export the data in the model's input layout",
+            args.inputs.display(),
+            data.sample_shape,
+            data.features(),
+            model.sample_shape(),
+            model.features()
+        );
+    }
+    let (lo, hi) = data.value_range();
+    let b = threat.bounds();
+    if lo < b.min - 1e-6 || hi > b.max + 1e-6 {
+        bail!(
+            "input values span [{lo}, {hi}], outside the valid box [{}, {}]; give raw inputs in \
+             the box and the model's normalization with --mean/--std, or set --bounds",
+            b.min,
+            b.max
+        );
+    }
+    let criterion = match args.target_class {
+        Some(t) if t < 0 || t as usize >= model.num_classes() => {
+            bail!("--target-class {t} is out of range for a model with {} classes", model.num_classes())
+        }
+        Some(t) => Criterion::Targeted(vec![t; data.len()]),
+        None => Criterion::Untargeted,
+    };
+
+    let plan = AuditPlan {
+        attacks,
+        threat: threat.clone(),
+        criterion: criterion.clone(),
+        batch_size: args.batch_size,
+        seed: args.seed,
+    };
+    plan.validate()?;
+
+    let progress = Bar::new(args.quiet);
+    let evaluation = run_audit(&model, &data, &plan, &progress)?;
+
+    let manifest = Manifest {
+        gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
+        command,
+        seed: args.seed,
+        model: ModelInfo {
+            path: args.model.display().to_string(),
+            sha256: model.sha256().to_string(),
+            opset: model.opset(),
+            sample_shape: model.sample_shape().to_vec(),
+            num_classes: model.num_classes(),
+            operators: model.operators(),
+        },
+        data: DataInfo {
+            inputs: args.inputs.display().to_string(),
+            labels: args.labels.display().to_string(),
+            sha256: data.sha256.clone(),
+        },
+        threat_model: threat,
+        criterion: match &criterion {
+            Criterion::Untargeted => "untargeted".into(),
+            Criterion::Targeted(t) => format!("targeted (class {})", t.first().copied().unwrap_or(0)),
+        },
+        attacks: attack_names,
+        steps: settings.steps,
+        restarts: settings.restarts,
+        batch_size: args.batch_size,
+        versions: vec![
+            ("gauntlet".into(), env!("CARGO_PKG_VERSION").into()),
+            ("burn".into(), "0.22.1".into()),
+            ("onnx-ir".into(), "0.22.0".into()),
+        ],
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create the output directory '{}'", args.out.display()))?;
+    let written = write_report(&args.out, &evaluation, &manifest, model.sample_shape())?;
+
+    if !args.quiet {
+        println!(
+            "\n{} samples, clean accuracy {:.1} %\n",
+            evaluation.samples,
+            evaluation.clean_accuracy * 100.0
+        );
+        print!("{}", gauntlet_report::table(&evaluation));
+        println!("\nreport: {}", written.json.display());
+        println!("        {}", written.markdown.display());
+        for g in &written.grids {
+            println!("images: {}", g.display());
+        }
+    }
+    if !evaluation.errors.is_empty() {
+        for e in &evaluation.errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!("the report holds the attacks that finished (status: incomplete)");
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Used by the demo: the embedded files are written here first, so the demo takes the same
+/// path as a user's audit.
+pub fn demo_args(dir: &Path, out: PathBuf, samples: usize, seed: u64, quiet: bool) -> AuditArgs {
+    AuditArgs {
+        model: dir.join("mnist_cnn.onnx"),
+        inputs: dir.join("x.npy"),
+        labels: dir.join("y.npy"),
+        norm: "linf".into(),
+        eps: "0.1,0.3".into(),
+        attacks: "fgsm,pgd".into(),
+        steps: 40,
+        restarts: 1,
+        rel_step: None,
+        samples: Some(samples),
+        batch_size: 128,
+        seed,
+        out,
+        mean: None,
+        std: None,
+        input_shape: None,
+        target_class: None,
+        bounds: "0,1".into(),
+        quiet,
+    }
+}

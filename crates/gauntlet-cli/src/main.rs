@@ -1,0 +1,44 @@
+//! `gauntlet`: the command line. It only parses arguments, builds the library's values and
+//! calls the library; all logic lives in the crates below it.
+
+mod audit;
+mod bench;
+mod demo;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "gauntlet", version, about = "Attack your own classifier before anyone else does")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Audit an ONNX classifier with white-box evasion attacks.
+    Audit(audit::AuditArgs),
+    /// Audit the embedded MNIST CNN on the embedded MNIST test subset (runs offline).
+    Demo(demo::DemoArgs),
+    /// Measure forward, forward+gradient and PGD throughput on the embedded MNIST CNN.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Audit(args) => audit::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! gauntlet-eval: runs every attack of a plan over a data set, batch by batch, and keeps the
+//! per-sample outcomes; then reduces them to robust accuracy per attack and budget, and to the
+//! worst case over attacks (a sample counts as robust only if every attack failed on it).
+//!
+//! Attack failures after work has started do not lose what was computed: the evaluation
+//! records the error and keeps the finished attacks.
+
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::Serialize;
+
+use gauntlet_attacks::{Attack, AttackInput};
+use gauntlet_core::criterion::Criterion;
+use gauntlet_core::data::Dataset;
+use gauntlet_core::device::compute_device;
+use gauntlet_core::model::{predict, Differentiable};
+use gauntlet_core::tensor::from_rows;
+use gauntlet_core::threat::{Norm, ThreatModel};
+use gauntlet_core::{Error, Result};
+
+/// Receives progress as samples are attacked (a terminal bar, a log, or nothing).
+pub trait Progress {
+    fn begin(&self, attack: &str, samples: u64);
+    fn advance(&self, samples: u64);
+    fn end(&self);
+}
+
+/// Progress that reports nothing.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn begin(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn end(&self) {}
+}
+
+/// What to run: attacks, one threat model, a criterion, batching and the seed.
+pub struct AuditPlan {
+    pub attacks: Vec<Box<dyn Attack>>,
+    pub threat: ThreatModel,
+    pub criterion: Criterion,
+    pub batch_size: usize,
+    pub seed: u64,
+}
+
+impl AuditPlan {
+    /// Checks every attack against the threat model before any work is done.
+    pub fn validate(&self) -> Result<()> {
+        if self.attacks.is_empty() {
+            return Err(Error::Parameter("no attack selected; pass e.g. --attacks fgsm,pgd".into()));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::Parameter("--batch-size must be at least 1".into()));
+        }
+        for attack in &self.attacks {
+            attack.check(&self.threat)?;
+        }
+        Ok(())
+    }
+}
+
+/// One attack at one budget, over all evaluated samples.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttackResult {
+    pub attack: String,
+    pub norm: Norm,
+    pub eps: f32,
+    /// Correct on the clean input and on the adversarial input, over all samples.
+    pub robust_accuracy: f64,
+    /// Broken samples over clean-correct samples.
+    pub attack_success_rate: f64,
+    /// Mean perturbation norm of the successful adversarial inputs (0 when none).
+    pub mean_perturbation: f64,
+    /// Wall time of the attack (all budgets together).
+    pub seconds: f64,
+    /// Per-sample gradient evaluations of the attack (all budgets together).
+    pub gradient_evals: u64,
+    /// Per sample: the attack broke it at this budget.
+    #[serde(skip)]
+    pub success: Vec<bool>,
+    /// Per sample: prediction on the adversarial input (clean prediction if not attacked).
+    #[serde(skip)]
+    pub predictions: Vec<i64>,
+    /// Per sample: perturbation norm (0 if not attacked).
+    #[serde(skip)]
+    pub perturbation: Vec<f32>,
+    /// Flat adversarial rows for every sample (clean rows where not attacked).
+    #[serde(skip)]
+    pub adversarial: Vec<f32>,
+}
+
+/// Worst case over all attacks at one budget.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorstCase {
+    pub norm: Norm,
+    pub eps: f32,
+    pub robust_accuracy: f64,
+    /// Per sample: the first attack (in plan order) that broke it, if any.
+    #[serde(skip)]
+    pub broken_by: Vec<Option<String>>,
+}
+
+/// Everything an audit measured.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub samples: usize,
+    pub labels: Vec<i64>,
+    /// The evaluated inputs, flat rows (for pictures of clean vs adversarial).
+    pub clean_inputs: Vec<f32>,
+    pub clean_predictions: Vec<i64>,
+    pub clean_accuracy: f64,
+    pub results: Vec<AttackResult>,
+    pub worst_case: Vec<WorstCase>,
+    /// Errors of attacks that failed after the run started (their results are absent).
+    pub errors: Vec<String>,
+    pub seconds: f64,
+}
+
+/// Runs the plan on the data set.
+pub fn run_audit(
+    model: &dyn Differentiable,
+    data: &Dataset,
+    plan: &AuditPlan,
+    progress: &dyn Progress,
+) -> Result<Evaluation> {
+    plan.validate()?;
+    if data.sample_shape != model.sample_shape() && data.features() != model.features() {
+        return Err(Error::Data(format!(
+            "samples have shape {:?} but the model expects {:?}; export the data in the model's \
+             input layout (N×C×H×W) or pass the model's --input-shape",
+            data.sample_shape,
+            model.sample_shape()
+        )));
+    }
+    if let Criterion::Targeted(t) = &plan.criterion {
+        if t.len() != data.len() {
+            return Err(Error::Parameter("one target class per sample is needed".into()));
+        }
+    }
+    let started = Instant::now();
+    let n = data.len();
+    let f = data.features();
+    let classes = model.num_classes() as i64;
+    if let Some(bad) = data.labels.iter().find(|&&l| l >= classes) {
+        return Err(Error::Data(format!(
+            "label {bad} is out of range for a model with {classes} classes; labels must be \
+             0…{}",
+            classes - 1
+        )));
+    }
+    let device = compute_device();
+
+    // Clean predictions, batched.
+    let mut clean_predictions = Vec::with_capacity(n);
+    for start in (0..n).step_by(plan.batch_size) {
+        let end = (start + plan.batch_size).min(n);
+        let rows = data.inputs[start * f..end * f].to_vec();
+        clean_predictions.extend(predict(model, from_rows(rows, end - start, f, &device))?);
+    }
+    let correct: Vec<bool> = (0..n).map(|i| clean_predictions[i] == data.labels[i]).collect();
+    let clean_correct = correct.iter().filter(|&&c| c).count();
+    // Samples the attacks work on: correctly classified (and, when targeted, not already
+    // of the target class). The rest exit early.
+    let attackable: Vec<usize> = (0..n)
+        .filter(|&i| {
+            correct[i]
+                && match &plan.criterion {
+                    Criterion::Targeted(t) => t[i] != data.labels[i],
+                    Criterion::Untargeted => true,
+                }
+        })
+        .collect();
+
+    let epsilons = plan.threat.epsilons().to_vec();
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for (attack_index, attack) in plan.attacks.iter().enumerate() {
+        progress.begin(attack.name(), attackable.len() as u64);
+        let attack_started = Instant::now();
+        let mut success = vec![vec![false; n]; epsilons.len()];
+        let mut predictions = vec![clean_predictions.clone(); epsilons.len()];
+        let mut perturbation = vec![vec![0f32; n]; epsilons.len()];
+        let mut adversarial = vec![data.inputs.clone(); epsilons.len()];
+        let mut gradient_evals = 0u64;
+        let mut failed = None;
+        for (batch_index, batch) in attackable.chunks(plan.batch_size).enumerate() {
+            // A seed per (attack, batch) makes results independent of what ran before.
+            let mut rng = StdRng::seed_from_u64(
+                plan.seed ^ ((attack_index as u64) << 48) ^ (batch_index as u64).wrapping_mul(0x9E37_79B9),
+            );
+            let x = data.rows(batch);
+            let labels: Vec<i64> = batch.iter().map(|&i| data.labels[i]).collect();
+            let criterion = plan.criterion.subset(batch);
+            let input = AttackInput {
+                model,
+                x: &x,
+                labels: &labels,
+                criterion: &criterion,
+                threat: &plan.threat,
+            };
+            match attack.run(&input, &mut rng) {
+                Ok(outcome) => {
+                    gradient_evals += outcome.gradient_evals;
+                    for (e, o) in outcome.per_eps.iter().enumerate() {
+                        for (k, &i) in batch.iter().enumerate() {
+                            success[e][i] = o.success[k];
+                            predictions[e][i] = o.predictions[k];
+                            perturbation[e][i] = o.perturbation[k];
+                            adversarial[e][i * f..(i + 1) * f]
+                                .copy_from_slice(&o.adversarial[k * f..(k + 1) * f]);
+                        }
+                    }
+                }
+                Err(e) => {
+                    failed = Some(format!("attack '{}' failed: {e}", attack.name()));
+                    break;
+                }
+            }
+            progress.advance(batch.len() as u64);
+        }
+        progress.end();
+        if let Some(message) = failed {
+            errors.push(message);
+            continue;
+        }
+        let seconds = attack_started.elapsed().as_secs_f64();
+        for (e, &eps) in epsilons.iter().enumerate() {
+            let broken = success[e].iter().filter(|&&s| s).count();
+            let robust = (0..n).filter(|&i| correct[i] && !success[e][i]).count();
+            let mean_perturbation = if broken > 0 {
+                (0..n)
+                    .filter(|&i| success[e][i])
+                    .map(|i| perturbation[e][i] as f64)
+                    .sum::<f64>()
+                    / broken as f64
+            } else {
+                0.0
+            };
+            results.push(AttackResult {
+                attack: attack.name().to_string(),
+                norm: plan.threat.norm(),
+                eps,
+                robust_accuracy: robust as f64 / n as f64,
+                attack_success_rate: if clean_correct > 0 {
+                    broken as f64 / clean_correct as f64
+                } else {
+                    0.0
+                },
+                mean_perturbation,
+                seconds,
+                gradient_evals,
+                success: std::mem::take(&mut success[e]),
+                predictions: std::mem::take(&mut predictions[e]),
+                perturbation: std::mem::take(&mut perturbation[e]),
+                adversarial: std::mem::take(&mut adversarial[e]),
+            });
+        }
+    }
+
+    let worst_case = epsilons
+        .iter()
+        .map(|&eps| {
+            let mut broken_by: Vec<Option<String>> = vec![None; n];
+            for r in results.iter().filter(|r| r.eps == eps) {
+                for i in 0..n {
+                    if r.success[i] && broken_by[i].is_none() {
+                        broken_by[i] = Some(r.attack.clone());
+                    }
+                }
+            }
+            let robust = (0..n).filter(|&i| correct[i] && broken_by[i].is_none()).count();
+            WorstCase {
+                norm: plan.threat.norm(),
+                eps,
+                robust_accuracy: robust as f64 / n as f64,
+                broken_by,
+            }
+        })
+        .collect();
+
+    Ok(Evaluation {
+        samples: n,
+        labels: data.labels.clone(),
+        clean_inputs: data.inputs.clone(),
+        clean_accuracy: clean_correct as f64 / n as f64,
+        clean_predictions,
+        results,
+        worst_case,
+        errors,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

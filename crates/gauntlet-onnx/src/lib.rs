@@ -1,0 +1,269 @@
+//! gauntlet-onnx: evaluates a user's ONNX classifier at run time with burn tensor operations,
+//! so that gradients of any objective reach the input.
+//!
+//! ```no_run
+//! use gauntlet_onnx::OnnxModel;
+//! use gauntlet_core::model::Classifier;
+//! let model = OnnxModel::load(std::path::Path::new("model.onnx")).unwrap();
+//! println!("{} classes, sample shape {:?}", model.num_classes(), model.sample_shape());
+//! ```
+
+pub mod graph;
+mod ops;
+pub mod value;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::tensor::Tensor;
+
+use gauntlet_core::device::compute_device;
+use gauntlet_core::hash::sha256_hex;
+use gauntlet_core::model::{Classifier, Differentiable};
+use gauntlet_core::preprocess::Normalization;
+use gauntlet_core::{guard, Device, Error, Result};
+
+use graph::{Dim, Graph};
+use ops::{Ctx, Inputs};
+use value::{physical, FloatValue, Value};
+
+/// An ONNX classifier, ready to be queried and differentiated.
+pub struct OnnxModel {
+    graph: Graph,
+    label: String,
+    sha256: String,
+    /// Constants uploaded once, keyed by tensor name.
+    constants: HashMap<String, Value>,
+    /// Index of the last node reading each tensor, so intermediates are freed early.
+    last_use: HashMap<String, usize>,
+    sample_shape: Vec<usize>,
+    num_classes: usize,
+    /// The graph was exported with a fixed batch of one: batches are run sample by sample.
+    batch_of_one: bool,
+    normalization: Option<Normalization>,
+    device: Device,
+}
+
+impl std::fmt::Debug for OnnxModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxModel")
+            .field("file", &self.label)
+            .field("opset", &self.graph.opset)
+            .field("sample_shape", &self.sample_shape)
+            .field("num_classes", &self.num_classes)
+            .finish()
+    }
+}
+
+impl OnnxModel {
+    /// Loads and checks an ONNX file. The sample shape is read from the graph's input.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(&bytes, &path.display().to_string(), None)
+    }
+
+    /// Loads from bytes; `sample_shape` overrides symbolic input dimensions.
+    pub fn from_bytes(bytes: &[u8], label: &str, sample_shape: Option<Vec<usize>>) -> Result<Self> {
+        let graph = Graph::parse(bytes, label)?;
+        let device = compute_device();
+        let mut constants = HashMap::new();
+        for (name, t) in &graph.constants {
+            constants.insert(name.clone(), Value::from_host(t, &device)?);
+        }
+        let mut last_use = HashMap::new();
+        for (i, node) in graph.nodes.iter().enumerate() {
+            for input in &node.inputs {
+                last_use.insert(input.clone(), i);
+            }
+        }
+        let batch_of_one = matches!(graph.input_dims.first(), Some(Dim::Fixed(1)));
+        let declared: Option<Vec<usize>> = graph
+            .input_dims
+            .iter()
+            .skip(1)
+            .map(|d| match d {
+                Dim::Fixed(v) => Some(*v),
+                Dim::Symbolic(_) => None,
+            })
+            .collect();
+        let sample_shape = match (sample_shape, declared) {
+            (Some(s), _) => s,
+            (None, Some(s)) if !s.is_empty() => s,
+            _ => {
+                return Err(Error::Model(format!(
+                    "'{label}' does not declare a fixed per-sample input shape (its input dims \
+                     are {:?}); pass it with --input-shape, e.g. --input-shape 1,28,28",
+                    graph.input_dims
+                )))
+            }
+        };
+        let mut model = OnnxModel {
+            sha256: sha256_hex(bytes),
+            label: label.to_string(),
+            graph,
+            constants,
+            last_use,
+            sample_shape,
+            num_classes: 0,
+            batch_of_one,
+            normalization: None,
+            device,
+        };
+        // One probe sample validates that the graph runs and tells the number of classes.
+        let probe = Tensor::<2>::zeros([1, model.features()], &model.device);
+        let out = model.run(probe)?;
+        model.num_classes = out.dims()[1];
+        if model.num_classes < 2 {
+            return Err(Error::Model(format!(
+                "'{label}' outputs {} score(s) per sample; a classifier needs at least 2",
+                model.num_classes
+            )));
+        }
+        Ok(model)
+    }
+
+    /// Applies per-channel `(x − mean) / std` inside the model.
+    pub fn with_normalization(mut self, normalization: Normalization) -> Self {
+        self.normalization = Some(normalization);
+        self
+    }
+
+    /// SHA-256 of the ONNX file.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Opset of the default domain.
+    pub fn opset(&self) -> i64 {
+        self.graph.opset
+    }
+
+    /// Operator types in graph order, deduplicated.
+    pub fn operators(&self) -> Vec<String> {
+        let mut ops: Vec<String> = Vec::new();
+        for n in &self.graph.nodes {
+            if !ops.contains(&n.op) {
+                ops.push(n.op.clone());
+            }
+        }
+        ops
+    }
+
+    /// The graph as parsed.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Evaluates the graph on a flat batch, guarding against library panics.
+    fn run(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        let [n, f] = x.dims();
+        if f != self.features() {
+            return Err(Error::Model(format!(
+                "samples have {f} values but '{}' expects {} (shape {:?}); check the input shape",
+                self.label,
+                self.features(),
+                self.sample_shape
+            )));
+        }
+        let x = match &self.normalization {
+            Some(norm) => norm.apply(x, &self.device),
+            None => x,
+        };
+        guard::catch(&format!("evaluating '{}' failed", self.label), || {
+            if self.batch_of_one && n > 1 {
+                let rows: Vec<Tensor<2>> = (0..n)
+                    .map(|i| self.run_graph(x.clone().slice([i..i + 1, 0..f])))
+                    .collect::<Result<_>>()?;
+                Ok(Tensor::cat(rows, 0))
+            } else {
+                self.run_graph(x)
+            }
+        })
+    }
+
+    fn run_graph(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        let n = x.dims()[0];
+        let mut shape = vec![n];
+        shape.extend_from_slice(&self.sample_shape);
+        let input = FloatValue {
+            t: x.reshape(physical(&shape)?),
+            rank: shape.len(),
+        };
+        let mut env: HashMap<&str, Value> = HashMap::new();
+        env.insert(self.graph.input_name.as_str(), Value::Float(input));
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            let inputs = node
+                .inputs
+                .iter()
+                .map(|name| {
+                    if name.is_empty() {
+                        return Ok(None);
+                    }
+                    if let Some(v) = self.constants.get(name) {
+                        return Ok(Some(v.clone()));
+                    }
+                    let last = self.last_use.get(name) == Some(&i)
+                        && name != &self.graph.output_name;
+                    let value = if last { env.remove(name.as_str()) } else { env.get(name.as_str()).cloned() };
+                    value.map(Some).ok_or_else(|| {
+                        Error::Model(format!(
+                            "'{}': node '{}' reads '{name}', which no earlier node produces; the \
+                             graph is not in topological order or is corrupt",
+                            self.label, node.name
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let ctx = Ctx {
+                node,
+                opset: self.graph.opset,
+                device: &self.device,
+            };
+            let outputs = ops::evaluate(&ctx, Inputs(inputs))?;
+            for (name, value) in node.outputs.iter().zip(outputs) {
+                if !name.is_empty() {
+                    env.insert(name.as_str(), value);
+                }
+            }
+        }
+        let out = env
+            .remove(self.graph.output_name.as_str())
+            .ok_or_else(|| {
+                Error::Model(format!(
+                    "'{}': no node produces the graph output '{}'",
+                    self.label, self.graph.output_name
+                ))
+            })?
+            .into_float(&self.device)?;
+        let s = out.shape();
+        if s.first() != Some(&n) {
+            return Err(Error::Model(format!(
+                "'{}' returned an output of shape {s:?} for a batch of {n}; a classifier must \
+                 return one row of scores per sample",
+                self.label
+            )));
+        }
+        let classes: usize = s[1..].iter().product();
+        Ok(out.t.reshape([n, classes]))
+    }
+}
+
+impl Classifier for OnnxModel {
+    fn sample_shape(&self) -> &[usize] {
+        &self.sample_shape
+    }
+
+    fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    fn logits(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        self.run(x)
+    }
+}
+
+impl Differentiable for OnnxModel {
+    fn logits_tracked(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        self.run(x)
+    }
+}

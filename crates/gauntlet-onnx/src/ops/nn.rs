@@ -1,0 +1,349 @@
+//! Neural-network operators: convolution, pooling, normalization, dense layers, softmax.
+
+use burn::tensor::activation;
+use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
+use burn::tensor::Tensor;
+
+use gauntlet_core::Result;
+
+use super::{Ctx, Inputs};
+use crate::value::FloatValue;
+
+/// Spatial window settings shared by Conv and the pooling operators (2-D; 1-D is lifted).
+struct Window {
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    /// (begin, end) per spatial axis.
+    padding: [(usize, usize); 2],
+}
+
+/// Reads kernel/stride/dilation/pads/auto_pad for a 1-D or 2-D window over `spatial`.
+fn window(ctx: &Ctx, kernel: Vec<usize>, spatial: &[usize]) -> Result<Window> {
+    let n = spatial.len();
+    let list = |key: &str, default: usize| -> Vec<usize> {
+        ctx.ints(key)
+            .map(|v| v.iter().map(|&x| x.max(0) as usize).collect())
+            .unwrap_or_else(|| vec![default; n])
+    };
+    let stride = list("strides", 1);
+    let dilation = list("dilations", 1);
+    if kernel.len() != n || stride.len() != n || dilation.len() != n {
+        return Err(ctx.error(format!(
+            "window attributes do not match the {n} spatial axes of the input"
+        )));
+    }
+    let pads = list("pads", 0);
+    let mut padding: Vec<(usize, usize)> = if pads.len() == 2 * n {
+        (0..n).map(|i| (pads[i], pads[i + n])).collect()
+    } else {
+        vec![(0, 0); n]
+    };
+    let auto_pad = ctx.string("auto_pad", "NOTSET");
+    if auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER" {
+        for i in 0..n {
+            let out = spatial[i].div_ceil(stride[i]);
+            let needed = ((out - 1) * stride[i] + (kernel[i] - 1) * dilation[i] + 1)
+                .saturating_sub(spatial[i]);
+            let small = needed / 2;
+            padding[i] = if auto_pad == "SAME_UPPER" {
+                (small, needed - small)
+            } else {
+                (needed - small, small)
+            };
+        }
+    } else if auto_pad == "VALID" {
+        padding = vec![(0, 0); n];
+    }
+    // 1-D windows are run as 2-D windows of height 1.
+    let two = |v: &[usize], fill: usize| if n == 1 { [fill, v[0]] } else { [v[0], v[1]] };
+    Ok(Window {
+        kernel: two(&kernel, 1),
+        stride: two(&stride, 1),
+        dilation: two(&dilation, 1),
+        padding: if n == 1 {
+            [(0, 0), padding[0]]
+        } else {
+            [padding[0], padding[1]]
+        },
+    })
+}
+
+/// Lifts an N×C×L or N×C×H×W input to rank 4.
+fn as_4d(ctx: &Ctx, x: &FloatValue) -> Result<Tensor<4>> {
+    let s = x.shape();
+    match s.len() {
+        3 => Ok(x.t.clone().reshape([s[0], s[1], 1, s[2]])),
+        4 => Ok(x.at_rank::<4>()),
+        r => Err(ctx.error(format!(
+            "expects an input of rank 3 or 4 (N×C×L or N×C×H×W), got rank {r} with shape {s:?}; \
+             check the input shape given to the model"
+        ))),
+    }
+}
+
+/// Back from rank 4 to the input's logical rank.
+fn from_4d(y: Tensor<4>, rank: usize) -> FloatValue {
+    if rank == 3 {
+        let [n, c, _, l] = y.dims();
+        FloatValue::from_tensor(y.reshape([n, c, l]))
+    } else {
+        FloatValue::from_tensor(y)
+    }
+}
+
+pub fn conv(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
+    let x = inputs.float(0, ctx)?;
+    let w = inputs.float(1, ctx)?;
+    let bias = inputs.opt(2).map(|b| b.into_float(ctx.device)).transpose()?;
+    let xs = x.shape();
+    let ws = w.shape();
+    if ws.len() != xs.len() || !(3..=4).contains(&xs.len()) {
+        return Err(ctx.error(format!(
+            "supports 1-D and 2-D convolutions; got input {xs:?} and weight {ws:?}"
+        )));
+    }
+    let groups = ctx.int("group", 1).max(1) as usize;
+    if xs[1] != ws[1] * groups {
+        return Err(ctx.error(format!(
+            "the input has {} channels but the weights expect {} (shape {ws:?}, {groups} group(s)); \
+             the data probably has the wrong channel count or layout (use N×C×H×W)",
+            xs[1],
+            ws[1] * groups
+        )));
+    }
+    let kernel = ctx
+        .ints("kernel_shape")
+        .map(|k| k.iter().map(|&v| v as usize).collect())
+        .unwrap_or_else(|| ws[2..].to_vec());
+    let win = window(ctx, kernel, &xs[2..])?;
+    let weight = as_4d(ctx, &w)?;
+    let input = as_4d(ctx, &x)?;
+    let [_, _, h, wd] = input.dims();
+    for (axis, size) in [h, wd].into_iter().enumerate() {
+        let span = (win.kernel[axis] - 1) * win.dilation[axis] + 1;
+        if size + win.padding[axis].0 + win.padding[axis].1 < span {
+            return Err(ctx.error(format!(
+                "the input's spatial size {:?} is smaller than the kernel; the input is too small \
+                 for this model",
+                &xs[2..]
+            )));
+        }
+    }
+    let options = ConvOptions {
+        stride: win.stride,
+        padding: win.padding,
+        dilation: win.dilation,
+        groups,
+    };
+    let bias = bias.map(|b| {
+        let n = b.numel();
+        b.t.reshape([n])
+    });
+    let y = conv2d(input, weight, bias, options);
+    Ok(from_4d(y, x.rank))
+}
+
+pub fn pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
+    let xs = x.shape();
+    if !(3..=4).contains(&xs.len()) {
+        return Err(ctx.error(format!("supports 1-D and 2-D pooling; got input {xs:?}")));
+    }
+    let kernel: Vec<usize> = ctx
+        .ints("kernel_shape")
+        .ok_or_else(|| ctx.error("missing the kernel_shape attribute"))?
+        .iter()
+        .map(|&v| v as usize)
+        .collect();
+    let win = window(ctx, kernel, &xs[2..])?;
+    let ceil_mode = ctx.int("ceil_mode", 0) != 0;
+    let input = as_4d(ctx, &x)?;
+    let y = if ctx.node.op == "MaxPool" {
+        max_pool2d(
+            input,
+            MaxPoolOptions {
+                kernel_size: win.kernel,
+                stride: win.stride,
+                padding: win.padding,
+                dilation: win.dilation,
+                ceil_mode,
+            },
+        )
+    } else {
+        if win.dilation != [1, 1] {
+            return Err(ctx.error("dilated average pooling is not supported"));
+        }
+        avg_pool2d(
+            input,
+            AvgPoolOptions {
+                kernel_size: win.kernel,
+                stride: win.stride,
+                padding: win.padding,
+                count_include_pad: ctx.int("count_include_pad", 0) != 0,
+                ceil_mode,
+            },
+        )
+    };
+    Ok(from_4d(y, x.rank))
+}
+
+pub fn global_pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
+    if x.rank < 3 {
+        return Err(ctx.error(format!("expects N×C×spatial input, got {:?}", x.shape())));
+    }
+    let mut t = x.t;
+    for axis in 2..x.rank {
+        let phys = axis + crate::value::RANK - x.rank;
+        t = if ctx.node.op == "GlobalMaxPool" {
+            t.max_dim(phys)
+        } else {
+            t.mean_dim(phys)
+        };
+    }
+    Ok(FloatValue { t, rank: x.rank })
+}
+
+/// Broadcast shape `[1, C, 1, …]` for per-channel parameters of an input of `rank`.
+fn channel_shape(c: usize, rank: usize) -> Vec<usize> {
+    let mut s = vec![1; rank];
+    if rank > 1 {
+        s[1] = c;
+    } else {
+        s[0] = c;
+    }
+    s
+}
+
+pub fn batch_norm(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
+    let x = inputs.float(0, ctx)?;
+    let scale = inputs.float(1, ctx)?;
+    let bias = inputs.float(2, ctx)?;
+    let mean = inputs.float(3, ctx)?;
+    let var = inputs.float(4, ctx)?;
+    let eps = ctx.float("epsilon", 1e-5);
+    let c = scale.numel();
+    let xs = x.shape();
+    if xs.len() < 2 || xs[1] != c {
+        return Err(ctx.error(format!(
+            "input {xs:?} does not have the {c} channels the normalization expects"
+        )));
+    }
+    let shape = channel_shape(c, x.rank);
+    // Inference form: y = x·s + (b − μ·s), s = γ / √(σ² + ε).
+    let s = scale.reshape(&shape)?.t / (var.reshape(&shape)?.t + eps).sqrt();
+    let shift = bias.reshape(&shape)?.t - mean.reshape(&shape)?.t * s.clone();
+    Ok(FloatValue {
+        t: x.t * s + shift,
+        rank: x.rank,
+    })
+}
+
+/// 2-D view of a value for Gemm.
+fn matrix(ctx: &Ctx, v: &FloatValue, what: &str) -> Result<Tensor<2>> {
+    match v.rank {
+        2 => Ok(v.at_rank::<2>()),
+        1 => {
+            let n = v.numel();
+            Ok(v.t.clone().reshape([1, n]))
+        }
+        r => Err(ctx.error(format!("{what} must be a matrix, got rank {r}"))),
+    }
+}
+
+pub fn gemm(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
+    let a = inputs.float(0, ctx)?;
+    let b = inputs.float(1, ctx)?;
+    let c = inputs.opt(2).map(|v| v.into_float(ctx.device)).transpose()?;
+    let mut a = matrix(ctx, &a, "input A")?;
+    let mut b = matrix(ctx, &b, "input B")?;
+    if ctx.int("transA", 0) != 0 {
+        a = a.transpose();
+    }
+    if ctx.int("transB", 0) != 0 {
+        b = b.transpose();
+    }
+    let [m, k] = a.dims();
+    let [k2, n] = b.dims();
+    if k != k2 {
+        return Err(ctx.error(format!(
+            "matrix shapes [{m}, {k}] and [{k2}, {n}] do not fit; the input probably has the \
+             wrong number of features for this model"
+        )));
+    }
+    let alpha = ctx.float("alpha", 1.0);
+    let beta = ctx.float("beta", 1.0);
+    let mut y = a.matmul(b);
+    if alpha != 1.0 {
+        y = y * alpha;
+    }
+    let mut out = FloatValue::from_tensor(y);
+    if let Some(c) = c {
+        super::elementwise::broadcast_shape(ctx, &[m, n], &c.shape())?;
+        let c = if beta != 1.0 { c.t * beta } else { c.t };
+        out.t = out.t + c;
+    }
+    Ok(out)
+}
+
+pub fn matmul(ctx: &Ctx, a: FloatValue, b: FloatValue) -> Result<FloatValue> {
+    let (sa, sb) = (a.shape(), b.shape());
+    // Vectors are promoted to matrices and the added axis removed again (NumPy semantics).
+    let a2 = if a.rank == 1 { a.clone().reshape(&[1, sa[0]])? } else { a };
+    let b2 = if b.rank == 1 { b.clone().reshape(&[sb[0], 1])? } else { b };
+    let (s1, s2) = (a2.shape(), b2.shape());
+    let k1 = s1[s1.len() - 1];
+    let k2 = s2[s2.len() - 2];
+    if k1 != k2 {
+        return Err(ctx.error(format!(
+            "cannot multiply shapes {sa:?} and {sb:?}; the input probably has the wrong number \
+             of features for this model"
+        )));
+    }
+    let batch = super::elementwise::broadcast_shape(
+        ctx,
+        &s1[..s1.len() - 2],
+        &s2[..s2.len() - 2],
+    )?;
+    let rank = batch.len() + 2;
+    let y = FloatValue {
+        t: a2.t.matmul(b2.t),
+        rank,
+    };
+    let mut shape = y.shape();
+    if sa.len() == 1 {
+        shape.remove(shape.len() - 2);
+    }
+    if sb.len() == 1 {
+        shape.pop();
+    }
+    y.reshape(&shape)
+}
+
+pub fn softmax(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
+    let log = ctx.node.op == "LogSoftmax";
+    let apply = |t: Tensor<2>| {
+        if log {
+            activation::log_softmax(t, 1)
+        } else {
+            activation::softmax(t, 1)
+        }
+    };
+    let shape = x.shape();
+    if ctx.opset < 13 {
+        // Older opsets flatten to 2-D around `axis` (default 1).
+        let axis = ctx.axis(ctx.int("axis", 1), x.rank)?;
+        let rows: usize = shape[..axis].iter().product();
+        let cols: usize = shape[axis..].iter().product();
+        let y = apply(x.t.reshape([rows, cols]));
+        return FloatValue::from_tensor(y).reshape(&shape);
+    }
+    let axis = ctx.axis(ctx.int("axis", -1), x.rank)?;
+    let phys = x.axis(axis);
+    let t = if log {
+        activation::log_softmax(x.t, phys)
+    } else {
+        activation::softmax(x.t, phys)
+    };
+    Ok(FloatValue { t, rank: x.rank })
+}

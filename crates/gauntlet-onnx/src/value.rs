@@ -1,0 +1,173 @@
+//! Values flowing between nodes.
+//!
+//! Float tensors are stored at one fixed rank ([`RANK`]) with leading axes of size 1, plus
+//! their logical rank. Right-aligned NumPy broadcasting then *is* same-rank broadcasting, one
+//! tensor type serves every node, and changing the logical rank is a free reshape. Integer
+//! tensors (shapes, indices) live on the host: they never carry gradients.
+
+use burn::tensor::{Tensor, TensorData};
+
+use gauntlet_core::{Device, Error, Result};
+
+use crate::graph::HostTensor;
+
+/// Physical rank of every float tensor.
+pub const RANK: usize = 6;
+
+/// A float tensor of logical rank `rank ≤ RANK`.
+#[derive(Clone, Debug)]
+pub struct FloatValue {
+    pub t: Tensor<RANK>,
+    pub rank: usize,
+}
+
+/// Pads a logical shape with leading ones to the physical rank.
+pub fn physical(shape: &[usize]) -> Result<[usize; RANK]> {
+    if shape.len() > RANK {
+        return Err(Error::Model(format!(
+            "a tensor of rank {} appears in the graph; gauntlet supports tensors up to rank {RANK}",
+            shape.len()
+        )));
+    }
+    let mut dims = [1usize; RANK];
+    dims[RANK - shape.len()..].copy_from_slice(shape);
+    Ok(dims)
+}
+
+impl FloatValue {
+    /// Wraps a tensor of any rank.
+    pub fn from_tensor<const D: usize>(t: Tensor<D>) -> Self {
+        let dims = t.dims();
+        let phys = physical(&dims).expect("rank checked by the caller");
+        FloatValue {
+            t: t.reshape(phys),
+            rank: D,
+        }
+    }
+
+    /// Uploads host data.
+    pub fn from_host(data: Vec<f32>, shape: &[usize], device: &Device) -> Result<Self> {
+        let phys = physical(shape)?;
+        Ok(FloatValue {
+            t: Tensor::from_data(TensorData::new(data, phys), device),
+            rank: shape.len(),
+        })
+    }
+
+    /// The logical shape.
+    pub fn shape(&self) -> Vec<usize> {
+        self.t.dims()[RANK - self.rank..].to_vec()
+    }
+
+    pub fn numel(&self) -> usize {
+        self.t.dims().iter().product()
+    }
+
+    /// Physical index of logical axis `axis`.
+    pub fn axis(&self, axis: usize) -> usize {
+        axis + RANK - self.rank
+    }
+
+    /// Changes the logical shape (same number of elements).
+    pub fn reshape(self, shape: &[usize]) -> Result<Self> {
+        let count: usize = shape.iter().product();
+        if count != self.numel() {
+            return Err(Error::Model(format!(
+                "cannot reshape a tensor of shape {:?} ({} values) to {shape:?} ({count} values)",
+                self.shape(),
+                self.numel()
+            )));
+        }
+        Ok(FloatValue {
+            t: self.t.reshape(physical(shape)?),
+            rank: shape.len(),
+        })
+    }
+
+    /// The tensor at its logical rank `D` (which must equal `self.rank`).
+    pub fn at_rank<const D: usize>(&self) -> Tensor<D> {
+        let shape = self.shape();
+        let dims: [usize; D] = shape.try_into().expect("rank checked by the caller");
+        self.t.clone().reshape(dims)
+    }
+}
+
+/// An integer tensor on the host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntValue {
+    pub data: Vec<i64>,
+    pub shape: Vec<usize>,
+}
+
+impl IntValue {
+    pub fn vector(data: Vec<i64>) -> Self {
+        let n = data.len();
+        IntValue {
+            data,
+            shape: vec![n],
+        }
+    }
+}
+
+/// What a node input or output holds.
+#[derive(Clone, Debug)]
+pub enum Value {
+    Float(FloatValue),
+    Int(IntValue),
+}
+
+impl Value {
+    pub fn from_host(t: &HostTensor, device: &Device) -> Result<Value> {
+        Ok(match t {
+            HostTensor::Float { data, shape } => {
+                Value::Float(FloatValue::from_host(data.clone(), shape, device)?)
+            }
+            HostTensor::Int { data, shape } => Value::Int(IntValue {
+                data: data.clone(),
+                shape: shape.clone(),
+            }),
+        })
+    }
+
+    pub fn shape(&self) -> Vec<usize> {
+        match self {
+            Value::Float(f) => f.shape(),
+            Value::Int(i) => i.shape.clone(),
+        }
+    }
+
+    /// As a float tensor, uploading integers if needed.
+    pub fn into_float(self, device: &Device) -> Result<FloatValue> {
+        match self {
+            Value::Float(f) => Ok(f),
+            Value::Int(i) => {
+                FloatValue::from_host(i.data.iter().map(|&v| v as f32).collect(), &i.shape, device)
+            }
+        }
+    }
+
+    /// As host integers, truncating floats toward zero (not differentiable).
+    pub fn into_int(self) -> IntValue {
+        match self {
+            Value::Int(i) => i,
+            Value::Float(f) => {
+                let shape = f.shape();
+                let data = gauntlet_core::tensor::to_vec(f.t.detach().without_autodiff())
+                    .into_iter()
+                    .map(|v| v as i64)
+                    .collect();
+                IntValue { data, shape }
+            }
+        }
+    }
+
+    /// Host values as f32 (for small constant operands such as clip bounds).
+    pub fn to_host_f32(&self) -> Vec<f32> {
+        match self {
+            Value::Int(i) => i.data.iter().map(|&v| v as f32).collect(),
+            Value::Float(f) => {
+                gauntlet_core::tensor::to_vec(f.t.clone().detach().without_autodiff())
+            }
+        }
+    }
+}

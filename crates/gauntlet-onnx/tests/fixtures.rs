@@ -1,0 +1,111 @@
+//! The interpreter against onnxruntime (forward) and against finite differences (gradients),
+//! on fixtures exported from PyTorch by `tools/export_fixtures.py`.
+
+use std::path::{Path, PathBuf};
+
+use gauntlet_core::data::read_npy_f32;
+use gauntlet_core::device::compute_device;
+use gauntlet_core::loss::Objective;
+use gauntlet_core::model::{loss_and_grad, Classifier};
+use gauntlet_core::tensor::{argmax_rows, from_rows, to_vec};
+use gauntlet_onnx::OnnxModel;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+const FIXTURES: &[&str] = &["mlp", "lenet", "resnet_bn", "maxpool_k3s2p1", "ops_mix", "gemm_trans", "mnist_cnn"];
+
+fn model_path(name: &str) -> PathBuf {
+    if name == "mnist_cnn" {
+        root().join("models/mnist_cnn.onnx")
+    } else {
+        root().join(format!("fixtures/onnx/{name}.onnx"))
+    }
+}
+
+fn npy(path: PathBuf) -> (Vec<f32>, Vec<usize>) {
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    read_npy_f32(&bytes, &path).unwrap()
+}
+
+fn load(name: &str) -> (OnnxModel, Vec<f32>, usize) {
+    let model = OnnxModel::load(&model_path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (x, shape) = npy(root().join(format!("fixtures/onnx/{name}.input.npy")));
+    (model, x, shape[0])
+}
+
+#[test]
+fn forward_matches_onnxruntime() {
+    for name in FIXTURES {
+        let (model, x, n) = load(name);
+        let (expected, _) = npy(root().join(format!("fixtures/onnx/{name}.expected.npy")));
+        let got = to_vec(model.logits(from_rows(x, n, model.features(), &compute_device())).unwrap());
+        assert_eq!(got.len(), expected.len(), "{name}: output size");
+        let worst = got
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst <= 1e-4, "{name}: max |Δlogit| = {worst}");
+    }
+}
+
+/// Central differences of the summed objective along single input coordinates.
+#[test]
+fn input_gradients_match_finite_differences() {
+    let device = compute_device();
+    for name in FIXTURES {
+        let (model, x, n) = load(name);
+        let f = model.features();
+        let logits = to_vec(model.logits(from_rows(x.clone(), n, f, &device)).unwrap());
+        let labels = argmax_rows(&logits, model.num_classes());
+        // Objective: the logit margin of the predicted class over class (label+1) — smooth in
+        // the logits, so the check tests the network's own gradient.
+        let other: Vec<i64> = labels.iter().map(|&l| (l + 1) % model.num_classes() as i64).collect();
+        let objective = Objective::LogitDifference { positive: &labels, negative: &other };
+        let grad = to_vec(loss_and_grad(&model, &from_rows(x.clone(), n, f, &device), &objective).unwrap().grad);
+
+        // Coordinates with a non-negligible gradient, spread over the batch (deterministic).
+        let scale = grad.iter().fold(0f32, |m, g| m.max(g.abs()));
+        let mut coords: Vec<usize> = (0..grad.len()).filter(|&i| grad[i].abs() > 0.05 * scale).collect();
+        let stride = (coords.len() / 12).max(1);
+        coords = coords.into_iter().step_by(stride).take(12).collect();
+        assert!(!coords.is_empty(), "{name}: gradient is zero everywhere");
+
+        // Richardson-extrapolated central differences, (4·D(h) − D(2h)) / 3: truncation error
+        // O(h⁴), so h can stay large enough for float32 round-off not to dominate.
+        let h = 5e-2f32;
+        let mut rows = Vec::new();
+        for &c in &coords {
+            let sample = c / f;
+            for offset in [h, -h, 2.0 * h, -2.0 * h] {
+                let mut row = x[sample * f..(sample + 1) * f].to_vec();
+                row[c % f] += offset;
+                rows.extend(row);
+            }
+        }
+        let m = coords.len() * 4;
+        let out = to_vec(model.logits(from_rows(rows, m, f, &device)).unwrap());
+        let k = model.num_classes();
+        let mut failures = Vec::new();
+        for (j, &c) in coords.iter().enumerate() {
+            let sample = c / f;
+            let value = |r: usize| {
+                let row = &out[r * k..(r + 1) * k];
+                (row[labels[sample] as usize] - row[other[sample] as usize]) as f64
+            };
+            let d1 = (value(4 * j) - value(4 * j + 1)) / (2.0 * h as f64);
+            let d2 = (value(4 * j + 2) - value(4 * j + 3)) / (4.0 * h as f64);
+            let fd = (4.0 * d1 - d2) / 3.0;
+            let g = grad[c] as f64;
+            let rel = (fd - g).abs() / fd.abs().max(g.abs()).max(1e-12);
+            if rel > 1e-3 {
+                failures.push(format!("coord {c}: analytic {g:.6e} vs numeric {fd:.6e} (rel {rel:.2e})"));
+            }
+        }
+        // Piecewise-linear nets can put a kink inside ±h for an unlucky coordinate; allow at
+        // most one such outlier, never a systematic error.
+        assert!(failures.len() <= 1, "{name}: {}", failures.join("; "));
+    }
+}

@@ -1,0 +1,65 @@
+//! PNG grids of clean / adversarial / amplified-perturbation images.
+
+use std::path::{Path, PathBuf};
+
+use image::{Rgb, RgbImage};
+
+use gauntlet_core::{Error, Result};
+use gauntlet_eval::{AttackResult, Evaluation};
+
+const MAX_COLUMNS: usize = 8;
+const SCALE: u32 = 3;
+
+/// Writes a grid for `result` if the samples are images (C×H×W with C = 1 or 3).
+/// Columns are the first broken samples (or the first samples if none broke).
+pub fn write_grid(
+    dir: &Path,
+    evaluation: &Evaluation,
+    result: &AttackResult,
+    sample_shape: &[usize],
+    stem: &str,
+) -> Result<Option<PathBuf>> {
+    let (c, h, w) = match sample_shape {
+        [c, h, w] if (*c == 1 || *c == 3) && *h >= 4 && *w >= 4 => (*c, *h, *w),
+        [h, w] if *h >= 4 && *w >= 4 => (1, *h, *w),
+        _ => return Ok(None),
+    };
+    let f = c * h * w;
+    let n = evaluation.samples;
+    let mut columns: Vec<usize> = (0..n).filter(|&i| result.success[i]).take(MAX_COLUMNS).collect();
+    if columns.is_empty() {
+        columns = (0..n.min(MAX_COLUMNS)).collect();
+    }
+    let gap = 2u32;
+    let cell_w = w as u32 * SCALE + gap;
+    let cell_h = h as u32 * SCALE + gap;
+    let mut img = RgbImage::from_pixel(cell_w * columns.len() as u32, cell_h * 3, Rgb([255, 255, 255]));
+    for (col, &i) in columns.iter().enumerate() {
+        let adv = &result.adversarial[i * f..(i + 1) * f];
+        let clean = &evaluation.clean_inputs[i * f..(i + 1) * f];
+        let delta: Vec<f32> = adv.iter().zip(clean).map(|(a, b)| a - b).collect();
+        let peak = delta.iter().fold(1e-12f32, |m, v| m.max(v.abs()));
+        let amplified: Vec<f32> = delta.iter().map(|d| 0.5 + 0.5 * d / peak).collect();
+        for (row, values) in [clean, adv, amplified.as_slice()].iter().enumerate() {
+            paint(&mut img, values, c, h, w, col as u32 * cell_w, row as u32 * cell_h);
+        }
+    }
+    let path = dir.join(format!("{stem}_grid.png"));
+    img.save(&path)
+        .map_err(|e| Error::Data(format!("cannot write image '{}': {e}", path.display())))?;
+    Ok(Some(path))
+}
+
+fn paint(img: &mut RgbImage, values: &[f32], c: usize, h: usize, w: usize, x0: u32, y0: u32) {
+    for y in 0..h {
+        for x in 0..w {
+            let px = |ch: usize| (values[ch * h * w + y * w + x].clamp(0.0, 1.0) * 255.0) as u8;
+            let rgb = if c == 3 { [px(0), px(1), px(2)] } else { [px(0); 3] };
+            for dy in 0..SCALE {
+                for dx in 0..SCALE {
+                    img.put_pixel(x0 + x as u32 * SCALE + dx, y0 + y as u32 * SCALE + dy, Rgb(rgb));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! gauntlet-report: turns an [`Evaluation`] and its run manifest into files people and tools
+//! read. It knows nothing about how attacks work.
+//!
+//! - `report.json` — the contract CI and other tools read ([`Report`]);
+//! - `report.md` — a readable table;
+//! - `adversarial/` — adversarial inputs as `.npy`, and PNG grids of clean / adversarial /
+//!   amplified perturbation.
+//!
+//! Files are written to a temporary name and renamed, so a report is never half-written.
+
+mod grid;
+mod markdown;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use gauntlet_core::data::{write_npy_f32, write_npy_i64};
+use gauntlet_core::threat::ThreatModel;
+use gauntlet_core::{Error, Result};
+use gauntlet_eval::{AttackResult, Evaluation, WorstCase};
+
+pub use grid::write_grid;
+
+/// The model as recorded in a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub path: String,
+    pub sha256: String,
+    pub opset: i64,
+    pub sample_shape: Vec<usize>,
+    pub num_classes: usize,
+    pub operators: Vec<String>,
+}
+
+/// The data as recorded in a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DataInfo {
+    pub inputs: String,
+    pub labels: String,
+    pub sha256: String,
+}
+
+/// How the run was made: enough to reproduce it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub gauntlet_version: String,
+    pub command: Vec<String>,
+    pub seed: u64,
+    pub model: ModelInfo,
+    pub data: DataInfo,
+    pub threat_model: ThreatModel,
+    pub criterion: String,
+    pub attacks: Vec<String>,
+    pub steps: usize,
+    pub restarts: usize,
+    pub batch_size: usize,
+    pub versions: Vec<(String, String)>,
+}
+
+/// `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report<'a> {
+    /// `complete`, or `incomplete` when an attack failed (see `errors`).
+    pub status: &'static str,
+    pub samples: usize,
+    pub clean_accuracy: f64,
+    pub seed: u64,
+    pub model: &'a ModelInfo,
+    pub data: &'a DataInfo,
+    pub results: &'a [AttackResult],
+    pub worst_case: &'a [WorstCase],
+    pub errors: &'a [String],
+    pub seconds: f64,
+    pub manifest: &'a Manifest,
+}
+
+impl<'a> Report<'a> {
+    pub fn new(evaluation: &'a Evaluation, manifest: &'a Manifest) -> Self {
+        Report {
+            status: if evaluation.errors.is_empty() { "complete" } else { "incomplete" },
+            samples: evaluation.samples,
+            clean_accuracy: evaluation.clean_accuracy,
+            seed: manifest.seed,
+            model: &manifest.model,
+            data: &manifest.data,
+            results: &evaluation.results,
+            worst_case: &evaluation.worst_case,
+            errors: &evaluation.errors,
+            seconds: evaluation.seconds,
+            manifest,
+        }
+    }
+}
+
+/// Paths of what [`write_report`] wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub json: PathBuf,
+    pub markdown: PathBuf,
+    pub adversarial: Vec<PathBuf>,
+    pub grids: Vec<PathBuf>,
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+fn file_stem(result: &AttackResult) -> String {
+    format!("{}_{}_eps{}", result.attack, result.norm, result.eps)
+}
+
+/// Writes the whole report into `dir` (created if needed).
+pub fn write_report(
+    dir: &Path,
+    evaluation: &Evaluation,
+    manifest: &Manifest,
+    sample_shape: &[usize],
+) -> Result<Written> {
+    let adv_dir = dir.join("adversarial");
+    std::fs::create_dir_all(&adv_dir).map_err(|e| Error::io(&adv_dir, e))?;
+
+    let mut adversarial = Vec::new();
+    let mut grids = Vec::new();
+    let n = evaluation.samples;
+    let mut shape = vec![n];
+    shape.extend_from_slice(sample_shape);
+    for result in &evaluation.results {
+        let path = adv_dir.join(format!("{}.npy", file_stem(result)));
+        write_npy_f32(&path, &result.adversarial, &shape)?;
+        adversarial.push(path);
+    }
+    if !evaluation.results.is_empty() {
+        // Labels alongside, so the arrays can be re-checked without the original files.
+        let labels = adv_dir.join("labels.npy");
+        write_npy_i64(&labels, &evaluation.labels)?;
+    }
+    // One grid per attack, at its largest budget.
+    let mut seen = Vec::new();
+    for result in evaluation.results.iter().rev() {
+        if seen.contains(&result.attack) {
+            continue;
+        }
+        seen.push(result.attack.clone());
+        if let Some(path) = grid::write_grid(&adv_dir, evaluation, result, sample_shape, &file_stem(result))? {
+            grids.push(path);
+        }
+    }
+    grids.reverse();
+
+    let json_path = dir.join("report.json");
+    let report = Report::new(evaluation, manifest);
+    let json = serde_json::to_vec_pretty(&report)
+        .map_err(|e| Error::Data(format!("cannot serialize the report: {e}")))?;
+    write_atomically(&json_path, &json)?;
+
+    let md_path = dir.join("report.md");
+    let grid_names: Vec<String> = grids
+        .iter()
+        .filter_map(|p| p.file_name().map(|f| format!("adversarial/{}", f.to_string_lossy())))
+        .collect();
+    write_atomically(&md_path, markdown::render(evaluation, manifest, &grid_names).as_bytes())?;
+
+    Ok(Written {
+        json: json_path,
+        markdown: md_path,
+        adversarial,
+        grids,
+    })
+}
+
+/// The results table as plain text, for the terminal.
+pub fn table(evaluation: &Evaluation) -> String {
+    markdown::table(evaluation)
+}

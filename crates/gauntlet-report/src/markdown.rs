@@ -1,0 +1,80 @@
+//! The Markdown report and the terminal table.
+
+use std::fmt::Write;
+
+use gauntlet_eval::Evaluation;
+
+use crate::Manifest;
+
+/// The results table (also printed to the terminal).
+pub fn table(evaluation: &Evaluation) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| attack | norm | ε | robust accuracy | attack success | mean ‖δ‖ | gradient evals | seconds |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for r in &evaluation.results {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.1} % | {:.1} % | {:.4} | {} | {:.2} |",
+            r.attack,
+            r.norm,
+            r.eps,
+            r.robust_accuracy * 100.0,
+            r.attack_success_rate * 100.0,
+            r.mean_perturbation,
+            r.gradient_evals,
+            r.seconds
+        );
+    }
+    for w in &evaluation.worst_case {
+        let _ = writeln!(
+            s,
+            "| **worst case** | {} | {} | **{:.1} %** | | | | |",
+            w.norm,
+            w.eps,
+            w.robust_accuracy * 100.0
+        );
+    }
+    s
+}
+
+pub fn render(evaluation: &Evaluation, manifest: &Manifest, grids: &[String]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# gauntlet robustness audit\n");
+    let _ = writeln!(
+        s,
+        "Model `{}` (sha256 `{}`), {} samples, clean accuracy **{:.1} %**.\n",
+        manifest.model.path,
+        &manifest.model.sha256[..12.min(manifest.model.sha256.len())],
+        evaluation.samples,
+        evaluation.clean_accuracy * 100.0
+    );
+    let _ = writeln!(
+        s,
+        "Robust accuracy counts a sample as robust when it is classified correctly both clean \
+         and under attack. The worst case takes, per sample, every attack into account.\n"
+    );
+    s.push_str(&table(evaluation));
+    if !evaluation.errors.is_empty() {
+        let _ = writeln!(s, "\n## Incomplete\n");
+        for e in &evaluation.errors {
+            let _ = writeln!(s, "- {e}");
+        }
+    }
+    if !grids.is_empty() {
+        let _ = writeln!(s, "\n## Examples\n\nRows: clean, adversarial, perturbation (amplified).\n");
+        for g in grids {
+            let _ = writeln!(s, "![{g}]({g})\n");
+        }
+    }
+    let _ = writeln!(s, "\n## Reproduce\n");
+    let _ = writeln!(s, "- seed: `{}`", manifest.seed);
+    let _ = writeln!(s, "- command: `{}`", manifest.command.join(" "));
+    let _ = writeln!(s, "- data sha256: `{}`", manifest.data.sha256);
+    let _ = writeln!(s, "- model opset {}, operators: {}", manifest.model.opset, manifest.model.operators.join(", "));
+    let versions: Vec<String> = manifest.versions.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(s, "- versions: {}", versions.join(", "));
+    s
+}
