@@ -15,7 +15,7 @@ pub mod value;
 use std::collections::HashMap;
 use std::path::Path;
 
-use burn::tensor::Tensor;
+use burn::tensor::{DType, Tensor};
 
 use gauntlet_core::device::compute_device;
 use gauntlet_core::hash::sha256_hex;
@@ -41,6 +41,8 @@ pub struct OnnxModel {
     /// The graph was exported with a fixed batch of one: batches are run sample by sample.
     batch_of_one: bool,
     normalization: Option<Normalization>,
+    /// Floating-point precision of every tensor inside the graph.
+    dtype: DType,
     device: Device,
 }
 
@@ -107,6 +109,7 @@ impl OnnxModel {
             num_classes: 0,
             batch_of_one,
             normalization: None,
+            dtype: DType::F32,
             device,
         };
         // One probe sample validates that the graph runs and tells the number of classes.
@@ -125,6 +128,18 @@ impl OnnxModel {
     /// Applies per-channel `(x − mean) / std` inside the model.
     pub fn with_normalization(mut self, normalization: Normalization) -> Self {
         self.normalization = Some(normalization);
+        self
+    }
+
+    /// Evaluates the graph in double precision (inputs and outputs stay `f32`). Slower; meant
+    /// for checking gradients against finite differences without float32 round-off.
+    pub fn with_double_precision(mut self) -> Self {
+        self.dtype = DType::F64;
+        for value in self.constants.values_mut() {
+            if let Value::Float(f) = value {
+                f.t = f.t.clone().cast(DType::F64);
+            }
+        }
         self
     }
 
@@ -179,6 +194,22 @@ impl OnnxModel {
                 self.run_graph(x)
             }
         })
+        .map(|logits| logits.cast(DType::F32))
+    }
+
+    /// Logits in double precision for double-precision inputs (`n` flat rows). Meant for
+    /// finite-difference checks with [`OnnxModel::with_double_precision`].
+    pub fn logits_f64(&self, rows: &[f64], n: usize) -> Result<Vec<f64>> {
+        let f = self.features();
+        if rows.len() != n * f {
+            return Err(Error::Model(format!("{} values for {n} samples of {f}", rows.len())));
+        }
+        let x: Tensor<2> = Tensor::from_data(burn::tensor::TensorData::new(rows.to_vec(), [n, f]), &self.device);
+        let out = guard::catch("evaluating in double precision failed", || self.run_graph(x))?;
+        out.into_data()
+            .convert::<f64>()
+            .try_into_vec::<f64>()
+            .map_err(|e| Error::Model(format!("cannot read logits: {e:?}")))
     }
 
     fn run_graph(&self, x: Tensor<2>) -> Result<Tensor<2>> {
@@ -186,7 +217,7 @@ impl OnnxModel {
         let mut shape = vec![n];
         shape.extend_from_slice(&self.sample_shape);
         let input = FloatValue {
-            t: x.reshape(physical(&shape)?),
+            t: x.reshape(physical(&shape)?).cast(self.dtype),
             rank: shape.len(),
         };
         let mut env: HashMap<&str, Value> = HashMap::new();
@@ -202,10 +233,18 @@ impl OnnxModel {
                     if let Some(v) = self.constants.get(name) {
                         return Ok(Some(v.clone()));
                     }
+                    // Values made inside operators (constants, casts) follow the model's precision.
+                    let cast = |v: Value| match v {
+                        Value::Float(f) if f.t.dtype() != self.dtype => Value::Float(FloatValue {
+                            t: f.t.cast(self.dtype),
+                            rank: f.rank,
+                        }),
+                        other => other,
+                    };
                     let last = self.last_use.get(name) == Some(&i)
                         && name != &self.graph.output_name;
                     let value = if last { env.remove(name.as_str()) } else { env.get(name.as_str()).cloned() };
-                    value.map(Some).ok_or_else(|| {
+                    value.map(|v| Some(cast(v))).ok_or_else(|| {
                         Error::Model(format!(
                             "'{}': node '{}' reads '{name}', which no earlier node produces; the \
                              graph is not in topological order or is corrupt",

@@ -51,12 +51,22 @@ fn forward_matches_onnxruntime() {
     }
 }
 
-/// Central differences of the summed objective along single input coordinates.
+/// Central differences of the objective along single input coordinates. The model runs in
+/// double precision here, so the comparison is not drowned in float32 round-off (randomly
+/// initialized nets such as the LeNet fixture have input gradients near 1e-4).
 #[test]
 fn input_gradients_match_finite_differences() {
     let device = compute_device();
     for name in FIXTURES {
         let (model, x, n) = load(name);
+        let model = model.with_double_precision();
+        // A generic point: real images have runs of equal pixels, which make max-pool windows
+        // tie, where the max is not differentiable and finite differences are one-sided.
+        let x: Vec<f32> = x
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + 0.01 * ((i * 7919 % 1000) as f32 / 1000.0))
+            .collect();
         let f = model.features();
         let logits = to_vec(model.logits(from_rows(x.clone(), n, f, &device)).unwrap());
         let labels = argmax_rows(&logits, model.num_classes());
@@ -75,29 +85,27 @@ fn input_gradients_match_finite_differences() {
 
         // Richardson-extrapolated central differences, (4·D(h) − D(2h)) / 3: truncation error
         // O(h⁴), so h can stay large enough for float32 round-off not to dominate.
-        let h = 5e-2f32;
-        let mut rows = Vec::new();
+        let h = 1e-4f64;
+        let mut rows: Vec<f64> = Vec::new();
         for &c in &coords {
             let sample = c / f;
-            for offset in [h, -h, 2.0 * h, -2.0 * h] {
-                let mut row = x[sample * f..(sample + 1) * f].to_vec();
+            for offset in [h, -h] {
+                let mut row: Vec<f64> = x[sample * f..(sample + 1) * f].iter().map(|&v| v as f64).collect();
                 row[c % f] += offset;
                 rows.extend(row);
             }
         }
-        let m = coords.len() * 4;
-        let out = to_vec(model.logits(from_rows(rows, m, f, &device)).unwrap());
+        let m = coords.len() * 2;
+        let out = model.logits_f64(&rows, m).unwrap();
         let k = model.num_classes();
         let mut failures = Vec::new();
         for (j, &c) in coords.iter().enumerate() {
             let sample = c / f;
             let value = |r: usize| {
                 let row = &out[r * k..(r + 1) * k];
-                (row[labels[sample] as usize] - row[other[sample] as usize]) as f64
+                row[labels[sample] as usize] - row[other[sample] as usize]
             };
-            let d1 = (value(4 * j) - value(4 * j + 1)) / (2.0 * h as f64);
-            let d2 = (value(4 * j + 2) - value(4 * j + 3)) / (4.0 * h as f64);
-            let fd = (4.0 * d1 - d2) / 3.0;
+            let fd = (value(2 * j) - value(2 * j + 1)) / (2.0 * h);
             let g = grad[c] as f64;
             let rel = (fd - g).abs() / fd.abs().max(g.abs()).max(1e-12);
             if rel > 1e-3 {

@@ -111,7 +111,11 @@ pub fn binary(ctx: &Ctx, a: Value, b: Value) -> Result<Value> {
         return Ok(Value::Int(int_binary(ctx, a.clone(), b.clone())?));
     }
     let a = a.into_float(ctx.device)?;
-    let b = b.into_float(ctx.device)?;
+    let mut b = b.into_float(ctx.device)?;
+    if b.t.dtype() != a.t.dtype() {
+        // An integer operand uploaded as f32 meets a double-precision graph.
+        b.t = b.t.cast(a.t.dtype());
+    }
     let shape = broadcast_shape(ctx, &a.shape(), &b.shape())?;
     let t = match ctx.node.op.as_str() {
         "Add" => a.t + b.t,

@@ -179,7 +179,8 @@ pub fn concat(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
         .map(|v| v.into_float(ctx.device))
         .collect::<Result<_>>()?;
     let phys = floats[0].axis(axis);
-    let t = Tensor::cat(floats.into_iter().map(|f| f.t).collect(), phys);
+    let dtype = floats[0].t.dtype();
+    let t = Tensor::cat(floats.into_iter().map(|f| f.t.cast(dtype)).collect(), phys);
     Ok(Value::Float(FloatValue { t, rank }))
 }
 
@@ -478,7 +479,7 @@ pub fn pad(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
         .map(|a| shape[a] + before[a] as usize + after[a] as usize)
         .collect();
     let phys = physical(&out_shape)?;
-    let base: Tensor<RANK> = Tensor::full(phys, value, ctx.device);
+    let base = Tensor::<RANK>::full(phys, value, ctx.device).cast(x.t.dtype());
     let offset = RANK - x.rank;
     let ranges: [std::ops::Range<usize>; RANK] = std::array::from_fn(|i| {
         if i < offset {
@@ -506,7 +507,7 @@ pub fn expand(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
         .collect();
     let shape = super::elementwise::broadcast_shape(ctx, &x.shape(), &target)?;
     let f = x.into_float(ctx.device)?;
-    let zeros: Tensor<RANK> = Tensor::zeros(physical(&shape)?, ctx.device);
+    let zeros = Tensor::<RANK>::zeros(physical(&shape)?, ctx.device).cast(f.t.dtype());
     Ok(Value::Float(FloatValue {
         t: f.t + zeros,
         rank: shape.len(),
