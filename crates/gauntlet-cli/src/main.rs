@@ -5,6 +5,7 @@ mod audit;
 mod bench;
 mod demo;
 mod progress;
+mod text;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Audit the embedded MNIST CNN on the embedded MNIST test subset (runs offline).
     Demo(demo::DemoArgs),
+    /// Spam-filter evasion: attack a text classifier with typos and word tricks.
+    TextAudit(text::TextAuditArgs),
     /// Measure forward, forward+gradient and PGD throughput on the embedded MNIST CNN.
     Bench(bench::BenchArgs),
 }
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::TextAudit(args) => text::run(args),
     };
     match outcome {
         Ok(code) => code,
