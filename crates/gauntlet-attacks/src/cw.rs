@@ -145,6 +145,7 @@ impl Attack for CarliniWagner {
         Ok(AttackOutcome {
             per_eps: verify(input, candidates)?,
             gradient_evals,
+            queries: 0,
         })
     }
 }

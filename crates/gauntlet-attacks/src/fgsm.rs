@@ -44,6 +44,7 @@ impl Attack for Fgsm {
         Ok(AttackOutcome {
             per_eps: verify(input, candidates)?,
             gradient_evals: n as u64,
+            queries: 0,
         })
     }
 }

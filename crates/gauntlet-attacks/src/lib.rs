@@ -10,10 +10,10 @@
 
 pub mod cw;
 pub mod deepfool;
-pub mod fab;
 pub mod fgsm;
 pub mod outcome;
 pub mod pgd;
+pub mod square;
 mod step;
 
 use rand::rngs::StdRng;
@@ -132,7 +132,7 @@ impl AttackSettings {
 }
 
 /// Names accepted by [`by_name`].
-pub const ATTACK_NAMES: &[&str] = &["fgsm", "pgd", "cw", "deepfool", "fab", "fab-t"];
+pub const ATTACK_NAMES: &[&str] = &["fgsm", "pgd", "cw", "deepfool", "square"];
 
 /// Builds an attack from its command-line name.
 pub fn by_name(name: &str, settings: &AttackSettings) -> Result<Box<dyn Attack>> {
@@ -142,8 +142,7 @@ pub fn by_name(name: &str, settings: &AttackSettings) -> Result<Box<dyn Attack>>
         "pgd" => Box::new(pgd::Pgd::new(s.steps, s.restarts, s.rel_step, true)),
         "cw" | "cw-l2" | "carlini-wagner" => Box::new(cw::CarliniWagner::new(s.steps)),
         "deepfool" => Box::new(deepfool::DeepFool::new(s.steps.min(100))),
-        "fab" => Box::new(fab::Fab::new(s.steps, s.restarts)),
-        "fab-t" | "fabt" => Box::new(fab::Fab::targeted(s.steps, s.restarts, fab::Fab::DEFAULT_TARGET_CLASSES)),
+        "square" => Box::new(square::Square::new(s.steps)),
         other => {
             return Err(Error::Parameter(format!(
                 "unknown attack '{other}'; available: {}",

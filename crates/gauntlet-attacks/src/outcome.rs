@@ -28,6 +28,9 @@ pub struct AttackOutcome {
     pub per_eps: Vec<EpsilonOutcome>,
     /// Per-sample gradient evaluations (one forward + backward of one sample counts 1).
     pub gradient_evals: u64,
+    /// Per-sample forward queries made by a black-box attack (one sample through the model
+    /// counts 1; the final verification pass is not counted). 0 for gradient attacks.
+    pub queries: u64,
 }
 
 /// Projects candidate adversarials into each budget and the box, queries the model once for

@@ -163,6 +163,7 @@ impl Attack for Pgd {
         Ok(AttackOutcome {
             per_eps: verify(input, candidates)?,
             gradient_evals,
+            queries: 0,
         })
     }
 }
