@@ -10,6 +10,7 @@
 
 pub mod cw;
 pub mod deepfool;
+pub mod fab;
 pub mod fgsm;
 pub mod outcome;
 pub mod pgd;
@@ -132,7 +133,7 @@ impl AttackSettings {
 }
 
 /// Names accepted by [`by_name`].
-pub const ATTACK_NAMES: &[&str] = &["fgsm", "pgd", "cw", "deepfool", "square"];
+pub const ATTACK_NAMES: &[&str] = &["fgsm", "pgd", "cw", "deepfool", "fab", "fab-t", "square"];
 
 /// Builds an attack from its command-line name.
 pub fn by_name(name: &str, settings: &AttackSettings) -> Result<Box<dyn Attack>> {
@@ -143,6 +144,8 @@ pub fn by_name(name: &str, settings: &AttackSettings) -> Result<Box<dyn Attack>>
         "cw" | "cw-l2" | "carlini-wagner" => Box::new(cw::CarliniWagner::new(s.steps)),
         "deepfool" => Box::new(deepfool::DeepFool::new(s.steps.min(100))),
         "square" => Box::new(square::Square::new(s.steps)),
+        "fab" => Box::new(fab::Fab::new(s.steps, s.restarts)),
+        "fab-t" | "fabt" => Box::new(fab::Fab::targeted(s.steps, s.restarts, fab::Fab::DEFAULT_TARGET_CLASSES)),
         other => {
             return Err(Error::Parameter(format!(
                 "unknown attack '{other}'; available: {}",
