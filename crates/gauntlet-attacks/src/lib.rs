@@ -8,6 +8,7 @@
 //! (C&W, DeepFool) differ only in how they produce candidates; [`outcome::verify`] does the
 //! rest for all of them.
 
+pub mod apgd;
 pub mod cw;
 pub mod deepfool;
 pub mod fab;
@@ -133,7 +134,28 @@ impl AttackSettings {
 }
 
 /// Names accepted by [`by_name`].
-pub const ATTACK_NAMES: &[&str] = &["fgsm", "pgd", "cw", "deepfool", "fab", "fab-t", "square"];
+pub const ATTACK_NAMES: &[&str] = &["fgsm", "pgd", "apgd-ce", "apgd-dlr", "apgd-t", "cw", "deepfool", "fab", "fab-t", "square"];
+
+/// Attack suites, run as ensembles in increasing cost (AutoAttack, Croce & Hein 2020).
+/// `auto` is `standard`.
+pub fn suite(name: &str) -> Option<&'static [&'static str]> {
+    match name.to_ascii_lowercase().as_str() {
+        "auto" | "standard" => Some(&["apgd-ce", "apgd-t", "fab-t", "square"]),
+        "fast" => Some(&["apgd-ce", "apgd-t"]),
+        _ => None,
+    }
+}
+
+/// Iterations an attack runs when the user gives none: AutoAttack's settings for its
+/// attacks, Madry et al.'s 40 for PGD.
+pub fn default_steps(name: &str) -> usize {
+    match name.to_ascii_lowercase().as_str() {
+        "pgd" => 40,
+        "deepfool" => 50,
+        "square" => 5000,
+        _ => 100,
+    }
+}
 
 /// Builds an attack from its command-line name.
 pub fn by_name(name: &str, settings: &AttackSettings) -> Result<Box<dyn Attack>> {
@@ -141,6 +163,9 @@ pub fn by_name(name: &str, settings: &AttackSettings) -> Result<Box<dyn Attack>>
     Ok(match name.to_ascii_lowercase().as_str() {
         "fgsm" | "fgm" => Box::new(fgsm::Fgsm),
         "pgd" => Box::new(pgd::Pgd::new(s.steps, s.restarts, s.rel_step, true)),
+        "apgd-ce" | "apgd" => Box::new(apgd::Apgd::new(apgd::ApgdLoss::CrossEntropy, s.steps, s.restarts)),
+        "apgd-dlr" => Box::new(apgd::Apgd::new(apgd::ApgdLoss::Dlr, s.steps, s.restarts)),
+        "apgd-t" => Box::new(apgd::Apgd::new(apgd::ApgdLoss::TargetedDlr { targets: 9 }, s.steps, s.restarts)),
         "cw" | "cw-l2" | "carlini-wagner" => Box::new(cw::CarliniWagner::new(s.steps)),
         "deepfool" => Box::new(deepfool::DeepFool::new(s.steps.min(100))),
         "square" => Box::new(square::Square::new(s.steps)),

@@ -150,3 +150,14 @@ fn unsupported_norms_are_rejected_before_work() {
     assert!(cw.check(&threat).unwrap_err().to_string().contains("l2"));
     assert!(by_name("nope", &AttackSettings::default()).is_err());
 }
+
+#[test]
+fn apgd_variants_keep_the_budget_and_break_the_cnn() {
+    let model = mnist_cnn();
+    let (ce, n) = run("apgd-ce", &model, Norm::Linf, &[0.05, 0.1, 0.3], 20, 12);
+    let broken = ce.per_eps[2].success.iter().filter(|&&s| s).count();
+    assert!(broken * 10 >= n * 9, "APGD-CE at ε=0.3 broke only {broken}/{n}");
+    run("apgd-dlr", &model, Norm::L2, &[1.0, 3.0], 20, 8);
+    let (t, n) = run("apgd-t", &model, Norm::Linf, &[0.1, 0.3], 10, 6);
+    assert!(t.per_eps[1].success.iter().filter(|&&s| s).count() * 2 >= n, "APGD-T at ε=0.3 too weak");
+}

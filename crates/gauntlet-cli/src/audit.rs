@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use gauntlet_attacks::{by_name, AttackSettings};
+use gauntlet_attacks::{by_name, default_steps, suite, AttackSettings};
 use gauntlet_core::criterion::Criterion;
 use gauntlet_core::data::Dataset;
 use gauntlet_core::model::Classifier;
 use gauntlet_core::preprocess::Normalization;
 use gauntlet_core::threat::{parse_epsilons, Bounds, Norm, ThreatModel};
+use gauntlet_eval::diagnostics::{diagnose, Status};
 use gauntlet_eval::{run_audit, AuditPlan};
 use gauntlet_onnx::OnnxModel;
 use gauntlet_report::{write_report, DataInfo, Manifest, ModelInfo};
@@ -35,12 +36,14 @@ pub struct AuditArgs {
     /// Budgets, comma-separated; fractions allowed (e.g. 0.1,0.3 or 2/255,8/255).
     #[arg(long)]
     pub eps: String,
-    /// Attacks, comma-separated: fgsm, pgd, cw, deepfool.
-    #[arg(long, default_value = "fgsm,pgd")]
+    /// Attacks, comma-separated (fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square, cw,
+    /// deepfool), or a suite run as an ensemble: auto (= standard: apgd-ce, apgd-t, fab-t,
+    /// square) or fast (apgd-ce, apgd-t).
+    #[arg(long, default_value = "auto")]
     pub attacks: String,
-    /// Iterations of iterative attacks.
-    #[arg(long, default_value_t = 40)]
-    pub steps: usize,
+    /// Iterations of iterative attacks (default: 40 for pgd, 50 for deepfool, 100 otherwise).
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// Random restarts (PGD).
     #[arg(long, default_value_t = 1)]
     pub restarts: usize,
@@ -74,6 +77,12 @@ pub struct AuditArgs {
     /// Valid input box, min,max.
     #[arg(long, default_value = "0,1")]
     pub bounds: String,
+    /// Do not rerun with BPDA when the model has gradient-blocking operators.
+    #[arg(long)]
+    pub no_bpda: bool,
+    /// Skip the gradient-masking diagnostics.
+    #[arg(long)]
+    pub no_diagnostics: bool,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -101,21 +110,33 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
         bail!("--bounds needs two numbers, min,max (e.g. 0,1)");
     }
     let threat = ThreatModel::new(norm, &parse_epsilons(&args.eps)?, Bounds { min: bounds[0], max: bounds[1] })?;
-    let settings = AttackSettings {
-        steps: args.steps,
-        restarts: args.restarts,
-        rel_step: args.rel_step,
-    }
-    .validated()?;
-    let attack_names: Vec<String> = args
+    let requested: Vec<String> = args
         .attacks
         .split(',')
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
+    // A suite expands to its attacks and runs as an ensemble.
+    let ensemble = requested.iter().any(|name| suite(name).is_some());
+    let mut attack_names: Vec<String> = Vec::new();
+    for name in &requested {
+        match suite(name) {
+            Some(members) => attack_names.extend(members.iter().map(|m| m.to_string())),
+            None => attack_names.push(name.clone()),
+        }
+    }
+    attack_names.dedup();
     let attacks = attack_names
         .iter()
-        .map(|name| by_name(name, &settings))
+        .map(|name| {
+            let settings = AttackSettings {
+                steps: args.steps.unwrap_or_else(|| default_steps(name)),
+                restarts: args.restarts,
+                rel_step: args.rel_step,
+            }
+            .validated()?;
+            by_name(name, &settings)
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let shape_override = args
@@ -125,15 +146,19 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
         .transpose()?;
     let model_bytes = std::fs::read(&args.model)
         .with_context(|| format!("cannot read the model file '{}'; check the path", args.model.display()))?;
-    let mut model = OnnxModel::from_bytes(&model_bytes, &args.model.display().to_string(), shape_override)?;
-    match (&args.mean, &args.std) {
-        (Some(m), Some(s)) => {
-            let norm = Normalization::new(parse_list(m, "--mean")?, parse_list(s, "--std")?, model.sample_shape())?;
-            model = model.with_normalization(norm);
+    let build_model = |bpda: bool| -> Result<OnnxModel> {
+        let mut model = OnnxModel::from_bytes(&model_bytes, &args.model.display().to_string(), shape_override.clone())?;
+        match (&args.mean, &args.std) {
+            (Some(m), Some(s)) => {
+                let norm = Normalization::new(parse_list(m, "--mean")?, parse_list(s, "--std")?, model.sample_shape())?;
+                model = model.with_normalization(norm);
+            }
+            (None, None) => {}
+            _ => bail!("--mean and --std go together; give both or neither"),
         }
-        (None, None) => {}
-        _ => bail!("--mean and --std go together; give both or neither"),
-    }
+        Ok(if bpda { model.with_bpda() } else { model })
+    };
+    let model = build_model(false)?;
 
     let mut data = Dataset::load(&args.inputs, &args.labels)?;
     if let Some(n) = args.samples {
@@ -177,11 +202,30 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
         criterion: criterion.clone(),
         batch_size: args.batch_size,
         seed: args.seed,
+        ensemble,
     };
     plan.validate()?;
 
     let progress = Bar::new(args.quiet);
-    let evaluation = run_audit(&model, &data, &plan, &progress)?;
+    let mut evaluation = run_audit(&model, &data, &plan, &progress)?;
+    // Gradient-blocking operators (input quantization, Sign, …) mask gradients: rerun the
+    // attacks with BPDA and keep the worst case over both runs.
+    let blockers = model.gradient_blockers();
+    let bpda = !blockers.is_empty() && !args.no_bpda;
+    if bpda {
+        if !args.quiet {
+            let names: Vec<String> = blockers.iter().map(|(op, node)| format!("{op} '{node}'")).collect();
+            eprintln!("gradients are blocked at {}; rerunning the attacks with BPDA", names.join(", "));
+        }
+        let bpda_model = build_model(true)?;
+        let rerun = run_audit(&bpda_model, &data, &plan, &progress)?;
+        evaluation = evaluation.combine(rerun, "+bpda");
+    }
+    let diagnostics = if args.no_diagnostics {
+        Vec::new()
+    } else {
+        diagnose(&model, &data, &plan, &evaluation, &blockers, bpda)?
+    };
 
     let manifest = Manifest {
         gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -206,8 +250,9 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
             Criterion::Targeted(t) => format!("targeted (class {})", t.first().copied().unwrap_or(0)),
         },
         attacks: attack_names,
-        steps: settings.steps,
-        restarts: settings.restarts,
+        ensemble,
+        steps: args.steps,
+        restarts: args.restarts,
         batch_size: args.batch_size,
         versions: vec![
             ("gauntlet".into(), env!("CARGO_PKG_VERSION").into()),
@@ -217,7 +262,7 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output directory '{}'", args.out.display()))?;
-    let written = write_report(&args.out, &evaluation, &manifest, model.sample_shape())?;
+    let written = write_report(&args.out, &evaluation, &manifest, &diagnostics, model.sample_shape())?;
 
     if !args.quiet {
         println!(
@@ -226,6 +271,11 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
             evaluation.clean_accuracy * 100.0
         );
         print!("{}", gauntlet_report::table(&evaluation));
+        for d in &diagnostics {
+            if d.status == Status::Warn {
+                println!("warning [{}]: {}", d.check, d.detail);
+            }
+        }
         println!("\nreport: {}", written.json.display());
         println!("        {}", written.markdown.display());
         for g in &written.grids {
@@ -252,7 +302,7 @@ pub fn demo_args(dir: &Path, out: PathBuf, samples: usize, seed: u64, quiet: boo
         norm: "linf".into(),
         eps: "0.1,0.3".into(),
         attacks: "fgsm,pgd".into(),
-        steps: 40,
+        steps: None,
         restarts: 1,
         rel_step: None,
         samples: Some(samples),
@@ -264,6 +314,8 @@ pub fn demo_args(dir: &Path, out: PathBuf, samples: usize, seed: u64, quiet: boo
         input_shape: None,
         target_class: None,
         bounds: "0,1".into(),
+        no_bpda: false,
+        no_diagnostics: false,
         quiet,
     }
 }

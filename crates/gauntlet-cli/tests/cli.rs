@@ -146,3 +146,40 @@ fn bad_inputs_exit_2_with_a_clear_message() {
     expect_input_error("cw-linf", &m, &x, &y, &["--attacks", "cw"], "does not support");
     expect_input_error("missing-inputs", &m, "/nonexistent/x.npy", &y, &[], "/nonexistent/x.npy");
 }
+
+#[test]
+fn ensemble_is_cumulative_and_names_the_breaking_attack() {
+    let dir = scratch("ensemble");
+    let out = dir.join("report");
+    let out_str = out.display().to_string();
+    let run = gauntlet(&[
+        "audit", "--model", &model(), "--inputs", &demo_x(), "--labels", &demo_y(), "--norm", "linf",
+        "--eps", "0.05,0.1", "--attacks", "fast", "--steps", "10", "--samples", "16", "--out", &out_str, "--quiet",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["manifest"]["ensemble"], true);
+    let results = report["results"].as_array().unwrap();
+    for eps in [0.05, 0.1] {
+        let acc: Vec<f64> = results
+            .iter()
+            .filter(|r| (r["eps"].as_f64().unwrap() - eps).abs() < 1e-6)
+            .map(|r| r["robust_accuracy"].as_f64().unwrap())
+            .collect();
+        assert_eq!(acc.len(), 2);
+        assert!(acc[1] <= acc[0], "cumulative robust accuracy rose within the ensemble: {acc:?}");
+        let worst = report["worst_case"].as_array().unwrap().iter()
+            .find(|w| (w["eps"].as_f64().unwrap() - eps).abs() < 1e-6).unwrap()["robust_accuracy"].as_f64().unwrap();
+        assert_eq!(worst, acc[1]);
+    }
+    // Every broken sample names the attack that broke it.
+    let lines = std::fs::read_to_string(out.join("samples.jsonl")).unwrap();
+    for line in lines.lines() {
+        let s: serde_json::Value = serde_json::from_str(line).unwrap();
+        for b in s["budgets"].as_array().unwrap() {
+            if let Some(name) = b["broken_by"].as_str() {
+                assert!(name == "apgd-ce" || name == "apgd-t", "{name}");
+            }
+        }
+    }
+}

@@ -5,6 +5,8 @@
 //! Attack failures after work has started do not lose what was computed: the evaluation
 //! records the error and keeps the finished attacks.
 
+pub mod diagnostics;
+
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -43,6 +45,9 @@ pub struct AuditPlan {
     pub criterion: Criterion,
     pub batch_size: usize,
     pub seed: u64,
+    /// Run as an ensemble (AutoAttack-style): each attack only on the (sample, ε) pairs every
+    /// earlier attack failed on; results then report robust accuracy *after* each attack.
+    pub ensemble: bool,
 }
 
 impl AuditPlan {
@@ -67,9 +72,11 @@ pub struct AttackResult {
     pub attack: String,
     pub norm: Norm,
     pub eps: f32,
-    /// Correct on the clean input and on the adversarial input, over all samples.
+    /// Correct on the clean input and on the adversarial input, over all samples. In an
+    /// ensemble: correct under this attack and every earlier one (cumulative).
     pub robust_accuracy: f64,
-    /// Broken samples over clean-correct samples.
+    /// Samples this attack broke over clean-correct samples (in an ensemble: those it broke
+    /// after every earlier attack failed).
     pub attack_success_rate: f64,
     /// Mean perturbation norm of the successful adversarial inputs (0 when none).
     pub mean_perturbation: f64,
@@ -116,6 +123,32 @@ pub struct Evaluation {
     /// Errors of attacks that failed after the run started (their results are absent).
     pub errors: Vec<String>,
     pub seconds: f64,
+}
+
+impl Evaluation {
+    /// Adds the results of a second run on the same samples (e.g. with BPDA), renaming its
+    /// attacks with `suffix`; the worst case then covers both runs.
+    pub fn combine(mut self, other: Evaluation, suffix: &str) -> Evaluation {
+        for mut r in other.results {
+            r.attack = format!("{}{suffix}", r.attack);
+            self.results.push(r);
+        }
+        for (mine, theirs) in self.worst_case.iter_mut().zip(other.worst_case) {
+            for (b, t) in mine.broken_by.iter_mut().zip(theirs.broken_by) {
+                if b.is_none() {
+                    *b = t.map(|name| format!("{name}{suffix}"));
+                }
+            }
+            let n = self.samples;
+            let robust = (0..n)
+                .filter(|&i| self.clean_predictions[i] == self.labels[i] && mine.broken_by[i].is_none())
+                .count();
+            mine.robust_accuracy = robust as f64 / n as f64;
+        }
+        self.errors.extend(other.errors);
+        self.seconds += other.seconds;
+        self
+    }
 }
 
 /// Runs the plan on the data set.
@@ -174,6 +207,8 @@ pub fn run_audit(
         .collect();
 
     let epsilons = plan.threat.epsilons().to_vec();
+    // Per budget and sample: the first attack (in plan order) that broke it.
+    let mut broken: Vec<Vec<Option<String>>> = vec![vec![None; n]; epsilons.len()];
     let mut results = Vec::new();
     let mut errors = Vec::new();
     for (attack_index, attack) in plan.attacks.iter().enumerate() {
@@ -185,40 +220,69 @@ pub fn run_audit(
         let mut adversarial = vec![data.inputs.clone(); epsilons.len()];
         let mut gradient_evals = 0u64;
         let mut failed = None;
-        for (batch_index, batch) in attackable.chunks(plan.batch_size).enumerate() {
-            // A seed per (attack, batch) makes results independent of what ran before.
-            let mut rng = StdRng::seed_from_u64(
-                plan.seed ^ ((attack_index as u64) << 48) ^ (batch_index as u64).wrapping_mul(0x9E37_79B9),
-            );
-            let x = data.rows(batch);
-            let labels: Vec<i64> = batch.iter().map(|&i| data.labels[i]).collect();
-            let criterion = plan.criterion.subset(batch);
-            let input = AttackInput {
-                model,
-                x: &x,
-                labels: &labels,
-                criterion: &criterion,
-                threat: &plan.threat,
+        // In an ensemble, a sample already broken at budget e is broken at every larger one,
+        // so what is left for this attack is a prefix of the budgets: group samples by it.
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for &i in &attackable {
+            let open = if plan.ensemble {
+                (0..epsilons.len()).take_while(|&e| broken[e][i].is_none()).count()
+            } else {
+                epsilons.len()
             };
-            match attack.run(&input, &mut rng) {
-                Ok(outcome) => {
-                    gradient_evals += outcome.gradient_evals;
-                    for (e, o) in outcome.per_eps.iter().enumerate() {
-                        for (k, &i) in batch.iter().enumerate() {
-                            success[e][i] = o.success[k];
-                            predictions[e][i] = o.predictions[k];
-                            perturbation[e][i] = o.perturbation[k];
-                            adversarial[e][i * f..(i + 1) * f]
-                                .copy_from_slice(&o.adversarial[k * f..(k + 1) * f]);
+            if open == 0 {
+                continue;
+            }
+            match groups.iter_mut().find(|(m, _)| *m == open) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((open, vec![i])),
+            }
+        }
+        groups.sort_by_key(|(m, _)| std::cmp::Reverse(*m));
+        let skipped = attackable.len() - groups.iter().map(|(_, g)| g.len()).sum::<usize>();
+        progress.advance(skipped as u64);
+        let mut batch_index = 0u64;
+        'groups: for (open, members) in &groups {
+            let threat = if *open == epsilons.len() {
+                plan.threat.clone()
+            } else {
+                ThreatModel::new(plan.threat.norm(), &epsilons[..*open], plan.threat.bounds())?
+            };
+            for batch in members.chunks(plan.batch_size) {
+                // A seed per (attack, batch) makes results independent of what ran before.
+                let mut rng = StdRng::seed_from_u64(
+                    plan.seed ^ ((attack_index as u64) << 48) ^ batch_index.wrapping_mul(0x9E37_79B9),
+                );
+                batch_index += 1;
+                let x = data.rows(batch);
+                let labels: Vec<i64> = batch.iter().map(|&i| data.labels[i]).collect();
+                let criterion = plan.criterion.subset(batch);
+                let input = AttackInput {
+                    model,
+                    x: &x,
+                    labels: &labels,
+                    criterion: &criterion,
+                    threat: &threat,
+                };
+                match attack.run(&input, &mut rng) {
+                    Ok(outcome) => {
+                        gradient_evals += outcome.gradient_evals;
+                        for (e, o) in outcome.per_eps.iter().enumerate() {
+                            for (k, &i) in batch.iter().enumerate() {
+                                success[e][i] = o.success[k];
+                                predictions[e][i] = o.predictions[k];
+                                perturbation[e][i] = o.perturbation[k];
+                                adversarial[e][i * f..(i + 1) * f]
+                                    .copy_from_slice(&o.adversarial[k * f..(k + 1) * f]);
+                            }
                         }
                     }
+                    Err(e) => {
+                        failed = Some(format!("attack '{}' failed: {e}", attack.name()));
+                        break 'groups;
+                    }
                 }
-                Err(e) => {
-                    failed = Some(format!("attack '{}' failed: {e}", attack.name()));
-                    break;
-                }
+                progress.advance(batch.len() as u64);
             }
-            progress.advance(batch.len() as u64);
         }
         progress.end();
         if let Some(message) = failed {
@@ -227,14 +291,24 @@ pub fn run_audit(
         }
         let seconds = attack_started.elapsed().as_secs_f64();
         for (e, &eps) in epsilons.iter().enumerate() {
-            let broken = success[e].iter().filter(|&&s| s).count();
-            let robust = (0..n).filter(|&i| correct[i] && !success[e][i]).count();
-            let mean_perturbation = if broken > 0 {
+            for i in 0..n {
+                if success[e][i] && broken[e][i].is_none() {
+                    broken[e][i] = Some(attack.name().to_string());
+                }
+            }
+            let newly = success[e].iter().filter(|&&s| s).count();
+            let robust = if plan.ensemble {
+                (0..n).filter(|&i| correct[i] && broken[e][i].is_none()).count()
+            } else {
+                (0..n).filter(|&i| correct[i] && !success[e][i]).count()
+            };
+            let broken_count = newly;
+            let mean_perturbation = if broken_count > 0 {
                 (0..n)
                     .filter(|&i| success[e][i])
                     .map(|i| perturbation[e][i] as f64)
                     .sum::<f64>()
-                    / broken as f64
+                    / broken_count as f64
             } else {
                 0.0
             };
@@ -244,7 +318,7 @@ pub fn run_audit(
                 eps,
                 robust_accuracy: robust as f64 / n as f64,
                 attack_success_rate: if clean_correct > 0 {
-                    broken as f64 / clean_correct as f64
+                    broken_count as f64 / clean_correct as f64
                 } else {
                     0.0
                 },
@@ -261,15 +335,8 @@ pub fn run_audit(
 
     let worst_case = epsilons
         .iter()
-        .map(|&eps| {
-            let mut broken_by: Vec<Option<String>> = vec![None; n];
-            for r in results.iter().filter(|r| r.eps == eps) {
-                for i in 0..n {
-                    if r.success[i] && broken_by[i].is_none() {
-                        broken_by[i] = Some(r.attack.clone());
-                    }
-                }
-            }
+        .zip(broken)
+        .map(|(&eps, broken_by)| {
             let robust = (0..n).filter(|&i| correct[i] && broken_by[i].is_none()).count();
             WorstCase {
                 norm: plan.threat.norm(),

@@ -43,6 +43,8 @@ pub struct OnnxModel {
     normalization: Option<Normalization>,
     /// Floating-point precision of every tensor inside the graph.
     dtype: DType,
+    /// Identity gradients through rounding operators (see [`OnnxModel::with_bpda`]).
+    bpda: bool,
     device: Device,
 }
 
@@ -110,6 +112,7 @@ impl OnnxModel {
             batch_of_one,
             normalization: None,
             dtype: DType::F32,
+            bpda: false,
             device,
         };
         // One probe sample validates that the graph runs and tells the number of classes.
@@ -141,6 +144,40 @@ impl OnnxModel {
             }
         }
         self
+    }
+
+    /// Backward Pass Differentiable Approximation (Athalye, Carlini & Wagner, 2018): the
+    /// forward pass is unchanged, but Sign/Round/Floor/Ceil and float-to-integer Casts pass
+    /// gradients through as the identity, so gradient attacks see through input quantization.
+    pub fn with_bpda(mut self) -> Self {
+        self.bpda = true;
+        self
+    }
+
+    /// Nodes whose operator blocks gradients from the input (`(operator, node name)`), in
+    /// graph order. Only nodes on a path from the input count: a Cast in shape arithmetic
+    /// does not mask anything.
+    pub fn gradient_blockers(&self) -> Vec<(String, String)> {
+        // Tensors that carry input values: the input, and every output of a node reading one,
+        // except Shape, whose output is metadata.
+        let mut from_input: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        from_input.insert(self.graph.input_name.as_str());
+        let mut blockers = Vec::new();
+        for node in &self.graph.nodes {
+            let reads_input = node.inputs.iter().any(|i| from_input.contains(i.as_str()));
+            if !reads_input || node.op == "Shape" {
+                continue;
+            }
+            let to_integer = node.op == "Cast"
+                && !matches!(node.attributes.get("to"), Some(graph::Attribute::Int(1 | 10 | 11 | 16)));
+            if (node.op != "Cast" && ops::GRADIENT_BLOCKERS.contains(&node.op.as_str())) || to_integer {
+                blockers.push((node.op.clone(), node.name.clone()));
+            }
+            for o in &node.outputs {
+                from_input.insert(o.as_str());
+            }
+        }
+        blockers
     }
 
     /// SHA-256 of the ONNX file.
@@ -257,6 +294,7 @@ impl OnnxModel {
                 node,
                 opset: self.graph.opset,
                 device: &self.device,
+                bpda: self.bpda,
             };
             let outputs = ops::evaluate(&ctx, Inputs(inputs))?;
             for (name, value) in node.outputs.iter().zip(outputs) {

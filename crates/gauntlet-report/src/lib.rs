@@ -18,6 +18,7 @@ use serde::Serialize;
 use gauntlet_core::data::{write_npy_f32, write_npy_i64};
 use gauntlet_core::threat::ThreatModel;
 use gauntlet_core::{Error, Result};
+use gauntlet_eval::diagnostics::Diagnostic;
 use gauntlet_eval::{AttackResult, Evaluation, WorstCase};
 
 pub use grid::write_grid;
@@ -52,7 +53,10 @@ pub struct Manifest {
     pub threat_model: ThreatModel,
     pub criterion: String,
     pub attacks: Vec<String>,
-    pub steps: usize,
+    /// Attacks ran as an ensemble (robust accuracy per attack is cumulative).
+    pub ensemble: bool,
+    /// Iterations requested (`None`: each attack's default).
+    pub steps: Option<usize>,
     pub restarts: usize,
     pub batch_size: usize,
     pub versions: Vec<(String, String)>,
@@ -70,13 +74,14 @@ pub struct Report<'a> {
     pub data: &'a DataInfo,
     pub results: &'a [AttackResult],
     pub worst_case: &'a [WorstCase],
+    pub diagnostics: &'a [Diagnostic],
     pub errors: &'a [String],
     pub seconds: f64,
     pub manifest: &'a Manifest,
 }
 
 impl<'a> Report<'a> {
-    pub fn new(evaluation: &'a Evaluation, manifest: &'a Manifest) -> Self {
+    pub fn new(evaluation: &'a Evaluation, manifest: &'a Manifest, diagnostics: &'a [Diagnostic]) -> Self {
         Report {
             status: if evaluation.errors.is_empty() { "complete" } else { "incomplete" },
             samples: evaluation.samples,
@@ -86,6 +91,7 @@ impl<'a> Report<'a> {
             data: &manifest.data,
             results: &evaluation.results,
             worst_case: &evaluation.worst_case,
+            diagnostics,
             errors: &evaluation.errors,
             seconds: evaluation.seconds,
             manifest,
@@ -117,6 +123,7 @@ pub fn write_report(
     dir: &Path,
     evaluation: &Evaluation,
     manifest: &Manifest,
+    diagnostics: &[Diagnostic],
     sample_shape: &[usize],
 ) -> Result<Written> {
     let adv_dir = dir.join("adversarial");
@@ -151,7 +158,7 @@ pub fn write_report(
     grids.reverse();
 
     let json_path = dir.join("report.json");
-    let report = Report::new(evaluation, manifest);
+    let report = Report::new(evaluation, manifest, diagnostics);
     let json = serde_json::to_vec_pretty(&report)
         .map_err(|e| Error::Data(format!("cannot serialize the report: {e}")))?;
     write_atomically(&json_path, &json)?;
@@ -161,7 +168,10 @@ pub fn write_report(
         .iter()
         .filter_map(|p| p.file_name().map(|f| format!("adversarial/{}", f.to_string_lossy())))
         .collect();
-    write_atomically(&md_path, markdown::render(evaluation, manifest, &grid_names).as_bytes())?;
+    write_atomically(&md_path, markdown::render(evaluation, manifest, diagnostics, &grid_names).as_bytes())?;
+
+    let samples_path = dir.join("samples.jsonl");
+    write_atomically(&samples_path, samples_jsonl(evaluation).as_bytes())?;
 
     Ok(Written {
         json: json_path,
@@ -169,6 +179,45 @@ pub fn write_report(
         adversarial,
         grids,
     })
+}
+
+/// One JSON line per sample: label, clean prediction, and per budget which attack broke it and
+/// what every attack achieved.
+fn samples_jsonl(evaluation: &Evaluation) -> String {
+    let mut out = String::new();
+    for i in 0..evaluation.samples {
+        let per_eps: Vec<serde_json::Value> = evaluation
+            .worst_case
+            .iter()
+            .map(|w| {
+                let attacks: serde_json::Map<String, serde_json::Value> = evaluation
+                    .results
+                    .iter()
+                    .filter(|r| r.eps == w.eps)
+                    .map(|r| {
+                        (
+                            r.attack.clone(),
+                            serde_json::json!({
+                                "success": r.success[i],
+                                "prediction": r.predictions[i],
+                                "perturbation": r.perturbation[i],
+                            }),
+                        )
+                    })
+                    .collect();
+                serde_json::json!({ "eps": w.eps, "broken_by": w.broken_by[i], "attacks": attacks })
+            })
+            .collect();
+        let line = serde_json::json!({
+            "index": i,
+            "label": evaluation.labels[i],
+            "clean_prediction": evaluation.clean_predictions[i],
+            "budgets": per_eps,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
 }
 
 /// The results table as plain text, for the terminal.

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use gauntlet_eval::diagnostics::{Diagnostic, Status};
 use gauntlet_eval::Evaluation;
 
 use crate::Manifest;
@@ -40,7 +41,7 @@ pub fn table(evaluation: &Evaluation) -> String {
     s
 }
 
-pub fn render(evaluation: &Evaluation, manifest: &Manifest, grids: &[String]) -> String {
+pub fn render(evaluation: &Evaluation, manifest: &Manifest, diagnostics: &[Diagnostic], grids: &[String]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# gauntlet robustness audit\n");
     let _ = writeln!(
@@ -56,7 +57,26 @@ pub fn render(evaluation: &Evaluation, manifest: &Manifest, grids: &[String]) ->
         "Robust accuracy counts a sample as robust when it is classified correctly both clean \
          and under attack. The worst case takes, per sample, every attack into account.\n"
     );
+    if manifest.ensemble {
+        let _ = writeln!(
+            s,
+            "The attacks ran as an ensemble, in this order, each only on the samples every \
+             earlier attack failed on: an attack's robust accuracy is the accuracy *after* it \
+             (cumulative), and its success rate counts the samples it broke itself.\n"
+        );
+    }
     s.push_str(&table(evaluation));
+    if !diagnostics.is_empty() {
+        let _ = writeln!(s, "\n## Diagnostics\n");
+        let _ = writeln!(s, "| check | status | meaning |\n|---|---|---|");
+        for d in diagnostics {
+            let status = match d.status {
+                Status::Pass => "pass",
+                Status::Warn => "**warn**",
+            };
+            let _ = writeln!(s, "| {} | {status} | {} |", d.check, d.detail);
+        }
+    }
     if !evaluation.errors.is_empty() {
         let _ = writeln!(s, "\n## Incomplete\n");
         for e in &evaluation.errors {

@@ -1,6 +1,6 @@
 //! Element-wise operators with NumPy broadcasting.
 
-use burn::tensor::activation;
+use burn::tensor::{activation, Tensor};
 
 use gauntlet_core::Result;
 
@@ -10,6 +10,14 @@ use crate::value::{FloatValue, IntValue, Value, RANK};
 pub fn unary(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
     let rank = x.rank;
     let t = x.t;
+    let straight_through = |input: Tensor<RANK>, output: Tensor<RANK>| {
+        // Forward value of the rounding op, gradient of the identity.
+        if ctx.bpda && input.is_autodiff() {
+            input.clone() + (output - input).detach()
+        } else {
+            output
+        }
+    };
     let t = match ctx.node.op.as_str() {
         "Relu" => activation::relu(t),
         "Sigmoid" => activation::sigmoid(t),
@@ -38,10 +46,10 @@ pub fn unary(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
             let gate = (t.clone() * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0);
             t * gate
         }
-        "Sign" => t.sign(),
-        "Round" => t.round(),
-        "Floor" => t.floor(),
-        "Ceil" => t.ceil(),
+        "Sign" => straight_through(t.clone(), t.sign()),
+        "Round" => straight_through(t.clone(), t.round()),
+        "Floor" => straight_through(t.clone(), t.floor()),
+        "Ceil" => straight_through(t.clone(), t.ceil()),
         other => return Err(ctx.error(format!("unexpected unary operator {other}"))),
     };
     Ok(FloatValue { t, rank })

@@ -19,7 +19,14 @@ pub struct Ctx<'a> {
     pub node: &'a Node,
     pub opset: i64,
     pub device: &'a Device,
+    /// Backward Pass Differentiable Approximation: non-differentiable rounding operators pass
+    /// the gradient through unchanged (Athalye et al., 2018).
+    pub bpda: bool,
 }
+
+/// Operators whose gradient is zero or undefined almost everywhere: they block gradient
+/// attacks ("gradient masking") unless BPDA replaces their backward pass by the identity.
+pub const GRADIENT_BLOCKERS: &[&str] = &["Sign", "Round", "Floor", "Ceil", "Cast"];
 
 impl Ctx<'_> {
     /// An error about this node.

@@ -432,9 +432,18 @@ pub fn constant_of_shape(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
 
 pub fn cast(ctx: &Ctx, x: Value) -> Result<Value> {
     // ONNX TensorProto types: 1 float, 10 float16, 11 double, 16 bfloat16 stay float.
-    match ctx.int("to", 1) {
-        1 | 10 | 11 | 16 => Ok(Value::Float(x.into_float(ctx.device)?)),
-        _ => Ok(Value::Int(x.into_int())),
+    match (ctx.int("to", 1), x) {
+        (1 | 10 | 11 | 16, x) => Ok(Value::Float(x.into_float(ctx.device)?)),
+        // Under BPDA a float cast to integers stays a float tensor: truncated values forward,
+        // identity gradient backward.
+        (_, Value::Float(f)) if ctx.bpda && f.t.is_autodiff() => {
+            let truncated = f.t.clone().sign() * f.t.clone().abs().floor();
+            Ok(Value::Float(FloatValue {
+                t: f.t.clone() + (truncated - f.t).detach(),
+                rank: f.rank,
+            }))
+        }
+        (_, x) => Ok(Value::Int(x.into_int())),
     }
 }
 
