@@ -84,6 +84,8 @@ pub struct AttackResult {
     pub seconds: f64,
     /// Per-sample gradient evaluations of the attack (all budgets together).
     pub gradient_evals: u64,
+    /// Per-sample model queries of black-box attacks (all budgets together).
+    pub queries: u64,
     /// Per sample: the attack broke it at this budget.
     #[serde(skip)]
     pub success: Vec<bool>,
@@ -219,6 +221,7 @@ pub fn run_audit(
         let mut perturbation = vec![vec![0f32; n]; epsilons.len()];
         let mut adversarial = vec![data.inputs.clone(); epsilons.len()];
         let mut gradient_evals = 0u64;
+        let mut queries = 0u64;
         let mut failed = None;
         // In an ensemble, a sample already broken at budget e is broken at every larger one,
         // so what is left for this attack is a prefix of the budgets: group samples by it.
@@ -266,6 +269,7 @@ pub fn run_audit(
                 match attack.run(&input, &mut rng) {
                     Ok(outcome) => {
                         gradient_evals += outcome.gradient_evals;
+                        queries += outcome.queries;
                         for (e, o) in outcome.per_eps.iter().enumerate() {
                             for (k, &i) in batch.iter().enumerate() {
                                 success[e][i] = o.success[k];
@@ -325,6 +329,7 @@ pub fn run_audit(
                 mean_perturbation,
                 seconds,
                 gradient_evals,
+                queries,
                 success: std::mem::take(&mut success[e]),
                 predictions: std::mem::take(&mut predictions[e]),
                 perturbation: std::mem::take(&mut perturbation[e]),

@@ -11,7 +11,7 @@ const MAX_COLUMNS: usize = 8;
 const SCALE: u32 = 3;
 
 /// Writes a grid for `result` if the samples are images (C×H×W with C = 1 or 3).
-/// Columns are the first broken samples (or the first samples if none broke).
+/// Columns are the first broken samples; nothing is written when none broke.
 pub fn write_grid(
     dir: &Path,
     evaluation: &Evaluation,
@@ -26,9 +26,9 @@ pub fn write_grid(
     };
     let f = c * h * w;
     let n = evaluation.samples;
-    let mut columns: Vec<usize> = (0..n).filter(|&i| result.success[i]).take(MAX_COLUMNS).collect();
+    let columns: Vec<usize> = (0..n).filter(|&i| result.success[i]).take(MAX_COLUMNS).collect();
     if columns.is_empty() {
-        columns = (0..n.min(MAX_COLUMNS)).collect();
+        return Ok(None);
     }
     let gap = 2u32;
     let cell_w = w as u32 * SCALE + gap;

@@ -144,10 +144,10 @@ pub fn write_report(
         let labels = adv_dir.join("labels.npy");
         write_npy_i64(&labels, &evaluation.labels)?;
     }
-    // One grid per attack, at its largest budget.
+    // One grid per attack, at the largest budget where it broke something.
     let mut seen = Vec::new();
     for result in evaluation.results.iter().rev() {
-        if seen.contains(&result.attack) {
+        if seen.contains(&result.attack) || !result.success.iter().any(|&s| s) {
             continue;
         }
         seen.push(result.attack.clone());

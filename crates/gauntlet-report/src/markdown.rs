@@ -12,13 +12,13 @@ pub fn table(evaluation: &Evaluation) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| attack | norm | ε | robust accuracy | attack success | mean ‖δ‖ | gradient evals | seconds |"
+        "| attack | norm | ε | robust accuracy | attack success | mean ‖δ‖ | gradient evals | queries | seconds |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
     for r in &evaluation.results {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.1} % | {:.1} % | {:.4} | {} | {:.2} |",
+            "| {} | {} | {} | {:.1} % | {:.1} % | {:.4} | {} | {} | {:.2} |",
             r.attack,
             r.norm,
             r.eps,
@@ -26,13 +26,14 @@ pub fn table(evaluation: &Evaluation) -> String {
             r.attack_success_rate * 100.0,
             r.mean_perturbation,
             r.gradient_evals,
+            r.queries,
             r.seconds
         );
     }
     for w in &evaluation.worst_case {
         let _ = writeln!(
             s,
-            "| **worst case** | {} | {} | **{:.1} %** | | | | |",
+            "| **worst case** | {} | {} | **{:.1} %** | | | | | |",
             w.norm,
             w.eps,
             w.robust_accuracy * 100.0
