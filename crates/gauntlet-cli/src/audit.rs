@@ -271,6 +271,10 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
             evaluation.clean_accuracy * 100.0
         );
         print!("{}", gauntlet_report::table(&evaluation));
+        if !diagnostics.is_empty() {
+            let warned = diagnostics.iter().filter(|d| d.status == Status::Warn).count();
+            println!("\ndiagnostics: {} pass, {warned} warn", diagnostics.len() - warned);
+        }
         for d in &diagnostics {
             if d.status == Status::Warn {
                 println!("warning [{}]: {}", d.check, d.detail);
