@@ -9,7 +9,7 @@
 //! As in [`crate::pgd`], every (sample, ε) pair is one row of a single batch, and a row leaves the
 //! batch as soon as it is adversarial.
 
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::Tensor;
 use rand::rngs::StdRng;
 
 use gauntlet_core::device::compute_device;
@@ -20,6 +20,7 @@ use gauntlet_core::threat::Norm;
 use gauntlet_core::{Error, Result};
 
 use crate::outcome::{verify, AttackOutcome};
+use crate::rows::{candidates, select_rows, wrong_classes_by_score};
 use crate::step::{ascent_direction, random_start};
 use crate::{Attack, AttackInput};
 
@@ -76,14 +77,6 @@ impl Apgd {
     }
 }
 
-fn select_rows(t: Tensor<2>, rows: &[usize]) -> Tensor<2> {
-    let idx: Tensor<1, Int> = Tensor::from_data(
-        TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]),
-        &t.device(),
-    );
-    t.select(0, idx)
-}
-
 fn keep<T: Clone>(v: &[T], rows: &[usize]) -> Vec<T> {
     rows.iter().map(|&k| v[k].clone()).collect()
 }
@@ -134,16 +127,7 @@ impl Attack for Apgd {
         let ranked: Vec<Vec<i64>> = if let ApgdLoss::TargetedDlr { .. } = self.loss {
             let logits = to_vec(input.model.logits(from_rows(input.x.to_vec(), n, f, &device))?);
             (0..n)
-                .map(|i| {
-                    let row = &logits[i * classes..(i + 1) * classes];
-                    let mut order: Vec<usize> = (0..classes).collect();
-                    order.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
-                    order
-                        .into_iter()
-                        .filter(|&c| c as i64 != input.labels[i])
-                        .map(|c| c as i64)
-                        .collect()
-                })
+                .map(|i| wrong_classes_by_score(&logits[i * classes..(i + 1) * classes], input.labels[i]))
                 .collect()
         } else {
             Vec::new()
@@ -167,16 +151,7 @@ impl Attack for Apgd {
             }
         }
 
-        let candidates = (0..epsilons.len())
-            .map(|e| {
-                (0..n)
-                    .flat_map(|i| match &found[e * n + i] {
-                        Some(row) => row.clone(),
-                        None => input.x[i * f..(i + 1) * f].to_vec(),
-                    })
-                    .collect()
-            })
-            .collect();
+        let candidates = candidates(&found, epsilons.len(), n, |_, i| input.x[i * f..(i + 1) * f].to_vec());
         Ok(AttackOutcome {
             per_eps: verify(input, candidates)?,
             gradient_evals,

@@ -14,6 +14,7 @@ use gauntlet_core::threat::Norm;
 use gauntlet_core::{Error, Result};
 
 use crate::outcome::{verify, AttackOutcome};
+use crate::rows::wrong_classes_by_score;
 use crate::{Attack, AttackInput};
 
 pub struct DeepFool {
@@ -58,15 +59,10 @@ impl Attack for DeepFool {
         let clean_logits = to_vec(input.model.logits(from_rows(input.x.to_vec(), n, f, &device))?);
         let candidates: Vec<Vec<i64>> = (0..n)
             .map(|i| {
-                let row = &clean_logits[i * classes..(i + 1) * classes];
-                let mut order: Vec<usize> = (0..classes).collect();
-                order.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
-                order
-                    .into_iter()
-                    .filter(|&c| c as i64 != input.labels[i])
-                    .take(k - 1)
-                    .map(|c| c as i64)
-                    .collect()
+                let mut classes_by_score =
+                    wrong_classes_by_score(&clean_logits[i * classes..(i + 1) * classes], input.labels[i]);
+                classes_by_score.truncate(k - 1);
+                classes_by_score
             })
             .collect();
 

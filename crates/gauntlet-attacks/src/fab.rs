@@ -34,6 +34,7 @@ use gauntlet_core::threat::{Bounds, Norm};
 use gauntlet_core::Result;
 
 use crate::outcome::{verify, AttackOutcome};
+use crate::rows::wrong_classes_by_score;
 use crate::{Attack, AttackInput};
 
 /// Coordinates whose gradient is smaller than this cannot move the linearized margin.
@@ -157,16 +158,7 @@ impl Attack for Fab {
                 // Non-true classes ranked by clean logit, best first.
                 let ranked: Vec<Vec<i64>> = rows
                     .iter()
-                    .map(|&i| {
-                        let row = &clean_logits[i * classes..(i + 1) * classes];
-                        let mut order: Vec<usize> = (0..classes).collect();
-                        order.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
-                        order
-                            .into_iter()
-                            .filter(|&c| c as i64 != input.labels[i])
-                            .map(|c| c as i64)
-                            .collect()
-                    })
+                    .map(|&i| wrong_classes_by_score(&clean_logits[i * classes..(i + 1) * classes], input.labels[i]))
                     .collect();
                 for rank in 0..k.min(classes - 1) {
                     let goal: Vec<i64> = ranked.iter().map(|r| r[rank]).collect();

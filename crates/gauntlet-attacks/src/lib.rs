@@ -16,6 +16,7 @@ pub mod fgsm;
 pub mod outcome;
 pub mod pgd;
 pub mod square;
+mod rows;
 mod step;
 
 use rand::rngs::StdRng;

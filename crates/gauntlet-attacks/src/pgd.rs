@@ -4,7 +4,7 @@
 //! own radius. A row that becomes adversarial is recorded at that iterate and leaves the batch,
 //! so later iterations only pay for rows still standing; restarts rerun only those.
 
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::Tensor;
 use rand::rngs::StdRng;
 
 use gauntlet_core::device::compute_device;
@@ -14,6 +14,7 @@ use gauntlet_core::threat::Norm;
 use gauntlet_core::Result;
 
 use crate::outcome::{verify, AttackOutcome};
+use crate::rows::{candidates, select_rows};
 use crate::step::{ascent_direction, random_start};
 use crate::{objective_for, Attack, AttackInput};
 
@@ -34,14 +35,6 @@ impl Pgd {
             random_start,
         }
     }
-}
-
-fn select_rows(t: Tensor<2>, rows: &[usize]) -> Tensor<2> {
-    let idx: Tensor<1, Int> = Tensor::from_data(
-        TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]),
-        &t.device(),
-    );
-    t.select(0, idx)
 }
 
 impl Attack for Pgd {
@@ -146,20 +139,13 @@ impl Attack for Pgd {
             }
         }
 
-        let candidates = (0..epsilons.len())
-            .map(|e| {
-                (0..n)
-                    .flat_map(|i| {
-                        let r = e * n + i;
-                        match &found[r] {
-                            Some(row) => row.clone(),
-                            None if !last[r].is_empty() => last[r].clone(),
-                            None => input.x[i * f..(i + 1) * f].to_vec(),
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
+        let candidates = candidates(&found, epsilons.len(), n, |r, i| {
+            if last[r].is_empty() {
+                input.x[i * f..(i + 1) * f].to_vec()
+            } else {
+                last[r].clone()
+            }
+        });
         Ok(AttackOutcome {
             per_eps: verify(input, candidates)?,
             gradient_evals,
