@@ -1,10 +1,30 @@
 //! A terminal progress bar (rate and ETA) behind the library's `Progress` trait.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use gauntlet_eval::Progress;
+
+/// Set by the first Ctrl-C; a second one ends the process at once.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static HANDLER: Once = Once::new();
+
+fn install_interrupt_handler() {
+    HANDLER.call_once(|| {
+        let installed = ctrlc::set_handler(|| {
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: finishing the current batch and writing what is done (Ctrl-C again to quit now)");
+        });
+        if let Err(e) = installed {
+            eprintln!("warning: Ctrl-C will stop the audit without a report ({e})");
+        }
+    });
+}
 
 pub struct Bar {
     bar: RefCell<Option<ProgressBar>>,
@@ -13,6 +33,7 @@ pub struct Bar {
 
 impl Bar {
     pub fn new(quiet: bool) -> Self {
+        install_interrupt_handler();
         Bar {
             bar: RefCell::new(None),
             quiet,
@@ -47,5 +68,9 @@ impl Progress for Bar {
         if let Some(bar) = self.bar.borrow_mut().take() {
             bar.finish();
         }
+    }
+
+    fn cancelled(&self) -> bool {
+        INTERRUPTED.load(Ordering::SeqCst)
     }
 }

@@ -27,6 +27,11 @@ pub trait Progress {
     fn begin(&self, attack: &str, samples: u64);
     fn advance(&self, samples: u64);
     fn end(&self);
+    /// True once the user asked to stop (Ctrl-C): the audit finishes the batch in hand and
+    /// returns what is done.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Progress that reports nothing.
@@ -251,6 +256,13 @@ pub fn run_audit(
                 ThreatModel::new(plan.threat.norm(), &epsilons[..*open], plan.threat.bounds())?
             };
             for batch in members.chunks(plan.batch_size) {
+                if progress.cancelled() {
+                    failed = Some(format!(
+                        "interrupted by the user during '{}'; the results of finished attacks are kept",
+                        attack.name()
+                    ));
+                    break 'groups;
+                }
                 // A seed per (attack, batch) makes results independent of what ran before.
                 let mut rng = StdRng::seed_from_u64(
                     plan.seed ^ ((attack_index as u64) << 48) ^ batch_index.wrapping_mul(0x9E37_79B9),
@@ -291,6 +303,9 @@ pub fn run_audit(
         progress.end();
         if let Some(message) = failed {
             errors.push(message);
+            if progress.cancelled() {
+                break;
+            }
             continue;
         }
         let seconds = attack_started.elapsed().as_secs_f64();

@@ -1,0 +1,50 @@
+//! Ctrl-C during an audit keeps what was finished: the report is written, marked incomplete.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn sigint_writes_a_partial_report() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::env::temp_dir().join(format!("gauntlet-interrupt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    // FGSM finishes at once; PGD (50 batches of 500 steps) is still running when the signal
+    // arrives, and stops after the batch in hand.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args([
+            "audit", "--model", root.join("models/mnist_cnn.onnx").to_str().unwrap(),
+            "--inputs", root.join("data/mnist-demo/x.npy").to_str().unwrap(),
+            "--labels", root.join("data/mnist-demo/y.npy").to_str().unwrap(),
+            "--eps", "0.01", "--attacks", "fgsm,pgd", "--steps", "500", "--batch-size", "8",
+            "--samples", "400", "--no-diagnostics", "--quiet", "--out", out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the audit did not stop after SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = {
+        use std::io::Read;
+        let mut s = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
+        s
+    };
+    assert_eq!(exit.code(), Some(2), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["status"], "incomplete");
+    assert!(report["errors"][0].as_str().unwrap().contains("interrupted"));
+    // The attack that finished before the signal is in the report.
+    assert!(report["results"].as_array().unwrap().iter().any(|r| r["attack"] == "fgsm"));
+}
