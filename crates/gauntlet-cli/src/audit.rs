@@ -303,6 +303,7 @@ pub fn demo_args(dir: &Path, out: PathBuf, samples: usize, seed: u64, quiet: boo
         model: dir.join("mnist_cnn.onnx"),
         inputs: dir.join("x.npy"),
         labels: dir.join("y.npy"),
+        println!("        {}", written.html.display());
         norm: "linf".into(),
         eps: "0.1,0.3".into(),
         attacks: "fgsm,pgd".into(),

@@ -1,14 +1,31 @@
 //! PNG grids of clean / adversarial / amplified-perturbation images.
 
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::{Rgb, RgbImage};
+use image::{ImageFormat, Rgb, RgbImage};
 
 use gauntlet_core::{Error, Result};
 use gauntlet_eval::{AttackResult, Evaluation};
 
 const MAX_COLUMNS: usize = 8;
 const SCALE: u32 = 3;
+const GAP: u32 = 2;
+
+/// A grid as written: where, which samples its columns show, and the PNG itself (so the HTML
+/// report can embed it without reading the file back).
+#[derive(Debug, Clone)]
+pub struct Grid {
+    pub path: PathBuf,
+    /// Attack and budget the adversarial row comes from.
+    pub attack: String,
+    pub eps: f32,
+    /// Sample index shown in each column, left to right.
+    pub columns: Vec<usize>,
+    /// Width of one column in pixels (image plus gap), for captions aligned under it.
+    pub column_width: u32,
+    pub png: Vec<u8>,
+}
 
 /// Writes a grid for `result` if the samples are images (C×H×W with C = 1 or 3).
 /// Columns are the first broken samples; nothing is written when none broke.
@@ -18,7 +35,7 @@ pub fn write_grid(
     result: &AttackResult,
     sample_shape: &[usize],
     stem: &str,
-) -> Result<Option<PathBuf>> {
+) -> Result<Option<Grid>> {
     let (c, h, w) = match sample_shape {
         [c, h, w] if (*c == 1 || *c == 3) && *h >= 4 && *w >= 4 => (*c, *h, *w),
         [h, w] if *h >= 4 && *w >= 4 => (1, *h, *w),
@@ -30,9 +47,8 @@ pub fn write_grid(
     if columns.is_empty() {
         return Ok(None);
     }
-    let gap = 2u32;
-    let cell_w = w as u32 * SCALE + gap;
-    let cell_h = h as u32 * SCALE + gap;
+    let cell_w = w as u32 * SCALE + GAP;
+    let cell_h = h as u32 * SCALE + GAP;
     let mut img = RgbImage::from_pixel(cell_w * columns.len() as u32, cell_h * 3, Rgb([255, 255, 255]));
     for (col, &i) in columns.iter().enumerate() {
         let adv = &result.adversarial[i * f..(i + 1) * f];
@@ -45,9 +61,18 @@ pub fn write_grid(
         }
     }
     let path = dir.join(format!("{stem}_grid.png"));
-    img.save(&path)
-        .map_err(|e| Error::Data(format!("cannot write image '{}': {e}", path.display())))?;
-    Ok(Some(path))
+    let mut png = Vec::new();
+    img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+        .map_err(|e| Error::Data(format!("cannot encode image '{}': {e}", path.display())))?;
+    std::fs::write(&path, &png).map_err(|e| Error::io(&path, e))?;
+    Ok(Some(Grid {
+        path,
+        attack: result.attack.clone(),
+        eps: result.eps,
+        columns,
+        column_width: cell_w,
+        png,
+    }))
 }
 
 fn paint(img: &mut RgbImage, values: &[f32], c: usize, h: usize, w: usize, x0: u32, y0: u32) {

@@ -3,12 +3,15 @@
 //!
 //! - `report.json` — the contract CI and other tools read ([`Report`]);
 //! - `report.md` — a readable table;
+//! - `report.html` — one self-contained page: verdict, robust accuracy vs ε plots, per-class
+//!   table, embedded image grids, diagnostics and the reproducibility manifest;
 //! - `adversarial/` — adversarial inputs as `.npy`, and PNG grids of clean / adversarial /
 //!   amplified perturbation.
 //!
 //! Files are written to a temporary name and renamed, so a report is never half-written.
 
 mod grid;
+pub mod html;
 mod markdown;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +24,7 @@ use gauntlet_core::{Error, Result};
 use gauntlet_eval::diagnostics::Diagnostic;
 use gauntlet_eval::{AttackResult, Evaluation, WorstCase};
 
-pub use grid::write_grid;
+pub use grid::{write_grid, Grid};
 
 /// The model as recorded in a report.
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +107,7 @@ impl<'a> Report<'a> {
 pub struct Written {
     pub json: PathBuf,
     pub markdown: PathBuf,
+    pub html: PathBuf,
     pub adversarial: Vec<PathBuf>,
     pub grids: Vec<PathBuf>,
 }
@@ -130,7 +134,7 @@ pub fn write_report(
     std::fs::create_dir_all(&adv_dir).map_err(|e| Error::io(&adv_dir, e))?;
 
     let mut adversarial = Vec::new();
-    let mut grids = Vec::new();
+    let mut grids: Vec<Grid> = Vec::new();
     let n = evaluation.samples;
     let mut shape = vec![n];
     shape.extend_from_slice(sample_shape);
@@ -151,8 +155,8 @@ pub fn write_report(
             continue;
         }
         seen.push(result.attack.clone());
-        if let Some(path) = grid::write_grid(&adv_dir, evaluation, result, sample_shape, &file_stem(result))? {
-            grids.push(path);
+        if let Some(grid) = grid::write_grid(&adv_dir, evaluation, result, sample_shape, &file_stem(result))? {
+            grids.push(grid);
         }
     }
     grids.reverse();
@@ -166,9 +170,12 @@ pub fn write_report(
     let md_path = dir.join("report.md");
     let grid_names: Vec<String> = grids
         .iter()
-        .filter_map(|p| p.file_name().map(|f| format!("adversarial/{}", f.to_string_lossy())))
+        .filter_map(|g| g.path.file_name().map(|f| format!("adversarial/{}", f.to_string_lossy())))
         .collect();
     write_atomically(&md_path, markdown::render(evaluation, manifest, diagnostics, &grid_names).as_bytes())?;
+
+    let html_path = dir.join("report.html");
+    write_atomically(&html_path, html::render(evaluation, manifest, diagnostics, &grids).as_bytes())?;
 
     let samples_path = dir.join("samples.jsonl");
     write_atomically(&samples_path, samples_jsonl(evaluation).as_bytes())?;
@@ -176,8 +183,9 @@ pub fn write_report(
     Ok(Written {
         json: json_path,
         markdown: md_path,
+        html: html_path,
         adversarial,
-        grids,
+        grids: grids.into_iter().map(|g| g.path).collect(),
     })
 }
 
