@@ -17,6 +17,7 @@ use gauntlet_eval::{run_audit, AuditPlan};
 use gauntlet_onnx::OnnxModel;
 use gauntlet_report::{write_report, DataInfo, Manifest, ModelInfo};
 
+use crate::gate::{self, Gate};
 use crate::progress::Bar;
 
 #[derive(Args, Debug, Clone)]
@@ -86,6 +87,24 @@ pub struct AuditArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// CI gate: exit 1 when robust accuracy of ATTACK (or `worst`, the worst case) at NORM and
+    /// EPS is below MIN, a fraction; repeatable (e.g. pgd:linf:0.1=0.80).
+    #[arg(long = "fail-under", value_name = "ATTACK:NORM:EPS=MIN")]
+    pub fail_under: Vec<String>,
+    /// CI gate: an earlier report.json; exit 1 when robust accuracy of any attack, norm and ε in
+    /// both, or of the worst case, dropped by more than --max-drop.
+    #[arg(long, value_name = "OLD/report.json")]
+    pub baseline: Option<PathBuf>,
+    /// Largest allowed drop from --baseline, a fraction (0.02 = 2 points; default 0).
+    #[arg(long, value_name = "FRACTION")]
+    pub max_drop: Option<f64>,
+    /// Write the gate's verdict as JUnit XML (one testcase per attack, norm and ε, and per worst case).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Print a machine-readable JSON summary on stdout, and nothing else there.
+    /// Exit codes: 0 pass, 1 a threshold failed, 2 usage or input error.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_list<T: std::str::FromStr>(text: &str, what: &str) -> Result<Vec<T>> {
@@ -126,6 +145,8 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
         }
     }
     attack_names.dedup();
+    let gate = Gate::parse(&args.fail_under, args.baseline.as_deref(), args.max_drop)?;
+    gate.check_applicable(&attack_names, norm, threat.epsilons())?;
     let attacks = attack_names
         .iter()
         .map(|name| {
@@ -264,7 +285,7 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
         .with_context(|| format!("cannot create the output directory '{}'", args.out.display()))?;
     let written = write_report(&args.out, &evaluation, &manifest, &diagnostics, model.sample_shape())?;
 
-    if !args.quiet {
+    if !args.quiet && !args.json {
         println!(
             "\n{} samples, clean accuracy {:.1} %\n",
             evaluation.samples,
@@ -282,18 +303,46 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
         }
         println!("\nreport: {}", written.json.display());
         println!("        {}", written.markdown.display());
+        println!("        {}", written.html.display());
         for g in &written.grids {
             println!("images: {}", g.display());
         }
+    }
+    let cases = gate.judge(&evaluation);
+    let failed: Vec<&gate::Case> = cases.iter().filter(|c| !c.failures.is_empty()).collect();
+    let code: u8 = if !evaluation.errors.is_empty() {
+        2
+    } else if failed.is_empty() {
+        0
+    } else {
+        1
+    };
+    if let Some(path) = &args.junit {
+        std::fs::write(path, gate::junit(&cases, evaluation.seconds))
+            .with_context(|| format!("cannot write the JUnit file '{}'; check the directory exists", path.display()))?;
+    }
+    for case in &failed {
+        for f in &case.failures {
+            eprintln!("FAIL {} {} ε = {}: {f}", gate_name(case), case.norm, case.eps as f32);
+        }
+    }
+    if args.json {
+        println!("{}", gate::summary_json(&cases, &evaluation, &written.json, code));
     }
     if !evaluation.errors.is_empty() {
         for e in &evaluation.errors {
             eprintln!("error: {e}");
         }
         eprintln!("the report holds the attacks that finished (status: incomplete)");
-        return Ok(ExitCode::from(2));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(code))
+}
+
+fn gate_name(case: &gate::Case) -> &str {
+    match &case.target {
+        gate::Target::Worst => "worst case",
+        gate::Target::Attack(a) => a,
+    }
 }
 
 /// Used by the demo: the embedded files are written here first, so the demo takes the same
@@ -303,7 +352,6 @@ pub fn demo_args(dir: &Path, out: PathBuf, samples: usize, seed: u64, quiet: boo
         model: dir.join("mnist_cnn.onnx"),
         inputs: dir.join("x.npy"),
         labels: dir.join("y.npy"),
-        println!("        {}", written.html.display());
         norm: "linf".into(),
         eps: "0.1,0.3".into(),
         attacks: "fgsm,pgd".into(),
@@ -322,5 +370,10 @@ pub fn demo_args(dir: &Path, out: PathBuf, samples: usize, seed: u64, quiet: boo
         no_bpda: false,
         no_diagnostics: false,
         quiet,
+        fail_under: Vec::new(),
+        baseline: None,
+        max_drop: None,
+        junit: None,
+        json: false,
     }
 }

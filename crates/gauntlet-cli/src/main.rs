@@ -4,6 +4,7 @@
 mod audit;
 mod bench;
 mod demo;
+mod gate;
 mod progress;
 mod text;
 
