@@ -134,7 +134,7 @@ fn curves(s: &mut String, evaluation: &Evaluation) {
     let _ = writeln!(s, "<h2 id=\"curves\">Robust accuracy vs ε</h2>");
     let _ = writeln!(
         s,
-        "<p>Each line is one attack; the thick dashed black line is the worst case over all of them. \
+        "<p>Each line is one attack; the wide grey band is the worst case over all of them. \
          At ε = 0 robust accuracy is the clean accuracy.</p>"
     );
     let mut norms = Vec::new();
@@ -200,7 +200,8 @@ fn plot(s: &mut String, norm: &str, series: &[Series]) {
     const BOTTOM: f64 = 50.0;
     let max_eps = series.iter().flat_map(|x| x.points.iter().map(|p| p.0)).fold(0.0, f64::max);
     let step = tick_step(if max_eps > 0.0 { max_eps } else { 1.0 }, 5.0);
-    let x_max = ((max_eps / step).ceil() * step).max(step);
+    // The tolerance keeps an f32 budget like 0.3 (0.30000001 in f64) from adding a tick.
+    let x_max = ((max_eps / step - 1e-4).ceil() * step).max(step);
     let px = |e: f64| LEFT + e / x_max * (W - LEFT - RIGHT);
     let py = |a: f64| TOP + (1.0 - a.clamp(0.0, 1.0)) * (H - TOP - BOTTOM);
     let _ = writeln!(
@@ -251,13 +252,18 @@ fn plot(s: &mut String, norm: &str, series: &[Series]) {
         py(0.5),
         py(0.5)
     );
-    for (k, x) in series.iter().enumerate() {
+    // The worst case (last series) is a wide translucent band drawn first, so an attack that
+    // coincides with it stays visible on top of it.
+    let order = series.len().checked_sub(1).into_iter().chain(0..series.len().saturating_sub(1));
+    for k in order {
+        let x = &series[k];
         let worst = k + 1 == series.len();
-        let (colour, width, dash) = if worst { ("#000", 3.0, " stroke-dasharray=\"7 4\"") } else { (PALETTE[k % PALETTE.len()], 1.8, "") };
+        let (colour, width, style) =
+            if worst { ("#000", 7.0, " stroke-opacity=\"0.3\"") } else { (PALETTE[k % PALETTE.len()], 2.0, "") };
         let points: Vec<String> = x.points.iter().map(|&(e, a)| format!("{:.1},{:.1}", px(e), py(a))).collect();
         let _ = writeln!(
             s,
-            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"{width}\"{dash} points=\"{}\"/>",
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"{width}\"{style} stroke-linejoin=\"round\" points=\"{}\"/>",
             points.join(" ")
         );
         for &(e, a) in &x.points {
@@ -275,7 +281,7 @@ fn plot(s: &mut String, norm: &str, series: &[Series]) {
         let lx = W - RIGHT + 16.0;
         let _ = writeln!(
             s,
-            "<line x1=\"{lx}\" y1=\"{ly}\" x2=\"{:.1}\" y2=\"{ly}\" stroke=\"{colour}\" stroke-width=\"{width}\"{dash}/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            "<line x1=\"{lx}\" y1=\"{ly}\" x2=\"{:.1}\" y2=\"{ly}\" stroke=\"{colour}\" stroke-width=\"{width}\"{style}/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
             lx + 26.0,
             lx + 32.0,
             ly + 4.0,
@@ -512,6 +518,8 @@ mod tests {
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
         assert_eq!(s.matches("<polyline").count(), 2);
         assert!(s.contains("&lt;pgd&gt;") && !s.contains("<pgd>"));
-        assert!(s.contains("stroke-dasharray"), "the worst case is drawn dashed");
+        assert!(s.contains("stroke-opacity"), "the worst case is drawn as a translucent band");
+        assert!(s.find("stroke-opacity").unwrap() < s.find("&lt;pgd&gt;").unwrap(), "the band is drawn under the attacks");
+        assert!(s.contains(">0.3</text>") && !s.contains(">0.4</text>"), "the axis ends at the largest budget");
     }
 }
