@@ -22,21 +22,24 @@ use crate::progress::Bar;
 
 #[derive(Args, Debug, Clone)]
 pub struct AuditArgs {
+    /// Read settings from a gauntlet.toml; flags given on the command line override it.
+    #[arg(long, value_name = "gauntlet.toml")]
+    pub config: Option<PathBuf>,
     /// The ONNX classifier (exported with torch.onnx.export or any ONNX exporter).
-    #[arg(long)]
-    pub model: PathBuf,
+    #[arg(long, required_unless_present = "config")]
+    pub model: Option<PathBuf>,
     /// Inputs: .npy (float32 N×C×H×W or N×D in the valid box; uint8 is scaled to [0,1]) or MNIST IDX.
-    #[arg(long)]
-    pub inputs: PathBuf,
+    #[arg(long, required_unless_present = "config")]
+    pub inputs: Option<PathBuf>,
     /// Labels: .npy integer class indices (N) or MNIST IDX.
-    #[arg(long)]
-    pub labels: PathBuf,
+    #[arg(long, required_unless_present = "config")]
+    pub labels: Option<PathBuf>,
     /// Perturbation norm: linf, l2 or l1.
     #[arg(long, default_value = "linf")]
     pub norm: String,
     /// Budgets, comma-separated; fractions allowed (e.g. 0.1,0.3 or 2/255,8/255).
-    #[arg(long)]
-    pub eps: String,
+    #[arg(long, required_unless_present = "config")]
+    pub eps: Option<String>,
     /// Attacks, comma-separated (fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square, cw,
     /// deepfool), or a suite run as an ensemble: auto (= standard: apgd-ce, apgd-t, fab-t,
     /// square) or fast (apgd-ce, apgd-t).
@@ -117,18 +120,37 @@ fn parse_list<T: std::str::FromStr>(text: &str, what: &str) -> Result<Vec<T>> {
         .collect()
 }
 
-pub fn run(args: AuditArgs) -> Result<ExitCode> {
+/// Runs the audit; `matches` tells which flags were given on the command line, so that they
+/// override `--config`.
+pub fn run(mut args: AuditArgs, matches: Option<&clap::ArgMatches>) -> Result<ExitCode> {
+    if let Some(path) = args.config.clone() {
+        let given = |id: &str| {
+            matches.is_some_and(|m| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        };
+        crate::config::Config::load(&path)?.apply(&mut args, &given);
+    }
     run_with(args, std::env::args().collect())
+}
+
+/// The value of a required setting, or an error naming the flag and the config key.
+fn required<'a, T>(value: &'a Option<T>, key: &str) -> Result<&'a T> {
+    value
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("--{key} is required; give it as a flag or as `{key}` in --config"))
 }
 
 pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
     // Everything is checked before anything is written.
+    let model_path = required(&args.model, "model")?;
+    let inputs_path = required(&args.inputs, "inputs")?;
+    let labels_path = required(&args.labels, "labels")?;
+    let eps = required(&args.eps, "eps")?;
     let norm: Norm = args.norm.parse()?;
     let bounds = parse_list::<f32>(&args.bounds, "--bounds")?;
     if bounds.len() != 2 {
         bail!("--bounds needs two numbers, min,max (e.g. 0,1)");
     }
-    let threat = ThreatModel::new(norm, &parse_epsilons(&args.eps)?, Bounds { min: bounds[0], max: bounds[1] })?;
+    let threat = ThreatModel::new(norm, &parse_epsilons(eps)?, Bounds { min: bounds[0], max: bounds[1] })?;
     let requested: Vec<String> = args
         .attacks
         .split(',')
@@ -165,10 +187,10 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
         .as_deref()
         .map(|s| parse_list::<usize>(s, "--input-shape"))
         .transpose()?;
-    let model_bytes = std::fs::read(&args.model)
-        .with_context(|| format!("cannot read the model file '{}'; check the path", args.model.display()))?;
+    let model_bytes = std::fs::read(model_path)
+        .with_context(|| format!("cannot read the model file '{}'; check the path", model_path.display()))?;
     let build_model = |bpda: bool| -> Result<OnnxModel> {
-        let mut model = OnnxModel::from_bytes(&model_bytes, &args.model.display().to_string(), shape_override.clone())?;
+        let mut model = OnnxModel::from_bytes(&model_bytes, &model_path.display().to_string(), shape_override.clone())?;
         match (&args.mean, &args.std) {
             (Some(m), Some(s)) => {
                 let norm = Normalization::new(parse_list(m, "--mean")?, parse_list(s, "--std")?, model.sample_shape())?;
@@ -181,7 +203,7 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
     };
     let model = build_model(false)?;
 
-    let mut data = Dataset::load(&args.inputs, &args.labels)?;
+    let mut data = Dataset::load(inputs_path, labels_path)?;
     if let Some(n) = args.samples {
         if n == 0 {
             bail!("--samples must be at least 1");
@@ -192,7 +214,7 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
         bail!(
             "samples in '{}' have shape {:?} ({} values) but the model expects {:?} ({} values); \
              export the data in the model's input layout",
-            args.inputs.display(),
+            inputs_path.display(),
             data.sample_shape,
             data.features(),
             model.sample_shape(),
@@ -253,7 +275,7 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
         command,
         seed: args.seed,
         model: ModelInfo {
-            path: args.model.display().to_string(),
+            path: model_path.display().to_string(),
             sha256: model.sha256().to_string(),
             opset: model.opset(),
             sample_shape: model.sample_shape().to_vec(),
@@ -261,8 +283,8 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
             operators: model.operators(),
         },
         data: DataInfo {
-            inputs: args.inputs.display().to_string(),
-            labels: args.labels.display().to_string(),
+            inputs: inputs_path.display().to_string(),
+            labels: labels_path.display().to_string(),
             sha256: data.sha256.clone(),
         },
         threat_model: threat,
@@ -349,11 +371,12 @@ fn gate_name(case: &gate::Case) -> &str {
 /// path as a user's audit.
 pub fn demo_args(dir: &Path, out: PathBuf, samples: usize, seed: u64, quiet: bool) -> AuditArgs {
     AuditArgs {
-        model: dir.join("mnist_cnn.onnx"),
-        inputs: dir.join("x.npy"),
-        labels: dir.join("y.npy"),
+        config: None,
+        model: Some(dir.join("mnist_cnn.onnx")),
+        inputs: Some(dir.join("x.npy")),
+        labels: Some(dir.join("y.npy")),
         norm: "linf".into(),
-        eps: "0.1,0.3".into(),
+        eps: Some("0.1,0.3".into()),
         attacks: "fgsm,pgd".into(),
         steps: None,
         restarts: 1,

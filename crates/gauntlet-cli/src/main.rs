@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench;
+mod config;
 mod demo;
 mod gate;
 mod progress;
@@ -10,7 +11,7 @@ mod text;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "gauntlet", version, about = "Attack your own classifier before anyone else does")]
@@ -32,9 +33,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The raw matches say which flags were typed, so they can override `audit --config`.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let outcome = match cli.command {
-        Command::Audit(args) => audit::run(args),
+        Command::Audit(args) => audit::run(args, matches.subcommand_matches("audit")),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::TextAudit(args) => text::run(args),
