@@ -322,26 +322,20 @@ pub fn parse_idx_u8(bytes: &[u8], path: &Path) -> Result<(Vec<u8>, Vec<usize>)> 
 
 /// Writes a float32 `.npy` array.
 pub fn write_npy_f32(path: &Path, values: &[f32], shape: &[usize]) -> Result<()> {
+    write_npy(path, values, shape)
+}
+
+/// Writes an int64 `.npy` vector.
+pub fn write_npy_i64(path: &Path, values: &[i64]) -> Result<()> {
+    write_npy(path, values, &[values.len()])
+}
+
+fn write_npy<T: npyz::AutoSerialize + Copy>(path: &Path, values: &[T], shape: &[usize]) -> Result<()> {
     let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let mut writer = npyz::WriteOptions::new()
         .default_dtype()
         .shape(&shape)
-        .writer(std::io::BufWriter::new(file))
-        .begin_nd()
-        .map_err(|e| Error::io(path, e))?;
-    writer
-        .extend(values.iter().copied())
-        .map_err(|e| Error::io(path, e))?;
-    writer.finish().map_err(|e| Error::io(path, e))
-}
-
-/// Writes an int64 `.npy` vector.
-pub fn write_npy_i64(path: &Path, values: &[i64]) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[values.len() as u64])
         .writer(std::io::BufWriter::new(file))
         .begin_nd()
         .map_err(|e| Error::io(path, e))?;
