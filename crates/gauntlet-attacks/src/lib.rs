@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 
 use gauntlet_core::criterion::Criterion;
 use gauntlet_core::loss::Objective;
-use gauntlet_core::model::Differentiable;
+use gauntlet_core::model::{AnswerKind, Differentiable};
 use gauntlet_core::threat::{Norm, ThreatModel};
 use gauntlet_core::{Error, Result};
 
@@ -52,6 +52,17 @@ impl AttackInput<'_> {
     }
 }
 
+/// What an attack needs from the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Input gradients (white-box).
+    Gradients,
+    /// Scores per class for each query (score-based black-box).
+    Scores,
+    /// The predicted label only (decision-based black-box).
+    Decisions,
+}
+
 /// An evasion attack.
 pub trait Attack: Send + Sync {
     /// Short name used in reports and on the command line (e.g. `pgd`).
@@ -62,6 +73,32 @@ pub trait Attack: Send + Sync {
 
     /// Runs the attack for every budget of the threat model.
     fn run(&self, input: &AttackInput, rng: &mut StdRng) -> Result<AttackOutcome>;
+
+    /// What the attack needs from the target; gradient attacks by default.
+    fn access(&self) -> Access {
+        Access::Gradients
+    }
+
+    /// Rejects targets that do not answer what the attack needs, before any work is done.
+    fn check_target(&self, model: &dyn Differentiable) -> Result<()> {
+        let answers = model.answer_kind();
+        match self.access() {
+            Access::Gradients if !model.has_gradients() => Err(Error::Parameter(format!(
+                "attack '{}' needs input gradients, but the target answers queries only; \
+                 use a black-box attack (square, simba, simba-dct, hsj, boundary) or \
+                 transfer from a surrogate (--surrogate)",
+                self.name()
+            ))),
+            Access::Scores | Access::Gradients if answers == AnswerKind::Label => {
+                Err(Error::Parameter(format!(
+                    "attack '{}' needs class scores, but the target answers labels only; use a \
+                     decision-based attack (hsj, boundary)",
+                    self.name()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
 
     /// Rejects threat models the attack cannot serve, before any work is done.
     fn check(&self, threat: &ThreatModel) -> Result<()> {

@@ -19,6 +19,9 @@ pub struct EpsilonOutcome {
     pub success: Vec<bool>,
     /// Perturbation size in the threat model's norm.
     pub perturbation: Vec<f32>,
+    /// Per sample, the queries a black-box attack spent at this budget (up to its first
+    /// success, or all it used when it failed). Empty for gradient attacks.
+    pub queries: Vec<u64>,
 }
 
 /// An attack's result over all budgets.
@@ -77,10 +80,12 @@ pub fn verify(input: &AttackInput, candidates: Vec<Vec<f32>>) -> Result<Vec<Epsi
             predictions: preds,
             success,
             perturbation,
+            queries: Vec::new(),
         };
         if let Some(previous) = outcomes.last() {
             for i in 0..n {
                 if previous.success[i] && !outcome.success[i] {
+                    // Queries stay those of this budget's own run: they were spent.
                     outcome.success[i] = true;
                     outcome.predictions[i] = previous.predictions[i];
                     outcome.perturbation[i] = previous.perturbation[i];
@@ -92,4 +97,13 @@ pub fn verify(input: &AttackInput, candidates: Vec<Vec<f32>>) -> Result<Vec<Epsi
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// Attaches per-sample query counts to verified outcomes: `used[e·n + i]` is sample `i` at
+/// the `e`-th budget (the layout black-box attacks keep their rows in).
+pub fn attach_queries(per_eps: &mut [EpsilonOutcome], used: &[u64]) {
+    let n = per_eps.first().map_or(0, |o| o.success.len());
+    for (e, outcome) in per_eps.iter_mut().enumerate() {
+        outcome.queries = used[e * n..(e + 1) * n].to_vec();
+    }
 }

@@ -36,8 +36,8 @@ use gauntlet_core::tensor::{argmax_rows, from_rows, to_vec};
 use gauntlet_core::threat::Norm;
 use gauntlet_core::Result;
 
-use crate::outcome::{verify, AttackOutcome};
-use crate::{Attack, AttackInput};
+use crate::outcome::{attach_queries, verify, AttackOutcome};
+use crate::{Access, Attack, AttackInput};
 
 /// Score-based Square Attack, L∞ and L2.
 pub struct Square {
@@ -154,8 +154,10 @@ impl Square {
         let candidates = (0..epsilons.len())
             .map(|e| best[e * n * f..(e + 1) * n * f].to_vec())
             .collect();
+        let mut per_eps = verify(input, candidates)?;
+        attach_queries(&mut per_eps, &used);
         let outcome = AttackOutcome {
-            per_eps: verify(input, candidates)?,
+            per_eps,
             gradient_evals: 0,
             queries: used.iter().sum(),
         };
@@ -172,6 +174,10 @@ impl Default for Square {
 impl Attack for Square {
     fn name(&self) -> &str {
         "square"
+    }
+
+    fn access(&self) -> Access {
+        Access::Scores
     }
 
     fn norms(&self) -> &[Norm] {

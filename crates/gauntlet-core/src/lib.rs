@@ -16,6 +16,7 @@ pub mod hash;
 pub mod loss;
 pub mod model;
 pub mod preprocess;
+pub mod query;
 pub mod tensor;
 pub mod threat;
 

@@ -10,6 +10,29 @@ use crate::loss::Objective;
 use crate::tensor::{argmax_rows, to_vec};
 use crate::Result;
 
+/// What a target's answer to a query contains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerKind {
+    /// A score per class (logits or probabilities).
+    Scores,
+    /// Scores of the `k` best classes only. [`Classifier::logits`] fills every other class
+    /// with the lowest reported score of its row minus one, so the arg-max is kept.
+    TopK(usize),
+    /// The predicted class only (decision-based). [`Classifier::logits`] returns a one-hot
+    /// row: 1 at the predicted class, 0 elsewhere.
+    Label,
+}
+
+impl std::fmt::Display for AnswerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnswerKind::Scores => write!(f, "scores"),
+            AnswerKind::TopK(k) => write!(f, "top-{k} scores"),
+            AnswerKind::Label => write!(f, "labels only"),
+        }
+    }
+}
+
 /// Black-box access: inputs in, scores out.
 pub trait Classifier: Send + Sync {
     /// Shape of one sample, e.g. `[1, 28, 28]` or `[784]`.
@@ -26,12 +49,74 @@ pub trait Classifier: Send + Sync {
     fn features(&self) -> usize {
         self.sample_shape().iter().product()
     }
+
+    /// What [`Classifier::logits`] really carries: full scores unless the target answers
+    /// less (a top-k or label-only endpoint).
+    fn answer_kind(&self) -> AnswerKind {
+        AnswerKind::Scores
+    }
 }
 
 /// White-box access: the forward pass can be differentiated with respect to the input.
 pub trait Differentiable: Classifier {
     /// The same forward pass as [`Classifier::logits`], on tensors that carry an autodiff tape.
     fn logits_tracked(&self, x: Tensor<2>) -> Result<Tensor<2>>;
+
+    /// False for targets that only answer queries ([`QueryOnly`]): gradient attacks must not
+    /// be planned on them.
+    fn has_gradients(&self) -> bool {
+        true
+    }
+}
+
+/// A black-box target seen through the white-box interface: queries pass through, gradient
+/// requests fail with an explanation. Lets one audit pipeline serve both kinds of target
+/// while plans are checked up front with [`Differentiable::has_gradients`].
+pub struct QueryOnly<C> {
+    inner: C,
+}
+
+impl<C: Classifier> QueryOnly<C> {
+    pub fn new(inner: C) -> Self {
+        QueryOnly { inner }
+    }
+
+    pub fn inner(&self) -> &C {
+        &self.inner
+    }
+}
+
+impl<C: Classifier> Classifier for QueryOnly<C> {
+    fn sample_shape(&self) -> &[usize] {
+        self.inner.sample_shape()
+    }
+
+    fn num_classes(&self) -> usize {
+        self.inner.num_classes()
+    }
+
+    fn logits(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        self.inner.logits(x)
+    }
+
+    fn answer_kind(&self) -> AnswerKind {
+        self.inner.answer_kind()
+    }
+}
+
+impl<C: Classifier> Differentiable for QueryOnly<C> {
+    fn logits_tracked(&self, _x: Tensor<2>) -> Result<Tensor<2>> {
+        Err(crate::Error::Model(
+            "this target answers queries only, so gradient attacks cannot run on it; use a \
+             black-box attack (square, simba, simba-dct, hsj, boundary) or transfer from a \
+             surrogate model"
+                .into(),
+        ))
+    }
+
+    fn has_gradients(&self) -> bool {
+        false
+    }
 }
 
 /// Predicted class of every sample of a flat batch.

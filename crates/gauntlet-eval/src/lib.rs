@@ -91,6 +91,10 @@ pub struct AttackResult {
     pub gradient_evals: u64,
     /// Per-sample model queries of black-box attacks (all budgets together).
     pub queries: u64,
+    /// Per sample: queries a black-box attack spent at this budget (0 where not attacked;
+    /// empty for gradient attacks).
+    #[serde(skip)]
+    pub sample_queries: Vec<u64>,
     /// Per sample: the attack broke it at this budget.
     #[serde(skip)]
     pub success: Vec<bool>,
@@ -166,6 +170,9 @@ pub fn run_audit(
     progress: &dyn Progress,
 ) -> Result<Evaluation> {
     plan.validate()?;
+    for attack in &plan.attacks {
+        attack.check_target(model)?;
+    }
     if data.sample_shape != model.sample_shape() && data.features() != model.features() {
         return Err(Error::Data(format!(
             "samples have shape {:?} but the model expects {:?}; export the data in the model's \
@@ -225,6 +232,7 @@ pub fn run_audit(
         let mut predictions = vec![clean_predictions.clone(); epsilons.len()];
         let mut perturbation = vec![vec![0f32; n]; epsilons.len()];
         let mut adversarial = vec![data.inputs.clone(); epsilons.len()];
+        let mut sample_queries: Vec<Vec<u64>> = vec![Vec::new(); epsilons.len()];
         let mut gradient_evals = 0u64;
         let mut queries = 0u64;
         let mut failed = None;
@@ -289,6 +297,12 @@ pub fn run_audit(
                                 perturbation[e][i] = o.perturbation[k];
                                 adversarial[e][i * f..(i + 1) * f]
                                     .copy_from_slice(&o.adversarial[k * f..(k + 1) * f]);
+                                if !o.queries.is_empty() {
+                                    if sample_queries[e].is_empty() {
+                                        sample_queries[e] = vec![0; n];
+                                    }
+                                    sample_queries[e][i] = o.queries[k];
+                                }
                             }
                         }
                     }
@@ -345,6 +359,7 @@ pub fn run_audit(
                 seconds,
                 gradient_evals,
                 queries,
+                sample_queries: std::mem::take(&mut sample_queries[e]),
                 success: std::mem::take(&mut success[e]),
                 predictions: std::mem::take(&mut predictions[e]),
                 perturbation: std::mem::take(&mut perturbation[e]),
