@@ -5,6 +5,7 @@
 //! Attack failures after work has started do not lose what was computed: the evaluation
 //! records the error and keeps the finished attacks.
 
+pub mod checkpoint;
 pub mod diagnostics;
 
 use std::time::Instant;
@@ -13,7 +14,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::Serialize;
 
-use gauntlet_attacks::{Attack, AttackInput};
+use gauntlet_attacks::{Attack, AttackInput, AttackOutcome};
+
+pub use checkpoint::{BatchRecord, BudgetRecord, Checkpoint};
 use gauntlet_core::criterion::Criterion;
 use gauntlet_core::data::Dataset;
 use gauntlet_core::device::compute_device;
@@ -85,12 +88,16 @@ pub struct AttackResult {
     pub attack_success_rate: f64,
     /// Mean perturbation norm of the successful adversarial inputs (0 when none).
     pub mean_perturbation: f64,
-    /// Wall time of the attack (all budgets together).
+    /// Time the attack's batches took (all budgets together; batches restored from a
+    /// checkpoint count with the time they took when they ran).
     pub seconds: f64,
     /// Per-sample gradient evaluations of the attack (all budgets together).
     pub gradient_evals: u64,
     /// Per-sample model queries of black-box attacks (all budgets together).
     pub queries: u64,
+    /// Samples the attack could not be run on (their batch failed; see the errors). They
+    /// count as robust for this attack, so robust accuracy is an upper bound when this is > 0.
+    pub unattacked: usize,
     /// Per sample: queries a black-box attack spent at this budget (0 where not attacked;
     /// empty for gradient attacks).
     #[serde(skip)]
@@ -131,8 +138,11 @@ pub struct Evaluation {
     pub clean_accuracy: f64,
     pub results: Vec<AttackResult>,
     pub worst_case: Vec<WorstCase>,
-    /// Errors of attacks that failed after the run started (their results are absent).
+    /// Errors of attacks that failed after the run started: batches whose samples went
+    /// unattacked, and attacks that stopped (their results are absent).
     pub errors: Vec<String>,
+    /// Batches restored from a checkpoint instead of being recomputed.
+    pub resumed_batches: usize,
     pub seconds: f64,
 }
 
@@ -157,10 +167,14 @@ impl Evaluation {
             mine.robust_accuracy = robust as f64 / n as f64;
         }
         self.errors.extend(other.errors);
+        self.resumed_batches += other.resumed_batches;
         self.seconds += other.seconds;
         self
     }
 }
+
+/// An attack stops after this many failed batches in a row (a target that is down for good).
+const MAX_CONSECUTIVE_FAILURES: usize = 3;
 
 /// Runs the plan on the data set.
 pub fn run_audit(
@@ -168,6 +182,18 @@ pub fn run_audit(
     data: &Dataset,
     plan: &AuditPlan,
     progress: &dyn Progress,
+) -> Result<Evaluation> {
+    run_audit_with(model, data, plan, progress, None)
+}
+
+/// Runs the plan, writing every finished batch to `checkpoint` and restoring the batches an
+/// earlier, interrupted run of the same plan finished.
+pub fn run_audit_with(
+    model: &dyn Differentiable,
+    data: &Dataset,
+    plan: &AuditPlan,
+    progress: &dyn Progress,
+    checkpoint: Option<&Checkpoint>,
 ) -> Result<Evaluation> {
     plan.validate()?;
     for attack in &plan.attacks {
@@ -199,13 +225,23 @@ pub fn run_audit(
     }
     let device = compute_device();
 
-    // Clean predictions, batched.
-    let mut clean_predictions = Vec::with_capacity(n);
-    for start in (0..n).step_by(plan.batch_size) {
-        let end = (start + plan.batch_size).min(n);
-        let rows = data.inputs[start * f..end * f].to_vec();
-        clean_predictions.extend(predict(model, from_rows(rows, end - start, f, &device))?);
-    }
+    // Clean predictions, batched (restored when a checkpoint has them: on a remote target
+    // they cost queries).
+    let clean_predictions = match checkpoint.and_then(|c| c.load_clean(n)) {
+        Some(p) => p,
+        None => {
+            let mut clean_predictions = Vec::with_capacity(n);
+            for start in (0..n).step_by(plan.batch_size) {
+                let end = (start + plan.batch_size).min(n);
+                let rows = data.inputs[start * f..end * f].to_vec();
+                clean_predictions.extend(predict(model, from_rows(rows, end - start, f, &device))?);
+            }
+            if let Some(c) = checkpoint {
+                c.save_clean(&clean_predictions)?;
+            }
+            clean_predictions
+        }
+    };
     let correct: Vec<bool> = (0..n).map(|i| clean_predictions[i] == data.labels[i]).collect();
     let clean_correct = correct.iter().filter(|&&c| c).count();
     // Samples the attacks work on: correctly classified (and, when targeted, not already
@@ -225,9 +261,9 @@ pub fn run_audit(
     let mut broken: Vec<Vec<Option<String>>> = vec![vec![None; n]; epsilons.len()];
     let mut results = Vec::new();
     let mut errors = Vec::new();
+    let mut resumed_batches = 0usize;
     for (attack_index, attack) in plan.attacks.iter().enumerate() {
         progress.begin(attack.name(), attackable.len() as u64);
-        let attack_started = Instant::now();
         let mut success = vec![vec![false; n]; epsilons.len()];
         let mut predictions = vec![clean_predictions.clone(); epsilons.len()];
         let mut perturbation = vec![vec![0f32; n]; epsilons.len()];
@@ -235,7 +271,11 @@ pub fn run_audit(
         let mut sample_queries: Vec<Vec<u64>> = vec![Vec::new(); epsilons.len()];
         let mut gradient_evals = 0u64;
         let mut queries = 0u64;
+        let mut attack_seconds = 0f64;
+        let mut unattacked = vec![false; n];
+        let mut consecutive_failures = 0usize;
         let mut failed = None;
+        let mut failures = Vec::new();
         // In an ensemble, a sample already broken at budget e is broken at every larger one,
         // so what is left for this attack is a prefix of the budgets: group samples by it.
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
@@ -271,50 +311,98 @@ pub fn run_audit(
                     ));
                     break 'groups;
                 }
-                // A seed per (attack, batch) makes results independent of what ran before.
+                // A seed per (attack, batch) makes results independent of what ran before,
+                // and lets a resumed run reproduce the batches it did not finish.
                 let mut rng = StdRng::seed_from_u64(
                     plan.seed ^ ((attack_index as u64) << 48) ^ batch_index.wrapping_mul(0x9E37_79B9),
                 );
+                let this_batch = batch_index;
                 batch_index += 1;
-                let x = data.rows(batch);
-                let labels: Vec<i64> = batch.iter().map(|&i| data.labels[i]).collect();
-                let criterion = plan.criterion.subset(batch);
-                let input = AttackInput {
-                    model,
-                    x: &x,
-                    labels: &labels,
-                    criterion: &criterion,
-                    threat: &threat,
-                };
-                match attack.run(&input, &mut rng) {
-                    Ok(outcome) => {
-                        gradient_evals += outcome.gradient_evals;
-                        queries += outcome.queries;
-                        for (e, o) in outcome.per_eps.iter().enumerate() {
-                            for (k, &i) in batch.iter().enumerate() {
-                                success[e][i] = o.success[k];
-                                predictions[e][i] = o.predictions[k];
-                                perturbation[e][i] = o.perturbation[k];
-                                adversarial[e][i * f..(i + 1) * f]
-                                    .copy_from_slice(&o.adversarial[k * f..(k + 1) * f]);
-                                if !o.queries.is_empty() {
-                                    if sample_queries[e].is_empty() {
-                                        sample_queries[e] = vec![0; n];
-                                    }
-                                    sample_queries[e][i] = o.queries[k];
+                let budgets = &epsilons[..*open];
+                let restored = checkpoint.and_then(|c| {
+                    c.load(attack_index, attack.name(), this_batch, batch, budgets, f)
+                });
+                let record = match restored {
+                    Some(record) => {
+                        resumed_batches += 1;
+                        record
+                    }
+                    None => {
+                        let x = data.rows(batch);
+                        let labels: Vec<i64> = batch.iter().map(|&i| data.labels[i]).collect();
+                        let criterion = plan.criterion.subset(batch);
+                        let input = AttackInput {
+                            model,
+                            x: &x,
+                            labels: &labels,
+                            criterion: &criterion,
+                            threat: &threat,
+                        };
+                        let batch_started = Instant::now();
+                        match attack.run(&input, &mut rng) {
+                            Ok(outcome) => {
+                                consecutive_failures = 0;
+                                let record = BatchRecord::from_outcome(
+                                    batch,
+                                    outcome,
+                                    batch_started.elapsed().as_secs_f64(),
+                                );
+                                if let Some(c) = checkpoint {
+                                    c.save(attack_index, attack.name(), this_batch, &record)?;
                                 }
+                                record
+                            }
+                            Err(e) => {
+                                // A failed batch (an endpoint down, a model error) is recorded
+                                // for its samples and the run goes on; a resumed run retries it.
+                                consecutive_failures += 1;
+                                for &i in batch {
+                                    unattacked[i] = true;
+                                }
+                                failures.push(format!(
+                                    "attack '{}' failed on {} samples (first: #{}): {e}",
+                                    attack.name(),
+                                    batch.len(),
+                                    batch[0]
+                                ));
+                                progress.advance(batch.len() as u64);
+                                if consecutive_failures >= MAX_CONSECUTIVE_FAILURES {
+                                    failed = Some(format!(
+                                        "attack '{}' stopped after {MAX_CONSECUTIVE_FAILURES} \
+                                         failed batches in a row; last error: {e}",
+                                        attack.name()
+                                    ));
+                                    break 'groups;
+                                }
+                                continue;
                             }
                         }
                     }
-                    Err(e) => {
-                        failed = Some(format!("attack '{}' failed: {e}", attack.name()));
-                        break 'groups;
+                };
+                gradient_evals += record.gradient_evals;
+                queries += record.queries;
+                attack_seconds += record.seconds;
+                let m = batch.len();
+                for (e, budget) in record.budgets.iter().enumerate() {
+                    for (k, &i) in batch.iter().enumerate() {
+                        success[e][i] = budget.success[k];
+                        predictions[e][i] = budget.predictions[k];
+                        perturbation[e][i] = budget.perturbation[k];
+                        let row = &record.adversarial[(e * m + k) * f..(e * m + k + 1) * f];
+                        adversarial[e][i * f..(i + 1) * f].copy_from_slice(row);
+                        if !budget.queries.is_empty() {
+                            if sample_queries[e].is_empty() {
+                                sample_queries[e] = vec![0; n];
+                            }
+                            sample_queries[e][i] = budget.queries[k];
+                        }
                     }
                 }
                 progress.advance(batch.len() as u64);
             }
         }
         progress.end();
+        errors.append(&mut failures);
         if let Some(message) = failed {
             errors.push(message);
             if progress.cancelled() {
@@ -322,7 +410,9 @@ pub fn run_audit(
             }
             continue;
         }
-        let seconds = attack_started.elapsed().as_secs_f64();
+        // Time spent on this attack, including batches restored from a checkpoint.
+        let seconds = attack_seconds;
+        let unattacked_count = unattacked.iter().filter(|&&u| u).count();
         for (e, &eps) in epsilons.iter().enumerate() {
             for i in 0..n {
                 if success[e][i] && broken[e][i].is_none() {
@@ -360,6 +450,7 @@ pub fn run_audit(
                 gradient_evals,
                 queries,
                 sample_queries: std::mem::take(&mut sample_queries[e]),
+                unattacked: unattacked_count,
                 success: std::mem::take(&mut success[e]),
                 predictions: std::mem::take(&mut predictions[e]),
                 perturbation: std::mem::take(&mut perturbation[e]),
@@ -391,6 +482,38 @@ pub fn run_audit(
         results,
         worst_case,
         errors,
+        resumed_batches,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+impl BatchRecord {
+    /// Keeps what the evaluation needs of one batch's outcome.
+    pub fn from_outcome(samples: &[usize], outcome: AttackOutcome, seconds: f64) -> BatchRecord {
+        let m = samples.len();
+        let f = outcome.per_eps.first().map_or(0, |o| o.adversarial.len() / m.max(1));
+        let mut adversarial = Vec::with_capacity(outcome.per_eps.len() * m * f);
+        let budgets = outcome
+            .per_eps
+            .into_iter()
+            .map(|o| {
+                adversarial.extend_from_slice(&o.adversarial);
+                BudgetRecord {
+                    eps: o.eps,
+                    success: o.success,
+                    predictions: o.predictions,
+                    perturbation: o.perturbation,
+                    queries: o.queries,
+                }
+            })
+            .collect();
+        BatchRecord {
+            samples: samples.to_vec(),
+            budgets,
+            gradient_evals: outcome.gradient_evals,
+            queries: outcome.queries,
+            seconds,
+            adversarial,
+        }
+    }
 }
