@@ -16,6 +16,7 @@ pub mod fgsm;
 pub mod outcome;
 pub mod pgd;
 pub mod square;
+pub mod transfer;
 mod rows;
 mod step;
 

@@ -9,12 +9,12 @@ use rand::SeedableRng;
 use serde::Serialize;
 
 use gauntlet_attacks::pgd::Pgd;
-use gauntlet_attacks::{Attack, AttackInput};
+use gauntlet_attacks::{Access, Attack, AttackInput};
 use gauntlet_core::criterion::Criterion;
 use gauntlet_core::data::Dataset;
 use gauntlet_core::device::compute_device;
 use gauntlet_core::loss::Objective;
-use gauntlet_core::model::{loss_and_grad, Differentiable};
+use gauntlet_core::model::{loss_and_grad, AnswerKind, Differentiable};
 use gauntlet_core::tensor::{from_rows, to_vec};
 use gauntlet_core::threat::{Norm, ThreatModel};
 use gauntlet_core::Result;
@@ -77,8 +77,11 @@ pub fn diagnose(
         format!("robust accuracy rises with ε ({accs:?}): the attacks are not reliable"),
     ));
 
+    // Checks 2, 4 and 5 read gradients or losses: they need white-box access.
+    let white_box = model.has_gradients() && model.answer_kind() == AnswerKind::Scores;
+
     // 2. An unbounded budget must break (almost) everything.
-    if !probe.is_empty() {
+    if white_box && !probe.is_empty() {
         let b = plan.threat.bounds();
         let width = b.max - b.min;
         let huge = match plan.threat.norm() {
@@ -114,7 +117,8 @@ pub fn diagnose(
         .flat_map(|w| w.broken_by.iter())
         .filter(|b| b.as_deref() == Some("square"))
         .count();
-    if plan.ensemble && plan.attacks.iter().any(|a| a.name() == "square") {
+    let gradient_attacks = plan.attacks.iter().any(|a| a.access() == Access::Gradients);
+    if plan.ensemble && gradient_attacks && plan.attacks.iter().any(|a| a.name() == "square") {
         out.push(verdict(
             "black-box-vs-white-box",
             white_box_failed_black_box_won == 0,
@@ -127,7 +131,7 @@ pub fn diagnose(
     }
 
     // 4. Input gradients: zero, non-finite or exploding.
-    if !probe.is_empty() {
+    if white_box && !probe.is_empty() {
         let x = from_rows(data.rows(&probe), probe.len(), f, &device);
         let labels: Vec<i64> = probe.iter().map(|&i| data.labels[i]).collect();
         let grad = to_vec(loss_and_grad(model, &x, &Objective::CrossEntropy(&labels))?.grad);
@@ -157,7 +161,7 @@ pub fn diagnose(
     // 5. The attacks must actually raise the loss.
     if let Some(first) = evaluation.results.iter().find(|r| r.eps == *plan.threat.epsilons().last().unwrap_or(&0.0)) {
         let rows: Vec<usize> = probe.clone();
-        if !rows.is_empty() {
+        if white_box && !rows.is_empty() {
             let labels: Vec<i64> = rows.iter().map(|&i| data.labels[i]).collect();
             let clean = from_rows(data.rows(&rows), rows.len(), f, &device);
             let adv_rows: Vec<f32> = rows.iter().flat_map(|&i| first.adversarial[i * f..(i + 1) * f].to_vec()).collect();
