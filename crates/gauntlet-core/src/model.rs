@@ -165,3 +165,23 @@ pub fn loss_and_grad(
         grad,
     })
 }
+
+/// A shared target is still a target (so a caller can keep a handle on, e.g., a cache's
+/// counters while the attacks use it).
+impl<C: Classifier + ?Sized> Classifier for std::sync::Arc<C> {
+    fn sample_shape(&self) -> &[usize] {
+        (**self).sample_shape()
+    }
+
+    fn num_classes(&self) -> usize {
+        (**self).num_classes()
+    }
+
+    fn logits(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        (**self).logits(x)
+    }
+
+    fn answer_kind(&self) -> AnswerKind {
+        (**self).answer_kind()
+    }
+}

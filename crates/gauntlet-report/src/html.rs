@@ -9,6 +9,7 @@ use std::fmt::Write;
 use gauntlet_eval::diagnostics::{Diagnostic, Status};
 use gauntlet_eval::{AttackResult, Evaluation, WorstCase};
 
+use crate::queries::query_efficiency;
 use crate::grid::Grid;
 use crate::Manifest;
 
@@ -78,6 +79,7 @@ pub fn render(evaluation: &Evaluation, manifest: &Manifest, diagnostics: &[Diagn
     summary(&mut s, evaluation, manifest, diagnostics);
     curves(&mut s, evaluation);
     results_table(&mut s, evaluation, manifest);
+    query_curves(&mut s, evaluation, manifest);
     per_class(&mut s, evaluation);
     examples(&mut s, evaluation, grids);
     diagnostics_table(&mut s, diagnostics);
@@ -167,7 +169,8 @@ fn curves(s: &mut String, evaluation: &Evaluation) {
                 x.points.insert(0, (0.0, evaluation.clean_accuracy));
             }
         }
-        plot(s, &norm.to_string(), &series);
+        let axes = Axes { x_label: format!("ε ({norm})"), y_label: "robust accuracy", log_x: false, worst_last: true };
+        plot(s, &axes, &series);
     }
 }
 
@@ -190,23 +193,36 @@ fn tick_label(v: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// What the axes of a plot show.
+struct Axes {
+    x_label: String,
+    y_label: &'static str,
+    /// Logarithmic x axis (query budgets); ticks at powers of ten.
+    log_x: bool,
+    /// The last series is the worst case, drawn as a wide band.
+    worst_last: bool,
+}
+
 /// Draws one plot as inline SVG: axes, ticks, grid lines, one polyline per series, legend.
-fn plot(s: &mut String, norm: &str, series: &[Series]) {
+fn plot(s: &mut String, axes: &Axes, series: &[Series]) {
     const W: f64 = 720.0;
     const H: f64 = 380.0;
     const LEFT: f64 = 60.0;
     const RIGHT: f64 = 180.0;
     const TOP: f64 = 20.0;
     const BOTTOM: f64 = 50.0;
-    let max_eps = series.iter().flat_map(|x| x.points.iter().map(|p| p.0)).fold(0.0, f64::max);
-    let step = tick_step(if max_eps > 0.0 { max_eps } else { 1.0 }, 5.0);
+    let to_x = |v: f64| if axes.log_x { v.max(1.0).log10() } else { v };
+    let max_eps = series.iter().flat_map(|x| x.points.iter().map(|p| to_x(p.0))).fold(0.0, f64::max);
+    let step = if axes.log_x { 1.0 } else { tick_step(if max_eps > 0.0 { max_eps } else { 1.0 }, 5.0) };
     // The tolerance keeps an f32 budget like 0.3 (0.30000001 in f64) from adding a tick.
     let x_max = ((max_eps / step - 1e-4).ceil() * step).max(step);
-    let px = |e: f64| LEFT + e / x_max * (W - LEFT - RIGHT);
+    let pt = |t: f64| LEFT + t / x_max * (W - LEFT - RIGHT);
+    let px = |v: f64| pt(to_x(v));
+    let (x_label, y_label) = (escape(&axes.x_label), axes.y_label);
     let py = |a: f64| TOP + (1.0 - a.clamp(0.0, 1.0)) * (H - TOP - BOTTOM);
     let _ = writeln!(
         s,
-        "<svg width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"robust accuracy vs epsilon, {norm}\">"
+        "<svg width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{y_label} vs {x_label}\">"
     );
     let _ = writeln!(s, "<rect x=\"0\" y=\"0\" width=\"{W}\" height=\"{H}\" fill=\"white\"/>");
     // Y axis: 0 … 100 %.
@@ -216,7 +232,7 @@ fn plot(s: &mut String, norm: &str, series: &[Series]) {
         let _ = writeln!(
             s,
             "<line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#e5e5e5\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{:.0} %</text>",
-            px(x_max),
+            pt(x_max),
             LEFT - 6.0,
             y + 4.0,
             a * 100.0
@@ -226,28 +242,28 @@ fn plot(s: &mut String, norm: &str, series: &[Series]) {
     let ticks = (x_max / step).round() as usize;
     for k in 0..=ticks {
         let e = k as f64 * step;
-        let x = px(e);
+        let x = pt(e);
         let _ = writeln!(
             s,
             "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#444\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
             py(0.0),
             py(0.0) + 5.0,
             py(0.0) + 18.0,
-            tick_label(e)
+            if axes.log_x { tick_label(10f64.powf(e).round()) } else { tick_label(e) }
         );
     }
     let _ = writeln!(
         s,
         "<line x1=\"{LEFT}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#444\"/><line x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{:.1}\" stroke=\"#444\"/>",
         py(0.0),
-        px(x_max),
+        pt(x_max),
         py(0.0),
         py(0.0)
     );
     let _ = writeln!(
         s,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">ε ({norm})</text><text x=\"14\" y=\"{:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {:.1})\">robust accuracy</text>",
-        px(x_max / 2.0),
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{x_label}</text><text x=\"14\" y=\"{:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {:.1})\">{y_label}</text>",
+        pt(x_max / 2.0),
         H - 10.0,
         py(0.5),
         py(0.5)
@@ -257,7 +273,7 @@ fn plot(s: &mut String, norm: &str, series: &[Series]) {
     let order = series.len().checked_sub(1).into_iter().chain(0..series.len().saturating_sub(1));
     for k in order {
         let x = &series[k];
-        let worst = k + 1 == series.len();
+        let worst = axes.worst_last && k + 1 == series.len();
         let (colour, width, style) =
             if worst { ("#000", 7.0, " stroke-opacity=\"0.3\"") } else { (PALETTE[k % PALETTE.len()], 2.0, "") };
         let points: Vec<String> = x.points.iter().map(|&(e, a)| format!("{:.1},{:.1}", px(e), py(a))).collect();
@@ -289,6 +305,63 @@ fn plot(s: &mut String, norm: &str, series: &[Series]) {
         );
     }
     s.push_str("</svg>\n");
+}
+
+/// Black-box attacks: success rate vs query budget (one plot per budget ε), and the table of
+/// median and mean queries.
+fn query_curves(s: &mut String, evaluation: &Evaluation, manifest: &Manifest) {
+    let stats = query_efficiency(evaluation);
+    if stats.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "<h2 id=\"queries\">Success rate vs queries</h2>");
+    if let Some(t) = manifest.traffic {
+        let _ = writeln!(
+            s,
+            "<p>The target received {} queries; {} identical ones were answered from gauntlet's cache.</p>",
+            t.sent, t.cached
+        );
+    }
+    let mut budgets: Vec<(String, f32)> = Vec::new();
+    for q in &stats {
+        if !budgets.iter().any(|(n, e)| *n == q.norm.to_string() && *e == q.eps) {
+            budgets.push((q.norm.to_string(), q.eps));
+        }
+    }
+    for (norm, eps) in budgets {
+        let series: Vec<Series> = stats
+            .iter()
+            .filter(|q| q.norm.to_string() == norm && q.eps == eps)
+            .map(|q| {
+                let mut points = vec![(1.0, 0.0)];
+                points.extend(q.curve.iter().map(|&(b, r)| (b as f64, r)));
+                Series { name: q.attack.clone(), points }
+            })
+            .collect();
+        let _ = writeln!(s, "<h3>{} ε = {}</h3>", escape(&norm), eps);
+        let axes = Axes { x_label: "queries per sample (log scale)".into(), y_label: "success rate", log_x: true, worst_last: false };
+        plot(s, &axes, &series);
+    }
+    let _ = writeln!(
+        s,
+        "<table><tr><th>attack</th><th>norm</th><th>ε</th><th>attacked</th><th>broken</th><th>median queries</th><th>mean queries</th><th>total queries</th></tr>"
+    );
+    let show = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
+    for q in &stats {
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&q.attack),
+            q.norm,
+            q.eps,
+            q.attacked,
+            q.successful,
+            show(q.median_queries),
+            show(q.mean_queries),
+            q.total_queries
+        );
+    }
+    s.push_str("</table>\n");
 }
 
 /// Every attack row and the worst case, as in `report.md`.
@@ -459,6 +532,7 @@ fn reproduce(s: &mut String, manifest: &Manifest) {
     row(s, "command", &manifest.command.join(" "));
     row(s, "seed", &manifest.seed.to_string());
     row(s, "model", &manifest.model.path);
+    row(s, "access", &manifest.model.access);
     row(s, "model sha256", &manifest.model.sha256);
     row(s, "model opset", &manifest.model.opset.to_string());
     row(s, "operators", &manifest.model.operators.join(", "));
@@ -514,7 +588,8 @@ mod tests {
             Series { name: "worst case".into(), points: vec![(0.0, 0.99), (0.1, 0.6), (0.3, 0.0)] },
         ];
         let mut s = String::new();
-        plot(&mut s, "linf", &series);
+        let axes = Axes { x_label: "ε (linf)".into(), y_label: "robust accuracy", log_x: false, worst_last: true };
+        plot(&mut s, &axes, &series);
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
         assert_eq!(s.matches("<polyline").count(), 2);
         assert!(s.contains("&lt;pgd&gt;") && !s.contains("<pgd>"));

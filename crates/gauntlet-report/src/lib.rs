@@ -13,6 +13,7 @@
 mod grid;
 pub mod html;
 mod markdown;
+pub mod queries;
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ use gauntlet_eval::diagnostics::Diagnostic;
 use gauntlet_eval::{AttackResult, Evaluation, WorstCase};
 
 pub use grid::{write_grid, Grid};
+pub use queries::{query_efficiency, QueryEfficiency};
 
 /// The model as recorded in a report.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +37,8 @@ pub struct ModelInfo {
     pub sample_shape: Vec<usize>,
     pub num_classes: usize,
     pub operators: Vec<String>,
+    /// How the model was attacked: "white-box (ONNX)", "black-box HTTP (scores)", …
+    pub access: String,
 }
 
 /// The data as recorded in a report.
@@ -63,6 +67,15 @@ pub struct Manifest {
     pub restarts: usize,
     pub batch_size: usize,
     pub versions: Vec<(String, String)>,
+    /// Black-box targets: what reached the target and what gauntlet's cache answered.
+    pub traffic: Option<Traffic>,
+}
+
+/// Rows sent to a black-box target, and rows answered from the answer cache instead.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Traffic {
+    pub sent: u64,
+    pub cached: u64,
 }
 
 /// `report.json`.
@@ -79,6 +92,10 @@ pub struct Report<'a> {
     pub worst_case: &'a [WorstCase],
     pub diagnostics: &'a [Diagnostic],
     pub errors: &'a [String],
+    /// Black-box attacks: success rate vs queries, median and mean queries of successes.
+    pub query_efficiency: Vec<QueryEfficiency>,
+    /// Batches restored from a checkpoint of an interrupted run instead of recomputed.
+    pub resumed_batches: usize,
     pub seconds: f64,
     pub manifest: &'a Manifest,
 }
@@ -96,6 +113,8 @@ impl<'a> Report<'a> {
             worst_case: &evaluation.worst_case,
             diagnostics,
             errors: &evaluation.errors,
+            query_efficiency: queries::query_efficiency(evaluation),
+            resumed_batches: evaluation.resumed_batches,
             seconds: evaluation.seconds,
             manifest,
         }
@@ -205,11 +224,17 @@ fn samples_jsonl(evaluation: &Evaluation) -> String {
                     .map(|r| {
                         (
                             r.attack.clone(),
-                            serde_json::json!({
-                                "success": r.success[i],
-                                "prediction": r.predictions[i],
-                                "perturbation": r.perturbation[i],
-                            }),
+                            {
+                                let mut entry = serde_json::json!({
+                                    "success": r.success[i],
+                                    "prediction": r.predictions[i],
+                                    "perturbation": r.perturbation[i],
+                                });
+                                if let Some(&q) = r.sample_queries.get(i) {
+                                    entry["queries"] = q.into();
+                                }
+                                entry
+                            },
                         )
                     })
                     .collect();

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use gauntlet_eval::diagnostics::{Diagnostic, Status};
 use gauntlet_eval::Evaluation;
 
+use crate::queries::query_efficiency;
 use crate::Manifest;
 
 /// The results table (also printed to the terminal).
@@ -42,13 +43,52 @@ pub fn table(evaluation: &Evaluation) -> String {
     s
 }
 
+/// Query efficiency of black-box attacks: a table, then success rate vs query budget.
+fn queries_section(s: &mut String, evaluation: &Evaluation, manifest: &Manifest) {
+    let stats = query_efficiency(evaluation);
+    if stats.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n## Queries\n");
+    if let Some(t) = manifest.traffic {
+        let _ = writeln!(
+            s,
+            "The target received {} queries; {} identical ones were answered from gauntlet's cache.\n",
+            t.sent, t.cached
+        );
+    }
+    let _ = writeln!(s, "| attack | norm | ε | attacked | broken | median queries | mean queries | total queries |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let show = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
+    for q in &stats {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            q.attack,
+            q.norm,
+            q.eps,
+            q.attacked,
+            q.successful,
+            show(q.median_queries),
+            show(q.mean_queries),
+            q.total_queries
+        );
+    }
+    let _ = writeln!(s, "\nSuccess rate (of attacked samples) within a query budget:\n");
+    for q in &stats {
+        let points: Vec<String> = q.curve.iter().map(|(b, r)| format!("{b}: {:.1} %", r * 100.0)).collect();
+        let _ = writeln!(s, "- {} {} ε = {}: {}", q.attack, q.norm, q.eps, points.join(" · "));
+    }
+}
+
 pub fn render(evaluation: &Evaluation, manifest: &Manifest, diagnostics: &[Diagnostic], grids: &[String]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# gauntlet robustness audit\n");
     let _ = writeln!(
         s,
-        "Model `{}` (sha256 `{}`), {} samples, clean accuracy **{:.1} %**.\n",
+        "Model `{}` ({}, sha256 `{}`), {} samples, clean accuracy **{:.1} %**.\n",
         manifest.model.path,
+        manifest.model.access,
         &manifest.model.sha256[..12.min(manifest.model.sha256.len())],
         evaluation.samples,
         evaluation.clean_accuracy * 100.0
@@ -67,6 +107,7 @@ pub fn render(evaluation: &Evaluation, manifest: &Manifest, diagnostics: &[Diagn
         );
     }
     s.push_str(&table(evaluation));
+    queries_section(&mut s, evaluation, manifest);
     if !diagnostics.is_empty() {
         let _ = writeln!(s, "\n## Diagnostics\n");
         let _ = writeln!(s, "| check | status | meaning |\n|---|---|---|");
