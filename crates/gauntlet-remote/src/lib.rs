@@ -1,0 +1,57 @@
+//! gauntlet-remote: black-box targets that live somewhere else, and a server that puts any
+//! classifier behind HTTP.
+//!
+//! A model you cannot load — a prediction API, a model in another language — is still a
+//! [`Classifier`](gauntlet_core::model::Classifier) to gauntlet's black-box attacks:
+//!
+//! * [`HttpEndpoint`] sends each batch as a JSON request ([`RequestTemplate`]) to a URL, with
+//!   retries, client-side rate limiting, bounded concurrency and secret headers read from the
+//!   environment (`Authorization: Bearer ${API_TOKEN}`), and reads the answer ([`AnswerSpec`]:
+//!   scores, top-k scores or labels, found by a JSON pointer).
+//! * [`ExternalCommand`] keeps a program running and talks to it in JSON Lines over
+//!   stdin/stdout, restarting it when it dies, hangs or answers garbage.
+//! * [`RemoteClassifier`] turns either [`Transport`] into a `Classifier`.
+//!
+//! The other direction, [`server`], answers `POST /predict` for any local classifier, with
+//! scores bit-identical to calling the model directly (what `gauntlet serve` runs).
+//!
+//! ```no_run
+//! use gauntlet_core::model::{AnswerKind, Classifier};
+//! use gauntlet_remote::{AnswerSpec, HttpSettings, RemoteClassifier, Shape};
+//!
+//! let mut settings = HttpSettings::new("https://models.example.com/v1/predict");
+//! settings.headers.push(("Authorization".into(), "Bearer ${API_TOKEN}".into()));
+//! settings.answer = AnswerSpec::new(AnswerKind::TopK(3), "/predictions")?;
+//! let shape = Shape::new(vec![1, 28, 28], 10)?;
+//! let target = RemoteClassifier::http(settings, shape)?;
+//! target.probe()?; // one zero input: fails early if the answer does not fit the shape
+//! println!("{} ({})", target.describe(), target.answer_kind());
+//! # Ok::<(), gauntlet_core::Error>(())
+//! ```
+//!
+//! Wrap the classifier in `gauntlet_core::query::CachedTarget` to never send the same input
+//! twice and count what was sent, and in `gauntlet_core::model::QueryOnly` to hand it to the
+//! attack pipeline.
+
+pub mod answer;
+mod batching;
+pub mod classifier;
+pub mod codec;
+pub mod command;
+pub mod http;
+mod rate;
+pub mod request;
+mod retry;
+mod secrets;
+pub mod server;
+pub mod transport;
+
+pub use answer::AnswerSpec;
+pub use classifier::RemoteClassifier;
+pub use codec::{Codec, Shape};
+pub use command::{CommandSettings, ExternalCommand};
+pub use http::{HttpEndpoint, HttpSettings};
+pub use request::RequestTemplate;
+pub use retry::RetryPolicy;
+pub use server::{serve, ServeOptions, ServerHandle, Stopper};
+pub use transport::{Transport, TransportStats};
