@@ -9,12 +9,15 @@
 //! rest for all of them.
 
 pub mod apgd;
+pub mod boundary;
 pub mod cw;
 pub mod deepfool;
 pub mod fab;
 pub mod fgsm;
+pub mod hsj;
 pub mod outcome;
 pub mod pgd;
+pub mod simba;
 pub mod square;
 pub mod transfer;
 mod rows;
@@ -173,7 +176,7 @@ impl AttackSettings {
 }
 
 /// Names accepted by [`by_name`].
-pub const ATTACK_NAMES: &[&str] = &["fgsm", "pgd", "apgd-ce", "apgd-dlr", "apgd-t", "cw", "deepfool", "fab", "fab-t", "square"];
+pub const ATTACK_NAMES: &[&str] = &["fgsm", "pgd", "apgd-ce", "apgd-dlr", "apgd-t", "cw", "deepfool", "fab", "fab-t", "square", "simba", "simba-dct", "hsj", "boundary"];
 
 /// Attack suites, run as ensembles in increasing cost (AutoAttack, Croce & Hein 2020).
 /// `auto` is `standard`.
@@ -192,6 +195,8 @@ pub fn default_steps(name: &str) -> usize {
         "pgd" => 40,
         "deepfool" => 50,
         "square" => 5000,
+        // Queries per sample for the score- and decision-based black-box attacks.
+        "simba" | "simba-dct" | "hsj" | "hopskipjump" | "boundary" => 10_000,
         _ => 100,
     }
 }
@@ -208,6 +213,10 @@ pub fn by_name(name: &str, settings: &AttackSettings) -> Result<Box<dyn Attack>>
         "cw" | "cw-l2" | "carlini-wagner" => Box::new(cw::CarliniWagner::new(s.steps)),
         "deepfool" => Box::new(deepfool::DeepFool::new(s.steps.min(100))),
         "square" => Box::new(square::Square::new(s.steps)),
+        "simba" => Box::new(simba::Simba::pixel(s.steps)),
+        "simba-dct" => Box::new(simba::Simba::dct(s.steps)),
+        "hsj" | "hopskipjump" => Box::new(hsj::HopSkipJump::new(s.steps)),
+        "boundary" => Box::new(boundary::Boundary::new(s.steps)),
         "fab" => Box::new(fab::Fab::new(s.steps, s.restarts)),
         "fab-t" | "fabt" => Box::new(fab::Fab::targeted(s.steps, s.restarts, fab::Fab::DEFAULT_TARGET_CLASSES)),
         other => {
