@@ -6,6 +6,7 @@
 
 mod elementwise;
 mod nn;
+mod pool_kernel;
 mod reduce;
 mod shape;
 

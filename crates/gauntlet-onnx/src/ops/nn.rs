@@ -2,6 +2,8 @@
 
 use burn::tensor::activation;
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
+
+use super::pool_kernel;
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::Tensor;
 
@@ -159,17 +161,29 @@ pub fn pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
     let win = window(ctx, kernel, &xs[2..])?;
     let ceil_mode = ctx.int("ceil_mode", 0) != 0;
     let input = as_4d(ctx, &x)?;
+    let [_, _, ih, iw] = input.dims();
+    let axis = |i: usize, size: usize| pool_kernel::Axis {
+        input: size,
+        kernel: win.kernel[i],
+        stride: win.stride[i],
+        dilation: win.dilation[i],
+        pad_begin: win.padding[i].0,
+        pad_end: win.padding[i].1,
+    };
     let y = if ctx.node.op == "MaxPool" {
-        max_pool2d(
-            input,
-            MaxPoolOptions {
-                kernel_size: win.kernel,
-                stride: win.stride,
-                padding: win.padding,
-                dilation: win.dilation,
-                ceil_mode,
-            },
-        )
+        match pool_kernel::max_pool2d_untracked(input, axis(0, ih), axis(1, iw), ceil_mode) {
+            Ok(y) => y,
+            Err(input) => max_pool2d(
+                input,
+                MaxPoolOptions {
+                    kernel_size: win.kernel,
+                    stride: win.stride,
+                    padding: win.padding,
+                    dilation: win.dilation,
+                    ceil_mode,
+                },
+            ),
+        }
     } else {
         if win.dilation != [1, 1] {
             return Err(ctx.error("dilated average pooling is not supported"));
