@@ -16,7 +16,8 @@
 //! Restarts after the first start at a random point of the ball of radius
 //! `½·min(best norm so far, largest ε)` around `x0`, drawn from the caller's RNG. FAB-T runs
 //! targeted FAB toward each of the `k` best-scoring non-true classes (clean logits) and keeps the
-//! smallest success per sample; success itself is the criterion's (any misclassification when
+//! smallest success per sample, dropping a sample once it is broken within every budget;
+//! success itself is the criterion's (any misclassification when
 //! untargeted). A targeted criterion turns both variants into targeted FAB toward its targets.
 //!
 //! Like the other minimum-norm attacks, the same best rows are proposed for every ε and
@@ -160,10 +161,19 @@ impl Attack for Fab {
                     .iter()
                     .map(|&i| wrong_classes_by_score(&clean_logits[i * classes..(i + 1) * classes], input.labels[i]))
                     .collect();
+                // As in AutoAttack, a sample leaves once it is broken — here once its smallest
+                // adversarial lies within every budget (smaller norms could still matter for a
+                // smaller ε, so until then it stays).
+                let eps_min = input.threat.epsilons().iter().copied().fold(f32::INFINITY, f32::min);
                 for rank in 0..k.min(classes - 1) {
-                    let goal: Vec<i64> = ranked.iter().map(|r| r[rank]).collect();
+                    let open: Vec<usize> = (0..rows.len()).filter(|&a| best.norms[rows[a]] > eps_min).collect();
+                    if open.is_empty() {
+                        break;
+                    }
+                    let open_rows: Vec<usize> = open.iter().map(|&a| rows[a]).collect();
+                    let goal: Vec<i64> = open.iter().map(|&a| ranked[a][rank]).collect();
                     for restart in 0..self.restarts {
-                        self.single_run(input, &rows, &Goal::Toward(&goal), restart > 0, &mut best, &mut gradient_evals, rng)?;
+                        self.single_run(input, &open_rows, &Goal::Toward(&goal), restart > 0, &mut best, &mut gradient_evals, rng)?;
                     }
                 }
             } else {

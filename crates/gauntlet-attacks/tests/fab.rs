@@ -89,8 +89,13 @@ fn fab_t_breaks_the_cnn_at_linf_03() {
     let outcome = attack(fab_t.as_ref(), &model, &x, &labels, Norm::Linf, &[0.1, 0.3], 3);
     let n = labels.len();
     assert!(broken(&outcome, 1) * 4 >= n * 3, "FAB-T at ε=0.3 broke only {}/{n}", broken(&outcome, 1));
-    // One backward per sample, step and target class.
-    assert_eq!(outcome.gradient_evals, (n * 10 * Fab::DEFAULT_TARGET_CLASSES) as u64);
+    // One backward per sample, step and target class — except that a sample broken within
+    // every budget (here ε = 0.1) is not attacked toward further classes.
+    let all_targets = (n * 10 * Fab::DEFAULT_TARGET_CLASSES) as u64;
+    assert!(outcome.gradient_evals >= (n * 10) as u64 && outcome.gradient_evals <= all_targets);
+    if broken(&outcome, 0) > 0 {
+        assert!(outcome.gradient_evals < all_targets, "broken samples kept being attacked");
+    }
     // L2 FAB-T with a random restart keeps the budget too.
     let (x, labels) = (&x[..3 * model.features()], &labels[..3]);
     attack(&Fab::targeted(5, 2, 3), &model, x, labels, Norm::L2, &[1.0, 3.0], 3);
