@@ -2,23 +2,25 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use gauntlet_attacks::{by_name, default_steps, suite, AttackSettings};
+use gauntlet_attacks::transfer::Transfer;
+use gauntlet_attacks::{by_name, default_steps, suite, Attack, AttackSettings};
 use gauntlet_core::criterion::Criterion;
 use gauntlet_core::data::Dataset;
-use gauntlet_core::model::Classifier;
-use gauntlet_core::preprocess::Normalization;
+use gauntlet_core::model::Differentiable;
 use gauntlet_core::threat::{parse_epsilons, Bounds, Norm, ThreatModel};
 use gauntlet_eval::diagnostics::{diagnose, Status};
-use gauntlet_eval::{run_audit, AuditPlan};
+use gauntlet_eval::{run_audit_with, AuditPlan, Checkpoint, Progress};
 use gauntlet_onnx::OnnxModel;
-use gauntlet_report::{write_report, DataInfo, Manifest, ModelInfo};
+use gauntlet_report::{write_report, DataInfo, Manifest, ModelInfo, Traffic};
 
 use crate::gate::{self, Gate};
 use crate::progress::Bar;
+use crate::target::{onnx_from_bytes, onnx_info, parse_list, redact_command, BlackBox, OnnxOptions, RemoteArgs};
 
 #[derive(Args, Debug, Clone)]
 pub struct AuditArgs {
@@ -26,8 +28,21 @@ pub struct AuditArgs {
     #[arg(long, value_name = "gauntlet.toml")]
     pub config: Option<PathBuf>,
     /// The ONNX classifier (exported with torch.onnx.export or any ONNX exporter).
-    #[arg(long, required_unless_present = "config")]
+    #[arg(long, required_unless_present_any = ["config", "target", "target_cmd"])]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Attack the ONNX model through queries only (as a deployed model would be): gradient
+    /// attacks are refused, queries are counted and cached.
+    #[arg(long)]
+    pub black_box: bool,
+    /// Surrogate ONNX model for transfer attacks (`--attacks transfer-pgd`, `transfer-apgd-ce`,
+    /// …: crafted with the named white-box attack on the surrogate, evaluated on the target).
+    #[arg(long, value_name = "SURROGATE.onnx")]
+    pub surrogate: Option<PathBuf>,
+    /// Discard the checkpoint in the output directory instead of resuming from it.
+    #[arg(long)]
+    pub fresh: bool,
     /// Inputs: .npy (float32 N×C×H×W or N×D in the valid box; uint8 is scaled to [0,1]) or MNIST IDX.
     #[arg(long, required_unless_present = "config")]
     pub inputs: Option<PathBuf>,
@@ -40,12 +55,14 @@ pub struct AuditArgs {
     /// Budgets, comma-separated; fractions allowed (e.g. 0.1,0.3 or 2/255,8/255).
     #[arg(long, required_unless_present = "config")]
     pub eps: Option<String>,
-    /// Attacks, comma-separated (fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square, cw,
-    /// deepfool), or a suite run as an ensemble: auto (= standard: apgd-ce, apgd-t, fab-t,
-    /// square) or fast (apgd-ce, apgd-t).
+    /// Attacks, comma-separated (white-box: fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab, fab-t,
+    /// cw, deepfool; black-box: square, simba, simba-dct, hsj, boundary, transfer-<attack>), or a
+    /// suite run as an ensemble: auto (= standard: apgd-ce, apgd-t, fab-t, square) or fast
+    /// (apgd-ce, apgd-t).
     #[arg(long, default_value = "auto")]
     pub attacks: String,
-    /// Iterations of iterative attacks (default: 40 for pgd, 50 for deepfool, 100 otherwise).
+    /// Iterations of iterative attacks, or the query budget per sample of black-box attacks
+    /// (defaults: 40 for pgd, 50 for deepfool, 5000 queries for square, 100 otherwise).
     #[arg(long)]
     pub steps: Option<usize>,
     /// Random restarts (PGD).
@@ -110,16 +127,6 @@ pub struct AuditArgs {
     pub json: bool,
 }
 
-fn parse_list<T: std::str::FromStr>(text: &str, what: &str) -> Result<Vec<T>> {
-    text.split(',')
-        .map(|s| {
-            s.trim()
-                .parse::<T>()
-                .map_err(|_| anyhow::anyhow!("cannot read '{s}' in {what}; give comma-separated numbers"))
-        })
-        .collect()
-}
-
 /// Runs the audit; `matches` tells which flags were given on the command line, so that they
 /// override `--config`.
 pub fn run(mut args: AuditArgs, matches: Option<&clap::ArgMatches>) -> Result<ExitCode> {
@@ -141,7 +148,6 @@ fn required<'a, T>(value: &'a Option<T>, key: &str) -> Result<&'a T> {
 
 pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
     // Everything is checked before anything is written.
-    let model_path = required(&args.model, "model")?;
     let inputs_path = required(&args.inputs, "inputs")?;
     let labels_path = required(&args.labels, "labels")?;
     let eps = required(&args.eps, "eps")?;
@@ -169,40 +175,22 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
     attack_names.dedup();
     let gate = Gate::parse(&args.fail_under, args.baseline.as_deref(), args.max_drop)?;
     gate.check_applicable(&attack_names, norm, threat.epsilons())?;
+    let onnx_options = OnnxOptions {
+        input_shape: args.input_shape.clone(),
+        mean: args.mean.clone(),
+        std: args.std.clone(),
+    };
+    let surrogate: Option<Arc<dyn Differentiable>> = match &args.surrogate {
+        Some(path) => Some(Arc::new(crate::target::load_onnx(path, &onnx_options)?)),
+        None => None,
+    };
     let attacks = attack_names
         .iter()
-        .map(|name| {
-            let settings = AttackSettings {
-                steps: args.steps.unwrap_or_else(|| default_steps(name)),
-                restarts: args.restarts,
-                rel_step: args.rel_step,
-            }
-            .validated()?;
-            by_name(name, &settings)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|name| build_attack(name, &args, surrogate.as_ref()))
+        .collect::<Result<Vec<_>>>()?;
 
-    let shape_override = args
-        .input_shape
-        .as_deref()
-        .map(|s| parse_list::<usize>(s, "--input-shape"))
-        .transpose()?;
-    let model_bytes = std::fs::read(model_path)
-        .with_context(|| format!("cannot read the model file '{}'; check the path", model_path.display()))?;
-    let build_model = |bpda: bool| -> Result<OnnxModel> {
-        let mut model = OnnxModel::from_bytes(&model_bytes, &model_path.display().to_string(), shape_override.clone())?;
-        match (&args.mean, &args.std) {
-            (Some(m), Some(s)) => {
-                let norm = Normalization::new(parse_list(m, "--mean")?, parse_list(s, "--std")?, model.sample_shape())?;
-                model = model.with_normalization(norm);
-            }
-            (None, None) => {}
-            _ => bail!("--mean and --std go together; give both or neither"),
-        }
-        Ok(if bpda { model.with_bpda() } else { model })
-    };
-    let model = build_model(false)?;
-
+    let target = load_target(&args, &onnx_options)?;
+    let model = target.model();
     let mut data = Dataset::load(inputs_path, labels_path)?;
     if let Some(n) = args.samples {
         if n == 0 {
@@ -249,39 +237,67 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
     };
     plan.validate()?;
 
+    for attack in &plan.attacks {
+        attack.check_target(model)?;
+    }
+
+    // Every finished batch goes to a checkpoint in the output directory; a rerun of the same
+    // plan resumes from it.
+    let fingerprint = format!(
+        "gauntlet {}\ntarget: {} {}\ndata: {}\nsamples: {}\nattacks: {:?}\nthreat: {:?}\n\
+         criterion: {:?}\nsteps: {:?} restarts: {} rel_step: {:?}\nbatch: {} seed: {}\n\
+         surrogate: {:?}\nbpda: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        target.info.path,
+        target.info.sha256,
+        data.sha256,
+        data.len(),
+        attack_names,
+        threat,
+        criterion,
+        args.steps,
+        args.restarts,
+        args.rel_step,
+        args.batch_size,
+        args.seed,
+        args.surrogate,
+        !args.no_bpda,
+    );
+    let checkpoint = Checkpoint::open(args.out.join("checkpoint"), &fingerprint, args.fresh)?;
+
     let progress = Bar::new(args.quiet);
-    let mut evaluation = run_audit(&model, &data, &plan, &progress)?;
+    let mut evaluation = run_audit_with(model, &data, &plan, &progress, Some(&checkpoint))?;
     // Gradient-blocking operators (input quantization, Sign, …) mask gradients: rerun the
     // attacks with BPDA and keep the worst case over both runs.
-    let blockers = model.gradient_blockers();
-    let bpda = !blockers.is_empty() && !args.no_bpda;
+    let blockers = target.blockers();
+    let bpda = !blockers.is_empty() && !args.no_bpda && !progress.cancelled();
     if bpda {
         if !args.quiet {
             let names: Vec<String> = blockers.iter().map(|(op, node)| format!("{op} '{node}'")).collect();
             eprintln!("gradients are blocked at {}; rerunning the attacks with BPDA", names.join(", "));
         }
-        let bpda_model = build_model(true)?;
-        let rerun = run_audit(&bpda_model, &data, &plan, &progress)?;
+        let bpda_model = target.with_bpda(&onnx_options)?;
+        let rerun = run_audit_with(&bpda_model, &data, &plan, &progress, Some(&checkpoint.nested("bpda")?))?;
         evaluation = evaluation.combine(rerun, "+bpda");
     }
-    let diagnostics = if args.no_diagnostics {
+    if evaluation.resumed_batches > 0 && !args.quiet {
+        eprintln!(
+            "resumed {} finished batches from {} (pass --fresh to recompute)",
+            evaluation.resumed_batches,
+            checkpoint.dir().display()
+        );
+    }
+    let diagnostics = if args.no_diagnostics || progress.cancelled() {
         Vec::new()
     } else {
-        diagnose(&model, &data, &plan, &evaluation, &blockers, bpda)?
+        diagnose(model, &data, &plan, &evaluation, &blockers, bpda)?
     };
 
     let manifest = Manifest {
         gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
-        command,
+        command: redact_command(command),
         seed: args.seed,
-        model: ModelInfo {
-            path: model_path.display().to_string(),
-            sha256: model.sha256().to_string(),
-            opset: model.opset(),
-            sample_shape: model.sample_shape().to_vec(),
-            num_classes: model.num_classes(),
-            operators: model.operators(),
-        },
+        model: target.info.clone(),
         data: DataInfo {
             inputs: inputs_path.display().to_string(),
             labels: labels_path.display().to_string(),
@@ -302,6 +318,10 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
             ("burn".into(), "0.22.1".into()),
             ("onnx-ir".into(), "0.22.0".into()),
         ],
+        traffic: target.black_box.as_ref().map(|b| {
+            let stats = b.stats();
+            Traffic { sent: stats.sent, cached: stats.cached }
+        }),
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output directory '{}'", args.out.display()))?;
@@ -360,6 +380,69 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
+/// One attack from its command-line name; `transfer-<attack>` crafts with `<attack>` on the
+/// surrogate.
+fn build_attack(name: &str, args: &AuditArgs, surrogate: Option<&Arc<dyn Differentiable>>) -> Result<Box<dyn Attack>> {
+    if let Some(inner) = name.strip_prefix("transfer-").or((name == "transfer").then_some("apgd-ce")) {
+        let Some(surrogate) = surrogate else {
+            bail!("attack '{name}' crafts on a surrogate model: pass --surrogate SURROGATE.onnx");
+        };
+        return Ok(Box::new(Transfer::new(surrogate.clone(), build_attack(inner, args, None)?)));
+    }
+    let settings = AttackSettings {
+        steps: args.steps.unwrap_or_else(|| default_steps(name)),
+        restarts: args.restarts,
+        rel_step: args.rel_step,
+    }
+    .validated()?;
+    Ok(by_name(name, &settings)?)
+}
+
+/// The model under audit.
+struct Target {
+    info: ModelInfo,
+    /// The ONNX model and its bytes (to rebuild it with BPDA), when attacked white-box.
+    white_box: Option<(OnnxModel, Vec<u8>)>,
+    black_box: Option<BlackBox>,
+}
+
+impl Target {
+    fn model(&self) -> &dyn Differentiable {
+        match (&self.white_box, &self.black_box) {
+            (Some((model, _)), _) => model,
+            (None, Some(b)) => b.model.as_ref(),
+            (None, None) => unreachable!("a target is white-box or black-box"),
+        }
+    }
+
+    /// Gradient-blocking operators between input and output (white-box only).
+    fn blockers(&self) -> Vec<(String, String)> {
+        self.white_box.as_ref().map(|(m, _)| m.gradient_blockers()).unwrap_or_default()
+    }
+
+    fn with_bpda(&self, options: &OnnxOptions) -> Result<OnnxModel> {
+        let (_, bytes) = self.white_box.as_ref().expect("BPDA runs on white-box targets only");
+        onnx_from_bytes(bytes, &self.info.path, options, true)
+    }
+}
+
+fn load_target(args: &AuditArgs, options: &OnnxOptions) -> Result<Target> {
+    if args.remote.is_remote() {
+        let (classifier, info) = args.remote.connect(args.input_shape.as_deref())?;
+        return Ok(Target { info, white_box: None, black_box: Some(BlackBox::new(Arc::new(classifier))) });
+    }
+    let path = required(&args.model, "model")?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the model file '{}'; check the path", path.display()))?;
+    let model = onnx_from_bytes(&bytes, &path.display().to_string(), options, false)?;
+    if args.black_box {
+        let info = onnx_info(&model, path, "black-box (ONNX file, queries only)");
+        return Ok(Target { info, white_box: None, black_box: Some(BlackBox::new(Arc::new(model))) });
+    }
+    let info = onnx_info(&model, path, "white-box (ONNX)");
+    Ok(Target { info, white_box: Some((model, bytes)), black_box: None })
+}
+
 fn gate_name(case: &gate::Case) -> &str {
     match &case.target {
         gate::Target::Worst => "worst case",
@@ -373,6 +456,10 @@ pub fn demo_args(dir: &Path, out: PathBuf, samples: usize, seed: u64, quiet: boo
     AuditArgs {
         config: None,
         model: Some(dir.join("mnist_cnn.onnx")),
+        remote: Default::default(),
+        black_box: false,
+        surrogate: None,
+        fresh: true,
         inputs: Some(dir.join("x.npy")),
         labels: Some(dir.join("y.npy")),
         norm: "linf".into(),

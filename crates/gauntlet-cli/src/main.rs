@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod gate;
 mod progress;
+mod target;
 mod text;
 
 use std::process::ExitCode;

@@ -1,0 +1,136 @@
+//! An interrupted audit — Ctrl-C or `kill -9` — resumes from its checkpoint: rerun with the
+//! same output directory and it finishes without recomputing finished batches, with results
+//! identical to a run that was never interrupted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A black-box Square audit slow enough to interrupt: 24 batches of 4 samples.
+fn audit(out: &Path) -> Command {
+    audit_seeded(out, "7")
+}
+
+fn audit_seeded(out: &Path, seed: &str) -> Command {
+    let root = root();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
+    cmd.args([
+        "audit", "--model", root.join("models/mnist_cnn.onnx").to_str().unwrap(),
+        "--inputs", root.join("data/mnist-demo/x.npy").to_str().unwrap(),
+        "--labels", root.join("data/mnist-demo/y.npy").to_str().unwrap(),
+        "--samples", "96", "--eps", "0.1", "--attacks", "square", "--steps", "400", "--black-box",
+        "--batch-size", "4", "--seed", seed, "--quiet", "--out", out.to_str().unwrap(),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    cmd
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gauntlet-resume-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Finished batch records in the checkpoint, with their modification times.
+fn finished(out: &Path) -> Vec<(String, SystemTime)> {
+    let mut files: Vec<(String, SystemTime)> = std::fs::read_dir(out.join("checkpoint"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json") && e.file_name() != "clean.json")
+                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().modified().unwrap()))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn wait_for_batches(child: &mut Child, out: &Path, count: usize) {
+    let started = Instant::now();
+    while finished(out).len() < count {
+        assert!(child.try_wait().unwrap().is_none(), "the audit ended before it could be interrupted");
+        assert!(started.elapsed() < Duration::from_secs(300), "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait(child: &mut Child) -> Option<i32> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "the audit did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn report(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
+}
+
+fn resume_after(signal: &str, name: &str) {
+    // The uninterrupted reference.
+    let reference = scratch(&format!("{name}-reference"));
+    let status = audit(&reference).status().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let expected = std::fs::read_to_string(reference.join("samples.jsonl")).unwrap();
+
+    let out = scratch(name);
+    let mut child = audit(&out).spawn().unwrap();
+    wait_for_batches(&mut child, &out, 3);
+    Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+    let code = wait(&mut child);
+    let done_before = finished(&out);
+    assert!(done_before.len() >= 3 && done_before.len() < 24, "{} batches were done", done_before.len());
+    if signal == "-INT" {
+        assert_eq!(code, Some(2), "Ctrl-C ends with a partial report and exit 2");
+        assert_eq!(report(&out)["status"], "incomplete");
+    }
+
+    let status = audit(&out).status().unwrap();
+    assert_eq!(status.code(), Some(0));
+    // Finished batches were read back, not recomputed (their records are untouched) ...
+    let done_after = finished(&out);
+    assert_eq!(done_after.len(), 24);
+    for (name, modified) in &done_before {
+        assert!(done_after.contains(&(name.clone(), *modified)), "{name} was rewritten");
+    }
+    let resumed = report(&out)["resumed_batches"].as_u64().unwrap() as usize;
+    assert_eq!(resumed, done_before.len());
+    // ... and nothing was lost or changed: every sample's outcome equals the reference's.
+    assert_eq!(std::fs::read_to_string(out.join("samples.jsonl")).unwrap(), expected);
+    assert_eq!(report(&out)["status"], "complete");
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&reference);
+}
+
+#[test]
+fn resumes_after_sigkill_without_losing_or_repeating_samples() {
+    resume_after("-KILL", "kill");
+}
+
+#[test]
+fn resumes_after_sigint_without_losing_or_repeating_samples() {
+    resume_after("-INT", "int");
+}
+
+#[test]
+fn a_checkpoint_of_another_run_is_refused_unless_fresh() {
+    let out = scratch("other");
+    assert_eq!(audit(&out).status().unwrap().code(), Some(0));
+    let mut other = audit_seeded(&out, "8");
+    let output = other.output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("checkpoint of a different run") && stderr.contains("--fresh"), "{stderr}");
+    let mut fresh = audit_seeded(&out, "8");
+    fresh.arg("--fresh");
+    assert_eq!(fresh.status().unwrap().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&out);
+}
