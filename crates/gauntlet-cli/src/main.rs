@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod gate;
 mod progress;
+mod serve;
 mod target;
 mod text;
 
@@ -31,6 +32,8 @@ enum Command {
     TextAudit(text::TextAuditArgs),
     /// Measure forward, forward+gradient and PGD throughput on the embedded MNIST CNN.
     Bench(bench::BenchArgs),
+    /// Serve an ONNX classifier over HTTP (POST /predict, GET /health) until Ctrl-C.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::TextAudit(args) => text::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match outcome {
         Ok(code) => code,
