@@ -40,6 +40,10 @@ pub struct AuditArgs {
     /// …: crafted with the named white-box attack on the surrogate, evaluated on the target).
     #[arg(long, value_name = "SURROGATE.onnx")]
     pub surrogate: Option<PathBuf>,
+    /// Total queries a black-box target may receive over the whole run (after the cache);
+    /// once spent, the remaining samples are recorded as not attacked.
+    #[arg(long, value_name = "N")]
+    pub max_queries: Option<u64>,
     /// Discard the checkpoint in the output directory instead of resuming from it.
     #[arg(long)]
     pub fresh: bool,
@@ -246,7 +250,7 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
     let fingerprint = format!(
         "gauntlet {}\ntarget: {} {}\ndata: {}\nsamples: {}\nattacks: {:?}\nthreat: {:?}\n\
          criterion: {:?}\nsteps: {:?} restarts: {} rel_step: {:?}\nbatch: {} seed: {}\n\
-         surrogate: {:?}\nbpda: {}\n",
+         surrogate: {:?}\nbpda: {}\nmax queries: {:?}\n",
         env!("CARGO_PKG_VERSION"),
         target.info.path,
         target.info.sha256,
@@ -262,6 +266,7 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
         args.seed,
         args.surrogate,
         !args.no_bpda,
+        args.max_queries,
     );
     let checkpoint = Checkpoint::open(args.out.join("checkpoint"), &fingerprint, args.fresh)?;
 
@@ -429,7 +434,7 @@ impl Target {
 fn load_target(args: &AuditArgs, options: &OnnxOptions) -> Result<Target> {
     if args.remote.is_remote() {
         let (classifier, info) = args.remote.connect(args.input_shape.as_deref())?;
-        return Ok(Target { info, white_box: None, black_box: Some(BlackBox::new(Arc::new(classifier))) });
+        return Ok(Target { info, white_box: None, black_box: Some(BlackBox::new(Arc::new(classifier), args.max_queries)) });
     }
     let path = required(&args.model, "model")?;
     let bytes = std::fs::read(path)
@@ -437,7 +442,10 @@ fn load_target(args: &AuditArgs, options: &OnnxOptions) -> Result<Target> {
     let model = onnx_from_bytes(&bytes, &path.display().to_string(), options, false)?;
     if args.black_box {
         let info = onnx_info(&model, path, "black-box (ONNX file, queries only)");
-        return Ok(Target { info, white_box: None, black_box: Some(BlackBox::new(Arc::new(model))) });
+        return Ok(Target { info, white_box: None, black_box: Some(BlackBox::new(Arc::new(model), args.max_queries)) });
+    }
+    if args.max_queries.is_some() {
+        bail!("--max-queries limits queries to a black-box target; add --black-box (or use --target/--target-cmd)");
     }
     let info = onnx_info(&model, path, "white-box (ONNX)");
     Ok(Target { info, white_box: Some((model, bytes)), black_box: None })
@@ -458,6 +466,7 @@ pub fn demo_args(dir: &Path, out: PathBuf, samples: usize, seed: u64, quiet: boo
         model: Some(dir.join("mnist_cnn.onnx")),
         remote: Default::default(),
         black_box: false,
+        max_queries: None,
         surrogate: None,
         fresh: true,
         inputs: Some(dir.join("x.npy")),

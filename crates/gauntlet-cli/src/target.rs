@@ -84,8 +84,13 @@ pub struct BlackBox {
 }
 
 impl BlackBox {
-    pub fn new(target: Arc<dyn Classifier>) -> BlackBox {
-        let cache = Arc::new(CachedTarget::new(target));
+    /// `max_queries`: total rows the target may receive (after the cache), if limited.
+    pub fn new(target: Arc<dyn Classifier>, max_queries: Option<u64>) -> BlackBox {
+        let cache = CachedTarget::new(target);
+        let cache = Arc::new(match max_queries {
+            Some(limit) => cache.with_limit(limit),
+            None => cache,
+        });
         BlackBox {
             model: Box::new(QueryOnly::new(cache.clone())),
             cache,

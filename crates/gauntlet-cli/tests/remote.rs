@@ -197,3 +197,17 @@ fn an_unreachable_endpoint_is_a_clear_error_before_any_work() {
     assert!(stderr.contains("127.0.0.1:9"), "{stderr}");
     assert!(!out.join("report.json").exists());
 }
+
+#[test]
+fn the_total_query_budget_is_never_exceeded() {
+    let out = scratch("budget");
+    let local: Vec<String> = local_model();
+    let mut target: Vec<&str> = local.iter().map(String::as_str).collect();
+    target.extend(["--max-queries", "150"]);
+    let output = audit(&target, "square", "0.05", &out, &["--steps", "1000"]);
+    assert_eq!(output.status.code(), Some(2));
+    let r = report(&out);
+    assert!(r["manifest"]["traffic"]["sent"].as_u64().unwrap() <= 150);
+    let errors = r["errors"].to_string();
+    assert!(errors.contains("total query budget of 150"), "{errors}");
+}

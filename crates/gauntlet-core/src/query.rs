@@ -24,12 +24,14 @@ pub struct QueryStats {
     pub cached: u64,
 }
 
-/// Wraps a target with an answer cache keyed by the SHA-256 of each row's bytes.
+/// Wraps a target with an answer cache keyed by the SHA-256 of each row's bytes, and an
+/// optional total query budget (rows actually sent).
 pub struct CachedTarget<C> {
     inner: C,
     answers: Mutex<HashMap<[u8; 32], Vec<f32>>>,
     sent: AtomicU64,
     cached: AtomicU64,
+    limit: Option<u64>,
 }
 
 impl<C: Classifier> CachedTarget<C> {
@@ -39,7 +41,15 @@ impl<C: Classifier> CachedTarget<C> {
             answers: Mutex::new(HashMap::new()),
             sent: AtomicU64::new(0),
             cached: AtomicU64::new(0),
+            limit: None,
         }
+    }
+
+    /// Refuses to send more than `total` rows over the target's lifetime: a call that would
+    /// go over fails (its samples are recorded as failed; what was computed is kept).
+    pub fn with_limit(mut self, total: u64) -> Self {
+        self.limit = Some(total);
+        self
     }
 
     pub fn stats(&self) -> QueryStats {
@@ -90,6 +100,16 @@ impl<C: Classifier> Classifier for CachedTarget<C> {
                 if !answers.contains_key(key) && seen.insert(*key) {
                     missing.push(i);
                 }
+            }
+        }
+        if let Some(limit) = self.limit {
+            let sent = self.sent.load(Ordering::Relaxed);
+            if sent + missing.len() as u64 > limit {
+                return Err(crate::Error::Parameter(format!(
+                    "the total query budget of {limit} is spent ({sent} sent, {} more needed); \
+                     raise --max-queries to attack the remaining samples",
+                    missing.len()
+                )));
             }
         }
         if !missing.is_empty() {
@@ -147,6 +167,22 @@ mod tests {
         let y = to_vec(target.logits(again).unwrap());
         assert_eq!(y, vec![6.0, 8.0, 10.0, 12.0]);
         assert_eq!(target.stats(), QueryStats { sent: 3, cached: 2 });
+        assert_eq!(target.inner().0.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn the_total_budget_is_never_exceeded_and_cached_answers_stay_free() {
+        let device = compute_device();
+        let target = CachedTarget::new(Echo(AtomicU64::new(0))).with_limit(3);
+        let x = from_rows(vec![1.0, 2.0, 3.0, 4.0], 2, 2, &device);
+        target.logits(x.clone()).unwrap();
+        let over = from_rows(vec![5.0, 6.0, 7.0, 8.0], 2, 2, &device);
+        let err = target.logits(over).unwrap_err().to_string();
+        assert!(err.contains("budget of 3"), "{err}");
+        assert_eq!(target.stats().sent, 2);
+        // Repeats cost nothing, and one more new row still fits.
+        target.logits(x).unwrap();
+        target.logits(from_rows(vec![5.0, 6.0], 1, 2, &device)).unwrap();
         assert_eq!(target.inner().0.load(Ordering::Relaxed), 3);
     }
 }
