@@ -244,9 +244,19 @@ fn env_usize(key: &str, default: usize) -> usize {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// The reported measurements. `BB_N` digits (default 100), `BB_Q` queries (default 10 000 for
-/// all, except the cheaper floors), `BB_ATTACK` to pick one. Run with
-/// `cargo test --release -p gauntlet-attacks --test blackbox -- --ignored --nocapture`.
+/// The reported measurements: `BB_N` digits (default 100), `BB_Q` queries (default 10 000),
+/// `BB_ATTACK` to pick some of simba, simba-dct, hsj, boundary (comma-separated). Run with
+/// `cargo test -p gauntlet-attacks --test blackbox -- --ignored --nocapture`.
+///
+/// Measured on the first 50 correctly classified demo digits, 10 000 queries, seed 0
+/// (success, median queries of the successes):
+///
+/// | attack | L2 ε = 1 | L2 ε = 2 | L2 ε = 3 | L∞ ε = 0.1 | L∞ ε = 0.3 |
+/// |---|---|---|---|---|---|
+/// | simba | 4 %, 1131 | 66 %, 1331 | 100 %, 957 | 24 %, 770 | 100 %, 408 |
+/// | simba-dct | 4 %, 176 | 60 %, 1535 | 100 %, 426 | 2 %, 119 | 98 %, 35 |
+/// | hsj | 8 %, 2311 | 52 %, 2429 | 94 %, 1203 | 10 %, 1523 | 98 %, 729 |
+/// | boundary | 8 %, 3873 | 48 %, 3084 | 92 %, 2210 | | |
 #[test]
 #[ignore]
 fn measure_on_the_mnist_cnn() {
@@ -263,12 +273,20 @@ fn measure_on_the_mnist_cnn() {
         measure(&Which::Simba(Simba::dct(q)), &fx, n, Norm::L2, &[1.0, 2.0, 3.0], q, 0, false);
         measure(&Which::Simba(Simba::dct(q)), &fx, n, Norm::Linf, &[0.1, 0.3], q, 0, false);
     }
+    // The decision attacks stop a sample once it is within the largest ε, so each ε gets its
+    // own run (a smaller ε alone gets the whole budget).
     if want("hsj") {
-        measure(&Which::Hsj(HopSkipJump::new(q)), &fx, n, Norm::L2, &[1.0, 2.0, 3.0], q, 0, false);
-        measure(&Which::Hsj(HopSkipJump::new(q)), &fx, n, Norm::Linf, &[0.1, 0.3], q, 0, false);
+        for eps in [1.0, 2.0, 3.0] {
+            measure(&Which::Hsj(HopSkipJump::new(q)), &fx, n, Norm::L2, &[eps], q, 0, false);
+        }
+        for eps in [0.1, 0.3] {
+            measure(&Which::Hsj(HopSkipJump::new(q)), &fx, n, Norm::Linf, &[eps], q, 0, false);
+        }
     }
     if want("boundary") {
-        measure(&Which::Boundary(Boundary::new(q)), &fx, n, Norm::L2, &[1.0, 2.0, 3.0], q, 0, false);
+        for eps in [1.0, 2.0, 3.0] {
+            measure(&Which::Boundary(Boundary::new(q)), &fx, n, Norm::L2, &[eps], q, 0, false);
+        }
     }
 }
 
