@@ -5,6 +5,7 @@
 //! node, never a panic.
 
 mod elementwise;
+mod conv_kernel;
 mod nn;
 mod pool_kernel;
 mod reduce;

@@ -3,7 +3,7 @@
 use burn::tensor::activation;
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 
-use super::pool_kernel;
+use super::{conv_kernel, pool_kernel};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::Tensor;
 
@@ -73,10 +73,12 @@ fn window(ctx: &Ctx, kernel: Vec<usize>, spatial: &[usize]) -> Result<Window> {
 }
 
 /// Lifts an N×C×L or N×C×H×W input to rank 4.
-fn as_4d(ctx: &Ctx, x: &FloatValue) -> Result<Tensor<4>> {
+/// Takes the value, so a tensor at its last use keeps a single owner (host kernels then move
+/// its buffer instead of copying it).
+fn as_4d(ctx: &Ctx, x: FloatValue) -> Result<Tensor<4>> {
     let s = x.shape();
     match s.len() {
-        3 => Ok(x.t.clone().reshape([s[0], s[1], 1, s[2]])),
+        3 => Ok(x.t.reshape([s[0], s[1], 1, s[2]])),
         4 => Ok(x.at_rank::<4>()),
         r => Err(ctx.error(format!(
             "expects an input of rank 3 or 4 (N×C×L or N×C×H×W), got rank {r} with shape {s:?}; \
@@ -120,8 +122,9 @@ pub fn conv(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
         .map(|k| k.iter().map(|&v| v as usize).collect())
         .unwrap_or_else(|| ws[2..].to_vec());
     let win = window(ctx, kernel, &xs[2..])?;
-    let weight = as_4d(ctx, &w)?;
-    let input = as_4d(ctx, &x)?;
+    let rank = x.rank;
+    let weight = as_4d(ctx, w)?;
+    let input = as_4d(ctx, x)?;
     let [_, _, h, wd] = input.dims();
     for (axis, size) in [h, wd].into_iter().enumerate() {
         let span = (win.kernel[axis] - 1) * win.dilation[axis] + 1;
@@ -143,8 +146,12 @@ pub fn conv(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
         let n = b.numel();
         b.t.reshape([n])
     });
-    let y = conv2d(input, weight, bias, options);
-    Ok(from_4d(y, x.rank))
+    let window = conv_kernel::ConvWindow { stride: win.stride, padding: win.padding, dilation: win.dilation };
+    let y = match conv_kernel::conv2d_untracked(input, weight, bias, window, groups) {
+        Ok(y) => y,
+        Err((input, weight, bias)) => conv2d(input, weight, bias, options),
+    };
+    Ok(from_4d(y, rank))
 }
 
 pub fn pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
@@ -160,7 +167,8 @@ pub fn pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
         .collect();
     let win = window(ctx, kernel, &xs[2..])?;
     let ceil_mode = ctx.int("ceil_mode", 0) != 0;
-    let input = as_4d(ctx, &x)?;
+    let rank = x.rank;
+    let input = as_4d(ctx, x)?;
     let [_, _, ih, iw] = input.dims();
     let axis = |i: usize, size: usize| pool_kernel::Axis {
         input: size,
@@ -199,7 +207,7 @@ pub fn pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
             },
         )
     };
-    Ok(from_4d(y, x.rank))
+    Ok(from_4d(y, rank))
 }
 
 pub fn global_pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
