@@ -12,13 +12,21 @@ use gauntlet_eval::Progress;
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static HANDLER: Once = Once::new();
 
+/// True once the user pressed Ctrl-C.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 fn install_interrupt_handler() {
     HANDLER.call_once(|| {
         let installed = ctrlc::set_handler(|| {
             if INTERRUPTED.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupted: finishing the current batch and writing what is done (Ctrl-C again to quit now)");
+            eprintln!(
+                "\ninterrupted: stopping after the current batch (a black-box target stops at its next \
+                 query; that batch is redone on resume) and writing what is done (Ctrl-C again to quit now)"
+            );
         });
         if let Err(e) = installed {
             eprintln!("warning: Ctrl-C will stop the audit without a report ({e})");
@@ -71,6 +79,6 @@ impl Progress for Bar {
     }
 
     fn cancelled(&self) -> bool {
-        INTERRUPTED.load(Ordering::SeqCst)
+        interrupted()
     }
 }

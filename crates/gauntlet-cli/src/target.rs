@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 
 use gauntlet_core::model::{AnswerKind, Classifier, Differentiable, QueryOnly};
 use gauntlet_core::preprocess::Normalization;
-use gauntlet_core::query::{CachedTarget, QueryStats};
+use gauntlet_core::query::{CachedTarget, Interruptible, QueryStats};
 use gauntlet_onnx::OnnxModel;
 use gauntlet_remote::{AnswerSpec, CommandSettings, HttpSettings, RemoteClassifier, RequestTemplate, RetryPolicy, Shape};
 use gauntlet_report::ModelInfo;
@@ -80,12 +80,14 @@ pub fn onnx_info(model: &OnnxModel, path: &Path, access: &str) -> ModelInfo {
 /// A query-only target behind an answer cache; the handle reads the cache's counters.
 pub struct BlackBox {
     pub model: Box<dyn Differentiable>,
-    cache: Arc<CachedTarget<Arc<dyn Classifier>>>,
+    cache: Arc<CachedTarget<Interruptible<Arc<dyn Classifier>>>>,
 }
 
 impl BlackBox {
     /// `max_queries`: total rows the target may receive (after the cache), if limited.
     pub fn new(target: Arc<dyn Classifier>, max_queries: Option<u64>) -> BlackBox {
+        // Ctrl-C stops a slow target between queries instead of after the batch in hand.
+        let target = Interruptible::new(target, crate::progress::interrupted);
         let cache = CachedTarget::new(target);
         let cache = Arc::new(match max_queries {
             Some(limit) => cache.with_limit(limit),

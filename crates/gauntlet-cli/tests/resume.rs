@@ -134,3 +134,41 @@ fn a_checkpoint_of_another_run_is_refused_unless_fresh() {
     assert_eq!(fresh.status().unwrap().code(), Some(0));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn ctrl_c_stops_a_black_box_batch_at_its_next_query() {
+    // One batch that would take many minutes (ε too small to succeed, 100,000 queries each).
+    let root = root();
+    let out = scratch("midbatch");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args([
+            "audit", "--model", root.join("models/mnist_cnn.onnx").to_str().unwrap(),
+            "--inputs", root.join("data/mnist-demo/x.npy").to_str().unwrap(),
+            "--labels", root.join("data/mnist-demo/y.npy").to_str().unwrap(),
+            "--samples", "64", "--batch-size", "64", "--eps", "0.005", "--attacks", "square",
+            "--steps", "100000", "--black-box", "--quiet", "--out", out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the attack is under way (clean predictions checkpointed), then interrupt.
+    let started = Instant::now();
+    while !out.join("checkpoint/clean.json").exists() {
+        assert!(started.elapsed() < Duration::from_secs(120), "the audit did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let interrupted = Instant::now();
+    let code = wait(&mut child);
+    // Far sooner than the batch (minutes) would take: the target refused the next query.
+    assert!(interrupted.elapsed() < Duration::from_secs(60), "Ctrl-C waited for the batch");
+    assert_eq!(code, Some(2));
+    let r = report(&out);
+    assert_eq!(r["status"], "incomplete");
+    assert!(r["errors"].to_string().contains("interrupted"), "{}", r["errors"]);
+    // The abandoned batch is not in the checkpoint: a resumed run redoes it.
+    assert!(finished(&out).is_empty());
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -134,6 +134,40 @@ impl<C: Classifier> Classifier for CachedTarget<C> {
     }
 }
 
+/// Stops a slow target between queries once `stop()` says so (the user pressed Ctrl-C): the
+/// query in hand fails, its batch is not recorded, and a resumed run redoes it.
+pub struct Interruptible<C> {
+    inner: C,
+    stop: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl<C: Classifier> Interruptible<C> {
+    pub fn new(inner: C, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Interruptible { inner, stop: Box::new(stop) }
+    }
+}
+
+impl<C: Classifier> Classifier for Interruptible<C> {
+    fn sample_shape(&self) -> &[usize] {
+        self.inner.sample_shape()
+    }
+
+    fn num_classes(&self) -> usize {
+        self.inner.num_classes()
+    }
+
+    fn answer_kind(&self) -> AnswerKind {
+        self.inner.answer_kind()
+    }
+
+    fn logits(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        if (self.stop)() {
+            return Err(crate::Error::Parameter("interrupted by the user".into()));
+        }
+        self.inner.logits(x)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

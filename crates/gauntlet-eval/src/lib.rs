@@ -352,6 +352,14 @@ pub fn run_audit_with(
                                 }
                                 record
                             }
+                            Err(_) if progress.cancelled() => {
+                                failed = Some(format!(
+                                    "interrupted by the user during '{}'; finished batches are kept \
+                                     (rerun with the same output directory to resume)",
+                                    attack.name()
+                                ));
+                                break 'groups;
+                            }
                             Err(e) => {
                                 // A failed batch (an endpoint down, a model error) is recorded
                                 // for its samples and the run goes on; a resumed run retries it.
