@@ -44,7 +44,8 @@ pub struct AuditArgs {
     /// once spent, the remaining samples are recorded as not attacked.
     #[arg(long, value_name = "N")]
     pub max_queries: Option<u64>,
-    /// Discard the checkpoint in the output directory instead of resuming from it.
+    /// Discard the checkpoint an interrupted run left in the output directory instead of
+    /// resuming from it.
     #[arg(long)]
     pub fresh: bool,
     /// Inputs: .npy (float32 N×C×H×W or N×D in the valid box; uint8 is scaled to [0,1]) or MNIST IDX.
@@ -152,6 +153,9 @@ fn required<'a, T>(value: &'a Option<T>, key: &str) -> Result<&'a T> {
 
 pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
     // Everything is checked before anything is written.
+    if !args.remote.is_remote() {
+        required(&args.model, "model")?;
+    }
     let inputs_path = required(&args.inputs, "inputs")?;
     let labels_path = required(&args.labels, "labels")?;
     let eps = required(&args.eps, "eps")?;
@@ -331,6 +335,10 @@ pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output directory '{}'", args.out.display()))?;
     let written = write_report(&args.out, &evaluation, &manifest, &diagnostics, model.sample_shape())?;
+    if evaluation.errors.is_empty() {
+        // Complete and reported: nothing to resume, and the next run measures afresh.
+        checkpoint.finish()?;
+    }
 
     if !args.quiet && !args.json {
         println!(

@@ -3,11 +3,13 @@
 //! samples.
 //!
 //! Layout of a checkpoint directory:
-//! - `plan.txt`: the fingerprint of the run (model, data, attacks, budgets, seed, …). A
-//!   directory holding another run's checkpoint is refused rather than mixed in.
+//! - `plan.txt`: the fingerprint of the run (model, data, attacks, budgets, seed, …). Another
+//!   run's checkpoint is discarded, never mixed in.
 //! - `clean.json`: clean predictions (for remote targets these cost queries).
 //! - `<attack index>-<attack>-<batch>.json` + `.f32`: one batch's per-sample outcomes and its
 //!   adversarial rows (little-endian `f32`, budget-major).
+//!
+//! A complete, reported run removes its checkpoint ([`Checkpoint::finish`]).
 //!
 //! Every file is written to a temporary name and renamed, and the `.json` (which marks the
 //! record complete) is renamed last, so a kill never leaves a half record that would be read.
@@ -63,21 +65,15 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 impl Checkpoint {
     /// Opens (or starts) the checkpoint in `dir` for the run described by `fingerprint`.
-    /// With `fresh`, an existing checkpoint is discarded; otherwise one of a different run
-    /// is an error that says what to do.
+    /// A checkpoint of a different run (or any, with `fresh`) is discarded, never mixed in;
+    /// [`Checkpoint::resumable`] says whether one of this run was found.
     pub fn open(dir: impl Into<PathBuf>, fingerprint: &str, fresh: bool) -> Result<Checkpoint> {
         let dir = dir.into();
         let plan = dir.join("plan.txt");
         if dir.exists() {
             let existing = fs::read_to_string(&plan).unwrap_or_default();
-            if fresh || existing.is_empty() {
+            if fresh || existing != fingerprint {
                 fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            } else if existing != fingerprint {
-                return Err(Error::Parameter(format!(
-                    "{} holds the checkpoint of a different run (other model, data, attacks or \
-                     settings); pass --fresh to discard it, or choose another --out",
-                    dir.display()
-                )));
             }
         }
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -85,6 +81,12 @@ impl Checkpoint {
             write_atomically(&plan, fingerprint.as_bytes())?;
         }
         Ok(Checkpoint { dir })
+    }
+
+    /// Removes the checkpoint once the run it belongs to is complete and reported, so the
+    /// next run of the same command measures afresh.
+    pub fn finish(self) -> Result<()> {
+        fs::remove_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))
     }
 
     /// The directory this checkpoint lives in.
@@ -187,12 +189,15 @@ mod tests {
         assert!(ckpt.load(1, "square", 4, &[3, 8], &[0.1], 2).is_none());
         assert!(ckpt.load(1, "square", 4, &[3, 7], &[0.2], 2).is_none());
         assert!(ckpt.load(1, "square", 5, &[3, 7], &[0.1], 2).is_none());
-        // Same fingerprint resumes; another one is refused; fresh discards.
+        // Same fingerprint resumes; another run's records are discarded, never mixed in.
         let again = Checkpoint::open(&dir, "run A", false).unwrap();
         assert!(again.load(1, "square", 4, &[3, 7], &[0.1], 2).is_some());
-        assert!(Checkpoint::open(&dir, "run B", false).is_err());
+        let other = Checkpoint::open(&dir, "run B", false).unwrap();
+        assert!(other.load(1, "square", 4, &[3, 7], &[0.1], 2).is_none());
+        other.save(1, "square", 4, &record()).unwrap();
         let fresh = Checkpoint::open(&dir, "run B", true).unwrap();
         assert!(fresh.load(1, "square", 4, &[3, 7], &[0.1], 2).is_none());
-        fs::remove_dir_all(&dir).unwrap();
+        fresh.finish().unwrap();
+        assert!(!dir.exists());
     }
 }
