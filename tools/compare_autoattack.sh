@@ -9,7 +9,8 @@
 #   --n N             samples (default 200; the issue's full run is --n 1000)
 #   --skip-gauntlet   reuse out/autoattack-gauntlet/ from an earlier run
 #   --skip-reference  reuse out/torchattacks_autoattack_{standard,fast}.json from an earlier run
-# Environment: GAUNTLET_SUITES (default "auto fast"), REFERENCE_SUITES (default "standard fast").
+# Environment: GAUNTLET_SUITES (default "auto fast"), REFERENCE_SUITES (default "standard fast"),
+#   MODELS (default "mnist_cnn mnist_cnn_adv"), NORMS (default "linf l2").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,8 @@ while [ $# -gt 0 ]; do
 done
 gauntlet_suites="${GAUNTLET_SUITES:-auto fast}"
 reference_suites="${REFERENCE_SUITES:-standard fast}"
-models="mnist_cnn mnist_cnn_adv"
+models="${MODELS:-mnist_cnn mnist_cnn_adv}"
+norms="${NORMS:-linf l2}"
 linf_eps="0.1,0.2,0.3"
 l2_eps="1.0,2.0"
 mkdir -p out/autoattack-gauntlet
@@ -46,7 +48,7 @@ if [ "$run_gauntlet" = 1 ]; then
   } > out/autoattack-gauntlet/build.txt
   for suite in $gauntlet_suites; do
     for model in $models; do
-      for norm in linf l2; do
+      for norm in $norms; do
         if [ "$norm" = linf ]; then eps="$linf_eps"; else eps="$l2_eps"; fi
         dir="out/autoattack-gauntlet/$suite/$model-$norm"
         start=$(date +%s.%N)
@@ -63,8 +65,14 @@ fi
 
 if [ "$run_reference" = 1 ]; then
   for suite in $reference_suites; do
-    .venv/bin/python tools/compare_autoattack.py --n "$n" --suites "$suite" \
-      --out "out/torchattacks_autoattack_$suite.json" > /dev/null
+    ref_models=""
+    for model in $models; do ref_models="$ref_models models/$model.pt"; done
+    linf_args="--linf-eps"; l2_args="--l2-eps"
+    case " $norms " in *" linf "*) linf_args="--linf-eps ${linf_eps//,/ }" ;; esac
+    case " $norms " in *" l2 "*) l2_args="--l2-eps ${l2_eps//,/ }" ;; esac
+    # shellcheck disable=SC2086
+    .venv/bin/python tools/compare_autoattack.py --n "$n" --suites "$suite" --models $ref_models \
+      $linf_args $l2_args --out "out/torchattacks_autoattack_$suite.json" > /dev/null
   done
 fi
 
