@@ -15,15 +15,40 @@ pub struct TextAuditArgs {
     /// JSON Lines corpus, gzip or plain, with fields id, label (spam/ham), text.
     #[arg(long)]
     pub corpus: PathBuf,
-    /// Target: built-in Naive Bayes (nb), logistic regression (lr), or an external command.
-    #[arg(long, default_value = "nb")]
-    pub filter: String,
+    /// Target: built-in Naive Bayes (nb), logistic regression (lr), an external command
+    /// (external, with --filter-cmd) or an HTTP endpoint (http, with --filter-url). Default:
+    /// http with --filter-url, external with --filter-cmd, else nb.
+    #[arg(long)]
+    pub filter: Option<String>,
     /// Command for --filter external (JSON Lines on stdin/stdout), e.g. 'python3 filter.py'.
     #[arg(long)]
     pub filter_cmd: Option<String>,
-    /// Longest wait for one answer from the external command, in seconds.
-    #[arg(long, default_value_t = 10.0)]
+    /// URL of an HTTP spam filter (--filter http): one POST per text, the answer a spam score
+    /// in [0, 1], true/false or "spam"/"ham" (see --request-template, --answer-pointer).
+    #[arg(long, value_name = "URL")]
+    pub filter_url: Option<String>,
+    /// HTTP header 'Name: value' for --filter-url, repeatable; ${ENV_VAR} in the value is read
+    /// from the environment and never written to reports or logs.
+    #[arg(long, value_name = "'NAME: VALUE'")]
+    pub header: Vec<String>,
+    /// Request body for --filter-url; the quoted "{{text}}" is replaced by the text as a JSON
+    /// string (default {"text": "{{text}}"}).
+    #[arg(long, value_name = "JSON")]
+    pub request_template: Option<String>,
+    /// JSON pointer to the answer in the endpoint's response, e.g. /score (default: the whole
+    /// response).
+    #[arg(long, value_name = "POINTER", default_value = "")]
+    pub answer_pointer: String,
+    /// Longest wait for one answer from the external command or HTTP endpoint, in seconds.
+    #[arg(long, alias = "timeout", default_value_t = 10.0)]
     pub filter_timeout: f64,
+    /// Retries of a failed HTTP request (5xx, 429, timeouts, unusable answers), with
+    /// exponential backoff.
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+    /// Client-side rate limit for --filter-url, requests per second.
+    #[arg(long, value_name = "REQ/S")]
+    pub rate_limit: Option<f64>,
     /// Attacks: deepwordbug, homoglyph, leet, goodword (comma-separated).
     #[arg(long, default_value = "deepwordbug,homoglyph,leet,goodword")]
     pub attacks: String,
@@ -78,7 +103,17 @@ pub fn run(args: TextAuditArgs) -> Result<ExitCode> {
         &args.max_levenshtein,
         args.max_queries.as_deref(),
     )?;
-    config.filter = match args.filter.as_str() {
+    let filter = match (&args.filter, &args.filter_url, &args.filter_cmd) {
+        (Some(f), _, _) => f.as_str(),
+        (None, Some(_), None) => "http",
+        (None, None, Some(_)) => "external",
+        (None, Some(_), Some(_)) => bail!("give either --filter-url or --filter-cmd, not both"),
+        (None, None, None) => "nb",
+    };
+    if filter != "http" && (args.filter_url.is_some() || !args.header.is_empty()) {
+        bail!("--filter-url and --header need --filter http (or no --filter)");
+    }
+    config.filter = match filter {
         "nb" | "naive-bayes" => FilterSpec::NaiveBayes,
         "lr" | "logistic" => FilterSpec::Logistic,
         "external" => match &args.filter_cmd {
@@ -88,7 +123,28 @@ pub fn run(args: TextAuditArgs) -> Result<ExitCode> {
             },
             None => bail!("--filter external needs --filter-cmd 'PROGRAM ARGS'"),
         },
-        other => bail!("unknown filter '{other}'; use nb, lr or external"),
+        "http" => match &args.filter_url {
+            Some(url) => {
+                let mut headers = Vec::new();
+                for h in &args.header {
+                    let Some((name, value)) = h.split_once(':') else {
+                        bail!("--header needs 'Name: value' (e.g. 'Authorization: Bearer ${{API_TOKEN}}')");
+                    };
+                    headers.push((name.trim().to_string(), value.trim().to_string()));
+                }
+                FilterSpec::Http {
+                    url: url.clone(),
+                    headers,
+                    request_template: args.request_template.clone(),
+                    answer_pointer: args.answer_pointer.clone(),
+                    timeout_s: args.filter_timeout,
+                    retries: args.retries,
+                    rate_limit: args.rate_limit,
+                }
+            }
+            None => bail!("--filter http needs --filter-url URL"),
+        },
+        other => bail!("unknown filter '{other}'; use nb, lr, external or http"),
     };
     config.decision_only = args.decision_only;
     config.max_messages = Some(args.max_messages);

@@ -94,13 +94,7 @@ impl Codec {
 }
 
 /// The first `limit` characters of `text`, quoted, for error messages.
-pub(crate) fn excerpt(text: &str, limit: usize) -> String {
-    let mut s: String = text.chars().take(limit).collect();
-    if text.chars().count() > limit {
-        s.push('…');
-    }
-    format!("{s:?}")
-}
+pub(crate) use gauntlet_transport::excerpt;
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,13 @@
 //!   stdin/stdout, restarting it when it dies, hangs or answers garbage.
 //! * [`RemoteClassifier`] turns either [`Transport`] into a `Classifier`.
 //!
+//! How the bytes travel — retries, backoff, `Retry-After`, rate limits, requests in flight,
+//! secrets, redirects, timeouts, restarting a crashed program — is `gauntlet-transport`'s
+//! business ([`gauntlet_transport::HttpClient`], [`gauntlet_transport::CommandRunner`]), shared
+//! with gauntlet-text's spam-filter targets. This crate encodes images: a batch becomes a
+//! request body ([`Codec`]), the answer becomes rows of class scores, and transport errors
+//! become [`gauntlet_core::Error`]s with the same messages.
+//!
 //! The other direction, [`server`], answers `POST /predict` for any local classifier, with
 //! scores bit-identical to calling the model directly (what `gauntlet serve` runs).
 //!
@@ -39,10 +46,7 @@ pub mod classifier;
 pub mod codec;
 pub mod command;
 pub mod http;
-mod rate;
 pub mod request;
-mod retry;
-mod secrets;
 pub mod server;
 pub mod transport;
 
@@ -50,8 +54,8 @@ pub use answer::AnswerSpec;
 pub use classifier::RemoteClassifier;
 pub use codec::{Codec, Shape};
 pub use command::{CommandSettings, ExternalCommand};
+pub use gauntlet_transport::RetryPolicy;
 pub use http::{HttpEndpoint, HttpSettings};
 pub use request::RequestTemplate;
-pub use retry::RetryPolicy;
 pub use server::{serve, ServeOptions, ServerHandle, Stopper};
 pub use transport::{Transport, TransportStats};

@@ -1,8 +1,6 @@
 //! What carries a batch to a remote target and its answer back.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use gauntlet_core::Result;
+use gauntlet_core::{Error, Result};
 
 use crate::codec::Codec;
 
@@ -40,29 +38,24 @@ pub struct TransportStats {
     pub starts: u64,
 }
 
-/// Lock-free counters behind [`TransportStats`].
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) requests: AtomicU64,
-    pub(crate) attempts: AtomicU64,
-    pub(crate) failures: AtomicU64,
-    pub(crate) rows: AtomicU64,
-    pub(crate) starts: AtomicU64,
+impl TransportStats {
+    /// The transport's counters, with the rows answered.
+    pub(crate) fn from_exchanges(stats: gauntlet_transport::ExchangeStats, rows: u64) -> Self {
+        TransportStats {
+            requests: stats.requests,
+            attempts: stats.attempts,
+            failures: stats.failures,
+            rows,
+            starts: stats.starts,
+        }
+    }
 }
 
-impl Counters {
-    pub(crate) fn bump(counter: &AtomicU64, by: u64) {
-        counter.fetch_add(by, Ordering::Relaxed);
-    }
-
-    pub(crate) fn snapshot(&self) -> TransportStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        TransportStats {
-            requests: get(&self.requests),
-            attempts: get(&self.attempts),
-            failures: get(&self.failures),
-            rows: get(&self.rows),
-            starts: get(&self.starts),
-        }
+/// A transport error as a gauntlet error, with the same message: a bad setting is
+/// [`Error::Parameter`], a failed exchange [`Error::Model`].
+pub(crate) fn core_error(e: gauntlet_transport::TransportError) -> Error {
+    match e {
+        gauntlet_transport::TransportError::Settings(m) => Error::Parameter(m),
+        gauntlet_transport::TransportError::Failed(m) => Error::Model(m),
     }
 }

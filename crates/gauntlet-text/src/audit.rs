@@ -15,7 +15,10 @@ use crate::budget::TextBudget;
 use crate::classifier::{evaluate, Oracle, TextClassifier};
 use crate::corpus::{class_counts, id_hash_unit, load_corpus, split_by_id, Label, Message};
 use crate::error::{Result, TextError};
-use crate::filters::{ExternalCommand, ExternalOptions, LogisticOptions, LogisticRegression, NaiveBayes};
+use crate::filters::{
+    ExternalCommand, ExternalOptions, HttpFilter, HttpFilterOptions, LogisticOptions, LogisticRegression, NaiveBayes,
+    TextRequestTemplate,
+};
 use crate::mime::extract_text;
 use crate::normalize::{NormalizeSteps, Normalized, Normalizer};
 use crate::report::{
@@ -32,13 +35,29 @@ pub enum FilterSpec {
     /// Built-in logistic regression over hashed n-grams, trained on the train split.
     Logistic,
     /// Any program speaking the JSON Lines protocol of [`ExternalCommand`].
-    /// (An HTTP endpoint target would be one more variant here plus one more
-    /// [`TextClassifier`] implementation.)
     External {
         /// Program and arguments.
         argv: Vec<String>,
         /// Longest wait for one answer, in seconds.
         timeout_s: f64,
+    },
+    /// Any classifier behind an HTTP endpoint ([`HttpFilter`]). Header values keep
+    /// their `${ENV_VAR}`s unexpanded here, so the spec can be recorded safely.
+    Http {
+        /// `http://` or `https://` URL (may contain `${ENV_VAR}`).
+        url: String,
+        /// Headers as (name, value template).
+        headers: Vec<(String, String)>,
+        /// Request body with a `"{{text}}"` placeholder; `None` for `{"text": "{{text}}"}`.
+        request_template: Option<String>,
+        /// JSON pointer to the answer; "" for the whole body.
+        answer_pointer: String,
+        /// Longest time one try may take, in seconds.
+        timeout_s: f64,
+        /// Retries after a failed try.
+        retries: u32,
+        /// Client-side rate limit, requests per second.
+        rate_limit: Option<f64>,
     },
 }
 
@@ -48,6 +67,7 @@ impl FilterSpec {
             FilterSpec::NaiveBayes => "naive-bayes".into(),
             FilterSpec::Logistic => "logistic".into(),
             FilterSpec::External { argv, .. } => format!("external:{}", argv.join(" ")),
+            FilterSpec::Http { url, .. } => format!("http:POST {url}"),
         }
     }
 }
@@ -101,6 +121,18 @@ impl TextAuditConfig {
         }
     }
 
+    /// This configuration as it may be recorded: HTTP header values replaced by
+    /// `<redacted>` (they may hold credentials, even when not read from `${ENV}`).
+    pub fn redacted(&self) -> TextAuditConfig {
+        let mut c = self.clone();
+        if let FilterSpec::Http { headers, .. } = &mut c.filter {
+            for (_, value) in headers.iter_mut() {
+                *value = "<redacted>".into();
+            }
+        }
+        c
+    }
+
     fn validate(&self) -> Result<()> {
         if !(self.train_fraction > 0.0 && self.train_fraction < 1.0) {
             return Err(TextError::invalid("train_fraction", format!("{} must be strictly between 0 and 1", self.train_fraction)));
@@ -115,6 +147,11 @@ impl TextAuditConfig {
             if argv.is_empty() {
                 return Err(TextError::invalid("filter command", "empty"));
             }
+            if !(timeout_s.is_finite() && *timeout_s > 0.0) {
+                return Err(TextError::invalid("filter timeout", format!("{timeout_s} must be a positive number of seconds")));
+            }
+        }
+        if let FilterSpec::Http { timeout_s, .. } = &self.filter {
             if !(timeout_s.is_finite() && *timeout_s > 0.0) {
                 return Err(TextError::invalid("filter timeout", format!("{timeout_s} must be a positive number of seconds")));
             }
@@ -134,12 +171,29 @@ fn external(argv: &[String], timeout_s: f64) -> Result<ExternalCommand> {
     ExternalCommand::new(argv.to_vec(), ExternalOptions { timeout: Duration::from_secs_f64(timeout_s) })
 }
 
+/// The HTTP filter a [`FilterSpec::Http`] describes.
+pub fn http_filter(spec: &FilterSpec) -> Result<HttpFilter> {
+    let FilterSpec::Http { url, headers, request_template, answer_pointer, timeout_s, retries, rate_limit } = spec else {
+        return Err(TextError::invalid("filter", "not an HTTP filter"));
+    };
+    let mut options = HttpFilterOptions::new(url.clone());
+    options.headers = headers.clone();
+    if let Some(t) = request_template {
+        options.template = TextRequestTemplate::parse(t)?;
+    }
+    options.answer_pointer = answer_pointer.clone();
+    options.timeout = Duration::from_secs_f64(*timeout_s);
+    options.retry.retries = *retries;
+    options.rate_limit = *rate_limit;
+    HttpFilter::new(options)
+}
+
 fn train_builtin(spec: &FilterSpec, name: &str, train: &[Message], seed: u64) -> Result<(Box<dyn TextClassifier>, f64)> {
     let t = Instant::now();
     let clf: Box<dyn TextClassifier> = match spec {
         FilterSpec::NaiveBayes => Box::new(NaiveBayes::train(name, train)?),
         FilterSpec::Logistic => Box::new(LogisticRegression::train(name, train, LogisticOptions { seed, ..Default::default() })?),
-        FilterSpec::External { .. } => unreachable!("external filters are not trained here"),
+        FilterSpec::External { .. } | FilterSpec::Http { .. } => unreachable!("remote filters are not trained here"),
     };
     Ok((clf, t.elapsed().as_secs_f64()))
 }
@@ -162,7 +216,7 @@ pub fn run_text_audit(config: &TextAuditConfig, progress: &dyn Fn(usize, usize))
     if test_spam == 0 {
         return Err(TextError::MissingClass { what: "the audit attacks held-out spam".into(), split: "test".into(), label: "spam".into() });
     }
-    let builtin = !matches!(config.filter, FilterSpec::External { .. });
+    let builtin = !matches!(config.filter, FilterSpec::External { .. } | FilterSpec::Http { .. });
     let filter_label = config.filter.label();
 
     // Filters under audit.
@@ -173,6 +227,13 @@ pub fn run_text_audit(config: &TextAuditConfig, progress: &dyn Fn(usize, usize))
             variants.push(Variant { name: "baseline".into(), clf: Box::new(external(argv, *timeout_s)?), train_seconds: 0.0 });
             if config.defenses {
                 let clf = Normalized::new(external(argv, *timeout_s)?, normalizer());
+                variants.push(Variant { name: "normalized".into(), clf: Box::new(clf), train_seconds: 0.0 });
+            }
+        }
+        spec @ FilterSpec::Http { .. } => {
+            variants.push(Variant { name: "baseline".into(), clf: Box::new(http_filter(spec)?), train_seconds: 0.0 });
+            if config.defenses {
+                let clf = Normalized::new(http_filter(spec)?, normalizer());
                 variants.push(Variant { name: "normalized".into(), clf: Box::new(clf), train_seconds: 0.0 });
             }
         }
@@ -294,7 +355,7 @@ pub fn run_text_audit(config: &TextAuditConfig, progress: &dyn Fn(usize, usize))
     Ok(TextAuditReport {
         tool: format!("gauntlet-text {}", env!("CARGO_PKG_VERSION")),
         filter: filter_label,
-        config: config.clone(),
+        config: config.redacted(),
         corpus: CorpusSummary {
             path: config.corpus.display().to_string(),
             messages: corpus.messages.len(),

@@ -66,6 +66,10 @@ pub enum TextError {
         /// The offending line (truncated).
         answer: String,
     },
+    /// An HTTP filter endpoint could not be used (a bad setting, or an exchange that failed
+    /// after every retry); the message names the endpoint, never a secret.
+    #[error("filter endpoint: {0}")]
+    Transport(#[from] gauntlet_transport::TransportError),
     /// A classifier returned the wrong number of results.
     #[error("classifier {name} returned {got} results for {expected} texts")]
     BatchMismatch {

@@ -8,9 +8,15 @@
 //!   [`mime`] turns raw bodies into text.
 //! * [`classifier::TextClassifier`] is the one target interface: the built-in
 //!   [`filters::NaiveBayes`] and [`filters::LogisticRegression`], any program
-//!   through [`filters::ExternalCommand`], and the [`normalize::Normalized`]
-//!   defense wrapper all implement it. Attacks see it only through a
+//!   through [`filters::ExternalCommand`], any HTTP endpoint through
+//!   [`filters::HttpFilter`], and the [`normalize::Normalized`] defense wrapper
+//!   all implement it. Attacks see it only through a
 //!   query-counting [`classifier::Oracle`].
+//! * The boundary with the image side: `gauntlet-transport` moves bytes
+//!   reliably (HTTP retries, backoff, rate limits, secrets, redirects,
+//!   timeouts); `gauntlet-remote` encodes images for it; this crate encodes
+//!   texts ([`filters::TextRequestTemplate`]) and decodes spam scores. Neither
+//!   this crate nor gauntlet-transport depends on burn.
 //! * [`budget::TextBudget`] is the validated threat model (edit budget).
 //! * [`attacks`] holds one file per attack.
 //! * [`audit::run_text_audit`] runs the whole audit; [`report::write_text_report`]

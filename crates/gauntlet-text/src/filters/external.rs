@@ -10,9 +10,10 @@
 //! or answers garbage, that query fails with an error naming the command, and
 //! the next query starts a fresh process.
 //!
-//! Other transports (an HTTP endpoint, a gRPC service) are meant to be further
-//! [`TextClassifier`] implementations beside this one; nothing else in the
-//! audit needs to change.
+//! An HTTP endpoint is the other target, [`super::HttpFilter`], with the same
+//! answer rules ([`score_of`]); other transports would be further
+//! [`TextClassifier`] implementations beside these; nothing else in the audit
+//! needs to change.
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -156,26 +157,36 @@ impl ExternalCommand {
 /// Parse one answer line; `None` for garbage.
 fn parse_answer(line: &str, id: u64) -> Option<f64> {
     let v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
+    if let Some(echo) = v.as_object().and_then(|o| o.get("id")) {
+        if echo.as_u64() != Some(id) {
+            return None;
+        }
+    }
+    score_of(&v)
+}
+
+/// The spam score an answer value stands for, shared by every text target: a number in
+/// [0, 1], `true`/`false`, a label `"spam"`/`"ham"` (also `"1"`/`"0"`, `"true"`/`"false"`,
+/// any case), or an object with one of `score`, `label` or `spam` holding such a value.
+/// `None` for anything else (out of range, NaN, another label, another shape).
+pub(crate) fn score_of(v: &serde_json::Value) -> Option<f64> {
     let from_label = |s: &str| match s.trim().to_ascii_lowercase().as_str() {
         "spam" | "1" | "true" => Some(1.0),
         "ham" | "0" | "false" => Some(0.0),
         _ => None,
     };
-    let score = match &v {
+    let from_bool = |b: bool| if b { 1.0 } else { 0.0 };
+    let score = match v {
         serde_json::Value::Number(n) => n.as_f64(),
         serde_json::Value::String(s) => from_label(s),
+        serde_json::Value::Bool(b) => Some(from_bool(*b)),
         serde_json::Value::Object(o) => {
-            if let Some(echo) = o.get("id") {
-                if echo.as_u64() != Some(id) {
-                    return None;
-                }
-            }
             if let Some(s) = o.get("score") {
                 s.as_f64()
             } else if let Some(l) = o.get("label") {
                 l.as_str().and_then(from_label)
             } else if let Some(b) = o.get("spam") {
-                b.as_bool().map(|b| if b { 1.0 } else { 0.0 })
+                b.as_bool().map(from_bool)
             } else {
                 None
             }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gauntlet_core::{Error, Result};
+use crate::error::{Result, TransportError};
 
 /// How a transport retries a failed exchange: up to `retries` more tries after the first, the
 /// n-th retry after `backoff_base · 2ⁿ⁻¹`, never waiting longer than `backoff_max` (unless the
@@ -61,7 +61,7 @@ pub(crate) enum Failure {
         unusable_answer: bool,
     },
     /// Trying again would fail the same way (a 4xx, a redirect elsewhere, a bad setting).
-    Fatal(Error),
+    Fatal(TransportError),
 }
 
 impl Failure {
@@ -90,7 +90,7 @@ impl Failure {
 pub(crate) fn with_retries<T>(
     policy: &RetryPolicy,
     mut try_once: impl FnMut(u32) -> std::result::Result<T, Failure>,
-    give_up: impl FnOnce(&str, u32, bool) -> Error,
+    give_up: impl FnOnce(&str, u32, bool) -> TransportError,
 ) -> Result<T> {
     let attempts = policy.attempts();
     let mut last = String::new();
@@ -166,13 +166,13 @@ mod tests {
         let e = with_retries(
             &p,
             |_| Err::<(), _>(Failure::retry("down")),
-            |c, n, u| Error::Model(format!("{c} after {n} {u}")),
+            |c, n, u| TransportError::Failed(format!("{c} after {n} {u}")),
         );
         assert_eq!(e.unwrap_err().to_string(), "down after 4 false");
         let e = with_retries(
             &p,
             |_| Err::<(), _>(Failure::unusable("garbled")),
-            |c, n, u| Error::Model(format!("{c} after {n} {u}")),
+            |c, n, u| TransportError::Failed(format!("{c} after {n} {u}")),
         );
         assert_eq!(e.unwrap_err().to_string(), "garbled after 4 true");
         let mut tries = 0;
@@ -180,7 +180,7 @@ mod tests {
             &p,
             |_| {
                 tries += 1;
-                Err::<(), _>(Failure::Fatal(Error::Model("no".into())))
+                Err::<(), _>(Failure::Fatal(TransportError::Failed("no".into())))
             },
             |_, _, _| unreachable!(),
         );

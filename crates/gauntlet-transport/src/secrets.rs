@@ -2,7 +2,7 @@
 //! variable's value when a transport is built, and the value is kept out of everything
 //! gauntlet prints or records.
 
-use gauntlet_core::{Error, Result};
+use crate::error::{Result, TransportError};
 
 /// Replaces every `${NAME}` in `template` with `lookup(NAME)`. Returns the expanded text and
 /// the values that were inserted. `what` names the setting in error messages ("header
@@ -22,7 +22,7 @@ pub(crate) fn expand(
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let end = after.find('}').ok_or_else(|| {
-            Error::Parameter(format!(
+            TransportError::Settings(format!(
                 "{what} has a '${{' without a closing '}}'; write environment variables as \
                  ${{NAME}}"
             ))
@@ -34,13 +34,13 @@ pub(crate) fn expand(
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err(Error::Parameter(format!(
+            return Err(TransportError::Settings(format!(
                 "{what} refers to '${{{name}}}', which is not an environment variable name; use \
                  letters, digits and '_' (e.g. ${{API_TOKEN}})"
             )));
         }
         let value = lookup(name).map_err(|e| {
-            Error::Parameter(match e {
+            TransportError::Settings(match e {
                 std::env::VarError::NotPresent => format!(
                     "{what} uses ${{{name}}}, but the environment variable {name} is not set; \
                      export it before running gauntlet (e.g. export {name}=…)"
@@ -52,7 +52,7 @@ pub(crate) fn expand(
             })
         })?;
         if value.is_empty() {
-            return Err(Error::Parameter(format!(
+            return Err(TransportError::Settings(format!(
                 "{what} uses ${{{name}}}, but the environment variable {name} is empty; set it \
                  to the secret the target expects"
             )));
@@ -97,12 +97,10 @@ impl Redactor {
         text
     }
 
-    pub(crate) fn redact_error(&self, e: gauntlet_core::Error) -> gauntlet_core::Error {
+    pub(crate) fn redact_error(&self, e: TransportError) -> TransportError {
         match e {
-            Error::Model(m) => Error::Model(self.redact(&m)),
-            Error::Parameter(m) => Error::Parameter(self.redact(&m)),
-            Error::Data(m) => Error::Data(self.redact(&m)),
-            other => other,
+            TransportError::Failed(m) => TransportError::Failed(self.redact(&m)),
+            TransportError::Settings(m) => TransportError::Settings(self.redact(&m)),
         }
     }
 }
