@@ -11,7 +11,7 @@
 //! the next query starts a fresh process.
 //!
 //! An HTTP endpoint is the other target, [`super::HttpFilter`], with the same
-//! answer rules ([`score_of`]); other transports would be further
+//! answer rules (`score_of`); other transports would be further
 //! [`TextClassifier`] implementations beside these; nothing else in the audit
 //! needs to change.
 
