@@ -81,24 +81,44 @@ pub fn conv2d_untracked(
     let weights = weight.into_data().try_into_vec::<f32>().expect("a float32 tensor holds f32");
     let bias = bias.map(|b| b.into_data().try_into_vec::<f32>().expect("a float32 tensor holds f32"));
 
+    // For kernel column j: the output columns whose input column lies inside the image, and
+    // where the first of them starts (so rows copy without per-element bounds checks).
+    let col_ranges: Vec<(usize, usize, usize)> = (0..kw)
+        .map(|j| {
+            let offset = j * window.dilation[1];
+            let pad = window.padding[1].0;
+            let stride = window.stride[1];
+            // ox is valid when 0 <= ox·stride + offset − pad < w.
+            let lo = if pad > offset { (pad - offset).div_ceil(stride) } else { 0 };
+            let hi = if w + pad > offset { ((w + pad - offset - 1) / stride + 1).min(ow) } else { 0 };
+            let lo = lo.min(hi);
+            (lo, hi, lo * stride + offset - pad.min(lo * stride + offset))
+        })
+        .collect();
     // Column matrix of one sample: row (c, i, j) of the kernel, column (oy, ox) of the output.
     let im2col = |sample: &[f32], col: &mut [f32]| {
         for ch in 0..c {
             let plane = &sample[ch * h * w..(ch + 1) * h * w];
             for i in 0..kh {
-                for j in 0..kw {
+                for (j, &(lo, hi, first)) in col_ranges.iter().enumerate() {
                     let row = &mut col[((ch * kh + i) * kw + j) * p..][..p];
                     for oy in 0..oh {
                         let y = (oy * window.stride[0] + i * window.dilation[0]) as isize - window.padding[0].0 as isize;
                         let dst = &mut row[oy * ow..(oy + 1) * ow];
-                        if y < 0 || y as usize >= h {
+                        if y < 0 || y as usize >= h || lo == hi {
                             dst.fill(0.0);
                             continue;
                         }
                         let line = &plane[y as usize * w..(y as usize + 1) * w];
-                        for (ox, d) in dst.iter_mut().enumerate() {
-                            let xx = (ox * window.stride[1] + j * window.dilation[1]) as isize - window.padding[1].0 as isize;
-                            *d = if xx < 0 || xx as usize >= w { 0.0 } else { line[xx as usize] };
+                        dst[..lo].fill(0.0);
+                        dst[hi..].fill(0.0);
+                        if window.stride[1] == 1 {
+                            dst[lo..hi].copy_from_slice(&line[first..first + (hi - lo)]);
+                        } else {
+                            let src = line[first..].iter().step_by(window.stride[1]);
+                            for (d, &v) in dst[lo..hi].iter_mut().zip(src) {
+                                *d = v;
+                            }
                         }
                     }
                 }

@@ -67,7 +67,34 @@ pub fn max_pool2d_untracked(x: Tensor<4>, h: Axis, w: Axis, ceil_mode: bool) -> 
     let rows = h.windows(oh);
     let cols = w.windows(ow);
     let mut output = vec![f32::NEG_INFINITY; n * c * oh * ow];
-    if oh * ow > 0 {
+    // The common case (windows tiling the input: no padding, no dilation, stride = kernel)
+    // indexes directly, with no per-window position lists.
+    let tiled = h.dilation == 1
+        && w.dilation == 1
+        && h.pad_begin + h.pad_end + w.pad_begin + w.pad_end == 0
+        && h.stride == h.kernel
+        && w.stride == w.kernel
+        && oh * h.kernel <= ih
+        && ow * w.kernel <= iw;
+    if tiled && oh * ow > 0 {
+        let (kh, kw) = (h.kernel, w.kernel);
+        output.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, out)| {
+            let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
+            for r in 0..oh {
+                let out_row = &mut out[r * ow..(r + 1) * ow];
+                out_row.fill(f32::NEG_INFINITY);
+                for y in r * kh..(r + 1) * kh {
+                    let line = &x[y * iw..y * iw + ow * kw];
+                    for (o, window) in out_row.iter_mut().zip(line.chunks_exact(kw)) {
+                        for &v in window {
+                            // NaN propagates, as in PyTorch and burn (max would drop it).
+                            *o = if v.is_nan() || o.is_nan() { f32::NAN } else { o.max(v) };
+                        }
+                    }
+                }
+            }
+        });
+    } else if oh * ow > 0 {
         output.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, out)| {
             let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
             for (r, row_positions) in rows.iter().enumerate() {
@@ -108,6 +135,7 @@ mod tests {
         let x: Tensor<4> = Tensor::from_data(TensorData::new(values, [n, c, ih, iw]), &device);
         let cases = [
             ([2, 2], [2, 2], [(0, 0), (0, 0)], [1, 1], false),
+            ([3, 2], [3, 2], [(0, 0), (0, 0)], [1, 1], false),
             ([3, 3], [2, 2], [(1, 1), (1, 1)], [1, 1], false),
             ([3, 2], [2, 3], [(0, 0), (0, 0)], [1, 1], true),
             ([2, 2], [1, 1], [(0, 0), (0, 0)], [2, 2], false),
@@ -129,6 +157,16 @@ mod tests {
             );
             assert_eq!(mine.dims(), theirs.dims(), "{kernel:?} {stride:?} {padding:?} {dilation:?} {ceil_mode}");
             assert_eq!(to_vec(mine), to_vec(theirs), "{kernel:?} {stride:?} {padding:?} {dilation:?} {ceil_mode}");
+        }
+        // NaN propagates in both the tiled and the general kernel.
+        let mut values: Vec<f32> = vec![0.5; 16];
+        values[5] = f32::NAN;
+        let x_nan: Tensor<4> = Tensor::from_data(TensorData::new(values, [1, 1, 4, 4]), &device);
+        for (k, s, pad) in [(2, 2, 0), (3, 1, 1)] {
+            let a = Axis { input: 4, kernel: k, stride: s, dilation: 1, pad_begin: pad, pad_end: pad };
+            let y = to_vec(max_pool2d_untracked(x_nan.clone(), a, a, false).unwrap());
+            assert!(y[0].is_nan(), "kernel {k}: the NaN at (1, 1) must reach the first window, got {y:?}");
+            assert!(y.iter().any(|v| !v.is_nan()));
         }
         // Tracked tensors are left to burn (its backward needs the argmax indices).
         let tracked = x.autodiff().require_grad();
