@@ -9,7 +9,15 @@
 //! attacks = ["fgsm", "pgd"]   # or "fgsm,pgd"
 //! steps = 40
 //! thresholds = ["pgd:linf:0.1=0.80", "worst:linf:0.3=0.0"]
+//! # a black-box target instead of `model`:
+//! # target = "https://models.example.com/v1/predict"
+//! # input_shape = [1, 28, 28]
+//! # num_classes = 10
+//! # headers = ["Authorization: Bearer ${API_TOKEN}"]
 //! ```
+//!
+//! Every audit flag has a key of the same name with `_` for `-` (`--fail-under` is
+//! `thresholds`, `--header` is `headers`).
 //!
 //! Flags typed on the command line override the file. An unknown key is an error naming it, so
 //! a typo never silently falls back to a default.
@@ -60,6 +68,32 @@ pub struct Config {
     pub std: Option<List>,
     /// `--fail-under` values.
     pub thresholds: Option<Vec<String>>,
+    pub restarts: Option<usize>,
+    pub rel_step: Option<f32>,
+    pub input_shape: Option<List>,
+    pub target_class: Option<i64>,
+    pub bounds: Option<List>,
+    pub junit: Option<PathBuf>,
+    pub baseline: Option<PathBuf>,
+    pub max_drop: Option<f64>,
+    // Black-box targets.
+    pub black_box: Option<bool>,
+    pub surrogate: Option<PathBuf>,
+    pub max_queries: Option<u64>,
+    pub target: Option<String>,
+    pub target_cmd: Option<String>,
+    pub num_classes: Option<usize>,
+    pub answer: Option<String>,
+    pub answer_pointer: Option<String>,
+    pub request_template: Option<String>,
+    /// `--header` values; `${ENV_VAR}` is read from the environment at run time.
+    pub headers: Option<Vec<String>>,
+    pub method: Option<String>,
+    pub timeout: Option<f64>,
+    pub retries: Option<u32>,
+    pub rate_limit: Option<f64>,
+    pub max_in_flight: Option<usize>,
+    pub rows_per_request: Option<usize>,
 }
 
 impl Config {
@@ -96,6 +130,31 @@ impl Config {
         set(&mut args.mean, self.mean.map(|l| Some(l.to_flag())), given("mean"));
         set(&mut args.std, self.std.map(|l| Some(l.to_flag())), given("std"));
         set(&mut args.fail_under, self.thresholds, given("fail_under"));
+        set(&mut args.restarts, self.restarts, given("restarts"));
+        set(&mut args.rel_step, self.rel_step.map(Some), given("rel_step"));
+        set(&mut args.input_shape, self.input_shape.map(|l| Some(l.to_flag())), given("input_shape"));
+        set(&mut args.target_class, self.target_class.map(Some), given("target_class"));
+        set(&mut args.bounds, self.bounds.map(|l| l.to_flag()), given("bounds"));
+        set(&mut args.junit, self.junit.map(Some), given("junit"));
+        set(&mut args.baseline, self.baseline.map(Some), given("baseline"));
+        set(&mut args.max_drop, self.max_drop.map(Some), given("max_drop"));
+        set(&mut args.black_box, self.black_box, given("black_box"));
+        set(&mut args.surrogate, self.surrogate.map(Some), given("surrogate"));
+        set(&mut args.max_queries, self.max_queries.map(Some), given("max_queries"));
+        let remote = &mut args.remote;
+        set(&mut remote.target, self.target.map(Some), given("target"));
+        set(&mut remote.target_cmd, self.target_cmd.map(Some), given("target_cmd"));
+        set(&mut remote.num_classes, self.num_classes.map(Some), given("num_classes"));
+        set(&mut remote.answer, self.answer, given("answer"));
+        set(&mut remote.answer_pointer, self.answer_pointer.map(Some), given("answer_pointer"));
+        set(&mut remote.request_template, self.request_template.map(Some), given("request_template"));
+        set(&mut remote.header, self.headers, given("header"));
+        set(&mut remote.method, self.method, given("method"));
+        set(&mut remote.timeout, self.timeout, given("timeout"));
+        set(&mut remote.retries, self.retries, given("retries"));
+        set(&mut remote.rate_limit, self.rate_limit.map(Some), given("rate_limit"));
+        set(&mut remote.max_in_flight, self.max_in_flight, given("max_in_flight"));
+        set(&mut remote.rows_per_request, self.rows_per_request, given("rows_per_request"));
     }
 }
 

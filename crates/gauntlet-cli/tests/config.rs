@@ -79,3 +79,22 @@ fn unknown_keys_and_missing_settings_exit_2() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("cannot read the config"));
 }
+
+#[test]
+fn a_config_can_describe_a_black_box_audit() {
+    let dir = scratch("blackbox");
+    let config = write_config(
+        &dir,
+        "black_box = true\nmax_queries = 100000\ninput_shape = [1, 28, 28]\nbounds = [0, 1]\nrestarts = 1\n",
+    );
+    // The config's attack (PGD) needs gradients: the query-only target refuses it up front.
+    let run = gauntlet(&["audit", "--config", &config, "--quiet"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("queries only"), "{}", String::from_utf8_lossy(&run.stderr));
+    // With a black-box attack from the command line it runs, counted and capped.
+    let run = gauntlet(&["audit", "--config", &config, "--quiet", "--attacks", "square", "--steps", "50", "--fail-under", "square:linf:0.3=0"]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let r = report(&dir);
+    assert!(r["model"]["access"].as_str().unwrap().contains("black-box"));
+    assert!(r["manifest"]["traffic"]["sent"].as_u64().unwrap() > 0);
+}
