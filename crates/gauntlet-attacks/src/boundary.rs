@@ -25,7 +25,7 @@
 //! so the attack runs unchanged on label-only targets, and never asks for a gradient.
 //!
 //! **Budgets.** As in HopSkipJumpAttack ([`crate::hsj`]): one distance-minimising run per
-//! sample for all budgets; a sample stops when its best point is within the largest ε or its
+//! sample for all budgets; a sample stops when its best point is within the smallest ε or its
 //! query budget (start search included, every row counted) is spent. The best point goes to
 //! [`crate::outcome::verify`], which projects it into each ε-ball; the queries reported at ε are
 //! those spent until the best distance first fell to ε (all queries used, on failure).
@@ -103,6 +103,8 @@ impl Boundary {
         let (lo, hi) = (bounds.min, bounds.max);
         let budget = self.queries as u64;
         let max_eps = epsilons.last().copied().unwrap_or(0.0);
+        // Done once within every (positive) budget, so smaller budgets are not left weaker.
+        let done_at = epsilons.iter().copied().filter(|&e| e > 0.0).fold(f32::INFINITY, f32::min);
         let clean = |i: usize| &input.x[i * f..(i + 1) * f];
 
         let mut used = vec![0u64; n];
@@ -147,7 +149,7 @@ impl Boundary {
         let mut eta = vec![0f32; f];
         loop {
             step += 1;
-            walks.retain(|w| track.best_dist[w.sample] > max_eps && used[w.sample] < budget);
+            walks.retain(|w| track.best_dist[w.sample] > done_at && used[w.sample] < budget);
             if walks.is_empty() {
                 break;
             }

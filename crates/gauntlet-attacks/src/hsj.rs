@@ -26,7 +26,7 @@
 //! asks for a gradient.
 //!
 //! **Budgets.** The attack minimises the distance once per sample, for all budgets at once:
-//! a sample stops when its best adversarial point is within the largest ε, or when its query
+//! a sample stops when its best adversarial point is within the smallest ε, or when its query
 //! budget cannot pay for another iteration. Every row sent to the model counts (start draws,
 //! binary searches, gradient probes, step search); the budget is never exceeded. The best
 //! point goes to [`verify`], which projects it into each ε-ball, so success at ε means the
@@ -110,6 +110,9 @@ impl HopSkipJump {
         let width = hi - lo;
         let budget = self.queries as u64;
         let max_eps = epsilons.last().copied().unwrap_or(0.0);
+        // A sample is done once its best point is within every (positive) budget: stopping at
+        // the largest ε would leave the smaller ones weaker than a run of their own.
+        let done_at = epsilons.iter().copied().filter(|&e| e > 0.0).fold(f32::INFINITY, f32::min);
         let d = f.max(1) as f32;
         let theta = match norm {
             Norm::L2 => self.gamma / (d * d.sqrt()),
@@ -175,7 +178,7 @@ impl HopSkipJump {
             let wanted = wanted.min(self.max_evals as u64).max(1);
             let mut plan: Vec<(usize, u64)> = Vec::new();
             for &i in &active {
-                if track.best_dist[i] <= max_eps {
+                if track.best_dist[i] <= done_at {
                     continue;
                 }
                 let left = budget - used[i];
