@@ -32,7 +32,7 @@ use crate::answer::AnswerSpec;
 use crate::batching::in_chunks;
 use crate::codec::{Codec, Shape};
 use crate::request::RequestTemplate;
-use crate::transport::{core_error, Transport, TransportStats};
+use crate::transport::{core_error, send_encoded, Transport, TransportStats};
 
 /// What the give-up message advises when the program keeps answering unusable lines.
 const UNUSABLE_ADVICE: &str = "The program answers, but not as declared: check the answer \
@@ -130,15 +130,7 @@ impl ExternalCommand {
 
     /// One request line for `n` rows (no splitting), with retries.
     pub fn send(&self, rows: &[f32], n: usize) -> Result<Vec<f32>> {
-        let line = self.codec.encode(rows, n)?;
-        let answer = self
-            .runner
-            .exchange(&line, |text| {
-                self.codec.decode(text, n).map_err(|e| e.to_string())
-            })
-            .map_err(core_error)?;
-        self.rows.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(answer)
+        send_encoded(&self.codec, &self.rows, rows, n, |body, decode| self.runner.exchange(body, decode))
     }
 }
 

@@ -29,7 +29,7 @@ use crate::answer::AnswerSpec;
 use crate::batching::in_chunks;
 use crate::codec::{Codec, Shape};
 use crate::request::RequestTemplate;
-use crate::transport::{core_error, Transport, TransportStats};
+use crate::transport::{core_error, send_encoded, Transport, TransportStats};
 use gauntlet_transport::RetryPolicy;
 
 /// What the give-up message advises when the endpoint keeps answering something unusable.
@@ -156,15 +156,7 @@ impl HttpEndpoint {
 
     /// One request for `n` rows (no splitting), with retries.
     pub fn send(&self, rows: &[f32], n: usize) -> Result<Vec<f32>> {
-        let body = self.codec.encode(rows, n)?;
-        let answer = self
-            .client
-            .exchange(&body, |text| {
-                self.codec.decode(text, n).map_err(|e| e.to_string())
-            })
-            .map_err(core_error)?;
-        self.rows.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(answer)
+        send_encoded(&self.codec, &self.rows, rows, n, |body, decode| self.client.exchange(body, decode))
     }
 }
 

@@ -51,6 +51,23 @@ impl TransportStats {
     }
 }
 
+/// One exchange of `n` rows: encoded by `codec`, sent by `exchange` (the HTTP client's or the
+/// command runner's, which retries an answer `decode` rejects), decoded, and counted in
+/// `answered`.
+pub(crate) fn send_encoded(
+    codec: &Codec,
+    answered: &std::sync::atomic::AtomicU64,
+    rows: &[f32],
+    n: usize,
+    exchange: impl FnOnce(&str, &dyn Fn(&str) -> std::result::Result<Vec<f32>, String>) -> std::result::Result<Vec<f32>, gauntlet_transport::TransportError>,
+) -> Result<Vec<f32>> {
+    let body = codec.encode(rows, n)?;
+    let decode = |text: &str| codec.decode(text, n).map_err(|e| e.to_string());
+    let answer = exchange(&body, &decode).map_err(core_error)?;
+    answered.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    Ok(answer)
+}
+
 /// A transport error as a gauntlet error, with the same message: a bad setting is
 /// [`Error::Parameter`], a failed exchange [`Error::Model`].
 pub(crate) fn core_error(e: gauntlet_transport::TransportError) -> Error {
