@@ -37,6 +37,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    gauntlet_core::device::keep_freed_memory();
     // The raw matches say which flags were typed, so they can override `audit --config`.
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());

@@ -1,51 +1,204 @@
-//! 2-D convolution for forward-only passes, on the host: im2col per sample and one matrix
-//! product into the NCHW output.
+//! 2-D convolution on the host: im2col per sample and one matrix product, forward and backward.
 //!
-//! Black-box attacks and evaluation passes run thousands of forward passes without an autodiff
-//! tape; there burn-flex's convolution (NHWC copies, 512-pixel tiles, a scatter of every tile's
-//! result) costs more than the arithmetic. Passes that record gradients keep burn's op.
+//! burn-flex's convolution (NHWC copies, 512-pixel tiles, a scatter of every tile's result) and
+//! above all its input gradient (a general `conv_transpose`) cost more than the arithmetic on
+//! the small CNNs attacks run thousands of times. These kernels work on plain row-major slices;
+//! [`super::host`] wires them into burn, with a backward pass, for tensors on the CPU backend.
 
-use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 /// Window of a convolution, per spatial axis (height, width).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvWindow {
     pub stride: [usize; 2],
     pub padding: [(usize, usize); 2],
     pub dilation: [usize; 2],
 }
 
+/// Shapes of one convolution: input `[batch, channels, height, width]`, weights
+/// `[out_channels, channels, kernel[0], kernel[1]]`, one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvShape {
+    pub input: [usize; 4],
+    pub out_channels: usize,
+    pub kernel: [usize; 2],
+    pub window: ConvWindow,
+}
+
 fn output_len(input: usize, kernel: usize, stride: usize, (begin, end): (usize, usize), dilation: usize) -> usize {
     let span = dilation * (kernel - 1) + 1;
     let padded = input + begin + end;
-    if padded < span {
+    if padded < span || stride == 0 {
         0
     } else {
         (padded - span) / stride + 1
     }
 }
 
-/// `weight · col` for one sample: `out[c_out, p] = Σ_k weight[c_out, k] · col[k, p]`.
-fn matmul(out: &mut [f32], weight: &[f32], col: &[f32], c_out: usize, k: usize, p: usize, parallel: bool) {
-    // SAFETY: the slices hold c_out×p, c_out×k and k×p row-major values (checked by the caller's
-    // sizes), and gemm reads and writes only inside them.
+impl ConvShape {
+    /// Output `[batch, out_channels, out_height, out_width]`.
+    pub fn output(&self) -> [usize; 4] {
+        let [n, _, h, w] = self.input;
+        let win = &self.window;
+        [
+            n,
+            self.out_channels,
+            output_len(h, self.kernel[0], win.stride[0], win.padding[0], win.dilation[0]),
+            output_len(w, self.kernel[1], win.stride[1], win.padding[1], win.dilation[1]),
+        ]
+    }
+
+    /// Whether the shapes describe a computable convolution (no zero kernel or stride).
+    pub fn is_valid(&self) -> bool {
+        !self.kernel.contains(&0) && !self.window.stride.contains(&0)
+    }
+}
+
+/// The im2col mapping of one sample: row `(c, i, j)` of the column matrix holds, for each
+/// output position `(oy, ox)`, the input pixel under kernel tap `(i, j)` (zero in the padding).
+struct Columns {
+    shape: ConvShape,
+    out: [usize; 2],
+    /// For kernel column j: the output columns whose input column lies inside the image, and
+    /// the input column of the first of them (so rows copy without per-element bounds checks).
+    ranges: Vec<(usize, usize, usize)>,
+}
+
+impl Columns {
+    fn new(shape: ConvShape) -> Self {
+        let [_, _, oh, ow] = shape.output();
+        let w = shape.input[3];
+        let win = shape.window;
+        let ranges = (0..shape.kernel[1])
+            .map(|j| {
+                let offset = j * win.dilation[1];
+                let pad = win.padding[1].0;
+                let stride = win.stride[1];
+                // ox is valid when 0 <= ox·stride + offset − pad < w.
+                let lo = if pad > offset { (pad - offset).div_ceil(stride) } else { 0 };
+                let hi = if w + pad > offset { ((w + pad - offset - 1) / stride + 1).min(ow) } else { 0 };
+                let lo = lo.min(hi);
+                (lo, hi, (lo * stride + offset).saturating_sub(pad))
+            })
+            .collect();
+        Columns { shape, out: [oh, ow], ranges }
+    }
+
+    /// Rows of the column matrix (`channels · kh · kw`) and its columns (`oh · ow`).
+    fn dims(&self) -> (usize, usize) {
+        let [_, c, _, _] = self.shape.input;
+        (c * self.shape.kernel[0] * self.shape.kernel[1], self.out[0] * self.out[1])
+    }
+
+    /// Visits every (column-matrix row segment, input row segment) pair of one sample: `f(row,
+    /// Some((y, first, lo, hi)))` for the part of output row `oy` that reads input row `y`
+    /// starting at column `first`, `f(row, None)` for rows wholly in the padding.
+    fn for_each_segment(&self, mut f: impl FnMut(usize, usize, Option<(usize, usize, usize, usize)>)) {
+        let [_, c, h, _] = self.shape.input;
+        let [kh, _] = self.shape.kernel;
+        let win = self.shape.window;
+        let [oh, ow] = self.out;
+        for ch in 0..c {
+            for i in 0..kh {
+                for (j, &(lo, hi, first)) in self.ranges.iter().enumerate() {
+                    let row = (ch * kh + i) * self.ranges.len() + j;
+                    for oy in 0..oh {
+                        let y = (oy * win.stride[0] + i * win.dilation[0]) as isize - win.padding[0].0 as isize;
+                        let start = row * oh * ow + oy * ow;
+                        if y < 0 || y as usize >= h || lo == hi {
+                            f(start, ch, None);
+                        } else {
+                            f(start, ch, Some((y as usize, first, lo, hi)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fills `col` (`rows × cols`) from one sample's `[channels, height, width]` values.
+    fn gather(&self, sample: &[f32], col: &mut [f32]) {
+        let [_, _, h, w] = self.shape.input;
+        let ow = self.out[1];
+        let stride = self.shape.window.stride[1];
+        self.for_each_segment(|start, ch, segment| {
+            let dst = &mut col[start..start + ow];
+            let Some((y, first, lo, hi)) = segment else {
+                dst.fill(0.0);
+                return;
+            };
+            let line = &sample[(ch * h + y) * w..(ch * h + y + 1) * w];
+            dst[..lo].fill(0.0);
+            dst[hi..].fill(0.0);
+            if stride == 1 {
+                dst[lo..hi].copy_from_slice(&line[first..first + (hi - lo)]);
+            } else {
+                for (d, &v) in dst[lo..hi].iter_mut().zip(line[first..].iter().step_by(stride)) {
+                    *d = v;
+                }
+            }
+        });
+    }
+
+    /// Adds `col` back onto one sample's `[channels, height, width]` gradient: the adjoint of
+    /// [`Columns::gather`].
+    fn scatter_add(&self, col: &[f32], sample: &mut [f32]) {
+        let [_, _, h, w] = self.shape.input;
+        let stride = self.shape.window.stride[1];
+        self.for_each_segment(|start, ch, segment| {
+            let Some((y, first, lo, hi)) = segment else { return };
+            let src = &col[start + lo..start + hi];
+            let line = &mut sample[(ch * h + y) * w..(ch * h + y + 1) * w];
+            if stride == 1 {
+                for (d, &v) in line[first..first + (hi - lo)].iter_mut().zip(src) {
+                    *d += v;
+                }
+            } else {
+                for (d, &v) in line[first..].iter_mut().step_by(stride).zip(src) {
+                    *d += v;
+                }
+            }
+        });
+    }
+}
+
+/// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)`, each operand given by its (row, column) strides.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    dst: &mut [f32],
+    [m, n, k]: [usize; 3],
+    lhs: &[f32],
+    lhs_strides: [usize; 2],
+    rhs: &[f32],
+    rhs_strides: [usize; 2],
+    accumulate: bool,
+    parallel: bool,
+) {
+    let end = |[rs, cs]: [usize; 2], rows: usize, cols: usize| {
+        if rows == 0 || cols == 0 { 0 } else { (rows - 1) * rs + (cols - 1) * cs + 1 }
+    };
+    assert!(dst.len() >= m * n && lhs.len() >= end(lhs_strides, m, k) && rhs.len() >= end(rhs_strides, k, n));
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the assertion above keeps every index gemm touches inside the three slices; dst
+    // is row-major m×n and does not alias the operands (it is a distinct &mut).
     unsafe {
         gemm::gemm(
-            c_out,
-            p,
+            m,
+            n,
             k,
-            out.as_mut_ptr(),
+            dst.as_mut_ptr(),
             1,
-            p as isize,
-            false,
-            weight.as_ptr(),
-            1,
-            k as isize,
-            col.as_ptr(),
-            1,
-            p as isize,
-            0.0,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_strides[1] as isize,
+            lhs_strides[0] as isize,
+            rhs.as_ptr(),
+            rhs_strides[1] as isize,
+            rhs_strides[0] as isize,
+            if accumulate { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
@@ -55,154 +208,100 @@ fn matmul(out: &mut [f32], weight: &[f32], col: &[f32], c_out: usize, k: usize, 
     }
 }
 
-/// Convolution of a float32 `[N, C, H, W]` input with `[C_out, C, KH, KW]` weights (one
-/// group) that records no gradient. Hands the operands back (`Err`) when this kernel does not
-/// serve them (tracked by autodiff, grouped, or not float32).
-#[allow(clippy::type_complexity)]
-pub fn conv2d_untracked(
-    x: Tensor<4>,
-    weight: Tensor<4>,
-    bias: Option<Tensor<1>>,
-    window: ConvWindow,
-    groups: usize,
-) -> Result<Tensor<4>, (Tensor<4>, Tensor<4>, Option<Tensor<1>>)> {
-    let tracked = x.is_autodiff() || weight.is_autodiff() || bias.as_ref().is_some_and(|b| b.is_autodiff());
-    let float32 = x.dtype() == DType::F32 && weight.dtype() == DType::F32 && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
-    let [n, c, h, w] = x.dims();
-    let [c_out, c_w, kh, kw] = weight.dims();
-    if tracked || !float32 || groups != 1 || c_w != c || kh == 0 || kw == 0 || window.stride.contains(&0) {
-        return Err((x, weight, bias));
+/// Runs `work(sample, out_chunk, col_scratch)` for every sample: one task per sample when there
+/// are enough of them, otherwise in order with `parallel = true` for the products inside.
+fn per_sample(
+    n: usize,
+    out: &mut [f32],
+    chunk: usize,
+    scratch: usize,
+    work: impl Fn(usize, &mut [f32], &mut [f32], bool) + Sync,
+) {
+    if chunk == 0 {
+        return;
     }
-    let oh = output_len(h, kh, window.stride[0], window.padding[0], window.dilation[0]);
-    let ow = output_len(w, kw, window.stride[1], window.padding[1], window.dilation[1]);
-    let (k, p) = (c * kh * kw, oh * ow);
-    let device = x.device();
-    let input = x.into_data().try_into_vec::<f32>().expect("a float32 tensor holds f32");
-    let weights = weight.into_data().try_into_vec::<f32>().expect("a float32 tensor holds f32");
-    let bias = bias.map(|b| b.into_data().try_into_vec::<f32>().expect("a float32 tensor holds f32"));
-
-    // For kernel column j: the output columns whose input column lies inside the image, and
-    // where the first of them starts (so rows copy without per-element bounds checks).
-    let col_ranges: Vec<(usize, usize, usize)> = (0..kw)
-        .map(|j| {
-            let offset = j * window.dilation[1];
-            let pad = window.padding[1].0;
-            let stride = window.stride[1];
-            // ox is valid when 0 <= ox·stride + offset − pad < w.
-            let lo = if pad > offset { (pad - offset).div_ceil(stride) } else { 0 };
-            let hi = if w + pad > offset { ((w + pad - offset - 1) / stride + 1).min(ow) } else { 0 };
-            let lo = lo.min(hi);
-            (lo, hi, lo * stride + offset - pad.min(lo * stride + offset))
-        })
-        .collect();
-    // Column matrix of one sample: row (c, i, j) of the kernel, column (oy, ox) of the output.
-    let im2col = |sample: &[f32], col: &mut [f32]| {
-        for ch in 0..c {
-            let plane = &sample[ch * h * w..(ch + 1) * h * w];
-            for i in 0..kh {
-                for (j, &(lo, hi, first)) in col_ranges.iter().enumerate() {
-                    let row = &mut col[((ch * kh + i) * kw + j) * p..][..p];
-                    for oy in 0..oh {
-                        let y = (oy * window.stride[0] + i * window.dilation[0]) as isize - window.padding[0].0 as isize;
-                        let dst = &mut row[oy * ow..(oy + 1) * ow];
-                        if y < 0 || y as usize >= h || lo == hi {
-                            dst.fill(0.0);
-                            continue;
-                        }
-                        let line = &plane[y as usize * w..(y as usize + 1) * w];
-                        dst[..lo].fill(0.0);
-                        dst[hi..].fill(0.0);
-                        if window.stride[1] == 1 {
-                            dst[lo..hi].copy_from_slice(&line[first..first + (hi - lo)]);
-                        } else {
-                            let src = line[first..].iter().step_by(window.stride[1]);
-                            for (d, &v) in dst[lo..hi].iter_mut().zip(src) {
-                                *d = v;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    let finish = |out: &mut [f32]| {
-        if let Some(b) = &bias {
-            for (row, &v) in out.chunks_mut(p.max(1)).zip(b) {
-                row.iter_mut().for_each(|o| *o += v);
-            }
-        }
-    };
-    let mut output = vec![0f32; n * c_out * p];
-    if p > 0 && c_out > 0 {
-        let threads = rayon::current_num_threads();
-        if n >= 2 * threads {
-            // Many samples: one task per sample, each a sequential product.
-            output.par_chunks_mut(c_out * p).enumerate().for_each_init(
-                || vec![0f32; k * p],
-                |col, (s, out)| {
-                    im2col(&input[s * c * h * w..(s + 1) * c * h * w], col);
-                    matmul(out, &weights, col, c_out, k, p, false);
-                    finish(out);
-                },
-            );
-        } else {
-            // Few samples (the tail of a query attack): parallelize inside the product.
-            let mut col = vec![0f32; k * p];
-            for (s, out) in output.chunks_mut(c_out * p).enumerate() {
-                im2col(&input[s * c * h * w..(s + 1) * c * h * w], &mut col);
-                matmul(out, &weights, &col, c_out, k, p, true);
-                finish(out);
-            }
+    if n >= 2 * rayon::current_num_threads() {
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each_init(|| vec![0f32; scratch], |col, (s, out)| work(s, out, col, false));
+    } else {
+        let mut col = vec![0f32; scratch];
+        for (s, out) in out.chunks_mut(chunk).enumerate() {
+            work(s, out, &mut col, true);
         }
     }
-    Ok(Tensor::from_data(TensorData::new(output, [n, c_out, oh, ow]), &device))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::tensor::module::conv2d;
-    use burn::tensor::ops::ConvOptions;
-    use gauntlet_core::device::compute_device;
-    use gauntlet_core::tensor::to_vec;
+/// Convolution forward: `y = w ⊛ x + b`, row-major `[n, c_out, oh, ow]`.
+pub fn forward(x: &[f32], weight: &[f32], bias: &[f32], shape: ConvShape) -> Vec<f32> {
+    let cols = Columns::new(shape);
+    let (k, p) = cols.dims();
+    let [n, c, h, w] = shape.input;
+    let c_out = shape.out_channels;
+    let mut y = vec![0f32; n * c_out * p];
+    per_sample(n, &mut y, c_out * p, k * p, |s, out, col, parallel| {
+        cols.gather(&x[s * c * h * w..(s + 1) * c * h * w], col);
+        matmul(out, [c_out, p, k], weight, [k, 1], col, [p, 1], false, parallel);
+        for (row, &b) in out.chunks_mut(p.max(1)).zip(bias) {
+            row.iter_mut().for_each(|o| *o += b);
+        }
+    });
+    y
+}
 
-    fn tensor<const D: usize>(shape: [usize; D], seed: usize) -> Tensor<D> {
-        let len: usize = shape.iter().product();
-        let values: Vec<f32> = (0..len).map(|i| (((i + seed) * 7919) % 997) as f32 / 499.0 - 1.0).collect();
-        Tensor::from_data(TensorData::new(values, shape), &compute_device())
+/// Gradient with respect to the input: `dx = col2im(wᵀ · dy)` per sample.
+pub fn input_grad(weight: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
+    let cols = Columns::new(shape);
+    let (k, p) = cols.dims();
+    let [n, c, h, w] = shape.input;
+    let c_out = shape.out_channels;
+    let mut dx = vec![0f32; n * c * h * w];
+    per_sample(n, &mut dx, c * h * w, k * p, |s, out, col, parallel| {
+        // wᵀ is k × c_out: element (kk, co) = weight[co·k + kk].
+        matmul(col, [k, p, c_out], weight, [1, k], &dy[s * c_out * p..(s + 1) * c_out * p], [p, 1], false, parallel);
+        cols.scatter_add(col, out);
+    });
+    dx
+}
+
+/// Gradient with respect to the weights: `dw = Σ_samples dy · colᵀ`.
+pub fn weight_grad(x: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
+    let cols = Columns::new(shape);
+    let (k, p) = cols.dims();
+    let [n, c, h, w] = shape.input;
+    let c_out = shape.out_channels;
+    let threads = rayon::current_num_threads().max(1);
+    let per_task = n.div_ceil(threads).max(1);
+    // One partial sum per task, added at the end (the sum over samples is the reduction).
+    let partials: Vec<Vec<f32>> = (0..n.div_ceil(per_task))
+        .into_par_iter()
+        .map(|task| {
+            let mut dw = vec![0f32; c_out * k];
+            let mut col = vec![0f32; k * p];
+            for s in task * per_task..((task + 1) * per_task).min(n) {
+                cols.gather(&x[s * c * h * w..(s + 1) * c * h * w], &mut col);
+                // colᵀ is p × k: element (pp, kk) = col[kk·p + pp].
+                matmul(&mut dw, [c_out, k, p], &dy[s * c_out * p..(s + 1) * c_out * p], [p, 1], &col, [1, p], true, false);
+            }
+            dw
+        })
+        .collect();
+    let mut dw = vec![0f32; c_out * k];
+    for part in partials {
+        dw.iter_mut().zip(part).for_each(|(d, v)| *d += v);
     }
+    dw
+}
 
-    #[test]
-    fn matches_burn_on_strides_padding_dilation_and_batch_sizes() {
-        let cases: [(usize, usize, usize, [usize; 2], [usize; 2], [(usize, usize); 2], [usize; 2]); 6] = [
-            (9, 1, 16, [5, 5], [1, 1], [(0, 0), (0, 0)], [1, 1]),
-            (9, 4, 8, [3, 3], [2, 2], [(1, 1), (1, 1)], [1, 1]),
-            (1, 3, 5, [3, 2], [1, 2], [(2, 0), (0, 1)], [1, 1]),
-            (2, 2, 3, [3, 3], [1, 1], [(2, 2), (2, 2)], [2, 2]),
-            (5, 3, 4, [1, 1], [1, 1], [(0, 0), (0, 0)], [1, 1]),
-            (1, 1, 2, [1, 7], [1, 1], [(0, 0), (3, 3)], [1, 1]),
-        ];
-        for (n, c, c_out, [kh, kw], stride, padding, dilation) in cases {
-            let x = tensor([n, c, 11, 10], 1);
-            let w = tensor([c_out, c, kh, kw], 2);
-            let b = tensor([c_out], 3);
-            let window = ConvWindow { stride, padding, dilation };
-            let mine = conv2d_untracked(x.clone(), w.clone(), Some(b.clone()), window, 1).unwrap();
-            let theirs = conv2d(x, w, Some(b), ConvOptions { stride, padding, dilation, groups: 1 });
-            assert_eq!(mine.dims(), theirs.dims());
-            let (a, t) = (to_vec(mine), to_vec(theirs));
-            let worst = a.iter().zip(&t).map(|(a, t)| (a - t).abs()).fold(0f32, f32::max);
-            assert!(worst < 1e-4, "max difference {worst} for k {kh}×{kw} stride {stride:?} padding {padding:?} dilation {dilation:?}");
+/// Gradient with respect to the bias: `db[co] = Σ_{samples, positions} dy`.
+pub fn bias_grad(dy: &[f32], shape: ConvShape) -> Vec<f32> {
+    let [n, c_out, oh, ow] = shape.output();
+    let p = oh * ow;
+    let mut db = vec![0f32; c_out];
+    for s in 0..n {
+        for (co, d) in db.iter_mut().enumerate() {
+            *d += dy[(s * c_out + co) * p..(s * c_out + co + 1) * p].iter().sum::<f32>();
         }
     }
-
-    #[test]
-    fn tracked_or_grouped_convolutions_are_left_to_burn() {
-        let x = tensor([2, 4, 6, 6], 1);
-        let w = tensor([4, 2, 3, 3], 2);
-        let window = ConvWindow { stride: [1, 1], padding: [(0, 0); 2], dilation: [1, 1] };
-        assert!(conv2d_untracked(x.clone(), w, None, window, 2).is_err());
-        let w = tensor([4, 4, 3, 3], 2);
-        assert!(conv2d_untracked(x.autodiff().require_grad(), w.autodiff(), None, window, 1).is_err());
-    }
+    db
 }

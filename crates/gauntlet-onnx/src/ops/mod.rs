@@ -6,6 +6,7 @@
 
 mod elementwise;
 mod conv_kernel;
+mod host;
 mod nn;
 mod pool_kernel;
 mod reduce;

@@ -3,7 +3,7 @@
 use burn::tensor::activation;
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 
-use super::{conv_kernel, pool_kernel};
+use super::{conv_kernel, host, pool_kernel};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::Tensor;
 
@@ -147,7 +147,7 @@ pub fn conv(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
         b.t.reshape([n])
     });
     let window = conv_kernel::ConvWindow { stride: win.stride, padding: win.padding, dilation: win.dilation };
-    let y = match conv_kernel::conv2d_untracked(input, weight, bias, window, groups) {
+    let y = match host::conv2d(input, weight, bias, window, groups) {
         Ok(y) => y,
         Err((input, weight, bias)) => conv2d(input, weight, bias, options),
     };
@@ -179,7 +179,7 @@ pub fn pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
         pad_end: win.padding[i].1,
     };
     let y = if ctx.node.op == "MaxPool" {
-        match pool_kernel::max_pool2d_untracked(input, axis(0, ih), axis(1, iw), ceil_mode) {
+        match host::max_pool2d(input, axis(0, ih), axis(1, iw), ceil_mode) {
             Ok(y) => y,
             Err(input) => max_pool2d(
                 input,

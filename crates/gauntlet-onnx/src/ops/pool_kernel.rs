@@ -1,13 +1,10 @@
-//! Max pooling for forward-only passes, on the host.
+//! 2-D max pooling on the host, forward (with or without argmax indices) and backward.
 //!
-//! burn-flex's max-pool kernel also computes argmax indices and re-derives each window's valid
-//! range per output element; on an MNIST CNN it took more time than both convolutions. Black-box
-//! attacks (Square: thousands of forward passes per sample) and every evaluation pass run
-//! without an autodiff tape, so they take this kernel: window ranges computed once per axis,
-//! one rayon task per channel plane, no indices. Passes that record gradients keep burn's op,
-//! whose backward needs the indices.
+//! burn-flex's max-pool kernel re-derives each window's valid range per output element; on an
+//! MNIST CNN it took more time than both convolutions. Here window ranges are computed once per
+//! axis and each channel plane is one rayon task; forward-only passes skip the indices.
+//! [`super::host`] wires these kernels into burn.
 
-use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 /// One spatial axis of a pooling window.
@@ -53,36 +50,56 @@ impl Axis {
     }
 }
 
-/// Max pooling of a float32 `[N, C, H, W]` tensor that records no gradient. Hands the tensor
-/// back (`Err`) when this kernel does not serve it (tracked by autodiff, or not float32): it
-/// then takes burn's op. Taking the tensor by value lets its buffer move out without a copy.
-pub fn max_pool2d_untracked(x: Tensor<4>, h: Axis, w: Axis, ceil_mode: bool) -> Result<Tensor<4>, Tensor<4>> {
-    if x.is_autodiff() || x.dtype() != DType::F32 || h.stride == 0 || w.stride == 0 || h.kernel == 0 || w.kernel == 0 {
-        return Err(x);
+/// Shapes of one 2-D max pooling: `planes` = batch × channels input planes of `h.input ×
+/// w.input` values each.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolShape {
+    pub planes: usize,
+    pub h: Axis,
+    pub w: Axis,
+    pub ceil_mode: bool,
+}
+
+impl PoolShape {
+    /// Output height and width.
+    pub fn output(&self) -> [usize; 2] {
+        [self.h.output(self.ceil_mode), self.w.output(self.ceil_mode)]
     }
-    let [n, c, ih, iw] = x.dims();
-    let (oh, ow) = (h.output(ceil_mode), w.output(ceil_mode));
-    let device = x.device();
-    let input = x.into_data().try_into_vec::<f32>().expect("a float32 tensor holds f32");
-    let rows = h.windows(oh);
-    let cols = w.windows(ow);
-    let mut output = vec![f32::NEG_INFINITY; n * c * oh * ow];
-    // The common case (windows tiling the input: no padding, no dilation, stride = kernel)
-    // indexes directly, with no per-window position lists.
-    let tiled = h.dilation == 1
-        && w.dilation == 1
-        && h.pad_begin + h.pad_end + w.pad_begin + w.pad_end == 0
-        && h.stride == h.kernel
-        && w.stride == w.kernel
-        && oh * h.kernel <= ih
-        && ow * w.kernel <= iw;
-    if tiled && oh * ow > 0 {
-        let (kh, kw) = (h.kernel, w.kernel);
+
+    /// Whether the shapes describe a computable pooling (no zero kernel or stride).
+    pub fn is_valid(&self) -> bool {
+        self.h.stride > 0 && self.w.stride > 0 && self.h.kernel > 0 && self.w.kernel > 0
+    }
+
+    /// Windows tiling the input (no padding, no dilation, stride = kernel): indexed directly,
+    /// with no per-window position lists.
+    fn tiled(&self) -> bool {
+        let [oh, ow] = self.output();
+        let (h, w) = (self.h, self.w);
+        h.dilation == 1
+            && w.dilation == 1
+            && h.pad_begin + h.pad_end + w.pad_begin + w.pad_end == 0
+            && h.stride == h.kernel
+            && w.stride == w.kernel
+            && oh * h.kernel <= h.input
+            && ow * w.kernel <= w.input
+    }
+}
+
+/// Max pooling forward without indices (passes that record no gradient).
+pub fn max_pool(input: &[f32], shape: PoolShape) -> Vec<f32> {
+    let (ih, iw) = (shape.h.input, shape.w.input);
+    let [oh, ow] = shape.output();
+    let mut output = vec![f32::NEG_INFINITY; shape.planes * oh * ow];
+    if oh * ow == 0 {
+        return output;
+    }
+    if shape.tiled() {
+        let (kh, kw) = (shape.h.kernel, shape.w.kernel);
         output.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, out)| {
             let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
             for r in 0..oh {
                 let out_row = &mut out[r * ow..(r + 1) * ow];
-                out_row.fill(f32::NEG_INFINITY);
                 for y in r * kh..(r + 1) * kh {
                     let line = &x[y * iw..y * iw + ow * kw];
                     for (o, window) in out_row.iter_mut().zip(line.chunks_exact(kw)) {
@@ -94,7 +111,8 @@ pub fn max_pool2d_untracked(x: Tensor<4>, h: Axis, w: Axis, ceil_mode: bool) -> 
                 }
             }
         });
-    } else if oh * ow > 0 {
+    } else {
+        let (rows, cols) = (shape.h.windows(oh), shape.w.windows(ow));
         output.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, out)| {
             let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
             for (r, row_positions) in rows.iter().enumerate() {
@@ -115,62 +133,68 @@ pub fn max_pool2d_untracked(x: Tensor<4>, h: Axis, w: Axis, ceil_mode: bool) -> 
             }
         });
     }
-    Ok(Tensor::from_data(TensorData::new(output, [n, c, oh, ow]), &device))
+    output
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::tensor::module::max_pool2d;
-    use burn::tensor::ops::MaxPoolOptions;
-    use gauntlet_core::device::compute_device;
-    use gauntlet_core::tensor::to_vec;
-
-    /// Every window shape the ONNX interpreter can hand over agrees with burn's op.
-    #[test]
-    fn matches_burn_on_strides_padding_dilation_and_ceil_mode() {
-        let device = compute_device();
-        let (n, c, ih, iw) = (2, 3, 9, 8);
-        let values: Vec<f32> = (0..n * c * ih * iw).map(|i| ((i * 37) % 101) as f32 / 7.0 - 5.0).collect();
-        let x: Tensor<4> = Tensor::from_data(TensorData::new(values, [n, c, ih, iw]), &device);
-        let cases = [
-            ([2, 2], [2, 2], [(0, 0), (0, 0)], [1, 1], false),
-            ([3, 2], [3, 2], [(0, 0), (0, 0)], [1, 1], false),
-            ([3, 3], [2, 2], [(1, 1), (1, 1)], [1, 1], false),
-            ([3, 2], [2, 3], [(0, 0), (0, 0)], [1, 1], true),
-            ([2, 2], [1, 1], [(0, 0), (0, 0)], [2, 2], false),
-            ([3, 3], [3, 3], [(1, 1), (0, 0)], [1, 1], true),
-        ];
-        for (kernel, stride, padding, dilation, ceil_mode) in cases {
-            let axis = |i: usize, input: usize| Axis {
-                input,
-                kernel: kernel[i],
-                stride: stride[i],
-                dilation: dilation[i],
-                pad_begin: padding[i].0,
-                pad_end: padding[i].1,
-            };
-            let mine = max_pool2d_untracked(x.clone(), axis(0, ih), axis(1, iw), ceil_mode).unwrap();
-            let theirs = max_pool2d(
-                x.clone(),
-                MaxPoolOptions { kernel_size: kernel, stride, padding, dilation, ceil_mode },
-            );
-            assert_eq!(mine.dims(), theirs.dims(), "{kernel:?} {stride:?} {padding:?} {dilation:?} {ceil_mode}");
-            assert_eq!(to_vec(mine), to_vec(theirs), "{kernel:?} {stride:?} {padding:?} {dilation:?} {ceil_mode}");
-        }
-        // NaN propagates in both the tiled and the general kernel.
-        let mut values: Vec<f32> = vec![0.5; 16];
-        values[5] = f32::NAN;
-        let x_nan: Tensor<4> = Tensor::from_data(TensorData::new(values, [1, 1, 4, 4]), &device);
-        for (k, s, pad) in [(2, 2, 0), (3, 1, 1)] {
-            let a = Axis { input: 4, kernel: k, stride: s, dilation: 1, pad_begin: pad, pad_end: pad };
-            let y = to_vec(max_pool2d_untracked(x_nan.clone(), a, a, false).unwrap());
-            assert!(y[0].is_nan(), "kernel {k}: the NaN at (1, 1) must reach the first window, got {y:?}");
-            assert!(y.iter().any(|v| !v.is_nan()));
-        }
-        // Tracked tensors are left to burn (its backward needs the argmax indices).
-        let tracked = x.autodiff().require_grad();
-        let a = Axis { input: ih, kernel: 2, stride: 2, dilation: 1, pad_begin: 0, pad_end: 0 };
-        assert!(max_pool2d_untracked(tracked, a, Axis { input: iw, ..a }, false).is_err());
+/// Max pooling forward that also returns, for each output, the position of its maximum inside
+/// its input plane (`y · width + x`; the first maximum in scan order, or the first NaN) — what
+/// the backward pass routes the gradient to. A window wholly in the padding points at no
+/// position (`u32::MAX`).
+pub fn max_pool_with_indices(input: &[f32], shape: PoolShape) -> (Vec<f32>, Vec<u32>) {
+    let (ih, iw) = (shape.h.input, shape.w.input);
+    let [oh, ow] = shape.output();
+    let mut output = vec![f32::NEG_INFINITY; shape.planes * oh * ow];
+    let mut indices = vec![u32::MAX; shape.planes * oh * ow];
+    if oh * ow == 0 {
+        return (output, indices);
     }
+    let (rows, cols) = (shape.h.windows(oh), shape.w.windows(ow));
+    output
+        .par_chunks_mut(oh * ow)
+        .zip(indices.par_chunks_mut(oh * ow))
+        .enumerate()
+        .for_each(|(plane, (out, idx))| {
+            let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
+            for (r, row_positions) in rows.iter().enumerate() {
+                for (q, col_positions) in cols.iter().enumerate() {
+                    let (mut best, mut at) = (f32::NEG_INFINITY, u32::MAX);
+                    'window: for &y in row_positions {
+                        for &x_pos in col_positions {
+                            let v = x[y * iw + x_pos];
+                            if v.is_nan() {
+                                (best, at) = (v, (y * iw + x_pos) as u32);
+                                break 'window;
+                            }
+                            if v > best || at == u32::MAX {
+                                (best, at) = (v, (y * iw + x_pos) as u32);
+                            }
+                        }
+                    }
+                    out[r * ow + q] = best;
+                    idx[r * ow + q] = at;
+                }
+            }
+        });
+    (output, indices)
+}
+
+/// Max pooling backward: each output's gradient goes to the input position that was its
+/// maximum (summed where windows overlap).
+pub fn max_pool_backward(grad_output: &[f32], indices: &[u32], shape: PoolShape) -> Vec<f32> {
+    let plane_in = shape.h.input * shape.w.input;
+    let [oh, ow] = shape.output();
+    let plane_out = oh * ow;
+    let mut grad = vec![0f32; shape.planes * plane_in];
+    if plane_out == 0 || plane_in == 0 {
+        return grad;
+    }
+    grad.par_chunks_mut(plane_in).enumerate().for_each(|(plane, dx)| {
+        let range = plane * plane_out..(plane + 1) * plane_out;
+        for (&g, &at) in grad_output[range.clone()].iter().zip(&indices[range]) {
+            if at != u32::MAX {
+                dx[at as usize] += g;
+            }
+        }
+    });
+    grad
 }
