@@ -148,6 +148,37 @@ pub fn max_pool_with_indices(input: &[f32], shape: PoolShape) -> (Vec<f32>, Vec<
     if oh * ow == 0 {
         return (output, indices);
     }
+    if shape.tiled() {
+        let (kh, kw) = (shape.h.kernel, shape.w.kernel);
+        output
+            .par_chunks_mut(oh * ow)
+            .zip(indices.par_chunks_mut(oh * ow))
+            .enumerate()
+            .for_each(|(plane, (out, idx))| {
+                let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
+                for r in 0..oh {
+                    for q in 0..ow {
+                        let first = r * kh * iw + q * kw;
+                        let (mut best, mut at) = (x[first], first);
+                        'window: for y in r * kh..(r + 1) * kh {
+                            for pos in y * iw + q * kw..y * iw + (q + 1) * kw {
+                                let v = x[pos];
+                                if v.is_nan() {
+                                    (best, at) = (v, pos);
+                                    break 'window;
+                                }
+                                if v > best {
+                                    (best, at) = (v, pos);
+                                }
+                            }
+                        }
+                        out[r * ow + q] = best;
+                        idx[r * ow + q] = at as u32;
+                    }
+                }
+            });
+        return (output, indices);
+    }
     let (rows, cols) = (shape.h.windows(oh), shape.w.windows(ow));
     output
         .par_chunks_mut(oh * ow)
