@@ -100,6 +100,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the finished configurations of an earlier --out with the same n and seed "
+                         "and run only the missing ones (each configuration is written when it ends)")
     args = ap.parse_args()
 
     import torchattacks
@@ -129,6 +132,15 @@ def main():
         "runs": [],
     }
 
+    done = set()
+    if args.resume and args.out and os.path.exists(args.out):
+        with open(args.out) as f:
+            earlier = json.load(f)
+        if earlier.get("n") == n and earlier.get("seed") == args.seed:
+            report["runs"] = earlier["runs"]
+            done = {(r["model"], r["suite"], r["norm"], r["eps"]) for r in earlier["runs"]}
+            print(f"resuming: {len(done)} configuration(s) already in {args.out}", file=sys.stderr)
+
     def flush():
         if args.out:
             os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -147,6 +159,8 @@ def main():
         clean_count = int(clean_correct.sum().item())
         for suite in args.suites:
             for norm, eps in configs:
+                if (os.path.relpath(os.path.abspath(model_path), REPO_ROOT), suite, norm, eps) in done:
+                    continue
                 atk, names, members = build_suite(torchattacks, model, suite, norm, eps, args.seed)
                 stages = []
 
