@@ -2,7 +2,8 @@
 # gauntlet's AutoAttack (`audit --attacks auto`, and `--attacks fast`) against torchattacks'
 # AutoAttack(version='standard') (and APGD + APGD-T, 100 steps) on the same models, samples
 # and threat models: both MNIST CNNs (models/mnist_cnn, models/mnist_cnn_adv), L∞ ε ∈ {0.1,
-# 0.2, 0.3}, L2 ε ∈ {1.0, 2.0}, seed 0. Writes docs/autoattack-comparison.md.
+# 0.2, 0.3}, L2 ε ∈ {1.0, 2.0}, seed 0. Writes out/autoattack-comparison.md (docs/autoattack-comparison.md holds the
+# N = 1,000 tables from tools/time_autoattack.sh, which runs the tools one at a time).
 # Needs the venv of tools/requirements.txt (.venv).
 #
 # Usage: tools/compare_autoattack.sh [--n N] [--skip-gauntlet] [--skip-reference]
@@ -344,6 +345,6 @@ out.append("`tools/compare_autoattack.py --suites standard100` runs the torchatt
            "AutoAttack iteration counts (100 steps) for a like-for-like reference; it was not part of this run.\n")
 
 os.makedirs("docs", exist_ok=True)
-open("docs/autoattack-comparison.md", "w").write("\n".join(out))
+open("out/autoattack-comparison.md", "w").write("\n".join(out))
 print("\n".join(out))
 PY
