@@ -31,6 +31,9 @@ fn extract_into(raw: &str, depth: usize, out: &mut String) {
 /// A multipart boundary: a line `--TOKEN` followed (possibly after blank lines)
 /// by a `Content-...:` part header.
 fn find_boundary(raw: &str) -> Option<String> {
+    if !raw.starts_with("--") && !raw.contains("\n--") {
+        return None;
+    }
     let lines: Vec<&str> = raw.lines().collect();
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim_end();
@@ -123,6 +126,9 @@ fn looks_base64(body: &str) -> bool {
 }
 
 fn looks_qp(body: &str) -> bool {
+    if !body.contains('=') {
+        return false;
+    }
     let soft = body.matches("=\n").count() + body.matches("=\r\n").count();
     let b = body.as_bytes();
     let hex = (0..b.len().saturating_sub(2))
@@ -133,6 +139,9 @@ fn looks_qp(body: &str) -> bool {
 }
 
 fn looks_html(text: &str) -> bool {
+    if !text.contains('<') {
+        return false; // the common case after extraction, found with one memchr
+    }
     let l = text.to_ascii_lowercase();
     if l.contains("<html") || l.contains("<body") || l.contains("<!doctype html") {
         return true;

@@ -3,12 +3,32 @@
 /// Lower-cased word tokens (maximal runs of alphanumeric characters, 2..=40
 /// chars) — the features of the classic Bayesian filter.
 pub fn word_tokens(text: &str) -> Vec<String> {
-    word_spans(text)
-        .into_iter()
-        .map(|(s, e)| &text[s..e])
-        .filter(|w| (2..=40).contains(&w.chars().count()))
-        .map(str::to_lowercase)
-        .collect()
+    let mut out = Vec::new();
+    for_each_token(text, |t| out.push(t.to_string()));
+    out
+}
+
+/// Calls `f` on each of [`word_tokens`]' tokens, in order, without allocating
+/// one string per token (filters score thousands of texts per message attacked).
+pub fn for_each_token(text: &str, mut f: impl FnMut(&str)) {
+    let mut lower = String::new();
+    for (s, e) in word_spans(text) {
+        let w = &text[s..e];
+        let ascii = w.is_ascii();
+        let chars = if ascii { w.len() } else { w.chars().count() };
+        if !(2..=40).contains(&chars) {
+            continue;
+        }
+        if ascii {
+            lower.clear();
+            lower.push_str(w);
+            lower.make_ascii_lowercase();
+            f(&lower);
+        } else {
+            // Full Unicode rules (e.g. word-final sigma), as `str::to_lowercase` has them.
+            f(&w.to_lowercase());
+        }
+    }
 }
 
 /// Byte ranges of the words in `text` (maximal runs of alphanumeric chars).

@@ -124,10 +124,11 @@ fn normalization_undoes_homoglyph_and_leet_edits() {
         for (_, text) in spam.iter().take(6) {
             let (r, _) = run(kind, &nb, text, &budget, false, 3);
             for e in &r.edits {
-                // One-letter leet is ambiguous for '1' (i or l) and digits in
-                // numbers are kept, so compare case-folded words.
+                // One-letter leet is ambiguous for '1' (i or l), and de-leeting
+                // also rewrites digits the original word had ("1Arm"), so
+                // words with digits are skipped and the rest compared case-folded.
                 let fixed = norm.normalize(&e.replacement).to_lowercase();
-                if kind == AttackKind::Leet && e.original.chars().any(|c| c.is_ascii_digit()) {
+                if e.original.chars().any(|c| c.is_ascii_digit()) {
                     continue;
                 }
                 let want = e.original.to_lowercase();
@@ -142,4 +143,43 @@ fn normalization_undoes_homoglyph_and_leet_edits() {
         }
     }
     assert!(checked > 0);
+}
+
+/// A filter whose log-odds is a weighted word count: "offer" +4, "money" +2, and
+/// the typo "mondy" (e → d, a keyboard neighbour) happens to be a strong ham word.
+struct WeightedWords;
+
+impl TextClassifier for WeightedWords {
+    fn name(&self) -> String {
+        "weighted-words".into()
+    }
+    fn scores(&self, texts: &[String]) -> gauntlet_text::Result<Vec<f64>> {
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let z: f64 = gauntlet_text::tokenize::word_tokens(t)
+                    .iter()
+                    .map(|w| match w.as_str() {
+                        "offer" => 4.0,
+                        "money" => 2.0,
+                        "mondy" => -10.0,
+                        _ => 0.0,
+                    })
+                    .sum();
+                1.0 / (1.0 + (-z).exp())
+            })
+            .collect())
+    }
+}
+
+#[test]
+fn deepwordbug_edits_the_word_whose_typo_helps_most_not_the_most_important_word() {
+    // One edit allowed. Removing "offer" matters most (4 > 2) but cannot evade
+    // (z = 2); only the typo money → mondy does (z = 4 + 0 - 10 < 0).
+    let text = "offer money please now";
+    let budget = TextBudget::new(5.0, 0.25, 10.0, None).unwrap();
+    let (r, _) = run(AttackKind::DeepWordBug, &WeightedWords, text, &budget, false, 0);
+    assert!(r.success, "{r:?}");
+    assert_eq!(r.adversarial, "offer mondy please now");
+    assert_eq!(r.edits.len(), 1);
 }

@@ -7,7 +7,8 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gauntlet_text::attacks::goodword::frequent_words;
@@ -51,6 +52,10 @@ impl TextClassifier for Rule {
 
 /// The rule behind HTTP: `POST {"message": {"body": TEXT}}` answers
 /// `{"result": {"score": S}}`; requests whose index `fail` picks get HTTP 500.
+/// Decides from the request's index and whether this same body failed before
+/// whether the server answers HTTP 500.
+type FailRule = fn(usize, bool) -> bool;
+
 struct RuleServer {
     addr: SocketAddr,
     requests: Arc<AtomicUsize>,
@@ -58,17 +63,18 @@ struct RuleServer {
 }
 
 impl RuleServer {
-    fn start(fail: fn(usize) -> bool) -> Self {
+    fn start(fail: FailRule) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(AtomicUsize::new(0));
         let failed = Arc::new(AtomicUsize::new(0));
+        let failed_bodies = Arc::new(Mutex::new(HashSet::new()));
         let (r, f) = (Arc::clone(&requests), Arc::clone(&failed));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (r, f) = (Arc::clone(&r), Arc::clone(&f));
+                let (r, f, b) = (Arc::clone(&r), Arc::clone(&f), Arc::clone(&failed_bodies));
                 std::thread::spawn(move || {
-                    let _ = answer(stream, fail, &r, &f);
+                    let _ = answer(stream, fail, &r, &f, &b);
                 });
             }
         });
@@ -80,7 +86,13 @@ impl RuleServer {
     }
 }
 
-fn answer(stream: TcpStream, fail: fn(usize) -> bool, requests: &AtomicUsize, failed: &AtomicUsize) -> std::io::Result<()> {
+fn answer(
+    stream: TcpStream,
+    fail: FailRule,
+    requests: &AtomicUsize,
+    failed: &AtomicUsize,
+    failed_bodies: &Mutex<HashSet<Vec<u8>>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -106,8 +118,9 @@ fn answer(stream: TcpStream, fail: fn(usize) -> bool, requests: &AtomicUsize, fa
     let index = requests.fetch_add(1, Ordering::SeqCst);
     let (status, reply) = if auth != "k-42" {
         (401, r#"{"error": "bad key"}"#.to_string())
-    } else if fail(index) {
+    } else if fail(index, failed_bodies.lock().unwrap().contains(&body)) {
         failed.fetch_add(1, Ordering::SeqCst);
+        failed_bodies.lock().unwrap().insert(body);
         (500, r#"{"error": "flaky"}"#.to_string())
     } else {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -141,8 +154,9 @@ fn filter(server: &RuleServer) -> HttpFilter {
 
 #[test]
 fn scores_and_attacks_over_http_equal_the_rule_in_process_even_when_flaky() {
-    // Every 7th request fails with HTTP 500 and is retried.
-    let server = RuleServer::start(|i| i % 7 == 3);
+    // Every 7th request fails with HTTP 500 and is retried; a body fails at
+    // most once, so concurrent requests cannot line the same one up for every retry.
+    let server = RuleServer::start(|i, failed_before| i % 7 == 3 && !failed_before);
     let http = filter(&server);
     let (train, test) = common::demo_split();
     let (m_http, s_http) = evaluate(&http, &test, 16);
@@ -185,7 +199,7 @@ fn scores_and_attacks_over_http_equal_the_rule_in_process_even_when_flaky() {
 
 #[test]
 fn an_endpoint_that_keeps_failing_gives_a_clear_error() {
-    let server = RuleServer::start(|_| true);
+    let server = RuleServer::start(|_, _| true);
     let e = filter(&server).scores(&["free money".into()]).unwrap_err();
     assert!(matches!(e, TextError::Transport(_)));
     let e = e.to_string();
@@ -200,7 +214,7 @@ fn an_endpoint_that_keeps_failing_gives_a_clear_error() {
 #[test]
 fn the_audit_runs_against_an_http_filter() {
     // The first requests fail; the audit goes on as if nothing happened.
-    let server = RuleServer::start(|i| i < 2);
+    let server = RuleServer::start(|i, _| i < 2);
     std::env::set_var("GAUNTLET_TEXT_RULE_KEY", "k-42");
     let mut cfg = TextAuditConfig::new(demo_corpus_path());
     cfg.train_fraction = 0.8;

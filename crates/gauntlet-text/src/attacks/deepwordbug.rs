@@ -2,7 +2,6 @@
 //! importance, then apply the best of four human-looking typos to each.
 
 use rand::rngs::StdRng;
-use rand::Rng;
 
 use super::{greedy_substitution, same_case, typo_positions, AttackResult, EditKind, TextAttack, WordTransform};
 use crate::budget::TextBudget;
@@ -46,53 +45,41 @@ pub fn keyboard_neighbours(c: char) -> &'static str {
     }
 }
 
-/// Random positions drawn per typo operation: more candidates find typos that
-/// land on ham-indicative words, at the price of more queries.
-const TRIES_PER_OP: usize = 2;
-
 impl WordTransform for DeepWordBug {
-    fn candidates(&self, word: &str, rng: &mut StdRng) -> Vec<(String, EditKind)> {
+    /// Every human-looking single typo of the word, at every position a typo
+    /// may touch ([`typo_positions`]): two adjacent letters swapped, a letter
+    /// dropped, a letter doubled or a keyboard neighbour struck next to it, a
+    /// letter replaced by a keyboard neighbour. Enumerating them all (a few
+    /// dozen per word) rather than sampling lets the greedy search find the
+    /// typos that turn a spam word into a ham word, not just an unknown one.
+    fn candidates(&self, word: &str, _rng: &mut StdRng) -> Vec<(String, EditKind)> {
         let chars: Vec<char> = word.chars().collect();
         let pos = typo_positions(&chars);
-        if pos.is_empty() {
-            return Vec::new();
-        }
         let mut out: Vec<(String, EditKind)> = Vec::new();
-        let swappable: Vec<usize> = (0..chars.len().saturating_sub(1))
-            .filter(|&i| chars[i] != chars[i + 1] && chars[i].is_alphabetic() && chars[i + 1].is_alphabetic())
-            .collect();
-        for _ in 0..TRIES_PER_OP {
-            // Swap two adjacent letters.
-            if !swappable.is_empty() {
-                let i = swappable[rng.gen_range(0..swappable.len())];
-                let mut s = chars.clone();
-                s.swap(i, i + 1);
-                out.push((s.into_iter().collect(), EditKind::Swap));
+        let variant = |edit: &dyn Fn(&mut Vec<char>)| -> String {
+            let mut s = chars.clone();
+            edit(&mut s);
+            s.into_iter().collect()
+        };
+        for (k, &i) in pos.iter().enumerate() {
+            let c = chars[i];
+            let neighbours = keyboard_neighbours(c.to_ascii_lowercase());
+            if pos.get(k + 1) == Some(&(i + 1)) && chars[i + 1] != c {
+                out.push((variant(&|s| s.swap(i, i + 1)), EditKind::Swap));
             }
-            // Delete a letter.
-            let i = pos[rng.gen_range(0..pos.len())];
-            let mut s = chars.clone();
-            s.remove(i);
-            out.push((s.into_iter().collect(), EditKind::Delete));
-            // Insert a random letter.
-            let i = pos[rng.gen_range(0..pos.len())];
-            let mut s = chars.clone();
-            let letter = (b'a' + rng.gen_range(0..26u8)) as char;
-            s.insert(i, same_case(letter, chars[i]));
-            out.push((s.into_iter().collect(), EditKind::Insert));
-            // Substitute a keyboard neighbour.
-            let i = pos[rng.gen_range(0..pos.len())];
-            let nb = keyboard_neighbours(chars[i].to_ascii_lowercase());
-            if !nb.is_empty() {
-                let mut s = chars.clone();
-                let r = nb.as_bytes()[rng.gen_range(0..nb.len())] as char;
-                s[i] = same_case(r, chars[i]);
-                out.push((s.into_iter().collect(), EditKind::KeyboardSub));
+            out.push((variant(&|s| {
+                s.remove(i);
+            }), EditKind::Delete));
+            for extra in std::iter::once(c).chain(neighbours.chars().map(|n| same_case(n, c))) {
+                out.push((variant(&|s| s.insert(i, extra)), EditKind::Insert));
+            }
+            for n in neighbours.chars() {
+                out.push((variant(&|s| s[i] = same_case(n, c)), EditKind::KeyboardSub));
             }
         }
         out.retain(|(c, _)| c != word);
         out.sort();
-        out.dedup();
+        out.dedup_by(|a, b| a.0 == b.0);
         out
     }
 }
@@ -103,5 +90,54 @@ impl TextAttack for DeepWordBug {
     }
     fn attack(&self, text: &str, oracle: &Oracle, budget: &TextBudget, rng: &mut StdRng) -> Result<AttackResult> {
         greedy_substitution(text, oracle, budget, self, rng)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// Optimal string alignment distance (Damerau: adjacent swaps cost one).
+    fn damerau(a: &str, b: &str) -> usize {
+        let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+        for (i, row) in d.iter_mut().enumerate() {
+            row[0] = i;
+        }
+        for (j, cell) in d[0].iter_mut().enumerate() {
+            *cell = j;
+        }
+        for i in 1..=a.len() {
+            for j in 1..=b.len() {
+                let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]));
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    v = v.min(d[i - 2][j - 2] + 1);
+                }
+                d[i][j] = v;
+            }
+        }
+        d[a.len()][b.len()]
+    }
+
+    #[test]
+    fn candidates_are_every_single_human_typo_keeping_the_outer_letters() {
+        let mut rng = StdRng::seed_from_u64(0);
+        let cands = DeepWordBug.candidates("Money", &mut rng);
+        let words: Vec<&str> = cands.iter().map(|(w, _)| w.as_str()).collect();
+        // One of each kind, at interior positions, with the case kept.
+        for (want, kind) in [("Mnoey", EditKind::Swap), ("Mney", EditKind::Delete), ("Mooney", EditKind::Insert), ("Mondy", EditKind::KeyboardSub)] {
+            assert!(cands.contains(&(want.to_string(), kind)), "{want} ({kind:?}) missing from {words:?}");
+        }
+        for (w, _) in &cands {
+            assert_eq!(damerau("Money", w), 1, "{w}");
+            assert!(w.starts_with('M') && w.ends_with('y'), "{w} changed an outer letter");
+        }
+        let mut unique = words.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), words.len(), "duplicates in {words:?}");
+        // interior o, n, e: 2 swaps + 3 deletes + (1 + 4/4/4 neighbours) inserts + 4/4/4 substitutions, less collisions
+        assert!(cands.len() >= 25, "{}", cands.len());
+        assert!(DeepWordBug.candidates("ok", &mut rng).iter().all(|(w, _)| damerau("ok", w) == 1));
     }
 }

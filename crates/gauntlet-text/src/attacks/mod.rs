@@ -221,6 +221,12 @@ pub fn greedy_substitution(
     }
 }
 
+/// Words probed with every rewrite, per edit the budget allows (see
+/// [`greedy_substitution`]).
+const PROBE_FACTOR: usize = 2;
+/// Words probed at least, however small the budget.
+const MIN_PROBED: usize = 8;
+
 struct Greedy<'t> {
     text: &'t str,
     edits: Vec<Edit>,
@@ -290,6 +296,31 @@ impl Greedy<'_> {
         }
         let mut order: Vec<usize> = (0..first.len()).collect();
         order.sort_by(|&a, &b| importance[b].total_cmp(&importance[a]).then(a.cmp(&b)));
+
+        // Probe the most important words: every rewrite of the word's first
+        // occurrence, alone. A rewrite can do more than remove the word's
+        // evidence (it may become another, innocent-looking word), so words are
+        // edited in the order of the best drop found, not of importance.
+        let probed = order.len().min((PROBE_FACTOR * allowed).max(MIN_PROBED));
+        let mut drop = vec![f64::NEG_INFINITY; first.len()];
+        let mut best_rewrite: HashMap<String, (String, EditKind)> = HashMap::new();
+        for &t in &order[..probed] {
+            let span = spans[first[t].1];
+            let word = &self.text[span.0..span.1];
+            let cands: Vec<Edit> =
+                transform.candidates(word, rng).into_iter().filter_map(|(r, k)| self.make_edit(span, r, k)).collect();
+            if cands.is_empty() {
+                continue;
+            }
+            let texts: Vec<String> = cands.iter().map(|e| self.with_edit(e)).collect();
+            let scores = oracle.query(&texts)?;
+            let (best, &best_score) = scores.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).expect("non-empty candidates");
+            drop[t] = s0 - best_score;
+            best_rewrite.insert(word.to_string(), (cands[best].replacement.clone(), cands[best].kind));
+        }
+        // Stable: words not probed keep their importance order, after the probed ones.
+        order.sort_by(|&a, &b| drop[b].total_cmp(&drop[a]));
+
         let mut positions: Vec<usize> = Vec::new();
         for t in order {
             let w = &first[t].0;
@@ -301,6 +332,20 @@ impl Greedy<'_> {
                 break;
             }
             let word = &self.text[spans[i].0..spans[i].1];
+            // The rewrite that worked best for this exact word elsewhere in the
+            // message is tried first, with one query; the full search only when
+            // it no longer helps.
+            if let Some(e) = best_rewrite.get(word).and_then(|(r, k)| self.make_edit(spans[i], r.clone(), *k)) {
+                let score = oracle.query_one(&self.with_edit(&e))?;
+                if score < current {
+                    current = score;
+                    self.accept(e);
+                    if current < 0.5 {
+                        break;
+                    }
+                    continue;
+                }
+            }
             let cands: Vec<Edit> = transform
                 .candidates(word, rng)
                 .into_iter()
@@ -315,6 +360,7 @@ impl Greedy<'_> {
                 scores.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).expect("non-empty candidates");
             if best_score < current {
                 current = best_score;
+                best_rewrite.insert(word.to_string(), (cands[best].replacement.clone(), cands[best].kind));
                 self.accept(cands[best].clone());
                 if current < 0.5 {
                     break;

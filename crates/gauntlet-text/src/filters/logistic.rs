@@ -143,6 +143,6 @@ impl TextClassifier for LogisticRegression {
         self.name.clone()
     }
     fn scores(&self, texts: &[String]) -> Result<Vec<f64>> {
-        Ok(texts.iter().map(|t| self.score(t)).collect())
+        Ok(super::score_batch(texts, |t| self.score(t)))
     }
 }

@@ -10,6 +10,8 @@ pub use http::{HttpFilter, HttpFilterOptions, TextRequestTemplate};
 pub use logistic::{LogisticOptions, LogisticRegression};
 pub use naive_bayes::NaiveBayes;
 
+use rayon::prelude::*;
+
 use crate::corpus::Label;
 use crate::error::{Result, TextError};
 
@@ -30,6 +32,12 @@ pub(crate) fn check_training_set(model: &str, labels: impl Iterator<Item = Label
         });
     }
     Ok(())
+}
+
+/// Score a batch on all cores (the built-in filters are pure functions of the
+/// text; attacks send them batches of hundreds of candidate rewrites).
+pub(crate) fn score_batch(texts: &[String], score: impl Fn(&str) -> f64 + Sync) -> Vec<f64> {
+    texts.par_iter().map(|t| score(t)).collect()
 }
 
 pub(crate) fn sigmoid(z: f64) -> f64 {

@@ -6,7 +6,7 @@ use crate::classifier::TextClassifier;
 use crate::corpus::{Label, Message};
 use crate::error::Result;
 use crate::mime::extract_text;
-use crate::tokenize::word_tokens;
+use crate::tokenize::{for_each_token, word_tokens};
 
 /// A trained multinomial Naive Bayes filter.
 #[derive(Debug, Clone)]
@@ -54,12 +54,12 @@ impl NaiveBayes {
     pub fn log_odds(&self, text: &str) -> (f64, usize) {
         let mut z = self.log_prior_ratio;
         let mut n = 0;
-        for t in word_tokens(&extract_text(text)) {
-            if let Some(l) = self.word_llr.get(&t) {
+        for_each_token(&extract_text(text), |t| {
+            if let Some(l) = self.word_llr.get(t) {
                 z += l;
                 n += 1;
             }
-        }
+        });
         (z, n)
     }
 
@@ -94,6 +94,6 @@ impl TextClassifier for NaiveBayes {
         self.name.clone()
     }
     fn scores(&self, texts: &[String]) -> Result<Vec<f64>> {
-        Ok(texts.iter().map(|t| self.score(t)).collect())
+        Ok(super::score_batch(texts, |t| self.score(t)))
     }
 }
