@@ -23,6 +23,10 @@ What it does:
     - ``standard100``: the ``standard`` ensemble with the original AutoAttack iteration
       counts (steps=100 for APGD-CE, APGD-T, FAB-T; Square 5000 queries), built from the same
       torchattacks classes.  Not run by default (slower).
+    - ``original``: the original AutoAttack code itself (Croce & Hein, packaged on PyPI by its
+      authors as ``pyautoattack`` 0.2.0): ``AutoAttack(model, norm, eps, version='standard',
+      seed)``, ``run_standard_evaluation`` on the N samples as one batch (APGD-CE, APGD-T,
+      FAB-T, Square with the paper's 100 iterations / 5,000 queries).  Not run by default.
   Each attack in an ensemble is run only on the samples the previous ones did not break
   (torchattacks MultiAttack); the per-stage cumulative robust accuracy and seconds are
   recorded by wrapping each member's ``forward``.
@@ -58,9 +62,24 @@ from mnist_io import REPO_ROOT  # noqa: E402
 NORM_NAMES = {"linf": "Linf", "l2": "L2"}
 
 
+class OriginalAutoAttack:
+    """pyautoattack's AutoAttack behind the callable interface of a torchattacks attack."""
+
+    def __init__(self, model, norm, eps, seed):
+        from pyautoattack import AutoAttack
+        self.aa = AutoAttack(model, norm=norm, eps=eps, version="standard", seed=seed, device="cpu")
+        self.members = [self.aa.apgd, self.aa.apgd_targeted, self.aa.fab, self.aa.square]
+
+    def __call__(self, x, y):
+        return self.aa.run_standard_evaluation(x, y, batch_size=x.shape[0])
+
+
 def build_suite(torchattacks, model, suite, norm, eps, seed):
     """Returns (attack, [member names], [member attacks])."""
     ta_norm = NORM_NAMES[norm]
+    if suite == "original":
+        aa = OriginalAutoAttack(model, ta_norm, eps, seed)
+        return aa, ["apgd-ce", "apgd-t", "fab-t", "square"], aa.members
     if suite == "standard":
         aa = torchattacks.AutoAttack(model, norm=ta_norm, eps=eps, version="standard",
                                      n_classes=10, seed=seed)
@@ -84,7 +103,7 @@ def build_suite(torchattacks, model, suite, norm, eps, seed):
 
 
 def member_steps(atk):
-    return getattr(atk, "steps", None) or getattr(atk, "n_queries", None)
+    return getattr(atk, "steps", None) or getattr(atk, "n_iter", None) or getattr(atk, "n_queries", None)
 
 
 def main():
@@ -96,7 +115,7 @@ def main():
     ap.add_argument("--linf-eps", type=float, nargs="*", default=[0.1, 0.2, 0.3])
     ap.add_argument("--l2-eps", type=float, nargs="*", default=[1.0, 2.0])
     ap.add_argument("--suites", nargs="+", default=["standard", "fast"],
-                    choices=["standard", "fast", "standard100"])
+                    choices=["standard", "fast", "standard100", "original"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None)
@@ -118,6 +137,7 @@ def main():
         "tool": "torchattacks",
         "torchattacks_version": torchattacks.__version__,
         "torch_version": torch.__version__,
+        "pyautoattack_version": (__import__("pyautoattack").__version__ if "original" in args.suites else None),
         "python_version": platform.python_version(),
         "platform": platform.platform(),
         "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -165,7 +185,9 @@ def main():
                 stages = []
 
                 def wrap(name, member):
-                    inner = member.forward
+                    # torchattacks attacks run through forward(), the original code's through perturb()
+                    method = "perturb" if suite == "original" else "forward"
+                    inner = getattr(member, method)
 
                     def forward(images, labels, *a, **kw):
                         t0 = time.perf_counter()
@@ -174,7 +196,7 @@ def main():
                                        "inputs": int(images.shape[0]),
                                        "seconds": round(time.perf_counter() - t0, 3)})
                         return out
-                    member.forward = forward
+                    setattr(member, method, forward)
 
                 for name, member in zip(names, members):
                     wrap(name, member)

@@ -1,9 +1,10 @@
 //! The normalization defense: undo the usual obfuscations before a filter sees
 //! the text, and a wrapper that puts it in front of any [`TextClassifier`].
 
-use std::cell::RefCell;
+use std::sync::RwLock;
 use std::collections::HashMap;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
@@ -38,13 +39,21 @@ impl Default for NormalizeSteps {
 }
 
 /// Text normalizer with a training vocabulary for spelling repair.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Normalizer {
     steps: NormalizeSteps,
     vocab: HashMap<String, u32>,
     /// Spelling repairs already worked out: attacks re-send the same words
     /// hundreds of times, and each repair costs about 55 lookups per letter.
-    spell_cache: RefCell<HashMap<String, String>>,
+    /// Behind a lock so that a batch is normalized on all cores.
+    spell_cache: RwLock<HashMap<String, String>>,
+}
+
+impl Clone for Normalizer {
+    fn clone(&self) -> Self {
+        let cache = self.spell_cache.read().unwrap_or_else(|e| e.into_inner()).clone();
+        Normalizer { steps: self.steps, vocab: self.vocab.clone(), spell_cache: RwLock::new(cache) }
+    }
 }
 
 /// Words seen fewer times than this are not trusted as repair targets.
@@ -62,7 +71,7 @@ impl Normalizer {
             }
         }
         vocab.retain(|_, c| *c >= MIN_VOCAB_COUNT);
-        Normalizer { steps, vocab, spell_cache: RefCell::new(HashMap::new()) }
+        Normalizer { steps, vocab, spell_cache: RwLock::new(HashMap::new()) }
     }
 
     /// The steps in use.
@@ -133,11 +142,12 @@ impl Normalizer {
     }
 
     fn spell(&self, w: &str) -> String {
-        if let Some(fixed) = self.spell_cache.borrow().get(w) {
+        // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
+        if let Some(fixed) = self.spell_cache.read().unwrap_or_else(|e| e.into_inner()).get(w) {
             return fixed.clone();
         }
         let fixed = self.spell_uncached(w);
-        let mut cache = self.spell_cache.borrow_mut();
+        let mut cache = self.spell_cache.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() > 200_000 {
             cache.clear();
         }
@@ -308,7 +318,8 @@ impl<C: TextClassifier> TextClassifier for Normalized<C> {
         format!("normalized({})", self.inner.name())
     }
     fn scores(&self, texts: &[String]) -> Result<Vec<f64>> {
-        let normed: Vec<String> = texts.iter().map(|t| self.normalizer.normalize(&extract_text(t))).collect();
+        let normalizer = &self.normalizer;
+        let normed: Vec<String> = texts.par_iter().map(|t| normalizer.normalize(&extract_text(t))).collect();
         self.inner.scores(&normed)
     }
 }

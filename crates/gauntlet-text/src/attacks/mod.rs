@@ -223,7 +223,7 @@ pub fn greedy_substitution(
 
 /// Words probed with every rewrite, per edit the budget allows (see
 /// [`greedy_substitution`]).
-const PROBE_FACTOR: usize = 2;
+const PROBE_FACTOR: usize = 4;
 /// Words probed at least, however small the budget.
 const MIN_PROBED: usize = 8;
 
