@@ -71,7 +71,8 @@ class OriginalAutoAttack:
         self.members = [self.aa.apgd, self.aa.apgd_targeted, self.aa.fab, self.aa.square]
 
     def __call__(self, x, y):
-        return self.aa.run_standard_evaluation(x, y, batch_size=x.shape[0])
+        x_adv, _ = self.aa.run_standard_evaluation(x, y, batch_size=x.shape[0])
+        return x_adv
 
 
 def build_suite(torchattacks, model, suite, norm, eps, seed):
