@@ -202,9 +202,9 @@ def main():
                 for name, member in zip(names, members):
                     wrap(name, member)
 
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 x_adv = atk(x, y)
-                wall = time.perf_counter() - t0
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
                 with torch.no_grad():
                     adv_correct = model(x_adv).argmax(1) == y
                 robust_count = int((clean_correct & adv_correct).sum().item())
@@ -226,6 +226,7 @@ def main():
                     "robust_correct": robust_count,
                     f"max_{norm}_perturbation": max_norm,
                     "seconds": round(wall, 3),
+                    "cpu_seconds": round(cpu, 3),  # user + system, all threads
                     "loadavg_1min_after": round(os.getloadavg()[0], 2),
                     "stages": stages,
                 }
