@@ -29,6 +29,9 @@ pub const ZERO_WIDTH: &[char] = &[
 
 /// Latin letter a look-alike stands for, if any.
 pub fn to_latin(c: char) -> Option<char> {
+    if c.is_ascii() {
+        return None; // every look-alike is outside ASCII; most text is inside it
+    }
     CONFUSABLES.iter().find(|(k, _)| *k == c).map(|(_, v)| *v)
 }
 
@@ -39,5 +42,5 @@ pub fn lookalikes(c: char) -> Vec<char> {
 
 /// Whether `c` is an invisible formatting character.
 pub fn is_zero_width(c: char) -> bool {
-    ZERO_WIDTH.contains(&c)
+    !c.is_ascii() && ZERO_WIDTH.contains(&c)
 }

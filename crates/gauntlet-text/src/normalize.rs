@@ -83,10 +83,11 @@ impl Normalizer {
     pub fn normalize(&self, text: &str) -> String {
         let s = self.steps;
         let mut t: String = if s.strip_zero_width { text.chars().filter(|&c| !is_zero_width(c)).collect() } else { text.to_string() };
-        if s.nfkc {
+        // NFKC and the confusable map leave ASCII unchanged: skip them on ASCII-only text.
+        if s.nfkc && !t.is_ascii() {
             t = t.nfkc().collect();
         }
-        if s.confusables {
+        if s.confusables && !t.is_ascii() {
             t = t.chars().map(|c| to_latin(c).unwrap_or(c)).collect();
         }
         if s.despace {
