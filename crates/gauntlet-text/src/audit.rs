@@ -168,7 +168,7 @@ struct Variant {
 }
 
 fn external(argv: &[String], timeout_s: f64) -> Result<ExternalCommand> {
-    ExternalCommand::new(argv.to_vec(), ExternalOptions { timeout: Duration::from_secs_f64(timeout_s) })
+    ExternalCommand::new(argv.to_vec(), ExternalOptions { timeout: Duration::from_secs_f64(timeout_s), ..Default::default() })
 }
 
 /// The HTTP filter a [`FilterSpec::Http`] describes.
@@ -197,6 +197,9 @@ fn train_builtin(spec: &FilterSpec, name: &str, train: &[Message], seed: u64) ->
     };
     Ok((clf, t.elapsed().as_secs_f64()))
 }
+
+/// Held-out messages the filter must not all fail on before the audit goes on.
+const FIRST_MESSAGES_CHECKED: usize = 5;
 
 /// Per-message RNG: depends on the seed, the message and the attack only, so a
 /// message's outcome does not change when others are added or removed.
@@ -261,8 +264,33 @@ pub fn run_text_audit(config: &TextAuditConfig, progress: &dyn Fn(usize, usize))
         filters.push(FilterReport { variant: v.name.clone(), metrics, train_seconds: v.train_seconds });
         detected.push(det);
     };
+    // A filter that fails its first few messages is almost surely broken (a command that
+    // cannot run, a wrong URL): say so now rather than after retrying every message.
+    let first: Vec<&Message> = test.iter().take(FIRST_MESSAGES_CHECKED).collect();
+    let mut first_failures = Vec::new();
+    for m in &first {
+        match variants[0].clf.scores(std::slice::from_ref(&m.text)) {
+            Ok(_) => break,
+            Err(e) => first_failures.push((m.id.clone(), e.to_string())),
+        }
+    }
+    if !first.is_empty() && first_failures.len() == first.len() {
+        let (id, reason) = first_failures.swap_remove(0);
+        return Err(TextError::FilterUnusable { filter: variants[0].clf.name(), count: first.len(), id, reason });
+    }
     for v in &variants {
         evaluate_variant(v, &mut filters, &mut detected);
+        let m = &filters.last().expect("just pushed").metrics;
+        if m.n == 0 {
+            if let Some((id, reason)) = m.failures.first() {
+                return Err(TextError::FilterUnusable {
+                    filter: m.filter.clone(),
+                    count: m.failures.len(),
+                    id: id.clone(),
+                    reason: reason.clone(),
+                });
+            }
+        }
     }
 
     // Adversarial training: attack training spam against the baseline, add the

@@ -41,35 +41,27 @@ pub enum TextError {
         /// Why it is rejected.
         reason: String,
     },
-    /// An external filter command could not be started.
-    #[error("cannot start filter command `{command}`: {source} (is it installed and on PATH?)")]
-    CommandSpawn {
-        /// The command line.
-        command: String,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// An external filter command exited or stopped answering.
-    #[error("filter command `{command}` failed: {detail}")]
-    CommandFailed {
-        /// The command line.
-        command: String,
-        /// What happened (exit status, stderr tail, timeout).
-        detail: String,
-    },
-    /// An external filter answered something that is not a score or label.
-    #[error("filter command `{command}` answered garbage {answer:?}: expected a JSON line like {{\"score\": 0.93}} or {{\"label\": \"spam\"}}")]
-    BadAnswer {
-        /// The command line.
-        command: String,
-        /// The offending line (truncated).
-        answer: String,
-    },
-    /// An HTTP filter endpoint could not be used (a bad setting, or an exchange that failed
-    /// after every retry); the message names the endpoint, never a secret.
-    #[error("filter endpoint: {0}")]
+    /// An external filter (HTTP endpoint or command) could not be used: a bad setting, a
+    /// program that cannot start, or an exchange that failed after every retry. The message
+    /// names the endpoint or command (never a secret) and what happened.
+    #[error("filter: {0}")]
     Transport(#[from] gauntlet_transport::TransportError),
+    /// The filter under audit failed on every held-out message (e.g. a command that
+    /// cannot run): a setup problem, not a per-message one.
+    #[error(
+        "filter {filter} failed on every one of the first {count} held-out messages it was sent, so \
+         the audit stops here; the first failure ({id}): {reason}"
+    )]
+    FilterUnusable {
+        /// The filter's name.
+        filter: String,
+        /// Held-out messages sent, all failed.
+        count: usize,
+        /// Id of the first message that failed.
+        id: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// A classifier returned the wrong number of results.
     #[error("classifier {name} returned {got} results for {expected} texts")]
     BatchMismatch {

@@ -344,6 +344,13 @@ impl TextAuditReport {
                 f.train_seconds
             );
         }
+        for f in self.filters.iter().filter(|f| !f.metrics.failures.is_empty()) {
+            let shown = f.metrics.failures.len().min(5);
+            let _ = writeln!(md, "\nThe {} filter failed on {} held-out messages (first {shown}):\n", f.variant, f.metrics.failures.len());
+            for (id, reason) in f.metrics.failures.iter().take(shown) {
+                let _ = writeln!(md, "- `{id}`: {}", md_escape(reason));
+            }
+        }
         if let Some(a) = &self.adversarial_training {
             let _ = writeln!(
                 md,

@@ -10,12 +10,15 @@ use gauntlet_text::classifier::evaluate;
 use gauntlet_text::corpus::{demo_corpus_path, Label, Message};
 use gauntlet_text::filters::{ExternalCommand, ExternalOptions};
 use gauntlet_text::report::TextAuditReport;
+use gauntlet_transport::RetryPolicy;
 use gauntlet_text::{run_text_audit, write_text_report, FilterSpec, TextAuditConfig, TextBudget, TextClassifier, TextError};
 
 fn cmd(py: &str, args: &[&str], timeout: Duration) -> ExternalCommand {
     let mut argv = vec![py.to_string()];
     argv.extend(args.iter().map(|s| s.to_string()));
-    ExternalCommand::new(argv, ExternalOptions { timeout }).unwrap()
+    // Retries kept quick: each failing message is tried 3 times.
+    let retry = RetryPolicy { retries: 2, backoff_base: Duration::from_millis(1), backoff_max: Duration::from_millis(2) };
+    ExternalCommand::new(argv, ExternalOptions { timeout, retry }).unwrap()
 }
 
 fn msg(id: &str, label: Label, text: &str) -> Message {
@@ -48,7 +51,8 @@ fn crashing_or_garbage_filter_gives_per_message_failures_and_the_run_goes_on() {
     let failed: Vec<&str> = m.failures.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(failed, ["crash", "garbage"], "{m:?}");
     assert!(m.failures[0].1.contains("exit status: 3"), "{}", m.failures[0].1);
-    assert!(m.failures[1].1.contains("garbage"), "{}", m.failures[1].1);
+    assert!(m.failures[1].1.contains("this is not json") && m.failures[1].1.contains("is not a spam score"), "{}", m.failures[1].1);
+    assert!(m.failures.iter().all(|(_, e)| e.contains("keyword_filter.py") && e.contains("failed 3 times")), "{m:?}");
     assert_eq!(scores.iter().filter(|s| s.is_some()).count(), 3);
     assert_eq!((m.tp, m.tn, m.n), (2, 1, 3));
 }
@@ -58,15 +62,17 @@ fn command_errors_say_what_happened() {
     let Some(py) = common::python3() else { return };
     let missing = ExternalCommand::new(vec!["/nonexistent/filter-binary".into()], ExternalOptions::default()).unwrap();
     let e = missing.scores(&["x".into()]).unwrap_err();
-    assert!(matches!(e, TextError::CommandSpawn { .. }), "{e}");
+    assert!(matches!(e, TextError::Transport(_)) && e.to_string().contains("cannot start"), "{e}");
+    assert!(e.to_string().contains("/nonexistent/filter-binary") && e.to_string().contains("PATH"), "{e}");
     let hang = cmd(&py, &["-c", "import time; time.sleep(30)"], Duration::from_millis(300));
     let e = hang.scores(&["x".into()]).unwrap_err();
-    assert!(e.to_string().contains("no answer within"), "{e}");
+    assert!(e.to_string().contains("did not answer within the timeout of 0.3 s"), "{e}");
     let exits = cmd(&py, &["-c", "import sys; sys.stderr.write('model file missing'); sys.exit(2)"], Duration::from_secs(20));
     let e = exits.scores(&["x".into()]).unwrap_err();
     assert!(e.to_string().contains("model file missing"), "{e}");
     let garbage = cmd(&py, &["-c", "import sys\nfor l in sys.stdin: print('{\"score\": 7}', flush=True)"], Duration::from_secs(20));
-    assert!(matches!(garbage.scores(&["x".into()]).unwrap_err(), TextError::BadAnswer { .. }));
+    let e = garbage.scores(&["x".into()]).unwrap_err().to_string();
+    assert!(e.contains("is not a spam score") && e.contains("{\"score\": 0.93}"), "{e}");
     assert!(ExternalCommand::new(vec![], ExternalOptions::default()).is_err());
 }
 
@@ -160,4 +166,16 @@ fn audit_rejects_bad_settings_with_clear_errors() {
     assert!(run_text_audit(&cfg, &|_, _| {}).is_err());
     let cfg = TextAuditConfig::new("/nonexistent/corpus.jsonl.gz");
     assert!(matches!(run_text_audit(&cfg, &|_, _| {}).unwrap_err(), TextError::Io { .. }));
+}
+
+#[test]
+fn audit_stops_early_with_the_reason_when_the_filter_never_works() {
+    let Some(py) = common::python3() else { return };
+    let argv = vec![py, "-c".into(), "import sys; sys.stderr.write('weights.bin not found'); sys.exit(4)".into()];
+    let cfg = small_config(FilterSpec::External { argv, timeout_s: 20.0 });
+    // Stops after the first five held-out messages, not after retrying every one.
+    let e = run_text_audit(&cfg, &|_, _| {}).unwrap_err();
+    assert!(matches!(e, TextError::FilterUnusable { count: 5, .. }), "{e}");
+    let e = e.to_string();
+    assert!(e.contains("weights.bin not found") && e.contains("exit status: 4"), "{e}");
 }

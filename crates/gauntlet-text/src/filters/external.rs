@@ -6,21 +6,23 @@
 //! `{"score": 0.93}` (spam probability in [0, 1]), `{"label": "spam"}` /
 //! `{"label": "ham"}`, `{"spam": true}`, a bare number, or a bare `"spam"` /
 //! `"ham"` string. An answer may echo `"id"`; if it does it must match.
-//! The process is started once and kept; if it crashes, hangs past the timeout
-//! or answers garbage, that query fails with an error naming the command, and
-//! the next query starts a fresh process.
+//!
+//! The process itself is gauntlet-transport's [`CommandRunner`] (shared with
+//! the image black-box targets): started once and kept; if it crashes, hangs
+//! past the timeout or answers garbage, it is stopped and the query retried on
+//! a fresh process; after the last retry that message fails with an error
+//! naming the command, how it ended and the tail of its stderr, and the next
+//! message starts afresh.
 //!
 //! An HTTP endpoint is the other target, [`super::HttpFilter`], with the same
 //! answer rules (`score_of`); other transports would be further
 //! [`TextClassifier`] implementations beside these; nothing else in the audit
 //! needs to change.
 
-use std::cell::RefCell;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use gauntlet_transport::{CommandOptions, CommandRunner, RetryPolicy};
 
 use crate::classifier::TextClassifier;
 use crate::error::{Result, TextError};
@@ -28,29 +30,30 @@ use crate::error::{Result, TextError};
 /// Settings for an external filter.
 #[derive(Debug, Clone)]
 pub struct ExternalOptions {
-    /// Longest wait for one answer before the process is killed.
+    /// Longest wait for one answer before the process is stopped.
     pub timeout: Duration,
+    /// Retries of a query (each on a restarted process) before the message fails.
+    pub retry: RetryPolicy,
 }
 
 impl Default for ExternalOptions {
+    /// 10 s per answer; one retry on a fresh process after 100 ms. A filter that fails a
+    /// message is usually deterministic about it, and an audit sends it thousands.
     fn default() -> Self {
-        ExternalOptions { timeout: Duration::from_secs(10) }
+        let retry = RetryPolicy { retries: 1, backoff_base: Duration::from_millis(100), backoff_max: Duration::from_millis(100) };
+        ExternalOptions { timeout: Duration::from_secs(10), retry }
     }
 }
 
-struct Running {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-    next_id: u64,
-}
+/// What the give-up message advises when the filter kept answering unusable lines.
+const ANSWER_ADVICE: &str = "The filter answers, but not with a spam score: answer each request line with one \
+     JSON line such as {\"score\": 0.93}, {\"label\": \"spam\"} or {\"spam\": true}, and write logs to stderr";
 
 /// A filter run as a child process (see the module docs for the protocol).
 pub struct ExternalCommand {
     argv: Vec<String>,
-    opts: ExternalOptions,
-    running: RefCell<Option<Running>>,
+    runner: CommandRunner,
+    next_id: AtomicU64,
 }
 
 impl ExternalCommand {
@@ -62,95 +65,23 @@ impl ExternalCommand {
         if opts.timeout.is_zero() {
             return Err(TextError::invalid("filter timeout", "must be positive"));
         }
-        Ok(ExternalCommand { argv, opts, running: RefCell::new(None) })
+        let mut options = CommandOptions::argv(argv.clone());
+        options.timeout = opts.timeout;
+        options.retry = opts.retry;
+        options.unusable_advice = ANSWER_ADVICE.into();
+        Ok(ExternalCommand { argv, runner: CommandRunner::new(options)?, next_id: AtomicU64::new(0) })
     }
 
-    fn command_line(&self) -> String {
-        self.argv.join(" ")
-    }
-
-    fn failed(&self, detail: String) -> TextError {
-        TextError::CommandFailed { command: self.command_line(), detail }
-    }
-
-    fn start(&self) -> Result<Running> {
-        let mut child = Command::new(&self.argv[0])
-            .args(&self.argv[1..])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| TextError::CommandSpawn { command: self.command_line(), source })?;
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr_pipe = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        // Reader threads: stdout lines to a channel (so reads can time out),
-        // stderr kept (tail only) for error messages.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                match line {
-                    Ok(l) => {
-                        if tx.send(l).is_err() {
-                            break;
-                        }
-                    }
-                    Err(_) => {
-                        // Not UTF-8: report as garbage rather than hanging.
-                        if tx.send("\u{fffd}<non-UTF-8 output>".into()).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr_pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
-                s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                if s.len() > 4000 {
-                    let cut = s.len() - 2000;
-                    let cut = (cut..s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(s.len());
-                    s.drain(..cut);
-                }
-            }
-        });
-        Ok(Running { child, stdin, lines, stderr, next_id: 0 })
-    }
-
-    /// Kill the process and describe how it ended.
-    fn reap(&self, mut r: Running, what: &str) -> TextError {
-        let _ = r.child.kill();
-        let status = r.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-        std::thread::sleep(Duration::from_millis(20));
-        let tail = r.stderr.lock().map(|s| s.trim().to_string()).unwrap_or_default();
-        let tail: String = tail.chars().rev().take(500).collect::<Vec<_>>().into_iter().rev().collect();
-        self.failed(format!("{what} ({status}); stderr: {}", if tail.is_empty() { "<empty>" } else { &tail }))
-    }
-
-    /// One round trip. `Err(Ok(reason))`: the process is dead or hung;
-    /// `Err(Err(e))`: it answered garbage but is still in step.
-    fn ask(&self, r: &mut Running, text: &str) -> std::result::Result<f64, std::result::Result<String, TextError>> {
-        let id = r.next_id;
-        r.next_id += 1;
-        let line = serde_json::json!({ "id": id, "text": text }).to_string();
-        if writeln!(r.stdin, "{line}").and_then(|_| r.stdin.flush()).is_err() {
-            return Err(Ok("it closed its input".into()));
-        }
-        match r.lines.recv_timeout(self.opts.timeout) {
-            Ok(answer) => parse_answer(&answer, id).ok_or_else(|| {
+    fn score(&self, text: &str) -> Result<f64> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let line = serde_json::json!({ "id": id, "text": text });
+        let decode = |answer: &str| {
+            parse_answer(answer, id).ok_or_else(|| {
                 let shown: String = answer.chars().take(200).collect();
-                Err(TextError::BadAnswer { command: self.command_line(), answer: shown })
-            }),
-            Err(RecvTimeoutError::Timeout) => Err(Ok(format!("no answer within {:?}; it was stopped", self.opts.timeout))),
-            Err(RecvTimeoutError::Disconnected) => Err(Ok("it exited without answering".into())),
-        }
+                format!("{shown:?} is not a spam score in [0, 1] or a spam/ham label for request {id}")
+            })
+        };
+        Ok(self.runner.exchange_json(&line, decode)?)
     }
 }
 
@@ -198,36 +129,11 @@ pub(crate) fn score_of(v: &serde_json::Value) -> Option<f64> {
 
 impl TextClassifier for ExternalCommand {
     fn name(&self) -> String {
-        format!("external:{}", self.command_line())
+        format!("external:{}", self.argv.join(" "))
     }
 
     fn scores(&self, texts: &[String]) -> Result<Vec<f64>> {
-        let mut slot = self.running.borrow_mut();
-        let mut out = Vec::with_capacity(texts.len());
-        for t in texts {
-            if slot.is_none() {
-                *slot = Some(self.start()?);
-            }
-            let r = slot.as_mut().expect("started above");
-            match self.ask(r, t) {
-                Ok(s) => out.push(s),
-                Err(Ok(reason)) => {
-                    let r = slot.take().expect("running");
-                    return Err(self.reap(r, &reason));
-                }
-                Err(Err(garbage)) => return Err(garbage),
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl Drop for ExternalCommand {
-    fn drop(&mut self) {
-        if let Some(mut r) = self.running.get_mut().take() {
-            let _ = r.child.kill();
-            let _ = r.child.wait();
-        }
+        texts.iter().map(|t| self.score(t)).collect()
     }
 }
 
