@@ -21,38 +21,8 @@ use gauntlet_text::attacks::{DeepWordBug, WordTransform};
 use gauntlet_text::corpus::{id_hash_unit, load_corpus, split_by_id};
 use gauntlet_text::filters::NaiveBayes;
 use gauntlet_text::mime::extract_text;
-use gauntlet_text::tokenize::{word_count, word_spans};
+use gauntlet_text::tokenize::{single_edits, word_count, word_spans};
 use rand::SeedableRng;
-
-/// Every single-character edit at any position with any letter: a bound for
-/// all one-typo attacks, human-looking or not.
-fn any_single_edit(word: &str) -> Vec<String> {
-    let c: Vec<char> = word.to_lowercase().chars().collect();
-    let mut out = Vec::new();
-    for i in 0..c.len() {
-        let mut s = c.clone();
-        s.remove(i);
-        out.push(s.into_iter().collect());
-        if i + 1 < c.len() {
-            let mut s = c.clone();
-            s.swap(i, i + 1);
-            out.push(s.into_iter().collect());
-        }
-        for l in 'a'..='z' {
-            let mut s = c.clone();
-            s[i] = l;
-            out.push(s.into_iter().collect());
-        }
-    }
-    for i in 0..=c.len() {
-        for l in 'a'..='z' {
-            let mut s = c.clone();
-            s.insert(i, l);
-            out.push(s.into_iter().collect());
-        }
-    }
-    out
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -100,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let best = |cands: &mut dyn Iterator<Item = String>| cands.map(|c| llr(&c)).fold(0f64, f64::min);
             gains[0].push(cur);
             gains[1].push(cur - best(&mut DeepWordBug.candidates(word, &mut rng).into_iter().map(|(c, _)| c)));
-            gains[2].push(cur - best(&mut any_single_edit(word).into_iter()));
+            gains[2].push(cur - best(&mut single_edits(&word.to_lowercase()).into_iter()));
         }
         for (b, g) in gains.iter_mut().enumerate() {
             g.sort_by(|a, b| b.total_cmp(a));

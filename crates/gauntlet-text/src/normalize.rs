@@ -13,7 +13,7 @@ use crate::confusables::{is_zero_width, to_latin};
 use crate::corpus::Message;
 use crate::error::Result;
 use crate::mime::extract_text;
-use crate::tokenize::word_tokens;
+use crate::tokenize::{single_edits, word_tokens};
 
 /// Which normalization steps run (all by default), in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,7 +162,7 @@ impl Normalizer {
             return w.to_string();
         }
         let mut best: Option<(&str, u32)> = None;
-        for cand in edits1(&lower) {
+        for cand in single_edits(&lower) {
             if let Some((k, &n)) = self.vocab.get_key_value(cand.as_str()) {
                 if best.is_none_or(|(bk, bn)| n > bn || (n == bn && k.as_str() < bk)) {
                     best = Some((k.as_str(), n));
@@ -251,37 +251,6 @@ fn despace(text: &str) -> String {
         }
         out.push(chars[i]);
         i += 1;
-    }
-    out
-}
-
-/// All strings one deletion, transposition, substitution or insertion away.
-fn edits1(w: &str) -> Vec<String> {
-    let c: Vec<char> = w.chars().collect();
-    let mut out = Vec::with_capacity(60 * c.len());
-    for i in 0..c.len() {
-        let mut d = c.clone();
-        d.remove(i);
-        out.push(d.into_iter().collect());
-        if i + 1 < c.len() {
-            let mut t = c.clone();
-            t.swap(i, i + 1);
-            out.push(t.into_iter().collect());
-        }
-        for r in 'a'..='z' {
-            if r != c[i] {
-                let mut s = c.clone();
-                s[i] = r;
-                out.push(s.into_iter().collect());
-            }
-        }
-    }
-    for i in 0..=c.len() {
-        for r in 'a'..='z' {
-            let mut s = c.clone();
-            s.insert(i, r);
-            out.push(s.into_iter().collect());
-        }
     }
     out
 }

@@ -113,6 +113,39 @@ pub fn similarity(distance: usize, a: &str, b: &str) -> f64 {
     }
 }
 
+/// All strings one deletion, adjacent transposition, substitution or insertion (of a
+/// lower-case ASCII letter) away from `w`: the spelling repair's candidates, and in the
+/// typo bound (`examples/typo_ceiling.rs`) every single edit an attacker could make.
+pub fn single_edits(w: &str) -> Vec<String> {
+    let c: Vec<char> = w.chars().collect();
+    let mut out = Vec::with_capacity(60 * c.len());
+    for i in 0..c.len() {
+        let mut d = c.clone();
+        d.remove(i);
+        out.push(d.into_iter().collect());
+        if i + 1 < c.len() {
+            let mut t = c.clone();
+            t.swap(i, i + 1);
+            out.push(t.into_iter().collect());
+        }
+        for r in 'a'..='z' {
+            if r != c[i] {
+                let mut s = c.clone();
+                s[i] = r;
+                out.push(s.into_iter().collect());
+            }
+        }
+    }
+    for i in 0..=c.len() {
+        for r in 'a'..='z' {
+            let mut s = c.clone();
+            s.insert(i, r);
+            out.push(s.into_iter().collect());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
