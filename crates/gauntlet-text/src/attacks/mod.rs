@@ -174,9 +174,13 @@ pub trait WordTransform {
 /// Greedy word-substitution attack shared by the character-level attacks.
 ///
 /// Score mode: words are ranked by importance — how much the spam score drops
-/// when the word is removed (one query per distinct word) — then, in that
-/// order, every candidate rewrite of each occurrence is queried and the best is
-/// kept if it lowers the score, until the target says ham or the budget is spent.
+/// when the word is removed (one query per distinct word). The most important
+/// words (`PROBE_FACTOR` × the edits allowed, at least `MIN_PROBED`) are probed:
+/// every candidate rewrite of the word, alone, is queried. Occurrences are then
+/// edited in the order of the best drop a probe found (unprobed words after, by
+/// importance): the rewrite that worked for the same word before is tried first
+/// (one query), else every candidate is queried, and the best is kept if it
+/// lowers the score — until the target says ham or the budget is spent.
 ///
 /// Decision-only mode: with labels only there is no importance signal, so
 /// words are taken longest first (random tie-break), one random rewrite each,
@@ -263,6 +267,27 @@ impl Greedy<'_> {
         self.edits.push(e);
     }
 
+    /// Queries every candidate rewrite of the word at `span` on top of the edits
+    /// made so far; the lowest-scoring one and its score (`None`: no candidate fits).
+    fn best_rewrite(
+        &self,
+        span: (usize, usize),
+        oracle: &Oracle,
+        transform: &dyn WordTransform,
+        rng: &mut StdRng,
+    ) -> Result<Option<(Edit, f64)>> {
+        let word = &self.text[span.0..span.1];
+        let mut cands: Vec<Edit> =
+            transform.candidates(word, rng).into_iter().filter_map(|(r, k)| self.make_edit(span, r, k)).collect();
+        if cands.is_empty() {
+            return Ok(None);
+        }
+        let texts: Vec<String> = cands.iter().map(|e| self.with_edit(e)).collect();
+        let scores = oracle.query(&texts)?;
+        let (best, &score) = scores.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).expect("non-empty candidates");
+        Ok(Some((cands.swap_remove(best), score)))
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn run_scores(
         &mut self,
@@ -307,16 +332,10 @@ impl Greedy<'_> {
         for &t in &order[..probed] {
             let span = spans[first[t].1];
             let word = &self.text[span.0..span.1];
-            let cands: Vec<Edit> =
-                transform.candidates(word, rng).into_iter().filter_map(|(r, k)| self.make_edit(span, r, k)).collect();
-            if cands.is_empty() {
-                continue;
+            if let Some((best, best_score)) = self.best_rewrite(span, oracle, transform, rng)? {
+                drop[t] = s0 - best_score;
+                best_rewrite.insert(word.to_string(), (best.replacement, best.kind));
             }
-            let texts: Vec<String> = cands.iter().map(|e| self.with_edit(e)).collect();
-            let scores = oracle.query(&texts)?;
-            let (best, &best_score) = scores.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).expect("non-empty candidates");
-            drop[t] = s0 - best_score;
-            best_rewrite.insert(word.to_string(), (cands[best].replacement.clone(), cands[best].kind));
         }
         // Stable: words not probed keep their importance order, after the probed ones.
         order.sort_by(|&a, &b| drop[b].total_cmp(&drop[a]));
@@ -346,22 +365,11 @@ impl Greedy<'_> {
                     continue;
                 }
             }
-            let cands: Vec<Edit> = transform
-                .candidates(word, rng)
-                .into_iter()
-                .filter_map(|(r, k)| self.make_edit(spans[i], r, k))
-                .collect();
-            if cands.is_empty() {
-                continue;
-            }
-            let texts: Vec<String> = cands.iter().map(|e| self.with_edit(e)).collect();
-            let scores = oracle.query(&texts)?;
-            let (best, &best_score) =
-                scores.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).expect("non-empty candidates");
+            let Some((best, best_score)) = self.best_rewrite(spans[i], oracle, transform, rng)? else { continue };
             if best_score < current {
                 current = best_score;
-                best_rewrite.insert(word.to_string(), (cands[best].replacement.clone(), cands[best].kind));
-                self.accept(cands[best].clone());
+                best_rewrite.insert(word.to_string(), (best.replacement.clone(), best.kind));
+                self.accept(best);
                 if current < 0.5 {
                     break;
                 }
