@@ -10,11 +10,17 @@ use rayon::prelude::*;
 /// One spatial axis of a pooling window.
 #[derive(Debug, Clone, Copy)]
 pub struct Axis {
+    /// Input length along this axis.
     pub input: usize,
+    /// Window length (taps); ≥ 1.
     pub kernel: usize,
+    /// Step between consecutive windows; ≥ 1.
     pub stride: usize,
+    /// Spacing between taps; 1 is a contiguous window.
     pub dilation: usize,
+    /// Padding before the input; padded positions never win the maximum.
     pub pad_begin: usize,
+    /// Padding after the input.
     pub pad_end: usize,
 }
 
@@ -54,9 +60,13 @@ impl Axis {
 /// w.input` values each.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolShape {
+    /// Input planes (batch × channels), each pooled on its own.
     pub planes: usize,
+    /// The vertical axis.
     pub h: Axis,
+    /// The horizontal axis.
     pub w: Axis,
+    /// Round the output length up (a last, partial window) instead of down.
     pub ceil_mode: bool,
 }
 
@@ -136,6 +146,44 @@ pub fn max_pool(input: &[f32], shape: PoolShape) -> Vec<f32> {
     output
 }
 
+/// The running maximum of one pooling window and where it is, fed value by value in scan
+/// order. Both indexed kernels share this step, so they agree on ties (the first maximum wins)
+/// and on NaN (the first NaN wins, and ends the scan).
+#[derive(Clone, Copy)]
+struct WindowMax {
+    value: f32,
+    /// Position of `value` inside the input plane (`y · width + x`).
+    at: usize,
+}
+
+impl WindowMax {
+    /// Starts a scan at the window's first position, which the scan then offers again (a
+    /// no-op unless it is NaN, which ends the scan there).
+    #[inline(always)]
+    fn first(x: &[f32], pos: usize) -> Self {
+        WindowMax { value: x[pos], at: pos }
+    }
+
+    /// Takes `v` at plane position `pos` if it is NaN or larger than the maximum so far.
+    /// Returns true at a NaN: nothing later can replace it, so the scan may stop.
+    #[inline(always)]
+    fn offer(&mut self, v: f32, pos: usize) -> bool {
+        if v.is_nan() {
+            (self.value, self.at) = (v, pos);
+            return true;
+        }
+        if v > self.value {
+            (self.value, self.at) = (v, pos);
+        }
+        false
+    }
+
+    /// The maximum and its position, for the output and index planes.
+    fn get(self) -> (f32, u32) {
+        (self.value, self.at as u32)
+    }
+}
+
 /// Max pooling forward that also returns, for each output, the position of its maximum inside
 /// its input plane (`y · width + x`; the first maximum in scan order, or the first NaN) — what
 /// the backward pass routes the gradient to. A window wholly in the padding points at no
@@ -158,22 +206,16 @@ pub fn max_pool_with_indices(input: &[f32], shape: PoolShape) -> (Vec<f32>, Vec<
                 let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
                 for r in 0..oh {
                     for q in 0..ow {
-                        let first = r * kh * iw + q * kw;
-                        let (mut best, mut at) = (x[first], first);
+                        let mut max = WindowMax::first(x, r * kh * iw + q * kw);
                         'window: for y in r * kh..(r + 1) * kh {
-                            for pos in y * iw + q * kw..y * iw + (q + 1) * kw {
-                                let v = x[pos];
-                                if v.is_nan() {
-                                    (best, at) = (v, pos);
+                            let start = y * iw + q * kw;
+                            for (pos, &v) in (start..).zip(&x[start..start + kw]) {
+                                if max.offer(v, pos) {
                                     break 'window;
-                                }
-                                if v > best {
-                                    (best, at) = (v, pos);
                                 }
                             }
                         }
-                        out[r * ow + q] = best;
-                        idx[r * ow + q] = at as u32;
+                        (out[r * ow + q], idx[r * ow + q]) = max.get();
                     }
                 }
             });
@@ -188,21 +230,20 @@ pub fn max_pool_with_indices(input: &[f32], shape: PoolShape) -> (Vec<f32>, Vec<
             let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
             for (r, row_positions) in rows.iter().enumerate() {
                 for (q, col_positions) in cols.iter().enumerate() {
-                    let (mut best, mut at) = (f32::NEG_INFINITY, u32::MAX);
+                    let (Some(&y0), Some(&x0)) = (row_positions.first(), col_positions.first()) else {
+                        // Wholly in the padding: keeps -∞ and no position (`u32::MAX`).
+                        continue;
+                    };
+                    let mut max = WindowMax::first(x, y0 * iw + x0);
                     'window: for &y in row_positions {
                         for &x_pos in col_positions {
-                            let v = x[y * iw + x_pos];
-                            if v.is_nan() {
-                                (best, at) = (v, (y * iw + x_pos) as u32);
+                            let pos = y * iw + x_pos;
+                            if max.offer(x[pos], pos) {
                                 break 'window;
-                            }
-                            if v > best || at == u32::MAX {
-                                (best, at) = (v, (y * iw + x_pos) as u32);
                             }
                         }
                     }
-                    out[r * ow + q] = best;
-                    idx[r * ow + q] = at;
+                    (out[r * ow + q], idx[r * ow + q]) = max.get();
                 }
             }
         });
