@@ -15,49 +15,88 @@ use gauntlet_core::{Error, Result};
 /// One ONNX attribute value.
 #[derive(Debug, Clone)]
 pub enum Attribute {
+    /// `FLOAT`, e.g. `alpha` of LeakyRelu.
     Float(f32),
+    /// `INT`, e.g. `axis`, `ceil_mode`, the `to` type of Cast.
     Int(i64),
+    /// `STRING` (bytes decoded as UTF-8, lossily), e.g. `auto_pad`.
     String(String),
+    /// `TENSOR`, e.g. the `value` of a Constant node.
     Tensor(HostTensor),
+    /// `FLOATS`.
     Floats(Vec<f32>),
+    /// `INTS`, e.g. `kernel_shape`, `pads`, `perm`.
     Ints(Vec<i64>),
+    /// A kind no supported operator reads (graphs, sparse tensors, string lists, …), or a
+    /// tensor attribute without its tensor.
     Other,
 }
 
 /// A tensor held on the host: a constant from the file.
 #[derive(Debug, Clone)]
 pub enum HostTensor {
-    Float { data: Vec<f32>, shape: Vec<usize> },
-    Int { data: Vec<i64>, shape: Vec<usize> },
+    /// Any floating-point type of the file (float16, float32, float64), widened or narrowed
+    /// to `f32`.
+    Float {
+        /// Row-major values, `shape.iter().product()` of them.
+        data: Vec<f32>,
+        /// Dimensions; empty for a scalar.
+        shape: Vec<usize>,
+    },
+    /// Any integer or boolean type of the file, as `i64` (shapes, axes, indices).
+    Int {
+        /// Row-major values, `shape.iter().product()` of them.
+        data: Vec<i64>,
+        /// Dimensions; empty for a scalar.
+        shape: Vec<usize>,
+    },
 }
 
 /// One node of the graph.
 #[derive(Debug, Clone)]
 pub struct Node {
+    /// Operator type in the default ONNX domain, e.g. `Conv`.
     pub op: String,
+    /// Node name from the file, or `{op}#{first output}` when the file gives none: what
+    /// error messages call the node.
     pub name: String,
+    /// Names of the tensors read, in the operator's argument order; `""` marks an omitted
+    /// optional input.
     pub inputs: Vec<String>,
+    /// Names of the tensors produced; `""` marks an unused optional output.
     pub outputs: Vec<String>,
+    /// Attributes by name.
     pub attributes: HashMap<String, Attribute>,
 }
 
 /// A dimension of the declared graph input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dim {
+    /// A fixed positive length.
     Fixed(usize),
+    /// A named length such as `batch_size` (or `?` when the file gives neither a value nor
+    /// a name), fixed only when data arrives.
     Symbolic(String),
 }
 
 /// The parsed graph.
 #[derive(Debug, Clone)]
 pub struct Graph {
+    /// Nodes in file order, which ONNX requires to be topological.
     pub nodes: Vec<Node>,
+    /// Initializers (weights and other constants) by tensor name.
     pub constants: HashMap<String, HostTensor>,
+    /// Name of the one graph input that is not an initializer: the batch of samples.
     pub input_name: String,
+    /// Declared dimensions of that input, batch axis first; empty when the file declares
+    /// none.
     pub input_dims: Vec<Dim>,
+    /// Name of the first graph output, taken as the class scores.
     pub output_name: String,
     /// Opset of the default ONNX domain.
     pub opset: i64,
+    /// Exporter name and version as recorded in the file (e.g. `pytorch 2.3.0`); may be
+    /// empty.
     pub producer: String,
 }
 

@@ -1,11 +1,39 @@
 //! gauntlet-onnx: evaluates a user's ONNX classifier at run time with burn tensor operations,
 //! so that gradients of any objective reach the input.
 //!
-//! ```no_run
+//! In an audit (data + model + threat model → attack → outcomes → evaluation → report) this
+//! crate is the *model* of a white-box audit: [`OnnxModel`] implements gauntlet-core's
+//! `Classifier` and `Differentiable`, so every attack in gauntlet-attacks, gradient-based or
+//! query-based, runs on the file as exported. Nothing is generated or compiled: the graph
+//! ([`graph::Graph`]) is interpreted node by node, every operator in
+//! [`graph::SUPPORTED_OPS`] has a forward pass built from burn operations (and so a backward
+//! pass), and a model that does not fit its data is an error naming the node, never a panic.
+//! Convolution and max pooling on the CPU run gauntlet's own kernels, with their own backward
+//! passes, because they dominate an attack's time.
+//!
+//! Built-in preprocessing keeps budgets in input space ([`OnnxModel::with_normalization`]);
+//! [`OnnxModel::gradient_blockers`] and [`OnnxModel::with_bpda`] find and bypass operators
+//! that mask gradients; [`OnnxModel::with_double_precision`] is for gradient checks.
+//!
+//! ```
+//! use gauntlet_core::device::compute_device;
+//! use gauntlet_core::loss::Objective;
+//! use gauntlet_core::model::{loss_and_grad, predict, Classifier};
+//! use gauntlet_core::tensor::from_rows;
 //! use gauntlet_onnx::OnnxModel;
-//! use gauntlet_core::model::Classifier;
-//! let model = OnnxModel::load(std::path::Path::new("model.onnx")).unwrap();
-//! println!("{} classes, sample shape {:?}", model.num_classes(), model.sample_shape());
+//!
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist_cnn.onnx");
+//! let model = OnnxModel::load(std::path::Path::new(path))?;
+//! assert_eq!(model.sample_shape(), [1, 28, 28]);
+//! assert_eq!(model.num_classes(), 10);
+//!
+//! // Two blank digits as a flat [2, 784] batch in [0, 1], and the model's predictions.
+//! let x = from_rows(vec![0.0; 2 * 784], 2, 784, &compute_device());
+//! let predicted = predict(&model, x.clone())?;
+//! // The gradient of the cross-entropy of those predictions reaches the input.
+//! let step = loss_and_grad(&model, &x, &Objective::CrossEntropy(&predicted))?;
+//! assert_eq!(step.grad.dims(), [2, 784]);
+//! # Ok::<(), gauntlet_core::Error>(())
 //! ```
 
 pub mod graph;

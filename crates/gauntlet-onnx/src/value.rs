@@ -17,7 +17,9 @@ pub const RANK: usize = 6;
 /// A float tensor of logical rank `rank ≤ RANK`.
 #[derive(Clone, Debug)]
 pub struct FloatValue {
+    /// The values at physical rank [`RANK`]: the logical shape padded with leading ones.
     pub t: Tensor<RANK>,
+    /// The logical rank, `0..=RANK`: how many trailing axes of `t` the graph sees.
     pub rank: usize,
 }
 
@@ -59,6 +61,7 @@ impl FloatValue {
         self.t.dims()[RANK - self.rank..].to_vec()
     }
 
+    /// Number of values.
     pub fn numel(&self) -> usize {
         self.t.dims().iter().product()
     }
@@ -95,11 +98,14 @@ impl FloatValue {
 /// An integer tensor on the host.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IntValue {
+    /// Row-major values, `shape.iter().product()` of them.
     pub data: Vec<i64>,
+    /// Dimensions; empty for a scalar.
     pub shape: Vec<usize>,
 }
 
 impl IntValue {
+    /// A rank-1 tensor holding `data`.
     pub fn vector(data: Vec<i64>) -> Self {
         let n = data.len();
         IntValue {
@@ -110,13 +116,18 @@ impl IntValue {
 }
 
 /// What a node input or output holds.
+// Nearly every value is a Float: boxing it would cost an allocation per node output.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Value {
+    /// A float tensor, on the device; gradients flow through it.
     Float(FloatValue),
+    /// An integer tensor on the host (shapes, indices, axes); no gradient.
     Int(IntValue),
 }
 
 impl Value {
+    /// A constant from the file: floats are uploaded to `device`, integers stay on the host.
     pub fn from_host(t: &HostTensor, device: &Device) -> Result<Value> {
         Ok(match t {
             HostTensor::Float { data, shape } => {
@@ -129,6 +140,7 @@ impl Value {
         })
     }
 
+    /// The logical shape.
     pub fn shape(&self) -> Vec<usize> {
         match self {
             Value::Float(f) => f.shape(),

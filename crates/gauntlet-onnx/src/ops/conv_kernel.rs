@@ -10,8 +10,11 @@ use rayon::prelude::*;
 /// Window of a convolution, per spatial axis (height, width).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvWindow {
+    /// Step between consecutive windows; ≥ 1.
     pub stride: [usize; 2],
+    /// Zeros added (before, after) the input.
     pub padding: [(usize, usize); 2],
+    /// Spacing between kernel taps; 1 is a contiguous kernel.
     pub dilation: [usize; 2],
 }
 
@@ -19,9 +22,13 @@ pub struct ConvWindow {
 /// `[out_channels, channels, kernel[0], kernel[1]]`, one group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvShape {
+    /// `[batch, channels, height, width]` of the input.
     pub input: [usize; 4],
+    /// Output channels (filters).
     pub out_channels: usize,
+    /// Kernel height and width.
     pub kernel: [usize; 2],
+    /// Stride, padding and dilation.
     pub window: ConvWindow,
 }
 

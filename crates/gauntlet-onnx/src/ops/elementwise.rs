@@ -187,7 +187,7 @@ pub fn clip(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
             Some(ctx.float("max", f32::INFINITY)),
         )
     } else {
-        let scalar = |v: Option<Value>| v.map(|v| v.to_host_f32().first().copied()).flatten();
+        let scalar = |v: Option<Value>| v.and_then(|v| v.to_host_f32().first().copied());
         (scalar(inputs.opt(1)), scalar(inputs.opt(2)))
     };
     let mut t = x.t;

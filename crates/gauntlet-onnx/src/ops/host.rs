@@ -3,8 +3,8 @@
 //! A burn backend extension: on `Flex` the operations run [`conv_kernel`] and [`pool_kernel`]
 //! on the tensors' buffers; under `Autodiff<Flex>` they also register a backward step that
 //! runs the matching gradient kernels, so attacks that differentiate the model take the fast
-//! path too. Other backends (a GPU) keep burn's own operators: [`conv2d`] and [`max_pool2d`]
-//! hand the operands back when the tensors are not on the CPU backend.
+//! path too. Other backends (a GPU) keep burn's own operators: [`conv2d_shape`] and
+//! [`max_pool2d_shape`] answer `None` when the tensors are not on the CPU backend.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -144,37 +144,42 @@ fn served(device: &Device) -> bool {
     *device == cpu || *device == cpu.autodiff()
 }
 
-/// Convolution through the host kernels. Hands the operands back (`Err`) when they do not
-/// serve it (not float32, grouped, on another backend): the caller then takes burn's op.
-#[allow(clippy::type_complexity)]
-pub fn conv2d(
-    x: Tensor<4>,
-    weight: Tensor<4>,
-    bias: Option<Tensor<1>>,
+/// The convolution's shapes when the host kernels serve it (float32, one group, tensors on the
+/// CPU backend); `None` sends the caller to burn's own operator.
+pub fn conv2d_shape(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    bias: Option<&Tensor<1>>,
     window: conv_kernel::ConvWindow,
     groups: usize,
-) -> Result<Tensor<4>, (Tensor<4>, Tensor<4>, Option<Tensor<1>>)> {
-    let float32 = x.dtype() == DType::F32 && weight.dtype() == DType::F32 && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
+) -> Option<ConvShape> {
+    let float32 = x.dtype() == DType::F32 && weight.dtype() == DType::F32 && bias.is_none_or(|b| b.dtype() == DType::F32);
     let [n, c, h, w] = x.dims();
     let [c_out, c_w, kh, kw] = weight.dims();
     let shape = ConvShape { input: [n, c, h, w], out_channels: c_out, kernel: [kh, kw], window };
-    if !float32 || groups != 1 || c_w != c || !shape.is_valid() || !served(&x.device()) || !served(&weight.device()) {
-        return Err((x, weight, bias));
-    }
-    let bias = bias.unwrap_or_else(|| Tensor::zeros([c_out], &weight.device()));
-    let y = <Dispatch as HostKernels>::host_conv2d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), shape);
-    Ok(Tensor::from_dispatch(y))
+    let ours = float32 && groups == 1 && c_w == c && shape.is_valid() && served(&x.device()) && served(&weight.device());
+    ours.then_some(shape)
 }
 
-/// Max pooling through the host kernels; hands the tensor back (`Err`) when they do not serve
-/// it (not float32, on another backend).
-pub fn max_pool2d(x: Tensor<4>, h: pool_kernel::Axis, w: pool_kernel::Axis, ceil_mode: bool) -> Result<Tensor<4>, Tensor<4>> {
+/// Convolution through the host kernels, for a `shape` from [`conv2d_shape`].
+pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, shape: ConvShape) -> Tensor<4> {
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([shape.out_channels], &weight.device()));
+    let y = <Dispatch as HostKernels>::host_conv2d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), shape);
+    Tensor::from_dispatch(y)
+}
+
+/// The pooling's shapes when the host kernels serve it (float32 on the CPU backend, nonzero
+/// kernel and stride); `None` sends the caller to burn's own operator. The axes' `input`
+/// lengths are taken from `x`.
+pub fn max_pool2d_shape(x: &Tensor<4>, h: pool_kernel::Axis, w: pool_kernel::Axis, ceil_mode: bool) -> Option<PoolShape> {
     let [n, c, ih, iw] = x.dims();
     let shape = PoolShape { planes: n * c, h: pool_kernel::Axis { input: ih, ..h }, w: pool_kernel::Axis { input: iw, ..w }, ceil_mode };
-    if x.dtype() != DType::F32 || !shape.is_valid() || !served(&x.device()) {
-        return Err(x);
-    }
-    Ok(Tensor::from_dispatch(<Dispatch as HostKernels>::host_max_pool2d(x.into_dispatch(), shape)))
+    (x.dtype() == DType::F32 && shape.is_valid() && served(&x.device())).then_some(shape)
+}
+
+/// Max pooling through the host kernels, for a `shape` from [`max_pool2d_shape`].
+pub fn max_pool2d(x: Tensor<4>, shape: PoolShape) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as HostKernels>::host_max_pool2d(x.into_dispatch(), shape))
 }
 
 #[cfg(test)]
@@ -190,6 +195,18 @@ mod tests {
         let len: usize = shape.iter().product();
         let values: Vec<f32> = (0..len).map(|i| (((i + seed) * 7919) % 997) as f32 / 499.0 - 1.0).collect();
         Tensor::from_data(TensorData::new(values, shape), device)
+    }
+
+    /// The host convolution, or `None` where it hands over to burn.
+    fn host_conv(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<1>>, window: ConvWindow, groups: usize) -> Option<Tensor<4>> {
+        let shape = conv2d_shape(&x, &w, b.as_ref(), window, groups)?;
+        Some(conv2d(x, w, b, shape))
+    }
+
+    /// The host max pooling, or `None` where it hands over to burn.
+    fn host_pool(x: Tensor<4>, h: Axis, w: Axis, ceil_mode: bool) -> Option<Tensor<4>> {
+        let shape = max_pool2d_shape(&x, h, w, ceil_mode)?;
+        Some(max_pool2d(x, shape))
     }
 
     fn assert_close(mine: Vec<f32>, theirs: Vec<f32>, what: &str) {
@@ -218,7 +235,7 @@ mod tests {
             // Forward without a tape.
             let device = compute_device();
             let (x, w, b) = (tensor([n, c, 11, 10], 1, &device), tensor([c_out, c, kh, kw], 2, &device), tensor([c_out], 3, &device));
-            let mine = conv2d(x.clone(), w.clone(), Some(b.clone()), window, 1).unwrap();
+            let mine = host_conv(x.clone(), w.clone(), Some(b.clone()), window, 1).unwrap();
             let theirs = burn::tensor::module::conv2d(x, w, Some(b), options.clone());
             assert_eq!(mine.dims(), theirs.dims(), "{what}");
             assert_close(to_vec(mine), to_vec(theirs), &format!("forward, {what}"));
@@ -229,7 +246,7 @@ mod tests {
                 let w = tensor([c_out, c, kh, kw], 2, &device).require_grad();
                 let b = tensor([c_out], 3, &device).require_grad();
                 let y = if host {
-                    conv2d(x.clone(), w.clone(), Some(b.clone()), window, 1).unwrap()
+                    host_conv(x.clone(), w.clone(), Some(b.clone()), window, 1).unwrap()
                 } else {
                     burn::tensor::module::conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone())
                 };
@@ -250,12 +267,12 @@ mod tests {
         let x = tensor([2, 2, 6, 6], 1, &device).require_grad();
         let w = tensor([3, 2, 3, 3], 2, &device);
         let window = ConvWindow { stride: [1, 1], padding: [(0, 0); 2], dilation: [1, 1] };
-        let y = conv2d(x.clone(), w.clone(), None, window, 1).unwrap();
+        let y = host_conv(x.clone(), w.clone(), None, window, 1).unwrap();
         let g = y.sum().backward();
         assert_eq!(x.grad(&g).unwrap().dims(), [2, 2, 6, 6]);
         assert!(w.grad(&g).is_none());
         let w = tensor([4, 1, 3, 3], 2, &device);
-        assert!(conv2d(x, w, None, window, 2).is_err());
+        assert!(host_conv(x, w, None, window, 2).is_none());
     }
 
     #[test]
@@ -275,7 +292,7 @@ mod tests {
             let options = MaxPoolOptions { kernel_size: kernel, stride, padding, dilation, ceil_mode };
             for device in [compute_device(), autodiff_device()] {
                 let x = tensor([n, c, ih, iw], 5, &device);
-                let mine = max_pool2d(x.clone(), axis(0), axis(1), ceil_mode).unwrap();
+                let mine = host_pool(x.clone(), axis(0), axis(1), ceil_mode).unwrap();
                 let theirs = burn::tensor::module::max_pool2d(x, options.clone());
                 assert_eq!(mine.dims(), theirs.dims(), "{what}");
                 assert_eq!(to_vec(mine), to_vec(theirs), "forward, {what}");
@@ -284,7 +301,7 @@ mod tests {
             let grad = |host: bool| {
                 let x = tensor([n, c, ih, iw], 5, &device).require_grad();
                 let y = if host {
-                    max_pool2d(x.clone(), axis(0), axis(1), ceil_mode).unwrap()
+                    host_pool(x.clone(), axis(0), axis(1), ceil_mode).unwrap()
                 } else {
                     burn::tensor::module::max_pool2d(x.clone(), options.clone())
                 };
@@ -306,7 +323,7 @@ mod tests {
             let x = if tracked { x.require_grad() } else { x };
             for (k, s, pad) in [(2, 2, 0), (3, 1, 1)] {
                 let a = Axis { input: 4, kernel: k, stride: s, dilation: 1, pad_begin: pad, pad_end: pad };
-                let y = to_vec(max_pool2d(x.clone(), a, a, false).unwrap());
+                let y = to_vec(host_pool(x.clone(), a, a, false).unwrap());
                 assert!(y[0].is_nan(), "kernel {k}: the NaN at (1, 1) must reach the first window, got {y:?}");
                 assert!(y.iter().any(|v| !v.is_nan()));
             }

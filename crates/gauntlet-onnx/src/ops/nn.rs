@@ -147,9 +147,9 @@ pub fn conv(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
         b.t.reshape([n])
     });
     let window = conv_kernel::ConvWindow { stride: win.stride, padding: win.padding, dilation: win.dilation };
-    let y = match host::conv2d(input, weight, bias, window, groups) {
-        Ok(y) => y,
-        Err((input, weight, bias)) => conv2d(input, weight, bias, options),
+    let y = match host::conv2d_shape(&input, &weight, bias.as_ref(), window, groups) {
+        Some(shape) => host::conv2d(input, weight, bias, shape),
+        None => conv2d(input, weight, bias, options),
     };
     Ok(from_4d(y, rank))
 }
@@ -179,9 +179,9 @@ pub fn pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
         pad_end: win.padding[i].1,
     };
     let y = if ctx.node.op == "MaxPool" {
-        match host::max_pool2d(input, axis(0, ih), axis(1, iw), ceil_mode) {
-            Ok(y) => y,
-            Err(input) => max_pool2d(
+        match host::max_pool2d_shape(&input, axis(0, ih), axis(1, iw), ceil_mode) {
+            Some(shape) => host::max_pool2d(input, shape),
+            None => max_pool2d(
                 input,
                 MaxPoolOptions {
                     kernel_size: win.kernel,

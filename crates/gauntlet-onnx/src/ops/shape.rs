@@ -57,7 +57,7 @@ pub fn reshape(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
     let total: usize = input_shape.iter().product();
     if let Some(i) = infer {
         let known: usize = shape.iter().product();
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(ctx.error(format!(
                 "cannot reshape {input_shape:?} to {target:?}; the input probably has the wrong \
                  size for this model"
