@@ -13,8 +13,11 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Norm {
+    /// The largest absolute change of any feature.
     Linf,
+    /// The Euclidean length of the change.
     L2,
+    /// The sum of absolute changes.
     L1,
 }
 
@@ -54,14 +57,33 @@ impl Norm {
 
     /// Per-row norms on the host.
     pub fn measure_rows(&self, delta: &[f32], features: usize) -> Vec<f32> {
-        delta
-            .chunks(features)
-            .map(|row| match self {
-                Norm::Linf => row.iter().fold(0f32, |m, v| m.max(v.abs())),
-                Norm::L2 => row.iter().map(|v| v * v).sum::<f32>().sqrt(),
-                Norm::L1 => row.iter().map(|v| v.abs()).sum(),
-            })
-            .collect()
+        delta.chunks(features).map(|row| self.measure_row(row)).collect()
+    }
+
+    /// The norm of one flat row on the host; the arithmetic every host-side measurement
+    /// shares, so that a size an attack compares is the size the verification reports.
+    pub fn measure_row(&self, row: &[f32]) -> f32 {
+        match self {
+            Norm::Linf => row.iter().fold(0f32, |m, v| m.max(v.abs())),
+            Norm::L2 => row.iter().map(|v| v * v).sum::<f32>().sqrt(),
+            Norm::L1 => row.iter().map(|v| v.abs()).sum(),
+        }
+    }
+
+    /// `‖a − x‖` for two rows of equal length (`x` the clean input, `a` a candidate).
+    pub fn distance(&self, x: &[f32], a: &[f32]) -> f32 {
+        let delta: Vec<f32> = a.iter().zip(x).map(|(a, x)| a - x).collect();
+        self.measure_row(&delta)
+    }
+
+    /// The dual norm (L∞ ↔ L1, L2 ↔ L2): a linearized boundary `m + w·δ = 0` lies
+    /// `|m| / ‖w‖_dual` away in this norm.
+    pub fn dual(&self) -> Norm {
+        match self {
+            Norm::Linf => Norm::L1,
+            Norm::L2 => Norm::L2,
+            Norm::L1 => Norm::Linf,
+        }
     }
 
     /// Projects each row of `delta` onto the ball of radius `eps` (an `[N, 1]` column).
@@ -147,7 +169,9 @@ pub fn project_l1_rows(mut delta: Vec<f32>, features: usize, eps: &[f32]) -> Vec
 /// The valid input range, e.g. `[0, 1]` for images.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Bounds {
+    /// Smallest valid feature value.
     pub min: f32,
+    /// Largest valid feature value.
     pub max: f32,
 }
 
@@ -178,7 +202,7 @@ impl ThreatModel {
     pub fn new(norm: Norm, epsilons: &[f32], bounds: Bounds) -> Result<Self> {
         if epsilons.is_empty() {
             return Err(Error::Parameter(
-                "no perturbation budget given; pass at least one with --eps, e.g. --eps 0.1,0.3"
+                "no perturbation budget given: `epsilons` is empty; give at least one, e.g. [0.1, 0.3]"
                     .into(),
             ));
         }
@@ -214,14 +238,17 @@ impl ThreatModel {
         })
     }
 
+    /// The norm budgets are measured in.
     pub fn norm(&self) -> Norm {
         self.norm
     }
 
+    /// The budgets, ascending and distinct.
     pub fn epsilons(&self) -> &[f32] {
         &self.epsilons
     }
 
+    /// The valid input box.
     pub fn bounds(&self) -> Bounds {
         self.bounds
     }
@@ -280,5 +307,20 @@ mod tests {
         assert!((n[0] - 0.5).abs() < 1e-5 && (n[1] - 2.0).abs() < 1e-5);
         // direction preserved: signs unchanged
         assert!(p[0] > 0.0 && p[1] <= 0.0);
+    }
+
+    #[test]
+    fn row_helpers_agree_with_the_batch_measurement() {
+        let rows = [0.3f32, -0.4, 0.0, 1.0, -2.0, 0.5];
+        for norm in [Norm::Linf, Norm::L2, Norm::L1] {
+            let batch = norm.measure_rows(&rows, 3);
+            assert_eq!(batch, vec![norm.measure_row(&rows[..3]), norm.measure_row(&rows[3..])]);
+            let delta: Vec<f32> = (0..3).map(|j| rows[3 + j] - rows[j]).collect();
+            assert_eq!(norm.distance(&rows[..3], &rows[3..]), norm.measure_row(&delta));
+            assert_eq!(norm.dual().dual(), norm);
+        }
+        assert_eq!(Norm::L2.measure_row(&[3.0, 4.0]), 5.0);
+        assert_eq!(Norm::Linf.dual(), Norm::L1);
+        assert_eq!(Norm::L1.measure_row(&[]), 0.0);
     }
 }
