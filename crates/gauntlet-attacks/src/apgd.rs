@@ -7,10 +7,11 @@
 //! and targeted DLR toward each of the top-k classes (APGD-T).
 //!
 //! As in [`crate::pgd`], every (sample, ε) pair is one row of a single batch, and a row leaves the
-//! batch as soon as it is adversarial.
+//! batch as soon as it is adversarial; a row that never breaks proposes its clean input.
 
 use burn::tensor::Tensor;
 use rand::rngs::StdRng;
+use serde_json::json;
 
 use gauntlet_core::device::compute_device;
 use gauntlet_core::loss::Objective;
@@ -19,20 +20,30 @@ use gauntlet_core::tensor::{argmax_rows, from_rows, to_vec};
 use gauntlet_core::threat::Norm;
 use gauntlet_core::{Error, Result};
 
-use crate::outcome::{verify, AttackOutcome};
-use crate::rows::{candidates, select_rows, wrong_classes_by_score};
+use crate::attack::described;
+use crate::outcome::BudgetCandidates;
+use crate::rows::{select_rows, wrong_classes_by_score, Active, Rows};
 use crate::step::{ascent_direction, random_start};
-use crate::{Attack, AttackInput};
+use crate::{Attack, AttackInput, FixedBudget, Kind};
 
 /// The loss APGD ascends.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ApgdLoss {
+    /// Cross-entropy (APGD-CE); toward the target under a targeted criterion.
     CrossEntropy,
+    /// The Difference of Logits Ratio (APGD-DLR); the targeted margin under a targeted
+    /// criterion.
     Dlr,
-    /// Targeted DLR, run once per target: the `k` highest-scoring wrong classes.
-    TargetedDlr { targets: usize },
+    /// Targeted DLR, run once per target: the `targets` highest-scoring wrong classes (APGD-T).
+    TargetedDlr {
+        /// How many target classes to try.
+        targets: usize,
+    },
 }
 
+/// Auto-PGD, a fixed-budget attack for L∞ and L2: `steps` iterations per run, `restarts` runs
+/// (per target class for APGD-T).
+#[derive(Debug, Clone)]
 pub struct Apgd {
     steps: usize,
     restarts: usize,
@@ -44,18 +55,33 @@ const MOMENTUM: f32 = 0.75;
 const RHO: f32 = 0.75;
 
 impl Apgd {
-    pub fn new(loss: ApgdLoss, steps: usize, restarts: usize) -> Self {
+    /// Target classes APGD-T tries (AutoAttack's default).
+    pub const DEFAULT_TARGET_CLASSES: usize = 9;
+
+    /// APGD with `loss`, `steps` iterations per run and `restarts` runs (each at least 1).
+    pub fn new(loss: ApgdLoss, steps: usize, restarts: usize) -> Result<Self> {
+        if steps == 0 {
+            return Err(Error::Parameter("Apgd: steps must be at least 1".into()));
+        }
+        if restarts == 0 {
+            return Err(Error::Parameter("Apgd: restarts must be at least 1".into()));
+        }
         let name = match loss {
             ApgdLoss::CrossEntropy => "apgd-ce",
             ApgdLoss::Dlr => "apgd-dlr",
+            ApgdLoss::TargetedDlr { targets: 0 } => {
+                return Err(Error::Parameter(
+                    "Apgd: the targets of ApgdLoss::TargetedDlr must be at least 1".into(),
+                ))
+            }
             ApgdLoss::TargetedDlr { .. } => "apgd-t",
         };
-        Apgd {
+        Ok(Apgd {
             steps,
             restarts,
             loss,
             name,
-        }
+        })
     }
 
     /// Iterations at which progress is checked: p₀ = 0, p₁ = 0.22,
@@ -77,10 +103,6 @@ impl Apgd {
     }
 }
 
-fn keep<T: Clone>(v: &[T], rows: &[usize]) -> Vec<T> {
-    rows.iter().map(|&k| v[k].clone()).collect()
-}
-
 /// Per-row choice between two batches: `mask[r]` true takes the row from `a`.
 fn choose(mask: &[bool], a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
     let n = mask.len();
@@ -98,10 +120,36 @@ impl Attack for Apgd {
         &[Norm::Linf, Norm::L2]
     }
 
-    fn run(&self, input: &AttackInput, rng: &mut StdRng) -> Result<AttackOutcome> {
+    fn describe(&self) -> serde_json::Value {
+        let (loss, targets) = match self.loss {
+            ApgdLoss::CrossEntropy => ("cross-entropy", None),
+            ApgdLoss::Dlr => ("dlr", None),
+            ApgdLoss::TargetedDlr { targets } => ("targeted-dlr", Some(targets)),
+        };
+        described(
+            self,
+            json!({
+                "steps": self.steps,
+                "restarts": self.restarts,
+                "loss": loss,
+                "target_classes": targets,
+                "step_size": "2ε, halved at checkpoints where progress stalls",
+                "checkpoints": self.checkpoints(),
+                "rho": RHO,
+                "momentum": MOMENTUM,
+            }),
+        )
+    }
+
+    fn kind(&self) -> Kind<'_> {
+        Kind::FixedBudget(self)
+    }
+}
+
+impl FixedBudget for Apgd {
+    fn attack_budgets(&self, input: &AttackInput, rng: &mut StdRng) -> Result<BudgetCandidates> {
         let (n, f) = (input.len(), input.features());
-        let classes = input.model.num_classes();
-        let epsilons = input.threat.epsilons();
+        let classes = input.model().num_classes();
         let device = compute_device();
         let needed = match self.loss {
             ApgdLoss::CrossEntropy => 2,
@@ -114,20 +162,19 @@ impl Attack for Apgd {
                 self.name
             )));
         }
-        if matches!(self.loss, ApgdLoss::TargetedDlr { .. }) && input.criterion.is_targeted() {
+        if matches!(self.loss, ApgdLoss::TargetedDlr { .. }) && input.criterion().is_targeted() {
             return Err(Error::Parameter(
                 "apgd-t chooses its own targets; use apgd-ce for a targeted criterion".into(),
             ));
         }
-        let rows = epsilons.len() * n;
-        let mut found: Vec<Option<Vec<f32>>> = vec![None; rows];
+        let mut rows = Rows::new(input);
         let mut gradient_evals = 0u64;
 
         // Target classes per sample for APGD-T: wrong classes by decreasing clean logit.
         let ranked: Vec<Vec<i64>> = if let ApgdLoss::TargetedDlr { .. } = self.loss {
-            let logits = to_vec(input.model.logits(from_rows(input.x.to_vec(), n, f, &device))?);
+            let logits = to_vec(input.model().logits(from_rows(input.x().to_vec(), n, f, &device))?);
             (0..n)
-                .map(|i| wrong_classes_by_score(&logits[i * classes..(i + 1) * classes], input.labels[i]))
+                .map(|i| wrong_classes_by_score(&logits[i * classes..(i + 1) * classes], input.labels()[i]))
                 .collect()
         } else {
             Vec::new()
@@ -138,82 +185,117 @@ impl Attack for Apgd {
         };
         for target_rank in runs {
             for _ in 0..self.restarts {
-                let active: Vec<usize> = (0..rows)
-                    .filter(|&r| found[r].is_none() && epsilons[r / n] > 0.0)
-                    .collect();
-                if active.is_empty() {
+                let open = rows.open();
+                if open.is_empty() {
                     break;
                 }
-                let targets = target_rank.map(|k| {
-                    active.iter().map(|&r| ranked[r % n][k]).collect::<Vec<i64>>()
-                });
-                gradient_evals += self.run_rows(input, active, targets, &mut found, rng)?;
+                let targets = target_rank.map(|k| open.iter().map(|&r| ranked[rows.sample(r)][k]).collect());
+                gradient_evals += self.run_rows(input, &mut rows, open, targets, rng)?;
             }
         }
+        Ok(rows.into_candidates(gradient_evals, false))
+    }
+}
 
-        let candidates = candidates(&found, epsilons.len(), n, |_, i| input.x[i * f..(i + 1) * f].to_vec());
-        Ok(AttackOutcome {
-            per_eps: verify(input, candidates)?,
-            gradient_evals,
-            queries: 0,
-        })
+/// One row's step-size control.
+#[derive(Clone)]
+struct Progress {
+    step: f32,
+    loss_prev: f32,
+    loss_best: f32,
+    increases: usize,
+    step_at_checkpoint: f32,
+    best_at_checkpoint: f32,
+    /// APGD-T's target class for this run (unused otherwise).
+    target: i64,
+}
+
+/// The batch tensors of one run, row `k` belonging to the `k`-th active row.
+struct Iterates {
+    x0: Tensor<2>,
+    xk: Tensor<2>,
+    x_prev: Tensor<2>,
+    x_best: Tensor<2>,
+    grad_best: Option<Tensor<2>>,
+    eps_col: Tensor<2>,
+}
+
+impl Iterates {
+    fn select(self, kept: &[usize]) -> Iterates {
+        Iterates {
+            x0: select_rows(self.x0, kept),
+            xk: select_rows(self.xk, kept),
+            x_prev: select_rows(self.x_prev, kept),
+            x_best: select_rows(self.x_best, kept),
+            grad_best: self.grad_best.map(|g| select_rows(g, kept)),
+            eps_col: select_rows(self.eps_col, kept),
+        }
     }
 }
 
 impl Apgd {
-    /// One APGD run over the given (sample, ε) rows; records adversarial rows in `found`.
+    /// One APGD run over the `open` (sample, ε) rows, APGD-T toward `targets` (one per row);
+    /// records adversarial rows in `rows`. Returns the gradient evaluations spent.
     fn run_rows(
         &self,
         input: &AttackInput,
-        mut active: Vec<usize>,
-        mut targets: Option<Vec<i64>>,
-        found: &mut [Option<Vec<f32>>],
+        rows: &mut Rows,
+        open: Vec<usize>,
+        targets: Option<Vec<i64>>,
         rng: &mut StdRng,
     ) -> Result<u64> {
-        let (n, f) = (input.len(), input.features());
-        let classes = input.model.num_classes();
-        let norm = input.threat.norm();
-        let bounds = input.threat.bounds();
-        let epsilons = input.threat.epsilons();
+        let f = input.features();
+        let classes = input.model().num_classes();
+        let norm = input.threat().norm();
+        let bounds = input.threat().bounds();
         let device = compute_device();
-        let user_targets = input.criterion.targets();
         let checkpoints = self.checkpoints();
+        let targeted_run = targets.is_some();
         let mut evals = 0u64;
 
-        let clean: Vec<f32> = active
-            .iter()
-            .flat_map(|&r| input.x[(r % n) * f..(r % n + 1) * f].iter().copied())
-            .collect();
-        let mut radii: Vec<f32> = active.iter().map(|&r| epsilons[r / n]).collect();
-        let noise = random_start(norm, active.len(), f, &radii, rng);
+        let m = open.len();
+        let clean = rows.clean_rows(&open);
+        let radii = rows.radii(&open);
+        let noise = random_start(norm, m, f, &radii, rng);
         let start: Vec<f32> = clean
             .iter()
             .zip(&noise)
             .map(|(x, d)| (x + d).clamp(bounds.min, bounds.max))
             .collect();
-        let mut x0 = from_rows(clean, active.len(), f, &device);
-        let mut xk = from_rows(start, active.len(), f, &device);
-        let mut x_prev = xk.clone();
-        let mut x_best = xk.clone();
-        let mut grad_best: Option<Tensor<2>> = None;
-        let mut eps_col = from_rows(radii.clone(), active.len(), 1, &device);
-
-        // Per-row bookkeeping on the host.
-        let m = active.len();
-        let mut step: Vec<f32> = radii.iter().map(|e| 2.0 * e).collect();
-        let mut loss_prev = vec![f32::NEG_INFINITY; m];
-        let mut loss_best = vec![f32::NEG_INFINITY; m];
-        let mut increases = vec![0usize; m];
-        let mut step_at_checkpoint = step.clone();
-        let mut best_at_checkpoint = loss_best.clone();
+        let xk = from_rows(start, m, f, &device);
+        let mut it = Iterates {
+            x0: from_rows(clean, m, f, &device),
+            x_prev: xk.clone(),
+            x_best: xk.clone(),
+            xk,
+            grad_best: None,
+            eps_col: from_rows(radii.clone(), m, 1, &device),
+        };
+        let progress: Vec<Progress> = radii
+            .iter()
+            .enumerate()
+            .map(|(a, e)| Progress {
+                step: 2.0 * e,
+                loss_prev: f32::NEG_INFINITY,
+                loss_best: f32::NEG_INFINITY,
+                increases: 0,
+                step_at_checkpoint: 2.0 * e,
+                best_at_checkpoint: f32::NEG_INFINITY,
+                target: targets.as_ref().map_or(0, |t| t[a]),
+            })
+            .collect();
+        let mut active = Active::new(open, progress);
         let mut last_checkpoint = 0usize;
 
         for k in 0..=self.steps {
-            let labels: Vec<i64> = active.iter().map(|&r| input.labels[r % n]).collect();
-            let row_user_targets: Option<Vec<i64>> =
-                user_targets.as_ref().map(|t| active.iter().map(|&r| t[r % n]).collect());
-            let objective = match (self.loss, &targets, &row_user_targets) {
-                (ApgdLoss::TargetedDlr { .. }, Some(t), _) => Objective::TargetedDlr { labels: &labels, targets: t },
+            let labels = rows.labels(active.rows());
+            let user_targets = rows.targets(active.rows());
+            let run_targets: Vec<i64> = active.state().iter().map(|p| p.target).collect();
+            let objective = match (self.loss, targeted_run, &user_targets) {
+                (ApgdLoss::TargetedDlr { .. }, true, _) => Objective::TargetedDlr {
+                    labels: &labels,
+                    targets: &run_targets,
+                },
                 (ApgdLoss::CrossEntropy, _, Some(t)) => Objective::TargetedCrossEntropy(t),
                 (ApgdLoss::Dlr, _, Some(t)) => Objective::TargetedMargin(t),
                 (ApgdLoss::Dlr, _, None) => Objective::Dlr(&labels),
@@ -221,112 +303,89 @@ impl Apgd {
             };
             let last = k == self.steps;
             let (logits, loss, grad) = if last {
-                (to_vec(input.model.logits(xk.clone())?), Vec::new(), None)
+                (to_vec(input.model().logits(it.xk.clone())?), Vec::new(), None)
             } else {
-                let lg = loss_and_grad(input.model, &xk, &objective)?;
+                let lg = loss_and_grad(input.model(), &it.xk, &objective)?;
                 evals += active.len() as u64;
                 (lg.logits, lg.loss, Some(lg.grad))
             };
             let preds = argmax_rows(&logits, classes);
-            let success: Vec<bool> = (0..active.len())
-                .map(|a| match &row_user_targets {
-                    Some(t) => preds[a] == t[a],
-                    None => preds[a] != labels[a],
-                })
-                .collect();
-            if success.iter().any(|&s| s) || last {
-                let current = to_vec(xk.clone());
-                for (a, &r) in active.iter().enumerate() {
-                    if success[a] {
-                        found[r] = Some(current[a * f..(a + 1) * f].to_vec());
-                    }
-                }
+            let success: Vec<bool> =
+                active.rows().iter().zip(&preds).map(|(&r, &p)| rows.is_adversarial(r, p)).collect();
+            let any_success = success.contains(&true);
+            if any_success {
+                rows.record(active.rows(), &to_vec(it.xk.clone()), &success, false);
             }
             let Some(mut grad) = grad else { break };
 
             // Best point so far (the loss is of the current iterate).
-            let improved: Vec<bool> = (0..active.len()).map(|a| loss[a] > loss_best[a]).collect();
-            for a in 0..active.len() {
-                if loss[a] > loss_prev[a] && k > 0 {
-                    increases[a] += 1;
+            let improved: Vec<bool> = active.state().iter().zip(&loss).map(|(p, l)| *l > p.loss_best).collect();
+            for (p, &l) in active.state_mut().iter_mut().zip(&loss) {
+                if l > p.loss_prev && k > 0 {
+                    p.increases += 1;
                 }
-                if improved[a] {
-                    loss_best[a] = loss[a];
+                if l > p.loss_best {
+                    p.loss_best = l;
                 }
-                loss_prev[a] = loss[a];
+                p.loss_prev = l;
             }
-            x_best = choose(&improved, xk.clone(), x_best);
-            grad_best = Some(match grad_best {
+            it.x_best = choose(&improved, it.xk.clone(), it.x_best);
+            it.grad_best = Some(match it.grad_best {
                 Some(g) => choose(&improved, grad.clone(), g),
                 None => grad.clone(),
             });
 
             // Rows that became adversarial leave the batch.
-            if success.iter().any(|&s| s) {
-                let kept: Vec<usize> = (0..active.len()).filter(|&a| !success[a]).collect();
+            if any_success {
+                let kept = active.drop_where(&success);
                 if kept.is_empty() {
                     break;
                 }
-                xk = select_rows(xk, &kept);
-                x_prev = select_rows(x_prev, &kept);
-                x_best = select_rows(x_best, &kept);
-                x0 = select_rows(x0, &kept);
-                eps_col = select_rows(eps_col, &kept);
+                it = it.select(&kept);
                 grad = select_rows(grad, &kept);
-                grad_best = grad_best.map(|g| select_rows(g, &kept));
-                step = keep(&step, &kept);
-                loss_prev = keep(&loss_prev, &kept);
-                loss_best = keep(&loss_best, &kept);
-                increases = keep(&increases, &kept);
-                step_at_checkpoint = keep(&step_at_checkpoint, &kept);
-                best_at_checkpoint = keep(&best_at_checkpoint, &kept);
-                radii = keep(&radii, &kept);
-                targets = targets.map(|t| keep(&t, &kept));
-                active = keep(&active, &kept);
             }
 
             // Checkpoint: halve the step and restart from the best point where progress stalled.
             if checkpoints.contains(&k) {
                 let window = (k - last_checkpoint).max(1) as f32;
                 let mut restart = vec![false; active.len()];
-                for a in 0..active.len() {
-                    let too_few = (increases[a] as f32) < RHO * window;
-                    let stalled = step[a] == step_at_checkpoint[a] && loss_best[a] == best_at_checkpoint[a];
+                for (a, p) in active.state_mut().iter_mut().enumerate() {
+                    let too_few = (p.increases as f32) < RHO * window;
+                    let stalled = p.step == p.step_at_checkpoint && p.loss_best == p.best_at_checkpoint;
                     if too_few || stalled {
-                        step[a] /= 2.0;
+                        p.step /= 2.0;
                         restart[a] = true;
                     }
-                    increases[a] = 0;
-                    step_at_checkpoint[a] = step[a];
-                    best_at_checkpoint[a] = loss_best[a];
+                    p.increases = 0;
+                    p.step_at_checkpoint = p.step;
+                    p.best_at_checkpoint = p.loss_best;
                 }
                 last_checkpoint = k;
-                if restart.iter().any(|&r| r) {
-                    xk = choose(&restart, x_best.clone(), xk);
-                    if let Some(g) = &grad_best {
+                if restart.contains(&true) {
+                    it.xk = choose(&restart, it.x_best.clone(), it.xk);
+                    if let Some(g) = &it.grad_best {
                         grad = choose(&restart, g.clone(), grad);
                     }
                 }
             }
 
             // z = P(x + η·d);  x⁺ = P(x + α(z − x) + (1 − α)(x − x_prev)).
-            let eta = from_rows(step.clone(), active.len(), 1, &device);
-            let direction = ascent_direction(norm, grad, &xk, (bounds.min, bounds.max));
+            let steps: Vec<f32> = active.state().iter().map(|p| p.step).collect();
+            let eta = from_rows(steps, active.len(), 1, &device);
+            let direction = ascent_direction(norm, grad, &it.xk, (bounds.min, bounds.max));
+            let (x0, eps_col) = (&it.x0, &it.eps_col);
             let project = |v: Tensor<2>| {
-                (x0.clone() + norm.project(v - x0.clone(), &eps_col)).clamp(bounds.min, bounds.max)
+                (x0.clone() + norm.project(v - x0.clone(), eps_col)).clamp(bounds.min, bounds.max)
             };
+            let xk = it.xk.clone();
             let z = project(xk.clone() + direction * eta);
             let next = if k == 0 {
                 z
             } else {
-                project(
-                    xk.clone()
-                        + (z - xk.clone()) * MOMENTUM
-                        + (xk.clone() - x_prev.clone()) * (1.0 - MOMENTUM),
-                )
+                project(xk.clone() + (z - xk.clone()) * MOMENTUM + (xk.clone() - it.x_prev.clone()) * (1.0 - MOMENTUM))
             };
-            x_prev = xk;
-            xk = next;
+            it.x_prev = xk;
+            it.xk = next;
         }
         Ok(evals)
     }
@@ -338,7 +397,18 @@ mod tests {
 
     #[test]
     fn checkpoints_follow_the_paper() {
-        let apgd = Apgd::new(ApgdLoss::CrossEntropy, 100, 1);
+        let apgd = Apgd::new(ApgdLoss::CrossEntropy, 100, 1).unwrap();
         assert_eq!(&apgd.checkpoints()[..4], &[22, 41, 57, 70]);
+    }
+
+    #[test]
+    fn builder_rejects_bad_values_by_field() {
+        let err = |r: Result<Apgd>| r.unwrap_err().to_string();
+        assert_eq!(err(Apgd::new(ApgdLoss::Dlr, 0, 1)), "Apgd: steps must be at least 1");
+        assert_eq!(err(Apgd::new(ApgdLoss::Dlr, 10, 0)), "Apgd: restarts must be at least 1");
+        assert!(err(Apgd::new(ApgdLoss::TargetedDlr { targets: 0 }, 10, 1)).contains("targets"));
+        let t = Apgd::new(ApgdLoss::TargetedDlr { targets: 3 }, 10, 1).unwrap();
+        assert_eq!(t.describe()["target_classes"], 3);
+        assert_eq!(t.describe()["loss"], "targeted-dlr");
     }
 }

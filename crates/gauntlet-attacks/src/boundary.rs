@@ -24,24 +24,27 @@
 //! **Label-only.** Every decision is the arg-max of the target's logits; scores are never read,
 //! so the attack runs unchanged on label-only targets, and never asks for a gradient.
 //!
-//! **Budgets.** As in HopSkipJumpAttack ([`crate::hsj`]): one distance-minimising run per
-//! sample for all budgets; a sample stops when its best point is within the smallest ε or its
-//! query budget (start search included, every row counted) is spent. The best point goes to
-//! [`crate::outcome::verify`], which projects it into each ε-ball; the queries reported at ε are
-//! those spent until the best distance first fell to ε (all queries used, on failure).
+//! **Budgets.** As in HopSkipJumpAttack ([`crate::hsj`]), a minimum-norm attack: one
+//! distance-minimising run per sample serves all budgets, so a sample's `queries` (start
+//! search included, every row counted) are its budget at every ε. A sample stops when its best
+//! point is within the smallest ε or its budget is spent. The best point goes to
+//! [`Attack::run`], which projects it into each ε-ball; the queries reported at ε are those
+//! spent until the best distance first fell to ε (all queries used, on failure).
 
 use std::collections::VecDeque;
 
 use rand::rngs::StdRng;
 use rand::Rng;
 use rand_distr::StandardNormal;
+use serde_json::json;
 
 use gauntlet_core::threat::Norm;
-use gauntlet_core::Result;
+use gauntlet_core::{Error, Result};
 
-use crate::hsj::{ask, distance, l2, noise_start, settle, Tracker};
-use crate::outcome::AttackOutcome;
-use crate::{Access, Attack, AttackInput};
+use crate::attack::described;
+use crate::decision::{settle, start_points, Oracle, Tracker};
+use crate::outcome::SampleCandidates;
+use crate::{Access, Attack, AttackInput, Kind, MinimumNorm};
 
 /// The orthogonal point is also queried every this many steps (for δ's success rate).
 pub const CHECK_EVERY: usize = 5;
@@ -52,10 +55,11 @@ pub const STEP_WINDOW: usize = 30;
 /// Factor of every step-size change.
 const ADAPTATION: f32 = 1.5;
 
-/// Decision-based Boundary Attack, L2.
+/// Decision-based Boundary Attack, L2; a minimum-norm attack.
+#[derive(Debug, Clone)]
 pub struct Boundary {
-    /// Query budget per sample, the start search included.
-    queries: usize,
+    /// Query budget per sample, the start search included (it serves every ε at once).
+    queries: u64,
     /// Initial orthogonal step δ (relative to the distance).
     spherical_step: f32,
     /// Initial step toward the original ε (relative to the distance).
@@ -67,10 +71,13 @@ pub struct Boundary {
 impl Boundary {
     /// Random-noise draws per sample before the start search gives up.
     pub const DEFAULT_START_TRIES: usize = 100;
+    /// Query budget per sample and budget unless told otherwise.
+    pub const DEFAULT_QUERIES: u64 = 10_000;
 
     /// The reference configuration (δ = ε = 0.01 at the start, adapted by factors of 1.5) with
-    /// a budget of `queries` per sample.
-    pub fn new(queries: usize) -> Self {
+    /// a budget of `queries` per sample and budget (0: no query, every sample keeps its clean
+    /// input).
+    pub fn new(queries: u64) -> Self {
         Boundary {
             queries,
             spherical_step: 0.01,
@@ -79,62 +86,81 @@ impl Boundary {
         }
     }
 
-    /// Overrides the initial orthogonal and toward-the-original step sizes.
-    pub fn with_steps(mut self, spherical: f32, source: f32) -> Self {
-        if spherical.is_finite() && spherical > 0.0 {
-            self.spherical_step = spherical;
+    /// Overrides the initial orthogonal step δ and step toward the original ε (both relative
+    /// to the distance, positive).
+    pub fn with_step_sizes(mut self, spherical: f32, source: f32) -> Result<Self> {
+        for (field, value) in [("spherical", spherical), ("source", source)] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(Error::Parameter(format!(
+                    "Boundary: {field} = {value} must be a positive number"
+                )));
+            }
         }
-        if source.is_finite() && source > 0.0 {
-            self.source_step = source;
-        }
-        self
+        self.spherical_step = spherical;
+        self.source_step = source;
+        Ok(self)
     }
 
-    /// Like [`Attack::run`], also returning the queries each sample used in all.
-    pub fn run_counted(
-        &self,
-        input: &AttackInput,
-        rng: &mut StdRng,
-    ) -> Result<(AttackOutcome, Vec<u64>)> {
-        self.check(input.threat)?;
-        let (n, f) = (input.len(), input.features());
-        let epsilons = input.threat.epsilons();
-        let bounds = input.threat.bounds();
-        let (lo, hi) = (bounds.min, bounds.max);
-        let budget = self.queries as u64;
-        let max_eps = epsilons.last().copied().unwrap_or(0.0);
-        // Done once within every (positive) budget, so smaller budgets are not left weaker.
-        let done_at = epsilons.iter().copied().filter(|&e| e > 0.0).fold(f32::INFINITY, f32::min);
-        let clean = |i: usize| &input.x[i * f..(i + 1) * f];
-
-        let mut used = vec![0u64; n];
-        let mut track = Tracker::new(n, epsilons);
-        let candidates: Vec<usize> = if max_eps > 0.0 && budget > 0 {
-            (0..n).collect()
-        } else {
-            Vec::new()
-        };
-        let starts = noise_start(
-            input,
-            &candidates,
-            budget,
-            self.start_tries,
-            1e-3,
-            &mut used,
-            rng,
-        )?;
-        struct Walk {
-            sample: usize,
-            spherical: f32,
-            source: f32,
-            spherical_stats: VecDeque<bool>,
-            step_stats: VecDeque<bool>,
+    /// Overrides the number of random-noise draws for the start point (at least 1).
+    pub fn with_start_tries(mut self, tries: usize) -> Result<Self> {
+        if tries == 0 {
+            return Err(Error::Parameter("Boundary: start_tries must be at least 1".into()));
         }
+        self.start_tries = tries;
+        Ok(self)
+    }
+}
+
+/// One sample's walk along the boundary: its step sizes and their success statistics.
+struct Walk {
+    sample: usize,
+    spherical: f32,
+    source: f32,
+    spherical_stats: VecDeque<bool>,
+    step_stats: VecDeque<bool>,
+}
+
+impl Walk {
+    /// The paper's step-size adaptation from the success rates of the last windows.
+    fn adapt(&mut self) {
+        if self.spherical_stats.len() == SPHERICAL_WINDOW {
+            let rate = success_rate(&self.spherical_stats);
+            if rate > 0.5 {
+                self.spherical *= ADAPTATION;
+                self.source *= ADAPTATION;
+                self.spherical_stats.clear();
+            } else if rate < 0.2 {
+                self.spherical /= ADAPTATION;
+                self.source /= ADAPTATION;
+                self.spherical_stats.clear();
+            }
+        }
+        if self.step_stats.len() == STEP_WINDOW {
+            let rate = success_rate(&self.step_stats);
+            if rate > 0.25 {
+                self.source *= ADAPTATION;
+                self.step_stats.clear();
+            } else if rate < 0.1 {
+                self.source /= ADAPTATION;
+                self.step_stats.clear();
+            }
+        }
+    }
+}
+
+impl MinimumNorm for Boundary {
+    fn minimize(&self, input: &AttackInput, rng: &mut StdRng) -> Result<SampleCandidates> {
+        let f = input.features();
+        let bounds = input.threat().bounds();
+        let (lo, hi) = (bounds.min, bounds.max);
+        let mut oracle = Oracle::new(input, self.queries);
+        let mut track = Tracker::new(input);
+        let starts = start_points(&mut oracle, self.start_tries, rng)?;
         let mut walks: Vec<Walk> = Vec::new();
         for (i, start) in starts.into_iter().enumerate() {
             if let Some(p) = start {
-                let dt = distance(Norm::L2, clean(i), &p);
-                track.offer(i, &p, dt, used[i]);
+                let dt = Norm::L2.distance(input.row(i), &p);
+                track.offer(i, &p, dt, oracle.used(i));
                 walks.push(Walk {
                     sample: i,
                     spherical: self.spherical_step,
@@ -149,7 +175,7 @@ impl Boundary {
         let mut eta = vec![0f32; f];
         loop {
             step += 1;
-            walks.retain(|w| track.best_dist[w.sample] > done_at && used[w.sample] < budget);
+            walks.retain(|w| !track.is_done(w.sample) && oracle.left(w.sample) > 0);
             if walks.is_empty() {
                 break;
             }
@@ -159,12 +185,11 @@ impl Boundary {
             let mut check_rows = Vec::new();
             for (k, w) in walks.iter().enumerate() {
                 let i = w.sample;
-                let x = clean(i);
-                let current = track.best[i].as_ref().expect("walks start adversarial");
+                let current = track.best(i).expect("walks start adversarial");
                 let (candidate, spherical) =
-                    proposal(x, current, w.spherical, w.source, (lo, hi), &mut eta, rng);
+                    proposal(input.row(i), current, w.spherical, w.source, (lo, hi), &mut eta, rng);
                 rows.extend_from_slice(&candidate);
-                if step.is_multiple_of(CHECK_EVERY) && budget - used[i] >= 2 {
+                if step.is_multiple_of(CHECK_EVERY) && oracle.left(i) >= 2 {
                     checks.push(k);
                     check_rows.extend_from_slice(&spherical);
                 }
@@ -172,48 +197,23 @@ impl Boundary {
             let mut owners: Vec<usize> = walks.iter().map(|w| w.sample).collect();
             owners.extend(checks.iter().map(|&k| walks[k].sample));
             rows.extend_from_slice(&check_rows);
-            let adv = ask(input, &rows, &owners, &mut used)?;
+            let adv = oracle.ask(&rows, &owners)?;
             let m = walks.len();
             for (k, w) in walks.iter_mut().enumerate() {
                 let i = w.sample;
                 let candidate = &rows[k * f..(k + 1) * f];
                 if adv[k] {
-                    let dt = distance(Norm::L2, clean(i), candidate);
-                    track.offer(i, candidate, dt, used[i]);
+                    let dt = Norm::L2.distance(input.row(i), candidate);
+                    track.offer(i, candidate, dt, oracle.used(i));
                 }
                 push(&mut w.step_stats, adv[k], STEP_WINDOW);
             }
             for (j, &k) in checks.iter().enumerate() {
                 push(&mut walks[k].spherical_stats, adv[m + j], SPHERICAL_WINDOW);
             }
-            for w in walks.iter_mut() {
-                if w.spherical_stats.len() == SPHERICAL_WINDOW {
-                    let rate = success_rate(&w.spherical_stats);
-                    if rate > 0.5 {
-                        w.spherical *= ADAPTATION;
-                        w.source *= ADAPTATION;
-                        w.spherical_stats.clear();
-                    } else if rate < 0.2 {
-                        w.spherical /= ADAPTATION;
-                        w.source /= ADAPTATION;
-                        w.spherical_stats.clear();
-                    }
-                }
-                if w.step_stats.len() == STEP_WINDOW {
-                    let rate = success_rate(&w.step_stats);
-                    if rate > 0.25 {
-                        w.source *= ADAPTATION;
-                        w.step_stats.clear();
-                    } else if rate < 0.1 {
-                        w.source /= ADAPTATION;
-                        w.step_stats.clear();
-                    }
-                }
-            }
+            walks.iter_mut().for_each(Walk::adapt);
         }
-
-        let outcome = track.finish(input, &used)?;
-        Ok((outcome, used))
+        Ok(track.into_candidates(input, oracle))
     }
 }
 
@@ -242,13 +242,13 @@ fn proposal(
 ) -> (Vec<f32>, Vec<f32>) {
     // source = x* − x̃, its length d and unit direction.
     let source: Vec<f32> = x.iter().zip(current).map(|(a, b)| a - b).collect();
-    let d = l2(&source).max(1e-12);
+    let d = Norm::L2.measure_row(&source).max(1e-12);
     eta.iter_mut().for_each(|v| *v = rng.sample(StandardNormal));
     let along: f32 = eta.iter().zip(&source).map(|(e, s)| e * s).sum::<f32>() / (d * d);
     eta.iter_mut()
         .zip(&source)
         .for_each(|(e, s)| *e -= along * s);
-    let scale = spherical_step * d / (l2(eta) + 1e-12);
+    let scale = spherical_step * d / (Norm::L2.measure_row(eta) + 1e-12);
     let radius = (spherical_step * spherical_step + 1.0).sqrt();
     // x* + (x̃ − x* + η)/√(1 + δ²): on the sphere of radius d around x*.
     let mut spherical: Vec<f32> = x
@@ -259,7 +259,7 @@ fn proposal(
         .collect();
     // Step toward x*: ε·d, corrected for the clipping's deviation from the sphere.
     let toward: Vec<f32> = x.iter().zip(&spherical).map(|(a, b)| a - b).collect();
-    let t = l2(&toward).max(1e-12);
+    let t = Norm::L2.measure_row(&toward).max(1e-12);
     let length = (source_step * d + t - d).max(0.0) / t;
     let mut candidate: Vec<f32> = spherical
         .iter()
@@ -273,7 +273,7 @@ fn proposal(
 
 impl Default for Boundary {
     fn default() -> Self {
-        Boundary::new(10_000)
+        Boundary::new(Self::DEFAULT_QUERIES)
     }
 }
 
@@ -290,8 +290,25 @@ impl Attack for Boundary {
         &[Norm::L2]
     }
 
-    fn run(&self, input: &AttackInput, rng: &mut StdRng) -> Result<AttackOutcome> {
-        Ok(self.run_counted(input, rng)?.0)
+    fn describe(&self) -> serde_json::Value {
+        described(
+            self,
+            json!({
+                "queries": self.queries,
+                "queries_per": "sample and budget (one walk serves every budget of a sample)",
+                "spherical_step": self.spherical_step,
+                "source_step": self.source_step,
+                "adaptation": ADAPTATION,
+                "check_every": CHECK_EVERY,
+                "spherical_window": SPHERICAL_WINDOW,
+                "step_window": STEP_WINDOW,
+                "start_tries": self.start_tries,
+            }),
+        )
+    }
+
+    fn kind(&self) -> Kind<'_> {
+        Kind::MinimumNorm(self)
     }
 }
 
@@ -310,18 +327,29 @@ mod tests {
             .iter()
             .map(|v| v + 0.05 * rng.gen_range(-1.0f32..1.0))
             .collect();
-        let d = distance(Norm::L2, &x, &current);
+        let d = Norm::L2.distance(&x, &current);
         let mut eta = vec![0f32; 64];
         let (candidate, spherical) =
             proposal(&x, &current, 0.1, 0.05, (0.0, 1.0), &mut eta, &mut rng);
-        let ds = distance(Norm::L2, &x, &spherical);
+        let ds = Norm::L2.distance(&x, &spherical);
         assert!((ds - d).abs() < 1e-4 * d.max(1.0), "{ds} vs {d}");
-        let dc = distance(Norm::L2, &x, &candidate);
+        let dc = Norm::L2.distance(&x, &candidate);
         assert!(
             (dc - 0.95 * d).abs() < 1e-3 * d.max(1.0),
             "{dc} vs {}",
             0.95 * d
         );
         assert_ne!(spherical, current);
+    }
+
+    #[test]
+    fn builders_reject_bad_values_by_field() {
+        let err = |r: Result<Boundary>| r.unwrap_err().to_string();
+        assert!(err(Boundary::new(10).with_step_sizes(0.0, 0.01)).starts_with("Boundary: spherical = 0"));
+        assert!(err(Boundary::new(10).with_step_sizes(0.01, -1.0)).starts_with("Boundary: source = -1"));
+        assert_eq!(err(Boundary::new(10).with_start_tries(0)), "Boundary: start_tries must be at least 1");
+        let b = Boundary::new(400).with_step_sizes(0.02, 0.03).unwrap();
+        assert_eq!(b.describe()["queries"], 400);
+        assert_eq!(b.describe()["spherical_step"], 0.02f32 as f64);
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! Each iteration linearizes the decision boundaries to the top candidate classes, steps to
 //! the closest one, and stops per sample once the label flips. The final perturbation is
-//! scaled by (1 + overshoot). It is untargeted by construction.
+//! scaled by (1 + overshoot). It is untargeted by construction, and a minimum-norm attack: the
+//! point it ends on is proposed at every budget.
 
 use rand::rngs::StdRng;
+use serde_json::json;
 
 use gauntlet_core::device::compute_device;
 use gauntlet_core::loss::Objective;
@@ -13,10 +15,14 @@ use gauntlet_core::tensor::{argmax_rows, from_rows, to_vec};
 use gauntlet_core::threat::Norm;
 use gauntlet_core::{Error, Result};
 
-use crate::outcome::{verify, AttackOutcome};
+use crate::attack::described;
+use crate::outcome::SampleCandidates;
 use crate::rows::wrong_classes_by_score;
-use crate::{Attack, AttackInput};
+use crate::{Attack, AttackInput, Kind, MinimumNorm};
 
+/// DeepFool: at most `steps` linearize-and-step iterations per sample over the 10
+/// highest-scoring classes, overshoot 0.02.
+#[derive(Debug, Clone)]
 pub struct DeepFool {
     steps: usize,
     candidates: usize,
@@ -24,12 +30,16 @@ pub struct DeepFool {
 }
 
 impl DeepFool {
-    pub fn new(steps: usize) -> Self {
-        DeepFool {
+    /// DeepFool with at most `steps` iterations (at least 1).
+    pub fn new(steps: usize) -> Result<Self> {
+        if steps == 0 {
+            return Err(Error::Parameter("DeepFool: steps must be at least 1".into()));
+        }
+        Ok(DeepFool {
             steps,
             candidates: 10,
             overshoot: 0.02,
-        }
+        })
     }
 }
 
@@ -42,32 +52,49 @@ impl Attack for DeepFool {
         &[Norm::L2, Norm::Linf]
     }
 
-    fn run(&self, input: &AttackInput, _rng: &mut StdRng) -> Result<AttackOutcome> {
-        if input.criterion.is_targeted() {
+    fn describe(&self) -> serde_json::Value {
+        described(
+            self,
+            json!({
+                "steps": self.steps,
+                "candidate_classes": self.candidates,
+                "overshoot": self.overshoot,
+            }),
+        )
+    }
+
+    fn kind(&self) -> Kind<'_> {
+        Kind::MinimumNorm(self)
+    }
+}
+
+impl MinimumNorm for DeepFool {
+    fn minimize(&self, input: &AttackInput, _rng: &mut StdRng) -> Result<SampleCandidates> {
+        if input.criterion().is_targeted() {
             return Err(Error::Parameter(
                 "DeepFool is untargeted; use pgd or cw for a targeted criterion".into(),
             ));
         }
         let (n, f) = (input.len(), input.features());
         let device = compute_device();
-        let norm = input.threat.norm();
-        let b = input.threat.bounds();
-        let classes = input.model.num_classes();
+        let norm = input.threat().norm();
+        let b = input.threat().bounds();
+        let classes = input.model().num_classes();
         let k = self.candidates.min(classes);
 
         // Candidate classes: the k highest-scoring classes on the clean input, label excluded.
-        let clean_logits = to_vec(input.model.logits(from_rows(input.x.to_vec(), n, f, &device))?);
+        let clean_logits = to_vec(input.model().logits(from_rows(input.x().to_vec(), n, f, &device))?);
         let candidates: Vec<Vec<i64>> = (0..n)
             .map(|i| {
                 let mut classes_by_score =
-                    wrong_classes_by_score(&clean_logits[i * classes..(i + 1) * classes], input.labels[i]);
+                    wrong_classes_by_score(&clean_logits[i * classes..(i + 1) * classes], input.labels()[i]);
                 classes_by_score.truncate(k - 1);
                 classes_by_score
             })
             .collect();
 
         let mut perturbation = vec![0f32; n * f];
-        let mut adversarial = input.x.to_vec();
+        let mut adversarial = input.x().to_vec();
         let mut active: Vec<usize> = (0..n).collect();
         let mut gradient_evals = 0u64;
 
@@ -80,14 +107,16 @@ impl Attack for DeepFool {
                 .flat_map(|&i| adversarial[i * f..(i + 1) * f].iter().copied())
                 .collect();
             let xt = from_rows(rows, active.len(), f, &device);
-            let labels: Vec<i64> = active.iter().map(|&i| input.labels[i]).collect();
+            let labels: Vec<i64> = active.iter().map(|&i| input.labels()[i]).collect();
             // Best (smallest) linearized distance per active sample: (distance, step row).
             let mut best: Vec<(f32, Vec<f32>)> = vec![(f32::INFINITY, Vec::new()); active.len()];
             let mut still_correct = vec![true; active.len()];
+            // `slot` walks the ranks of every sample's own class list, not one list.
+            #[allow(clippy::needless_range_loop)]
             for slot in 0..k - 1 {
                 let positive: Vec<i64> = active.iter().map(|&i| candidates[i][slot]).collect();
                 let lg = loss_and_grad(
-                    input.model,
+                    input.model(),
                     &xt,
                     &Objective::LogitDifference {
                         positive: &positive,
@@ -129,7 +158,7 @@ impl Attack for DeepFool {
                 }
                 for j in 0..f {
                     perturbation[i * f + j] += best[a].1[j];
-                    adversarial[i * f + j] = (input.x[i * f + j]
+                    adversarial[i * f + j] = (input.x()[i * f + j]
                         + (1.0 + self.overshoot) * perturbation[i * f + j])
                         .clamp(b.min, b.max);
                 }
@@ -137,11 +166,21 @@ impl Attack for DeepFool {
             }
             active = next_active;
         }
-        let candidates = vec![adversarial; input.threat.epsilons().len()];
-        Ok(AttackOutcome {
-            per_eps: verify(input, candidates)?,
+        Ok(SampleCandidates {
+            points: adversarial,
             gradient_evals,
-            queries: 0,
+            queries: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_rejects_zero_steps() {
+        assert_eq!(DeepFool::new(0).unwrap_err().to_string(), "DeepFool: steps must be at least 1");
+        assert_eq!(DeepFool::new(50).unwrap().describe()["steps"], 50);
     }
 }

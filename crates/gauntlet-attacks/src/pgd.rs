@@ -1,24 +1,29 @@
 //! Projected Gradient Descent (Madry et al., 2018) for L∞, L2 and L1.
 //!
 //! All budgets run in one batch: the inputs are replicated once per ε, each row carrying its
-//! own radius. A row that becomes adversarial is recorded at that iterate and leaves the batch,
-//! so later iterations only pay for rows still standing; restarts rerun only those.
+//! own radius (`rows.rs`). A row that becomes adversarial is recorded at that iterate and
+//! leaves the batch, so later iterations only pay for rows still standing; restarts rerun only
+//! those. A row that never breaks proposes its last iterate.
 
 use burn::tensor::Tensor;
 use rand::rngs::StdRng;
+use serde_json::json;
 
 use gauntlet_core::device::compute_device;
 use gauntlet_core::model::loss_and_grad;
 use gauntlet_core::tensor::{argmax_rows, from_rows, to_vec};
 use gauntlet_core::threat::Norm;
-use gauntlet_core::Result;
+use gauntlet_core::{Error, Result};
 
-use crate::outcome::{verify, AttackOutcome};
-use crate::rows::{candidates, select_rows};
+use crate::attack::described;
+use crate::outcome::BudgetCandidates;
+use crate::rows::{select_rows, Active, Rows};
 use crate::step::{ascent_direction, random_start};
-use crate::{objective_for, Attack, AttackInput};
+use crate::{objective_for, Attack, AttackInput, FixedBudget, Kind};
 
-/// PGD with a constant step `rel_step · ε`, optional random start, and restarts.
+/// PGD with a constant step `rel_step · ε`, optional random start, and restarts; a
+/// fixed-budget attack. `steps` iterations per run, one gradient evaluation per row each.
+#[derive(Debug, Clone)]
 pub struct Pgd {
     steps: usize,
     restarts: usize,
@@ -27,13 +32,29 @@ pub struct Pgd {
 }
 
 impl Pgd {
-    pub fn new(steps: usize, restarts: usize, rel_step: Option<f32>, random_start: bool) -> Self {
-        Pgd {
+    /// `steps` iterations (at least 1), `restarts` runs (at least 1), a step of `rel_step · ε`
+    /// (`None`: 2.5 / steps, Madry et al.), from a uniformly random point of the ball when
+    /// `random_start`.
+    pub fn new(steps: usize, restarts: usize, rel_step: Option<f32>, random_start: bool) -> Result<Self> {
+        if steps == 0 {
+            return Err(Error::Parameter("Pgd: steps must be at least 1".into()));
+        }
+        if restarts == 0 {
+            return Err(Error::Parameter("Pgd: restarts must be at least 1".into()));
+        }
+        if let Some(r) = rel_step {
+            if !r.is_finite() || r <= 0.0 {
+                return Err(Error::Parameter(format!(
+                    "Pgd: rel_step = {r} must be a positive number (a fraction of ε)"
+                )));
+            }
+        }
+        Ok(Pgd {
             steps,
             restarts,
             rel_step: rel_step.unwrap_or(2.5 / steps as f32),
             random_start,
-        }
+        })
     }
 }
 
@@ -46,33 +67,42 @@ impl Attack for Pgd {
         &[Norm::Linf, Norm::L2, Norm::L1]
     }
 
-    fn run(&self, input: &AttackInput, rng: &mut StdRng) -> Result<AttackOutcome> {
-        let (n, f) = (input.len(), input.features());
-        let epsilons = input.threat.epsilons();
-        let norm = input.threat.norm();
-        let bounds = input.threat.bounds();
-        let device = compute_device();
-        let classes = input.model.num_classes();
-        let targets = input.criterion.targets();
+    fn describe(&self) -> serde_json::Value {
+        described(
+            self,
+            json!({
+                "steps": self.steps,
+                "restarts": self.restarts,
+                "step_size": "rel_step × ε, constant",
+                "rel_step": self.rel_step,
+                "random_start": self.random_start,
+                "loss": "cross-entropy (toward the target when targeted)",
+            }),
+        )
+    }
 
-        // Row r = e·n + i: sample i at budget e.
-        let rows = epsilons.len() * n;
-        let sample_of = |r: usize| r % n;
-        let eps_of = |r: usize| epsilons[r / n];
-        let mut found: Vec<Option<Vec<f32>>> = vec![None; rows];
-        let mut last: Vec<Vec<f32>> = vec![Vec::new(); rows];
+    fn kind(&self) -> Kind<'_> {
+        Kind::FixedBudget(self)
+    }
+}
+
+impl FixedBudget for Pgd {
+    fn attack_budgets(&self, input: &AttackInput, rng: &mut StdRng) -> Result<BudgetCandidates> {
+        let f = input.features();
+        let norm = input.threat().norm();
+        let bounds = input.threat().bounds();
+        let device = compute_device();
+        let classes = input.model().num_classes();
+        let mut rows = Rows::new(input);
         let mut gradient_evals = 0u64;
 
         for _restart in 0..self.restarts {
-            let mut active: Vec<usize> = (0..rows).filter(|&r| found[r].is_none() && eps_of(r) > 0.0).collect();
+            let mut active = Active::plain(rows.open());
             if active.is_empty() {
                 break;
             }
-            let clean: Vec<f32> = active
-                .iter()
-                .flat_map(|&r| input.x[sample_of(r) * f..(sample_of(r) + 1) * f].iter().copied())
-                .collect();
-            let radii: Vec<f32> = active.iter().map(|&r| eps_of(r)).collect();
+            let clean = rows.clean_rows(active.rows());
+            let radii = rows.radii(active.rows());
             let start: Vec<f32> = if self.random_start {
                 let noise = random_start(norm, active.len(), f, &radii, rng);
                 clean
@@ -85,72 +115,42 @@ impl Attack for Pgd {
             };
             let mut x0 = from_rows(clean, active.len(), f, &device);
             let mut xt = from_rows(start, active.len(), f, &device);
-            let mut eps_col = from_rows(radii.clone(), active.len(), 1, &device);
+            let mut eps_col = from_rows(radii, active.len(), 1, &device);
 
             for step in 0..=self.steps {
-                let labels: Vec<i64> = active.iter().map(|&r| input.labels[sample_of(r)]).collect();
-                let row_targets: Option<Vec<i64>> =
-                    targets.as_ref().map(|t| active.iter().map(|&r| t[sample_of(r)]).collect());
-                let objective = objective_for(&labels, row_targets.as_deref());
+                let labels = rows.labels(active.rows());
+                let targets = rows.targets(active.rows());
+                let objective = objective_for(&labels, targets.as_deref());
                 // The last pass only checks the final iterate.
                 let (logits, grad) = if step < self.steps {
-                    let lg = loss_and_grad(input.model, &xt, &objective)?;
+                    let lg = loss_and_grad(input.model(), &xt, &objective)?;
                     gradient_evals += active.len() as u64;
                     (lg.logits, Some(lg.grad))
                 } else {
-                    (to_vec(input.model.logits(xt.clone())?), None)
+                    (to_vec(input.model().logits(xt.clone())?), None)
                 };
                 let preds = argmax_rows(&logits, classes);
-                let success: Vec<bool> = preds
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &p)| match &row_targets {
-                        Some(t) => p == t[k],
-                        None => p != labels[k],
-                    })
-                    .collect();
-                let any_success = success.iter().any(|&s| s);
+                let success: Vec<bool> =
+                    active.rows().iter().zip(&preds).map(|(&r, &p)| rows.is_adversarial(r, p)).collect();
+                let any_success = success.contains(&true);
                 if any_success || grad.is_none() {
-                    let current = to_vec(xt.clone());
-                    for (k, &r) in active.iter().enumerate() {
-                        let row = current[k * f..(k + 1) * f].to_vec();
-                        if success[k] {
-                            found[r] = Some(row);
-                        } else {
-                            last[r] = row;
-                        }
-                    }
+                    rows.record(active.rows(), &to_vec(xt.clone()), &success, grad.is_none());
                 }
-                let Some(grad) = grad else { break };
+                let Some(mut grad) = grad else { break };
                 if any_success {
-                    let keep: Vec<usize> = (0..active.len()).filter(|&k| !success[k]).collect();
-                    if keep.is_empty() {
+                    let kept = active.drop_where(&success);
+                    if kept.is_empty() {
                         break;
                     }
-                    xt = select_rows(xt, &keep);
-                    x0 = select_rows(x0, &keep);
-                    eps_col = select_rows(eps_col, &keep);
-                    let grad_kept = select_rows(grad, &keep);
-                    active = keep.iter().map(|&k| active[k]).collect();
-                    xt = self.step(norm, xt, &x0, grad_kept, &eps_col, (bounds.min, bounds.max));
-                } else {
-                    xt = self.step(norm, xt, &x0, grad, &eps_col, (bounds.min, bounds.max));
+                    xt = select_rows(xt, &kept);
+                    x0 = select_rows(x0, &kept);
+                    eps_col = select_rows(eps_col, &kept);
+                    grad = select_rows(grad, &kept);
                 }
+                xt = self.step(norm, xt, &x0, grad, &eps_col, (bounds.min, bounds.max));
             }
         }
-
-        let candidates = candidates(&found, epsilons.len(), n, |r, i| {
-            if last[r].is_empty() {
-                input.x[i * f..(i + 1) * f].to_vec()
-            } else {
-                last[r].clone()
-            }
-        });
-        Ok(AttackOutcome {
-            per_eps: verify(input, candidates)?,
-            gradient_evals,
-            queries: 0,
-        })
+        Ok(rows.into_candidates(gradient_evals, false))
     }
 }
 
@@ -169,5 +169,22 @@ impl Pgd {
         let moved = xt + direction * (eps_col.clone() * self.rel_step);
         let delta = norm.project(moved - x0.clone(), eps_col);
         (x0.clone() + delta).clamp(bounds.0, bounds.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_rejects_bad_values_by_field() {
+        let err = |r: Result<Pgd>| r.unwrap_err().to_string();
+        assert_eq!(err(Pgd::new(0, 1, None, true)), "Pgd: steps must be at least 1");
+        assert_eq!(err(Pgd::new(10, 0, None, true)), "Pgd: restarts must be at least 1");
+        assert!(err(Pgd::new(10, 1, Some(0.0), true)).starts_with("Pgd: rel_step = 0"));
+        assert!(err(Pgd::new(10, 1, Some(f32::INFINITY), true)).starts_with("Pgd: rel_step = inf"));
+        let pgd = Pgd::new(10, 2, None, false).unwrap();
+        assert_eq!(pgd.describe()["rel_step"], 0.25);
+        assert_eq!(pgd.describe()["restarts"], 2);
     }
 }

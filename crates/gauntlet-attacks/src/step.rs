@@ -34,9 +34,8 @@ pub fn ascent_direction(norm: Norm, grad: Tensor<2>, x: &Tensor<2>, bounds: (f32
                 let xr = &xv[r * f..(r + 1) * f];
                 let mut candidates: Vec<usize> = (0..f)
                     .filter(|&j| {
-                        !(xr[j] >= bounds.1 && row[j] > 0.0)
-                            && !(xr[j] <= bounds.0 && row[j] < 0.0)
-                            && row[j] != 0.0
+                        let outward = (xr[j] >= bounds.1 && row[j] > 0.0) || (xr[j] <= bounds.0 && row[j] < 0.0);
+                        !outward && row[j] != 0.0
                     })
                     .collect();
                 candidates.sort_by(|a, b| row[*b].abs().total_cmp(&row[*a].abs()));

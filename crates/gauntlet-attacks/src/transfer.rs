@@ -2,17 +2,22 @@
 //! with a white-box attack on a *surrogate* model the attacker owns, then send them to the
 //! target. The target is only queried to check the result — one query per sample and budget —
 //! so this is the cheapest black-box attack, and it needs labels only.
+//!
+//! A fixed-budget attack: the inner attack's verified results on the surrogate are this
+//! attack's candidates on the target, one per (sample, ε).
 
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
+use serde_json::json;
 
 use gauntlet_core::model::Differentiable;
 use gauntlet_core::threat::{Norm, ThreatModel};
 use gauntlet_core::{Error, Result};
 
-use crate::outcome::{attach_queries, verify, AttackOutcome};
-use crate::{Access, Attack, AttackInput};
+use crate::attack::described;
+use crate::outcome::BudgetCandidates;
+use crate::{Access, Attack, AttackInput, FixedBudget, Kind};
 
 /// A white-box attack run on a surrogate, evaluated on the target.
 pub struct Transfer {
@@ -22,15 +27,17 @@ pub struct Transfer {
 }
 
 impl Transfer {
-    /// `inner` crafts on `surrogate`; the surrogate must take the target's inputs and
-    /// predict the same classes (checked against the target when the attack runs).
-    pub fn new(surrogate: Arc<dyn Differentiable>, inner: Box<dyn Attack>) -> Self {
+    /// `inner` crafts on `surrogate`, which must answer what `inner` needs (checked here); the
+    /// surrogate must also take the target's inputs and predict the same classes (checked
+    /// against the target before the attack runs).
+    pub fn new(surrogate: Arc<dyn Differentiable>, inner: Box<dyn Attack>) -> Result<Self> {
+        inner.check_target(surrogate.as_ref())?;
         let name = format!("transfer-{}", inner.name());
-        Transfer {
+        Ok(Transfer {
             surrogate,
             inner,
             name,
-        }
+        })
     }
 
     fn check_compatible(&self, target: &dyn Differentiable) -> Result<()> {
@@ -64,6 +71,21 @@ impl Attack for Transfer {
         Access::Decisions
     }
 
+    fn describe(&self) -> serde_json::Value {
+        described(
+            self,
+            json!({
+                "queries": "1 per sample and budget (the check on the target)",
+                "surrogate_shape": self.surrogate.sample_shape(),
+                "crafted_with": self.inner.describe(),
+            }),
+        )
+    }
+
+    fn kind(&self) -> Kind<'_> {
+        Kind::FixedBudget(self)
+    }
+
     fn check(&self, threat: &ThreatModel) -> Result<()> {
         self.inner.check(threat)?;
         self.inner.check_target(self.surrogate.as_ref())
@@ -72,22 +94,19 @@ impl Attack for Transfer {
     fn check_target(&self, model: &dyn Differentiable) -> Result<()> {
         self.check_compatible(model)
     }
+}
 
-    fn run(&self, input: &AttackInput, rng: &mut StdRng) -> Result<AttackOutcome> {
-        self.check_compatible(input.model)?;
-        let on_surrogate = AttackInput {
-            model: self.surrogate.as_ref(),
-            ..*input
-        };
+impl FixedBudget for Transfer {
+    fn attack_budgets(&self, input: &AttackInput, rng: &mut StdRng) -> Result<BudgetCandidates> {
+        self.check_compatible(input.model())?;
+        let on_surrogate = input.on(self.surrogate.as_ref())?;
+        // The inner attack's own run: crafted and verified on the surrogate.
         let crafted = self.inner.run(&on_surrogate, rng)?;
-        let candidates = crafted.per_eps.into_iter().map(|o| o.adversarial).collect();
-        let mut per_eps = verify(input, candidates)?;
-        let rows = per_eps.len() * input.len();
-        attach_queries(&mut per_eps, &vec![1; rows]);
-        Ok(AttackOutcome {
-            per_eps,
+        let rows = crafted.per_eps.len() * input.len();
+        Ok(BudgetCandidates {
+            rows: crafted.per_eps.into_iter().map(|o| o.adversarial).collect(),
             gradient_evals: crafted.gradient_evals,
-            queries: rows as u64,
+            queries: Some(vec![1; rows]),
         })
     }
 }

@@ -20,7 +20,9 @@ use rand::SeedableRng;
 use gauntlet_attacks::boundary::Boundary;
 use gauntlet_attacks::hsj::HopSkipJump;
 use gauntlet_attacks::simba::Simba;
-use gauntlet_attacks::{by_name, default_steps, Access, Attack, AttackInput, AttackOutcome, AttackSettings};
+use gauntlet_attacks::{
+    by_name, default_queries, default_steps, Access, Attack, AttackInput, AttackOutcome, AttackSettings, MinimumNorm,
+};
 use gauntlet_core::criterion::Criterion;
 use gauntlet_core::device::compute_device;
 use gauntlet_core::model::{predict, AnswerKind, Classifier, Differentiable, QueryOnly};
@@ -107,12 +109,24 @@ impl Which {
     fn run(&self, input: &AttackInput, seed: u64) -> (AttackOutcome, Vec<u64>) {
         let rng = &mut StdRng::seed_from_u64(seed);
         match self {
-            Which::Simba(a) => a.run_counted(input, rng),
-            Which::Hsj(a) => a.run_counted(input, rng),
-            Which::Boundary(a) => a.run_counted(input, rng),
+            Which::Simba(a) => {
+                // Fixed-budget: the queries of (sample i, budget e) are row e·n + i.
+                let outcome = a.run(input, rng).unwrap();
+                let used = outcome.per_eps.iter().flat_map(|o| o.queries.clone()).collect();
+                (outcome, used)
+            }
+            Which::Hsj(a) => decided(a, input, rng),
+            Which::Boundary(a) => decided(a, input, rng),
         }
-        .unwrap()
     }
+}
+
+/// A minimum-norm attack's outcome (verified as `Attack::run` does) with the queries each
+/// sample used in all.
+fn decided(attack: &dyn MinimumNorm, input: &AttackInput, rng: &mut StdRng) -> (AttackOutcome, Vec<u64>) {
+    let found = attack.minimize(input, rng).unwrap();
+    let used = found.queries.as_ref().expect("a black-box attack counts queries").used.clone();
+    (found.verify(input).unwrap(), used)
 }
 
 struct Run {
@@ -155,7 +169,7 @@ fn attack(
     seed: u64,
 ) -> Run {
     let threat = ThreatModel::new(norm, eps, Bounds::default()).unwrap();
-    let input = AttackInput { model: target, x, labels, criterion, threat: &threat };
+    let input = AttackInput::new(target, x, labels, criterion, &threat).unwrap();
     let attack = which.attack();
     attack.check(&threat).unwrap();
     attack.check_target(target).unwrap();
@@ -266,26 +280,26 @@ fn measure_on_the_mnist_cnn() {
     let only = std::env::var("BB_ATTACK").unwrap_or_default();
     let want = |name: &str| only.is_empty() || only.split(',').any(|a| a == name);
     if want("simba") {
-        measure(&Which::Simba(Simba::pixel(q)), &fx, n, Norm::L2, &[1.0, 2.0, 3.0], q, 0, false);
-        measure(&Which::Simba(Simba::pixel(q)), &fx, n, Norm::Linf, &[0.1, 0.3], q, 0, false);
+        measure(&Which::Simba(Simba::pixel(q as u64)), &fx, n, Norm::L2, &[1.0, 2.0, 3.0], q, 0, false);
+        measure(&Which::Simba(Simba::pixel(q as u64)), &fx, n, Norm::Linf, &[0.1, 0.3], q, 0, false);
     }
     if want("simba-dct") {
-        measure(&Which::Simba(Simba::dct(q)), &fx, n, Norm::L2, &[1.0, 2.0, 3.0], q, 0, false);
-        measure(&Which::Simba(Simba::dct(q)), &fx, n, Norm::Linf, &[0.1, 0.3], q, 0, false);
+        measure(&Which::Simba(Simba::dct(q as u64)), &fx, n, Norm::L2, &[1.0, 2.0, 3.0], q, 0, false);
+        measure(&Which::Simba(Simba::dct(q as u64)), &fx, n, Norm::Linf, &[0.1, 0.3], q, 0, false);
     }
     // One run per ε, as in the table above (the decision attacks stop a sample once it is
     // within the smallest ε).
     if want("hsj") {
         for eps in [1.0, 2.0, 3.0] {
-            measure(&Which::Hsj(HopSkipJump::new(q)), &fx, n, Norm::L2, &[eps], q, 0, false);
+            measure(&Which::Hsj(HopSkipJump::new(q as u64)), &fx, n, Norm::L2, &[eps], q, 0, false);
         }
         for eps in [0.1, 0.3] {
-            measure(&Which::Hsj(HopSkipJump::new(q)), &fx, n, Norm::Linf, &[eps], q, 0, false);
+            measure(&Which::Hsj(HopSkipJump::new(q as u64)), &fx, n, Norm::Linf, &[eps], q, 0, false);
         }
     }
     if want("boundary") {
         for eps in [1.0, 2.0, 3.0] {
-            measure(&Which::Boundary(Boundary::new(q)), &fx, n, Norm::L2, &[eps], q, 0, false);
+            measure(&Which::Boundary(Boundary::new(q as u64)), &fx, n, Norm::L2, &[eps], q, 0, false);
         }
     }
 }
@@ -454,7 +468,7 @@ fn targeted_attacks_reach_the_target_or_fail_cleanly() {
     let xs: Vec<f32> = to_3.iter().flat_map(|&i| x[i * 784..(i + 1) * 784].to_vec()).collect();
     let ls: Vec<i64> = to_3.iter().map(|&i| labels[i]).collect();
     let criterion = Criterion::Targeted(vec![3; ls.len()]);
-    let hsj = HopSkipJump::new(500).with_start_tries(20);
+    let hsj = HopSkipJump::new(500).with_start_tries(20).unwrap();
     let run = attack(&Which::Hsj(hsj), &fx.scores, &fx.model, &xs, &ls, &criterion, Norm::L2, &[5.0, 20.0], 500, 1);
     assert_eq!(run.broken(1), 0);
     assert!(run.used.iter().all(|&q| q == 20), "start search must stop after 20 draws: {:?}", run.used);
@@ -463,7 +477,7 @@ fn targeted_attacks_reach_the_target_or_fail_cleanly() {
 
 #[test]
 fn registered_by_name_with_default_budgets() {
-    let settings = AttackSettings { steps: 50, restarts: 1, rel_step: None };
+    let settings = AttackSettings { queries: Some(50), ..Default::default() };
     for (name, norms) in [
         ("simba", &[Norm::L2, Norm::Linf][..]),
         ("simba-dct", &[Norm::L2, Norm::Linf][..]),
@@ -474,7 +488,9 @@ fn registered_by_name_with_default_budgets() {
         let attack = by_name(name, &settings).unwrap();
         assert_eq!(attack.name(), name);
         assert_eq!(attack.norms(), norms);
-        assert_eq!(default_steps(name), 10_000);
+        assert_eq!(default_queries(name), Some(10_000));
+        assert_eq!(default_steps(name), 0, "{name} counts queries, not iterations");
+        assert_eq!(attack.describe()["queries"], 50);
         let l1 = ThreatModel::new(Norm::L1, &[1.0], Bounds::default()).unwrap();
         assert!(attack.check(&l1).is_err(), "{name} accepted L1");
     }

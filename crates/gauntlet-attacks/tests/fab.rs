@@ -24,18 +24,18 @@ use common::{digits, mnist_cnn};
 fn check_properties(name: &str, model: &OnnxModel, input: &AttackInput, outcome: &AttackOutcome) {
     let f = model.features();
     let n = input.len();
-    let threat = input.threat;
+    let threat = input.threat();
     let mut previous = vec![false; n];
     assert_eq!(outcome.per_eps.len(), threat.epsilons().len(), "{name}: one outcome per ε");
     for o in &outcome.per_eps {
-        let delta: Vec<f32> = o.adversarial.iter().zip(input.x).map(|(a, x)| a - x).collect();
+        let delta: Vec<f32> = o.adversarial.iter().zip(input.x()).map(|(a, x)| a - x).collect();
         for (i, &d) in threat.norm().measure_rows(&delta, f).iter().enumerate() {
             assert!(d <= o.eps * (1.0 + 1e-5) + 1e-6, "{name}: sample {i} at ε={} has ‖δ‖ = {d}", o.eps);
         }
         let b = threat.bounds();
         assert!(o.adversarial.iter().all(|&v| v >= b.min && v <= b.max), "{name}: outside the box");
         let preds = predict(model, from_rows(o.adversarial.clone(), n, f, &compute_device())).unwrap();
-        assert_eq!(input.criterion.success(input.labels, &preds), o.success, "{name}: success differs from the model at ε={}", o.eps);
+        assert_eq!(input.criterion().success(input.labels(), &preds), o.success, "{name}: success differs from the model at ε={}", o.eps);
         for (i, (&before, &now)) in previous.iter().zip(&o.success).enumerate() {
             assert!(!before || now, "{name}: sample {i} broken at a smaller ε but not at ε={}", o.eps);
         }
@@ -54,7 +54,7 @@ fn attack(
 ) -> AttackOutcome {
     let threat = ThreatModel::new(norm, eps, Bounds::default()).unwrap();
     let criterion = Criterion::Untargeted;
-    let input = AttackInput { model, x, labels, criterion: &criterion, threat: &threat };
+    let input = AttackInput::new(model, x, labels, &criterion, &threat).unwrap();
     attack.check(&threat).unwrap();
     let outcome = attack.run(&input, &mut StdRng::seed_from_u64(seed)).unwrap();
     check_properties(&format!("{} {norm}", attack.name()), model, &input, &outcome);
@@ -69,7 +69,7 @@ fn broken(outcome: &AttackOutcome, e: usize) -> usize {
 fn fab_keeps_every_budget_for_every_norm() {
     let model = mnist_cnn();
     let (x, labels) = digits(&model, 6);
-    let fab = by_name("fab", &AttackSettings { steps: 10, restarts: 1, rel_step: None }).unwrap();
+    let fab = by_name("fab", &AttackSettings { steps: Some(10), ..Default::default() }).unwrap();
     assert_eq!(fab.name(), "fab");
     let linf = attack(fab.as_ref(), &model, &x, &labels, Norm::Linf, &[0.05, 0.1, 0.3], 1);
     assert!(broken(&linf, 2) * 2 >= labels.len(), "FAB L∞ at ε=0.3 broke only {}", broken(&linf, 2));
@@ -84,7 +84,7 @@ fn fab_keeps_every_budget_for_every_norm() {
 fn fab_t_breaks_the_cnn_at_linf_03() {
     let model = mnist_cnn();
     let (x, labels) = digits(&model, 8);
-    let fab_t = by_name("fab-t", &AttackSettings { steps: 10, restarts: 1, rel_step: None }).unwrap();
+    let fab_t = by_name("fab-t", &AttackSettings { steps: Some(10), ..Default::default() }).unwrap();
     assert_eq!(fab_t.name(), "fab-t");
     let outcome = attack(fab_t.as_ref(), &model, &x, &labels, Norm::Linf, &[0.1, 0.3], 3);
     let n = labels.len();
@@ -98,7 +98,7 @@ fn fab_t_breaks_the_cnn_at_linf_03() {
     }
     // L2 FAB-T with a random restart keeps the budget too.
     let (x, labels) = (&x[..3 * model.features()], &labels[..3]);
-    attack(&Fab::targeted(5, 2, 3), &model, x, labels, Norm::L2, &[1.0, 3.0], 3);
+    attack(&Fab::targeted(5, 2, 3).unwrap(), &model, x, labels, Norm::L2, &[1.0, 3.0], 3);
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn fab_is_reproducible_with_a_seed() {
     let model = mnist_cnn();
     let (x, labels) = digits(&model, 4);
     // Two restarts, so the random start is exercised.
-    let fab = Fab::new(5, 2);
+    let fab = Fab::new(5, 2).unwrap();
     let a = attack(&fab, &model, &x, &labels, Norm::L2, &[1.0, 2.0], 11);
     let b = attack(&fab, &model, &x, &labels, Norm::L2, &[1.0, 2.0], 11);
     for (p, q) in a.per_eps.iter().zip(&b.per_eps) {
@@ -123,8 +123,8 @@ fn fab_l2_norms_are_close_to_deepfools() {
     let n = labels.len();
     // A budget no attack needs: every success is then the attack's own minimum.
     let eps = [100.0];
-    let fab = attack(&Fab::new(20, 1), &model, &x, &labels, Norm::L2, &eps, 5);
-    let deepfool = by_name("deepfool", &AttackSettings { steps: 50, restarts: 1, rel_step: None }).unwrap();
+    let fab = attack(&Fab::new(20, 1).unwrap(), &model, &x, &labels, Norm::L2, &eps, 5);
+    let deepfool = by_name("deepfool", &AttackSettings { steps: Some(50), ..Default::default() }).unwrap();
     let df = attack(deepfool.as_ref(), &model, &x, &labels, Norm::L2, &eps, 5);
     let both: Vec<usize> = (0..n).filter(|&i| fab.per_eps[0].success[i] && df.per_eps[0].success[i]).collect();
     assert!(both.len() * 4 >= n * 3, "FAB and DeepFool both broke only {}/{n}", both.len());
@@ -141,8 +141,8 @@ fn a_targeted_criterion_makes_fab_targeted() {
     let targets: Vec<i64> = labels.iter().map(|&l| (l + 1) % 10).collect();
     let criterion = Criterion::Targeted(targets.clone());
     let threat = ThreatModel::new(Norm::L2, &[2.0, 6.0], Bounds::default()).unwrap();
-    let input = AttackInput { model: &model, x: &x, labels: &labels, criterion: &criterion, threat: &threat };
-    let outcome = Fab::new(20, 1).run(&input, &mut StdRng::seed_from_u64(2)).unwrap();
+    let input = AttackInput::new(&model, &x, &labels, &criterion, &threat).unwrap();
+    let outcome = Fab::new(20, 1).unwrap().run(&input, &mut StdRng::seed_from_u64(2)).unwrap();
     check_properties("targeted fab", &model, &input, &outcome);
     let last = outcome.per_eps.last().unwrap();
     let hits = last.predictions.iter().zip(&targets).filter(|(p, t)| p == t).count();

@@ -23,11 +23,11 @@ use common::{digits, mnist_cnn, root};
 fn check_properties(name: &str, model: &OnnxModel, input: &AttackInput, outcome: &AttackOutcome) {
     let f = model.features();
     let n = input.len();
-    let threat = input.threat;
+    let threat = input.threat();
     let mut previous_successes = 0;
     assert_eq!(outcome.per_eps.len(), threat.epsilons().len(), "{name}: one outcome per ε");
     for o in &outcome.per_eps {
-        let delta: Vec<f32> = o.adversarial.iter().zip(input.x).map(|(a, x)| a - x).collect();
+        let delta: Vec<f32> = o.adversarial.iter().zip(input.x()).map(|(a, x)| a - x).collect();
         let norms = threat.norm().measure_rows(&delta, f);
         for (i, &d) in norms.iter().enumerate() {
             assert!(d <= o.eps * (1.0 + 1e-5) + 1e-6, "{name}: sample {i} at ε={} has ‖δ‖ = {d}", o.eps);
@@ -35,7 +35,7 @@ fn check_properties(name: &str, model: &OnnxModel, input: &AttackInput, outcome:
         let b = threat.bounds();
         assert!(o.adversarial.iter().all(|&v| v >= b.min && v <= b.max), "{name}: outside the box");
         let preds = predict(model, from_rows(o.adversarial.clone(), n, f, &compute_device())).unwrap();
-        let truth = input.criterion.success(input.labels, &preds);
+        let truth = input.criterion().success(input.labels(), &preds);
         assert_eq!(truth, o.success, "{name}: reported success differs from the model at ε={}", o.eps);
         let successes = o.success.iter().filter(|&&s| s).count();
         assert!(successes >= previous_successes, "{name}: success fell as ε grew");
@@ -47,8 +47,8 @@ fn run(attack: &str, model: &OnnxModel, norm: Norm, eps: &[f32], steps: usize, n
     let (x, labels) = digits(model, n);
     let threat = ThreatModel::new(norm, eps, Bounds::default()).unwrap();
     let criterion = Criterion::Untargeted;
-    let input = AttackInput { model, x: &x, labels: &labels, criterion: &criterion, threat: &threat };
-    let settings = AttackSettings { steps, restarts: 1, rel_step: None };
+    let input = AttackInput::new(model, &x, &labels, &criterion, &threat).unwrap();
+    let settings = AttackSettings { steps: Some(steps), ..Default::default() };
     let attack = by_name(attack, &settings).unwrap();
     attack.check(&threat).unwrap();
     let outcome = attack.run(&input, &mut StdRng::seed_from_u64(7)).unwrap();
@@ -99,8 +99,8 @@ fn targeted_pgd_reaches_the_target() {
     let targets: Vec<i64> = labels.iter().map(|&l| (l + 1) % 10).collect();
     let criterion = Criterion::Targeted(targets.clone());
     let threat = ThreatModel::new(Norm::Linf, &[0.3], Bounds::default()).unwrap();
-    let input = AttackInput { model: &model, x: &x, labels: &labels, criterion: &criterion, threat: &threat };
-    let attack = by_name("pgd", &AttackSettings { steps: 40, restarts: 1, rel_step: None }).unwrap();
+    let input = AttackInput::new(&model, &x, &labels, &criterion, &threat).unwrap();
+    let attack = by_name("pgd", &AttackSettings { steps: Some(40), ..Default::default() }).unwrap();
     let outcome = attack.run(&input, &mut StdRng::seed_from_u64(1)).unwrap();
     check_properties("targeted pgd", &model, &input, &outcome);
     let hits = outcome.per_eps[0].predictions.iter().zip(&targets).filter(|(p, t)| p == t).count();
@@ -117,8 +117,8 @@ fn other_architectures_work_too() {
     let labels = predict(&model, from_rows(x.clone(), 3, model.features(), &compute_device())).unwrap();
     let threat = ThreatModel::new(Norm::Linf, &[0.01, 0.1], Bounds::default()).unwrap();
     let criterion = Criterion::Untargeted;
-    let input = AttackInput { model: &model, x: &x, labels: &labels, criterion: &criterion, threat: &threat };
-    let attack = by_name("pgd", &AttackSettings { steps: 10, restarts: 2, rel_step: None }).unwrap();
+    let input = AttackInput::new(&model, &x, &labels, &criterion, &threat).unwrap();
+    let attack = by_name("pgd", &AttackSettings { steps: Some(10), restarts: 2, ..Default::default() }).unwrap();
     let outcome = attack.run(&input, &mut StdRng::seed_from_u64(3)).unwrap();
     check_properties("pgd lenet", &model, &input, &outcome);
 }

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use gauntlet_attacks::square::Square;
-use gauntlet_attacks::{by_name, AttackInput, AttackOutcome, AttackSettings};
+use gauntlet_attacks::{by_name, Attack, AttackInput, AttackOutcome, AttackSettings};
 use gauntlet_core::criterion::Criterion;
 use gauntlet_core::device::compute_device;
 use gauntlet_core::model::{predict, Classifier, Differentiable};
@@ -31,7 +31,7 @@ fn check_properties(
 ) {
     let f = model.features();
     let n = input.len();
-    let threat = input.threat;
+    let threat = input.threat();
     let mut previous_successes = 0;
     assert_eq!(
         outcome.per_eps.len(),
@@ -46,7 +46,7 @@ fn check_properties(
         let delta: Vec<f32> = o
             .adversarial
             .iter()
-            .zip(input.x)
+            .zip(input.x())
             .map(|(a, x)| a - x)
             .collect();
         let norms = threat.norm().measure_rows(&delta, f);
@@ -72,7 +72,7 @@ fn check_properties(
             "{name}: reported predictions differ from the model at ε={}",
             o.eps
         );
-        let truth = input.criterion.success(input.labels, &preds);
+        let truth = input.criterion().success(input.labels(), &preds);
         assert_eq!(
             truth, o.success,
             "{name}: reported success differs from the model at ε={}",
@@ -100,17 +100,17 @@ fn attack(
     seed: u64,
 ) -> (AttackOutcome, Vec<u64>) {
     let threat = ThreatModel::new(norm, eps, Bounds::default()).unwrap();
-    let input = AttackInput {
-        model,
-        x,
-        labels,
-        criterion,
-        threat: &threat,
-    };
-    let square = Square::new(queries);
-    let (outcome, used) = square
-        .run_counted(&input, &mut StdRng::seed_from_u64(seed))
+    let input = AttackInput::new(model, x, labels, criterion, &threat).unwrap();
+    let square = Square::new(queries as u64);
+    let outcome = square
+        .run(&input, &mut StdRng::seed_from_u64(seed))
         .unwrap();
+    // A fixed-budget attack reports the queries of every (sample i, budget e) row: row e·n + i.
+    let used: Vec<u64> = outcome
+        .per_eps
+        .iter()
+        .flat_map(|o| o.queries.clone())
+        .collect();
     let name = format!("square {norm} {queries}q");
     check_properties(&name, model, &input, &outcome);
     let n = labels.len();
@@ -302,12 +302,12 @@ fn flat_inputs_use_a_one_dimensional_layout() {
 #[test]
 fn registered_by_name_and_rejects_l1() {
     let settings = AttackSettings {
-        steps: 50,
-        restarts: 1,
-        rel_step: None,
+        queries: Some(50),
+        ..Default::default()
     };
     let square = by_name("square", &settings).unwrap();
     assert_eq!(square.name(), "square");
+    assert_eq!(square.describe()["queries"], 50);
     assert!(gauntlet_attacks::ATTACK_NAMES.contains(&"square"));
     let l1 = ThreatModel::new(Norm::L1, &[1.0], Bounds::default()).unwrap();
     assert!(square.check(&l1).is_err());

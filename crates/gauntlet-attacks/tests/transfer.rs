@@ -20,7 +20,7 @@ use gauntlet_onnx::OnnxModel;
 fn run(attack: &dyn Attack, model: &dyn Differentiable, x: &[f32], labels: &[i64], eps: &[f32]) -> gauntlet_attacks::AttackOutcome {
     let threat = ThreatModel::new(Norm::Linf, eps, Bounds::default()).unwrap();
     let criterion = Criterion::Untargeted;
-    let input = AttackInput { model, x, labels, criterion: &criterion, threat: &threat };
+    let input = AttackInput::new(model, x, labels, &criterion, &threat).unwrap();
     attack.run(&input, &mut StdRng::seed_from_u64(11)).unwrap()
 }
 
@@ -29,8 +29,8 @@ fn with_the_target_as_surrogate_transfer_equals_the_white_box_attack() {
     let model = mnist_cnn();
     let (x, labels) = digits(&model, 12);
     let eps = [0.1, 0.3];
-    let direct = run(&Pgd::new(10, 1, None, true), &model, &x, &labels, &eps);
-    let transfer = Transfer::new(Arc::new(mnist_cnn()), Box::new(Pgd::new(10, 1, None, true)));
+    let direct = run(&Pgd::new(10, 1, None, true).unwrap(), &model, &x, &labels, &eps);
+    let transfer = Transfer::new(Arc::new(mnist_cnn()), Box::new(Pgd::new(10, 1, None, true).unwrap())).unwrap();
     assert_eq!(transfer.name(), "transfer-pgd");
     assert_eq!(transfer.access(), Access::Decisions);
     // The target is reached through queries only.
@@ -51,8 +51,8 @@ fn success_is_judged_on_the_target_not_the_surrogate() {
     let surrogate = OnnxModel::load(&root().join("models/mnist_cnn_adv.onnx")).unwrap();
     let (x, labels) = digits(&target, 24);
     let eps = [0.3];
-    let on_surrogate = run(&Pgd::new(20, 1, None, true), &surrogate, &x, &labels, &eps);
-    let transfer = Transfer::new(Arc::new(surrogate), Box::new(Pgd::new(20, 1, None, true)));
+    let on_surrogate = run(&Pgd::new(20, 1, None, true).unwrap(), &surrogate, &x, &labels, &eps);
+    let transfer = Transfer::new(Arc::new(surrogate), Box::new(Pgd::new(20, 1, None, true).unwrap())).unwrap();
     let outcome = run(&transfer, &target, &x, &labels, &eps);
     let on_target = gauntlet_core::model::predict(
         &target,
@@ -87,7 +87,7 @@ fn a_surrogate_of_another_shape_is_refused() {
             Ok(x)
         }
     }
-    let transfer = Transfer::new(Arc::new(Tiny), Box::new(Pgd::new(5, 1, None, true)));
+    let transfer = Transfer::new(Arc::new(Tiny), Box::new(Pgd::new(5, 1, None, true).unwrap())).unwrap();
     let err = transfer.check_target(&mnist_cnn()).unwrap_err().to_string();
     assert!(err.contains("surrogate"), "{err}");
 }

@@ -61,15 +61,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     // PGD-40 at a budget too small to break samples, so every step is paid for.
     let threat = ThreatModel::new(Norm::Linf, &[0.01], Bounds::default())?;
     let criterion = Criterion::Untargeted;
-    let input = AttackInput {
-        model: &model,
-        x: &x[..n * f],
-        labels,
-        criterion: &criterion,
-        threat: &threat,
-    };
+    let input = AttackInput::new(&model, &x[..n * f], labels, &criterion, &threat)?;
     let t = Instant::now();
-    let outcome = Pgd::new(40, 1, None, true).run(&input, &mut StdRng::seed_from_u64(0))?;
+    let outcome = Pgd::new(40, 1, None, true)?.run(&input, &mut StdRng::seed_from_u64(0))?;
     let pgd = n as f64 / t.elapsed().as_secs_f64();
 
     println!("gauntlet bench — embedded MNIST CNN, batch {n}, {} threads", std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1));

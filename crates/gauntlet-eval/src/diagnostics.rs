@@ -93,8 +93,8 @@ pub fn diagnose(
         let x = data.rows(&probe);
         let labels: Vec<i64> = probe.iter().map(|&i| data.labels[i]).collect();
         let criterion = Criterion::Untargeted;
-        let input = AttackInput { model, x: &x, labels: &labels, criterion: &criterion, threat: &threat };
-        let outcome = Pgd::new(20, 1, Some(0.1), true).run(&input, &mut StdRng::seed_from_u64(plan.seed))?;
+        let input = AttackInput::new(model, &x, &labels, &criterion, &threat)?;
+        let outcome = Pgd::new(20, 1, Some(0.1), true)?.run(&input, &mut StdRng::seed_from_u64(plan.seed))?;
         let survived = outcome.per_eps[0].success.iter().filter(|&&s| !s).count();
         let fraction = survived as f64 / probe.len() as f64;
         out.push(verdict(

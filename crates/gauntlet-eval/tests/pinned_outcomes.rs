@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use gauntlet_attacks::{by_name, default_steps, AttackSettings};
+use gauntlet_attacks::{by_name, default_queries, default_steps, AttackSettings};
 use gauntlet_core::criterion::Criterion;
 use gauntlet_core::data::Dataset;
 use gauntlet_core::threat::{Bounds, Norm, ThreatModel};
@@ -20,11 +20,12 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Short runs of every attack: enough iterations to break some samples and miss others.
-fn steps(name: &str) -> usize {
-    match name {
-        "square" | "simba" | "simba-dct" | "hsj" | "boundary" => 300,
-        _ => default_steps(name).min(10),
+/// Short runs of every attack: enough iterations (or queries) to break some samples and miss
+/// others.
+fn settings(name: &str) -> AttackSettings {
+    match default_queries(name) {
+        Some(_) => AttackSettings { queries: Some(300), ..Default::default() },
+        None => AttackSettings { steps: Some(default_steps(name).min(10)), ..Default::default() },
     }
 }
 
@@ -36,8 +37,7 @@ fn outcomes(norm: Norm, eps: &[f32], attacks: &[&str], ensemble: bool) -> Value 
         attacks: attacks
             .iter()
             .map(|name| {
-                let settings = AttackSettings { steps: steps(name), restarts: 1, rel_step: None }.validated().unwrap();
-                by_name(name, &settings).unwrap()
+                by_name(name, &settings(name).validated().unwrap()).unwrap()
             })
             .collect(),
         threat: ThreatModel::new(norm, eps, Bounds { min: 0.0, max: 1.0 }).unwrap(),
