@@ -46,6 +46,8 @@ impl Criterion {
         }
     }
 
+    /// True for [`Criterion::Targeted`]: success means reaching a given class, not just leaving
+    /// the true one (targeted losses and reports depend on it).
     pub fn is_targeted(&self) -> bool {
         matches!(self, Criterion::Targeted(_))
     }

@@ -86,10 +86,13 @@ impl Dataset {
         })
     }
 
+    /// Number of samples.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// True when the set holds no sample (never after [`Dataset::from_parts`], which refuses
+    /// an empty set, but possible after [`Dataset::truncate`]`(0)`).
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }

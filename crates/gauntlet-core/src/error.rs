@@ -12,7 +12,9 @@ pub enum Error {
     /// A file could not be opened, read or written.
     #[error("cannot access '{path}': {source}. Check the path and its permissions.")]
     Io {
+        /// The file or directory concerned.
         path: PathBuf,
+        /// What the operating system reported.
         #[source]
         source: std::io::Error,
     },

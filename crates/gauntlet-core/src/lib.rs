@@ -1,11 +1,42 @@
 //! gauntlet-core: the few types every part of gauntlet meets.
 //!
-//! Data flows one way: [`data`] + a model implementing [`model::Classifier`] /
-//! [`model::Differentiable`] + a [`threat::ThreatModel`] and a [`criterion::Criterion`]
-//! go into an attack (crate `gauntlet-attacks`), which returns per-sample outcomes.
+//! An audit flows one way: **data + model + threat model → attack → per-sample outcomes →
+//! evaluation → report**. This crate holds the vocabulary of the first stage, which every
+//! later stage speaks:
+//!
+//! * data: [`data::Dataset`] (inputs and labels from `.npy` / IDX files, checked);
+//! * model: the [`model::Classifier`] (black-box: scores out) and [`model::Differentiable`]
+//!   (white-box: input gradients through [`model::loss_and_grad`]) traits, implemented by
+//!   `gauntlet-onnx` for ONNX files and by `gauntlet-remote` for HTTP endpoints and external
+//!   programs; [`query::CachedTarget`] counts and caches a black-box target's queries;
+//! * threat model: [`threat::ThreatModel`] (a norm, budgets ε and the valid input box),
+//!   validated once, and [`criterion::Criterion`], what counts as a successful attack;
+//! * the objectives attacks maximize ([`loss::Objective`]), errors that say how to fix the
+//!   problem ([`Error`]), and where tensors live ([`device`]).
+//!
+//! Attacks (`gauntlet-attacks`) take these and return per-sample outcomes; `gauntlet-eval`
+//! reduces them to robust accuracy per budget; `gauntlet-report` writes the report.
 //!
 //! Every attack works on *flat* batches: a `Tensor<2>` of shape `[N, F]` in input space
 //! (the valid box, usually [0, 1]); models reshape to their own sample shape internally.
+//!
+//! ```
+//! use gauntlet_core::criterion::Criterion;
+//! use gauntlet_core::threat::{parse_epsilons, Bounds, Norm, ThreatModel};
+//!
+//! // L∞ budgets 2/255 and 8/255 for images in [0, 1]; budgets come out sorted.
+//! let eps = parse_epsilons("8/255, 2/255")?;
+//! let threat = ThreatModel::new(Norm::Linf, &eps, Bounds::default())?;
+//! assert_eq!(threat.epsilons(), &[2.0 / 255.0, 8.0 / 255.0]);
+//! // A budget wider than the box is refused with an explanation, not clamped.
+//! assert!(ThreatModel::new(Norm::Linf, &[1.5], Bounds::default()).is_err());
+//!
+//! // Success: the prediction leaves the true label, or reaches each sample's target.
+//! let (labels, predictions) = ([3, 7], [3, 1]);
+//! assert_eq!(Criterion::Untargeted.success(&labels, &predictions), [false, true]);
+//! assert_eq!(Criterion::Targeted(vec![5, 1]).success(&labels, &predictions), [false, true]);
+//! # Ok::<(), gauntlet_core::Error>(())
+//! ```
 
 pub mod criterion;
 pub mod data;

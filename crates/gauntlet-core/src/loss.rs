@@ -20,9 +20,19 @@ pub enum Objective<'a> {
     /// Difference of Logits Ratio (Croce & Hein 2020), untargeted.
     Dlr(&'a [i64]),
     /// Targeted DLR: `-(z_y - z_t) / (z_π1 - (z_π3 + z_π4)/2)`.
-    TargetedDlr { labels: &'a [i64], targets: &'a [i64] },
+    TargetedDlr {
+        /// True class `y` per sample.
+        labels: &'a [i64],
+        /// Target class `t` per sample.
+        targets: &'a [i64],
+    },
     /// `z_positive - z_negative`, the linearized boundary DeepFool walks to.
-    LogitDifference { positive: &'a [i64], negative: &'a [i64] },
+    LogitDifference {
+        /// Class whose logit counts positively, per sample.
+        positive: &'a [i64],
+        /// Class whose logit is subtracted, per sample.
+        negative: &'a [i64],
+    },
 }
 
 fn gather(logits: &Tensor<2>, idx: Vec<i64>) -> Tensor<1> {

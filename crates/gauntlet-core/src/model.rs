@@ -77,10 +77,12 @@ pub struct QueryOnly<C> {
 }
 
 impl<C: Classifier> QueryOnly<C> {
+    /// Wraps a black-box target.
     pub fn new(inner: C) -> Self {
         QueryOnly { inner }
     }
 
+    /// The wrapped target, e.g. for its traffic counters.
     pub fn inner(&self) -> &C {
         &self.inner
     }

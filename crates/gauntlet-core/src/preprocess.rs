@@ -11,7 +11,10 @@ use crate::{Device, Error, Result};
 /// Per-channel normalization, expanded to per-feature rows for a flat batch.
 #[derive(Debug, Clone)]
 pub struct Normalization {
+    /// Mean subtracted from every value, as given: one value for all channels or one per
+    /// channel, in input units.
     pub mean: Vec<f32>,
+    /// Standard deviation divided by, as given (one value or one per channel); each > 0.
     pub std: Vec<f32>,
     offset_row: Vec<f32>,
     scale_row: Vec<f32>,

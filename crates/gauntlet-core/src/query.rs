@@ -35,6 +35,7 @@ pub struct CachedTarget<C> {
 }
 
 impl<C: Classifier> CachedTarget<C> {
+    /// Wraps `inner` with an empty cache and no query limit.
     pub fn new(inner: C) -> Self {
         CachedTarget {
             inner,
@@ -52,6 +53,7 @@ impl<C: Classifier> CachedTarget<C> {
         self
     }
 
+    /// Rows sent to the target and rows answered from the cache so far.
     pub fn stats(&self) -> QueryStats {
         QueryStats {
             sent: self.sent.load(Ordering::Relaxed),
@@ -59,6 +61,7 @@ impl<C: Classifier> CachedTarget<C> {
         }
     }
 
+    /// The wrapped target.
     pub fn inner(&self) -> &C {
         &self.inner
     }
@@ -142,6 +145,8 @@ pub struct Interruptible<C> {
 }
 
 impl<C: Classifier> Interruptible<C> {
+    /// Wraps `inner`; `stop` is asked before every query (e.g. a Ctrl-C flag) and should be
+    /// cheap.
     pub fn new(inner: C, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
         Interruptible { inner, stop: Box::new(stop) }
     }
