@@ -23,8 +23,39 @@
 //!   either transport into a black-box `Classifier` for gauntlet's image attacks;
 //! * `gauntlet-text` encodes texts and decodes spam scores, for spam-filter audits.
 //!
-//! Like `gauntlet-text`, this crate does not depend on burn or gauntlet-core and builds in
-//! seconds.
+//! In an audit (data + model + threat model → attack → outcomes → evaluation → report) this
+//! crate sits under the *model*: when the model under audit is a remote black box, every query
+//! an attack makes ends up as one exchange here. Like `gauntlet-text`, it does not depend on
+//! burn or gauntlet-core and builds in seconds.
+//!
+//! A secret in a header is read from the environment when the client is built, and shown
+//! nowhere (runs offline: nothing is sent until [`HttpClient::exchange`]):
+//!
+//! ```
+//! use gauntlet_transport::{HttpClient, HttpOptions};
+//!
+//! let mut options = HttpOptions::new("https://filter.example.com/v1/score");
+//! options.headers.push(("Authorization".into(), "Bearer ${API_TOKEN}".into()));
+//! // `with_env` reads variables from a function; `HttpClient::new` reads the process's.
+//! let env = |name: &str| match name {
+//!     "API_TOKEN" => Ok("tok-5ecret".to_string()),
+//!     _ => Err(std::env::VarError::NotPresent),
+//! };
+//! let client = HttpClient::with_env(options.clone(), env)?;
+//! assert_eq!(
+//!     client.describe(),
+//!     "POST https://filter.example.com/v1/score (headers: Authorization: <redacted>)"
+//! );
+//! assert!(!format!("{client:?}").contains("tok-5ecret"));
+//!
+//! // A variable that is not set is a settings error that names it.
+//! let unset = |_: &str| Err(std::env::VarError::NotPresent);
+//! let error = HttpClient::with_env(options, unset).unwrap_err();
+//! assert!(error.message().contains("API_TOKEN is not set"), "{error}");
+//! # Ok::<(), gauntlet_transport::TransportError>(())
+//! ```
+//!
+//! Exchanging a body for a decoded answer:
 //!
 //! ```no_run
 //! use gauntlet_transport::{HttpClient, HttpOptions};

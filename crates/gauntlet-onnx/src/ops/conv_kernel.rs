@@ -170,6 +170,7 @@ impl Columns {
 }
 
 /// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)`, each operand given by its (row, column) strides.
+// gemm's own argument list: three operands, each with its strides; a struct would only rename them.
 #[allow(clippy::too_many_arguments)]
 fn matmul(
     dst: &mut [f32],

@@ -1,5 +1,6 @@
 //! A hand-written HTTP server whose every answer the test decides (to inject faults).
 
+// Each test binary includes this module (gauntlet-remote's too) and uses only some of it.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
