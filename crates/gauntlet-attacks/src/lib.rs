@@ -75,8 +75,6 @@
 //! }
 //! ```
 
-#![warn(missing_docs)]
-
 pub mod apgd;
 pub mod boundary;
 pub mod cw;
