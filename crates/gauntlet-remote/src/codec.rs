@@ -48,8 +48,11 @@ impl Shape {
 /// Template + answer spec + shape: everything needed to encode a batch and decode its answer.
 #[derive(Debug, Clone)]
 pub struct Codec {
+    /// The declared sample shape and number of classes every answer is checked against.
     pub shape: Shape,
+    /// The request envelope a batch is written into.
     pub template: RequestTemplate,
+    /// Where the scores are in an answer, and what kind of answer it is.
     pub answer: AnswerSpec,
 }
 

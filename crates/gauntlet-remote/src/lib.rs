@@ -1,6 +1,10 @@
 //! gauntlet-remote: black-box targets that live somewhere else, and a server that puts any
 //! classifier behind HTTP.
 //!
+//! In an audit (data + model + threat model → attack → outcomes → evaluation → report) this
+//! crate provides the *model* of a black-box audit: the attacks only query it, so only
+//! query-based attacks (or transfer from a local surrogate) apply.
+//!
 //! A model you cannot load — a prediction API, a model in another language — is still a
 //! [`Classifier`](gauntlet_core::model::Classifier) to gauntlet's black-box attacks:
 //!
@@ -33,6 +37,26 @@
 //! let target = RemoteClassifier::http(settings, shape)?;
 //! target.probe()?; // one zero input: fails early if the answer does not fit the shape
 //! println!("{} ({})", target.describe(), target.answer_kind());
+//! # Ok::<(), gauntlet_core::Error>(())
+//! ```
+//!
+//! What travels, shown offline with a [`Codec`]: a batch becomes one JSON body, and a top-1
+//! answer becomes full rows of scores (every unreported class gets the row's lowest reported
+//! score minus one, so the arg-max is kept):
+//!
+//! ```
+//! use gauntlet_core::model::AnswerKind;
+//! use gauntlet_remote::{AnswerSpec, Codec, RequestTemplate, Shape};
+//!
+//! let codec = Codec::new(
+//!     Shape::new(vec![2], 3)?, // samples of 2 values, 3 classes
+//!     RequestTemplate::new(r#"{"instances": "{{inputs}}", "version": 2}"#)?,
+//!     AnswerSpec::new(AnswerKind::TopK(1), "/predictions")?,
+//! )?;
+//! let body = codec.encode(&[0.0, 0.5, 1.0, 0.25], 2)?;
+//! assert_eq!(body, r#"{"instances": [[0.0,0.5],[1.0,0.25]], "version": 2}"#);
+//! let rows = codec.decode(r#"{"predictions": [[[2, 2.0]], [[0, 0.5]]]}"#, 2)?;
+//! assert_eq!(rows, [1.0, 1.0, 2.0, 0.5, -0.5, -0.5]);
 //! # Ok::<(), gauntlet_core::Error>(())
 //! ```
 //!

@@ -1,12 +1,14 @@
 //! Fixtures for the remote tests: the fault-injecting HTTP server of gauntlet-transport's tests
 //! (shared, not copied), and the demo MNIST model and digits.
 
+// Each test binary includes this module and uses only some of its helpers.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
 #[path = "../../../gauntlet-transport/tests/common/mod.rs"]
 mod fault_server;
+// Test binaries that need no fault server leave these re-exports unused.
 #[allow(unused_imports)]
 pub use fault_server::*;
 
