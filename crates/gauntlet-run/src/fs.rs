@@ -17,12 +17,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let context = |step: &str, e: io::Error| {
         io::Error::new(
             e.kind(),
-            format!("cannot write '{}' ({step}): {e}; check that its directory exists and is writable", path.display()),
+            format!(
+                "cannot write '{}' ({step}): {e}; check that its directory exists and is writable",
+                path.display()
+            ),
         )
     };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("'{}' names no file", path.display())))?;
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("'{}' names no file", path.display()),
+        )
+    })?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -34,7 +40,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         NEXT_TEMP.fetch_add(1, Ordering::Relaxed)
     ));
     let written = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&temp).map_err(|e| context("create a temporary file", e))?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(|e| context("create a temporary file", e))?;
         file.write_all(bytes).map_err(|e| context("write", e))?;
         file.sync_all().map_err(|e| context("flush to disk", e))?;
         std::fs::rename(&temp, path).map_err(|e| context("rename the temporary file into place", e))
@@ -61,7 +71,8 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("gauntlet-run-fs-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("gauntlet-run-fs-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -74,8 +85,10 @@ mod tests {
         write_atomic(&path, b"old").unwrap();
         write_atomic(&path, b"new contents").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new contents");
-        let names: Vec<String> =
-            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, ["report.json"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -85,7 +98,10 @@ mod tests {
         let dir = scratch("missing");
         let path = dir.join("no/such/dir/report.json");
         let err = write_atomic(&path, b"x").unwrap_err().to_string();
-        assert!(err.contains("report.json") && err.contains("directory exists"), "{err}");
+        assert!(
+            err.contains("report.json") && err.contains("directory exists"),
+            "{err}"
+        );
         assert!(write_atomic(Path::new("/"), b"x").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -98,8 +114,10 @@ mod tests {
         std::fs::create_dir_all(path.join("inside")).unwrap();
         let err = write_atomic(&path, b"x").unwrap_err().to_string();
         assert!(err.contains("rename"), "{err}");
-        let names: Vec<String> =
-            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, ["busy"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -28,7 +28,8 @@ pub const WORST: &str = "worst";
 pub const EPS_TOLERANCE: f64 = 1e-6;
 
 /// How a threshold is written, for error messages.
-const USAGE: &str = "write ATTACK=MIN (e.g. deepwordbug=0.3) or ATTACK:NORM:EPS=MIN (e.g. pgd:linf:8/255=0.5), \
+const USAGE: &str =
+    "write ATTACK=MIN (e.g. deepwordbug=0.3) or ATTACK:NORM:EPS=MIN (e.g. pgd:linf:8/255=0.5), \
                      MIN a fraction";
 
 /// Whether two budgets are the same (see [`EPS_TOLERANCE`]).
@@ -106,13 +107,22 @@ pub struct Row {
 impl Row {
     /// A row without norm and budget.
     pub fn new(attack: impl Into<String>, robust_accuracy: f64) -> Row {
-        Row { attack: attack.into(), norm: None, eps: None, robust_accuracy }
+        Row {
+            attack: attack.into(),
+            norm: None,
+            eps: None,
+            robust_accuracy,
+        }
     }
 
     /// The same row at a norm (any accepted spelling; stored canonical) and budget.
     pub fn at(self, norm: &str, eps: f64) -> Row {
         let norm = canonical_norm(norm).map_or_else(|| norm.to_ascii_lowercase(), str::to_string);
-        Row { norm: Some(norm), eps: Some(eps), ..self }
+        Row {
+            norm: Some(norm),
+            eps: Some(eps),
+            ..self
+        }
     }
 
     /// Whether this row is the one `(attack, norm, eps)` names.
@@ -158,32 +168,60 @@ impl FromStr for Threshold {
     type Err = GateError;
 
     fn from_str(text: &str) -> Result<Self, GateError> {
-        let bad = |reason: String| GateError::Threshold(format!("threshold '{text}' {reason}; {USAGE}"));
-        let (row, min) = text.split_once('=').ok_or_else(|| bad("has no '=MIN'".into()))?;
+        let bad =
+            |reason: String| GateError::Threshold(format!("threshold '{text}' {reason}; {USAGE}"));
+        let (row, min) = text
+            .split_once('=')
+            .ok_or_else(|| bad("has no '=MIN'".into()))?;
         let parts: Vec<&str> = row.split(':').map(str::trim).collect();
         let (attack, norm, eps) = match parts.as_slice() {
             [attack] => (*attack, None, None),
             [attack, norm, eps] => {
-                let norm = canonical_norm(norm)
-                    .ok_or_else(|| bad(format!("names the unknown norm '{norm}' (use linf, l2 or l1)")))?;
+                let norm = canonical_norm(norm).ok_or_else(|| {
+                    bad(format!(
+                        "names the unknown norm '{norm}' (use linf, l2 or l1)"
+                    ))
+                })?;
                 if eps.contains(',') {
                     return Err(bad("must name one budget; give one threshold per ε".into()));
                 }
-                let eps = parse_eps(eps)
-                    .ok_or_else(|| bad(format!("has the budget '{eps}', not a number like 0.1 or a fraction like 8/255")))?;
+                let eps = parse_eps(eps).ok_or_else(|| {
+                    bad(format!(
+                        "has the budget '{eps}', not a number like 0.1 or a fraction like 8/255"
+                    ))
+                })?;
                 (*attack, Some(norm.to_string()), Some(eps))
             }
-            other => return Err(bad(format!("has {} ':'-separated parts before '=', not one or three", other.len()))),
+            other => {
+                return Err(bad(format!(
+                    "has {} ':'-separated parts before '=', not one or three",
+                    other.len()
+                )))
+            }
         };
         if attack.is_empty() {
             return Err(bad("names no attack".into()));
         }
-        let min: f64 = min.trim().parse().map_err(|_| bad(format!("has MIN '{}', which is not a number", min.trim())))?;
+        let min: f64 = min
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("has MIN '{}', which is not a number", min.trim())))?;
         if !(0.0..=1.0).contains(&min) {
-            return Err(bad(format!("has MIN {min}, but MIN must be a fraction in [0, 1] (0.80 for 80 %)")));
+            return Err(bad(format!(
+                "has MIN {min}, but MIN must be a fraction in [0, 1] (0.80 for 80 %)"
+            )));
         }
-        let attack = if attack.eq_ignore_ascii_case(WORST) { WORST.to_string() } else { attack.to_string() };
-        Ok(Threshold { attack, norm, eps, min })
+        let attack = if attack.eq_ignore_ascii_case(WORST) {
+            WORST.to_string()
+        } else {
+            attack.to_string()
+        };
+        Ok(Threshold {
+            attack,
+            norm,
+            eps,
+            min,
+        })
     }
 }
 
@@ -214,11 +252,19 @@ pub struct Baseline {
 
 impl Baseline {
     /// A baseline from rows already read; `max_drop` must be in [0, 1].
-    pub fn new(path: impl Into<PathBuf>, max_drop: f64, rows: Vec<Row>) -> Result<Baseline, GateError> {
+    pub fn new(
+        path: impl Into<PathBuf>,
+        max_drop: f64,
+        rows: Vec<Row>,
+    ) -> Result<Baseline, GateError> {
         if !(max_drop.is_finite() && (0.0..=1.0).contains(&max_drop)) {
             return Err(GateError::MaxDrop(max_drop));
         }
-        Ok(Baseline { path: path.into(), max_drop, rows })
+        Ok(Baseline {
+            path: path.into(),
+            max_drop,
+            rows,
+        })
     }
 
     /// Reads the report at `path` — or the file `report_file` (e.g. `report.json`) inside it
@@ -233,7 +279,11 @@ impl Baseline {
         if !(max_drop.is_finite() && (0.0..=1.0).contains(&max_drop)) {
             return Err(GateError::MaxDrop(max_drop));
         }
-        let path = if path.is_dir() { path.join(report_file) } else { path.to_path_buf() };
+        let path = if path.is_dir() {
+            path.join(report_file)
+        } else {
+            path.to_path_buf()
+        };
         let bytes = std::fs::read(&path).map_err(|e| {
             GateError::Baseline(format!(
                 "cannot read the baseline '{}' ({e}); give the {report_file} of an earlier audit",
@@ -257,7 +307,10 @@ impl Baseline {
 
     /// Robust accuracy of the row `row` names, if the baseline has it.
     fn find(&self, row: &Row) -> Option<f64> {
-        self.rows.iter().find(|r| r.is(&row.attack, row.norm.as_deref(), row.eps)).map(|r| r.robust_accuracy)
+        self.rows
+            .iter()
+            .find(|r| r.is(&row.attack, row.norm.as_deref(), row.eps))
+            .map(|r| r.robust_accuracy)
     }
 }
 
@@ -287,19 +340,30 @@ pub struct Gate {
 
 impl Default for Gate {
     fn default() -> Self {
-        Gate { thresholds: Vec::new(), baseline: None, measure: "robust accuracy".into() }
+        Gate {
+            thresholds: Vec::new(),
+            baseline: None,
+            measure: "robust accuracy".into(),
+        }
     }
 }
 
 impl Gate {
     /// A gate with these checks.
     pub fn new(thresholds: Vec<Threshold>, baseline: Option<Baseline>) -> Gate {
-        Gate { thresholds, baseline, ..Gate::default() }
+        Gate {
+            thresholds,
+            baseline,
+            ..Gate::default()
+        }
     }
 
     /// The same gate, naming its measure `measure` in messages.
     pub fn with_measure(self, measure: impl Into<String>) -> Gate {
-        Gate { measure: measure.into(), ..self }
+        Gate {
+            measure: measure.into(),
+            ..self
+        }
     }
 
     /// Parses thresholds (`fail_under`) and loads the baseline (see [`Baseline::load`]).
@@ -311,9 +375,17 @@ impl Gate {
         report_file: &str,
         rows: impl FnOnce(&serde_json::Value) -> Result<Vec<Row>, String>,
     ) -> Result<Gate, GateError> {
-        let thresholds = fail_under.iter().map(|t| t.parse()).collect::<Result<Vec<Threshold>, _>>()?;
+        let thresholds = fail_under
+            .iter()
+            .map(|t| t.parse())
+            .collect::<Result<Vec<Threshold>, _>>()?;
         let baseline = match (baseline, max_drop) {
-            (Some(path), drop) => Some(Baseline::load(path, drop.unwrap_or(0.0), report_file, rows)?),
+            (Some(path), drop) => Some(Baseline::load(
+                path,
+                drop.unwrap_or(0.0),
+                report_file,
+                rows,
+            )?),
             (None, Some(_)) => return Err(GateError::MaxDropWithoutBaseline),
             (None, None) => None,
         };
@@ -328,9 +400,16 @@ impl Gate {
     /// Checks, before any work, that every threshold names a row the audit will produce.
     pub fn check_applicable(&self, plan: &Plan) -> Result<(), GateError> {
         for t in &self.thresholds {
-            let wrong = |reason: String| Err(GateError::NotApplicable(format!("threshold '{t}': {reason}")));
+            let wrong = |reason: String| {
+                Err(GateError::NotApplicable(format!(
+                    "threshold '{t}': {reason}"
+                )))
+            };
             if !plan.rows.iter().any(|r| r.eq_ignore_ascii_case(&t.attack)) {
-                return wrong(format!("this audit runs {}; name one of them", plan.rows.join(", ")));
+                return wrong(format!(
+                    "this audit runs {}; name one of them",
+                    plan.rows.join(", ")
+                ));
             }
             match (&t.norm, &plan.norm) {
                 (Some(_), None) => {
@@ -347,8 +426,8 @@ impl Gate {
                 }
                 (Some(a), Some(b)) if !same_norm(a, b) => {
                     return wrong(format!(
-                        "norm {a}, but this audit uses {b}; change the threshold or the audit's `norm`"
-                    ))
+                    "norm {a}, but this audit uses {b}; change the threshold or the audit's `norm`"
+                ))
                 }
                 _ => {}
             }
@@ -373,10 +452,18 @@ impl Gate {
         let unmatched = self
             .thresholds
             .iter()
-            .filter(|t| !rows.iter().any(|r| r.is(&t.attack, t.norm.as_deref(), t.eps)))
+            .filter(|t| {
+                !rows
+                    .iter()
+                    .any(|r| r.is(&t.attack, t.norm.as_deref(), t.eps))
+            })
             .cloned()
             .collect();
-        Judgement { cases, unmatched, complete }
+        Judgement {
+            cases,
+            unmatched,
+            complete,
+        }
     }
 
     fn case(&self, row: &Row) -> Case {
@@ -384,10 +471,16 @@ impl Gate {
         let value = row.robust_accuracy;
         let mut failures = Vec::new();
         if !value.is_finite() {
-            failures.push(format!("{measure} is not a number ({value}); the run measured nothing here"));
+            failures.push(format!(
+                "{measure} is not a number ({value}); the run measured nothing here"
+            ));
         }
         let mut min = None;
-        for t in self.thresholds.iter().filter(|t| row.is(&t.attack, t.norm.as_deref(), t.eps)) {
+        for t in self
+            .thresholds
+            .iter()
+            .filter(|t| row.is(&t.attack, t.norm.as_deref(), t.eps))
+        {
             min = Some(min.map_or(t.min, |m: f64| m.max(t.min)));
             if value < t.min {
                 failures.push(format!(
@@ -397,7 +490,10 @@ impl Gate {
                 ));
             }
         }
-        let baseline = self.baseline.as_ref().and_then(|b| b.find(row).map(|old| (old, b)));
+        let baseline = self
+            .baseline
+            .as_ref()
+            .and_then(|b| b.find(row).map(|old| (old, b)));
         if let Some((old, b)) = baseline {
             if old - value > b.max_drop + 1e-9 {
                 failures.push(format!(
@@ -411,7 +507,12 @@ impl Gate {
                 ));
             }
         }
-        Case { row: row.clone(), min, baseline: baseline.map(|(old, _)| old), failures }
+        Case {
+            row: row.clone(),
+            min,
+            baseline: baseline.map(|(old, _)| old),
+            failures,
+        }
     }
 }
 
@@ -516,7 +617,9 @@ impl Judgement {
             lines.push(format!("ERROR threshold {t} matched no result of this run (nothing was measured for it), so it cannot be judged"));
         }
         if !self.complete {
-            lines.push("ERROR the run did not finish; its results are partial and cannot be judged".into());
+            lines.push(
+                "ERROR the run did not finish; its results are partial and cannot be judged".into(),
+            );
         }
         lines
     }
@@ -524,7 +627,11 @@ impl Judgement {
 
 /// Escapes text for XML attributes and content.
 fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 /// JUnit XML: one testsuite named `suite`, one testcase per row with a `<failure>` per violated
@@ -535,10 +642,18 @@ pub fn junit(judgement: &Judgement, suite: &str, seconds: f64) -> String {
     let mut errors: Vec<(String, String)> = judgement
         .unmatched
         .iter()
-        .map(|t| (format!("threshold {t}"), format!("threshold {t} matched no result of this run, so it cannot be judged")))
+        .map(|t| {
+            (
+                format!("threshold {t}"),
+                format!("threshold {t} matched no result of this run, so it cannot be judged"),
+            )
+        })
         .collect();
     if !judgement.complete {
-        errors.push(("complete run".into(), "the run did not finish; its results are partial".into()));
+        errors.push((
+            "complete run".into(),
+            "the run did not finish; its results are partial".into(),
+        ));
     }
     let tests = judgement.cases.len() + errors.len();
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -562,7 +677,12 @@ pub fn junit(judgement: &Judgement, suite: &str, seconds: f64) -> String {
         }
         s.push_str(">\n");
         for f in &c.failures {
-            let _ = writeln!(s, "      <failure message=\"{}\" type=\"threshold\">{}</failure>", xml_escape(f), xml_escape(f));
+            let _ = writeln!(
+                s,
+                "      <failure message=\"{}\" type=\"threshold\">{}</failure>",
+                xml_escape(f),
+                xml_escape(f)
+            );
         }
         s.push_str("    </testcase>\n");
     }
@@ -639,17 +759,43 @@ mod tests {
     #[test]
     fn parses_both_threshold_forms() {
         let t: Threshold = "pgd:linf:0.1=0.80".parse().unwrap();
-        assert_eq!(t, Threshold { attack: "pgd".into(), norm: Some("linf".into()), eps: Some(0.1), min: 0.8 });
+        assert_eq!(
+            t,
+            Threshold {
+                attack: "pgd".into(),
+                norm: Some("linf".into()),
+                eps: Some(0.1),
+                min: 0.8
+            }
+        );
         let w: Threshold = "WORST:L_inf:8/255=0.5".parse().unwrap();
-        assert_eq!((w.attack.as_str(), w.norm.as_deref()), (WORST, Some("linf")));
+        assert_eq!(
+            (w.attack.as_str(), w.norm.as_deref()),
+            (WORST, Some("linf"))
+        );
         assert!((w.eps.unwrap() - 8.0 / 255.0).abs() < 1e-12);
         let text: Threshold = "deepwordbug=0.3".parse().unwrap();
-        assert_eq!(text, Threshold { attack: "deepwordbug".into(), norm: None, eps: None, min: 0.3 });
+        assert_eq!(
+            text,
+            Threshold {
+                attack: "deepwordbug".into(),
+                norm: None,
+                eps: None,
+                min: 0.3
+            }
+        );
         let variant: Threshold = " deepwordbug+normalized = 0.25".parse().unwrap();
         assert_eq!(variant.attack, "deepwordbug+normalized");
         assert_eq!(variant.to_string(), "deepwordbug+normalized=0.25");
         assert_eq!(t.to_string(), "pgd:linf:0.1=0.8");
-        assert_eq!("pgd:2:0.5=0.1".parse::<Threshold>().unwrap().norm.as_deref(), Some("l2"));
+        assert_eq!(
+            "pgd:2:0.5=0.1"
+                .parse::<Threshold>()
+                .unwrap()
+                .norm
+                .as_deref(),
+            Some("l2")
+        );
     }
 
     #[test]
@@ -671,13 +817,20 @@ mod tests {
         ] {
             let err = text.parse::<Threshold>().unwrap_err().to_string();
             assert!(err.contains(needle), "{text}: {err}");
-            assert!(err.contains("ATTACK=MIN"), "every message shows the syntax: {err}");
+            assert!(
+                err.contains("ATTACK=MIN"),
+                "every message shows the syntax: {err}"
+            );
         }
     }
 
     #[test]
     fn check_applicable_names_what_the_audit_runs() {
-        let image = Plan { rows: vec!["pgd".into(), WORST.into()], norm: Some("linf".into()), epsilons: vec![0.1, 0.3] };
+        let image = Plan {
+            rows: vec!["pgd".into(), WORST.into()],
+            norm: Some("linf".into()),
+            epsilons: vec![0.1, 0.3],
+        };
         let ok = Gate::new(thresholds(&["pgd:linf:0.1=0.5", "worst:inf:0.3=0"]), None);
         ok.check_applicable(&image).unwrap();
         for (t, needle) in [
@@ -686,36 +839,72 @@ mod tests {
             ("pgd:l2:0.1=0.5", "uses linf"),
             ("pgd=0.5", "write pgd:linf:EPS=0.5"),
         ] {
-            let err = Gate::new(thresholds(&[t]), None).check_applicable(&image).unwrap_err();
+            let err = Gate::new(thresholds(&[t]), None)
+                .check_applicable(&image)
+                .unwrap_err();
             assert!(matches!(err, GateError::NotApplicable(_)));
             assert!(err.to_string().contains(needle), "{t}: {err}");
         }
-        let text = Plan { rows: vec!["deepwordbug".into(), "deepwordbug+normalized".into(), WORST.into()], ..Plan::default() };
-        Gate::new(thresholds(&["deepwordbug=0.3", "DeepWordBug+normalized=0.2", "worst=0"]), None).check_applicable(&text).unwrap();
-        let err = Gate::new(thresholds(&["deepwordbug:linf:0.1=0.3"]), None).check_applicable(&text).unwrap_err();
+        let text = Plan {
+            rows: vec![
+                "deepwordbug".into(),
+                "deepwordbug+normalized".into(),
+                WORST.into(),
+            ],
+            ..Plan::default()
+        };
+        Gate::new(
+            thresholds(&["deepwordbug=0.3", "DeepWordBug+normalized=0.2", "worst=0"]),
+            None,
+        )
+        .check_applicable(&text)
+        .unwrap();
+        let err = Gate::new(thresholds(&["deepwordbug:linf:0.1=0.3"]), None)
+            .check_applicable(&text)
+            .unwrap_err();
         assert!(err.to_string().contains("write deepwordbug=0.3"), "{err}");
-        let err = Gate::new(thresholds(&["leet=0.3"]), None).check_applicable(&text).unwrap_err();
-        assert!(err.to_string().contains("runs deepwordbug, deepwordbug+normalized, worst"), "{err}");
+        let err = Gate::new(thresholds(&["leet=0.3"]), None)
+            .check_applicable(&text)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("runs deepwordbug, deepwordbug+normalized, worst"),
+            "{err}"
+        );
     }
 
     #[test]
     fn judges_thresholds_per_row_with_the_strictest_bound() {
-        let gate = Gate::new(thresholds(&["pgd:linf:0.3=0.5", "pgd:linf:0.3=0.1", "worst:linf:0.1=0.8"]), None);
+        let gate = Gate::new(
+            thresholds(&["pgd:linf:0.3=0.5", "pgd:linf:0.3=0.1", "worst:linf:0.1=0.8"]),
+            None,
+        );
         let j = gate.judge(&image_rows(), true);
         assert_eq!(j.cases.len(), 4);
         let failed: Vec<&Case> = j.failed().collect();
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].row.label(), "pgd linf eps=0.3");
         assert_eq!(failed[0].min, Some(0.5));
-        assert!(failed[0].failures[0].contains("20.00 % is below the threshold 50.00 % (pgd:linf:0.3=0.5)"), "{:?}", failed[0]);
+        assert!(
+            failed[0].failures[0]
+                .contains("20.00 % is below the threshold 50.00 % (pgd:linf:0.3=0.5)"),
+            "{:?}",
+            failed[0]
+        );
         assert_eq!(j.verdict(), Verdict::Fail);
         assert_eq!(j.verdict().code(), 1);
         // A threshold exactly met passes.
-        let met = Gate::new(thresholds(&["deepwordbug=0.75"]), None).with_measure("spam still caught");
+        let met =
+            Gate::new(thresholds(&["deepwordbug=0.75"]), None).with_measure("spam still caught");
         assert_eq!(met.judge(&text_rows(), true).verdict(), Verdict::Pass);
-        let missed = Gate::new(thresholds(&["deepwordbug=0.76"]), None).with_measure("spam still caught");
+        let missed =
+            Gate::new(thresholds(&["deepwordbug=0.76"]), None).with_measure("spam still caught");
         let j = missed.judge(&text_rows(), true);
-        assert!(j.problems()[0].starts_with("FAIL deepwordbug: spam still caught 75.00 % is below"), "{:?}", j.problems());
+        assert!(
+            j.problems()[0].starts_with("FAIL deepwordbug: spam still caught 75.00 % is below"),
+            "{:?}",
+            j.problems()
+        );
     }
 
     #[test]
@@ -731,28 +920,55 @@ mod tests {
         // A stopped run is incomplete even when a threshold also failed.
         let both = Gate::new(thresholds(&["deepwordbug=0.9"]), None).judge(&text_rows(), false);
         assert_eq!(both.verdict().code(), 2);
-        assert_eq!(Gate::default().judge(&text_rows(), true).verdict(), Verdict::Pass);
+        assert_eq!(
+            Gate::default().judge(&text_rows(), true).verdict(),
+            Verdict::Pass
+        );
         let nan = Gate::default().judge(&[Row::new("leet", f64::NAN)], true);
         assert_eq!(nan.verdict(), Verdict::Fail);
     }
 
     #[test]
     fn baseline_allows_at_most_max_drop_per_row() {
-        let old = vec![Row::new("deepwordbug", 0.80), Row::new(WORST, 0.52), Row::new("retired", 0.9)];
-        let within = Gate::new(Vec::new(), Some(Baseline::new("old/text-report.json", 0.05, old.clone()).unwrap()));
+        let old = vec![
+            Row::new("deepwordbug", 0.80),
+            Row::new(WORST, 0.52),
+            Row::new("retired", 0.9),
+        ];
+        let within = Gate::new(
+            Vec::new(),
+            Some(Baseline::new("old/text-report.json", 0.05, old.clone()).unwrap()),
+        );
         let j = within.judge(&text_rows(), true);
         assert_eq!(j.verdict(), Verdict::Pass);
         assert_eq!(j.cases[0].baseline, Some(0.80));
         assert_eq!(j.cases[1].baseline, None, "goodword is not in the baseline");
-        let strict = Gate::new(Vec::new(), Some(Baseline::new("old/text-report.json", 0.02, old).unwrap()));
+        let strict = Gate::new(
+            Vec::new(),
+            Some(Baseline::new("old/text-report.json", 0.02, old).unwrap()),
+        );
         let j = strict.judge(&text_rows(), true);
         let failed: Vec<&Case> = j.failed().collect();
-        assert_eq!(failed.len(), 1, "deepwordbug dropped 5 points, worst only 2");
-        assert!(failed[0].failures[0].contains("dropped from 80.00 % (baseline old/text-report.json) to 75.00 %"), "{:?}", failed[0]);
+        assert_eq!(
+            failed.len(),
+            1,
+            "deepwordbug dropped 5 points, worst only 2"
+        );
+        assert!(
+            failed[0].failures[0]
+                .contains("dropped from 80.00 % (baseline old/text-report.json) to 75.00 %"),
+            "{:?}",
+            failed[0]
+        );
         assert!(Baseline::new("x", 1.5, Vec::new()).is_err());
         assert!(Baseline::new("x", f64::NAN, Vec::new()).is_err());
         // Image rows match on norm and budget, whatever spelling and float noise.
-        let image = Baseline::new("r.json", 0.0, vec![Row::new("pgd", 0.95).at("inf", 0.1f32 as f64)]).unwrap();
+        let image = Baseline::new(
+            "r.json",
+            0.0,
+            vec![Row::new("pgd", 0.95).at("inf", 0.1f32 as f64)],
+        )
+        .unwrap();
         let j = Gate::new(Vec::new(), Some(image)).judge(&image_rows(), true);
         assert_eq!(j.cases[0].baseline, Some(0.95));
         assert_eq!(j.verdict(), Verdict::Fail);
@@ -768,29 +984,75 @@ mod tests {
 
     #[test]
     fn parse_loads_the_baseline_through_the_callers_reader() {
-        let dir = Scratch(std::env::temp_dir().join(format!("gauntlet-run-gate-{}", std::process::id())));
+        let dir =
+            Scratch(std::env::temp_dir().join(format!("gauntlet-run-gate-{}", std::process::id())));
         std::fs::create_dir_all(&dir.0).unwrap();
         let reader = |v: &serde_json::Value| -> Result<Vec<Row>, String> {
             let rows = v["rows"].as_array().ok_or("it has no 'rows' list")?;
-            Ok(rows.iter().map(|r| Row::new(r["attack"].as_str().unwrap_or(""), r["value"].as_f64().unwrap_or(0.0))).collect())
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    Row::new(
+                        r["attack"].as_str().unwrap_or(""),
+                        r["value"].as_f64().unwrap_or(0.0),
+                    )
+                })
+                .collect())
         };
-        std::fs::write(dir.0.join("report.json"), r#"{"rows": [{"attack": "leet", "value": 0.5}]}"#).unwrap();
+        std::fs::write(
+            dir.0.join("report.json"),
+            r#"{"rows": [{"attack": "leet", "value": 0.5}]}"#,
+        )
+        .unwrap();
         // A directory stands for the report inside it.
-        let gate = Gate::parse(&["leet=0.4".into()], Some(&dir.0), Some(0.1), "report.json", reader).unwrap();
-        assert_eq!(gate.baseline.as_ref().unwrap().rows, vec![Row::new("leet", 0.5)]);
+        let gate = Gate::parse(
+            &["leet=0.4".into()],
+            Some(&dir.0),
+            Some(0.1),
+            "report.json",
+            reader,
+        )
+        .unwrap();
+        assert_eq!(
+            gate.baseline.as_ref().unwrap().rows,
+            vec![Row::new("leet", 0.5)]
+        );
         assert_eq!(gate.baseline.as_ref().unwrap().max_drop, 0.1);
         assert!(!gate.is_empty());
-        assert!(Gate::parse(&[], None, None, "report.json", reader).unwrap().is_empty());
+        assert!(Gate::parse(&[], None, None, "report.json", reader)
+            .unwrap()
+            .is_empty());
         let err = Gate::parse(&[], None, Some(0.1), "report.json", reader).unwrap_err();
         assert_eq!(err, GateError::MaxDropWithoutBaseline);
         let missing = dir.0.join("missing.json");
-        let err = Gate::parse(&[], Some(&missing), None, "report.json", reader).unwrap_err().to_string();
-        assert!(err.contains("cannot read the baseline") && err.contains("missing.json"), "{err}");
+        let err = Gate::parse(&[], Some(&missing), None, "report.json", reader)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot read the baseline") && err.contains("missing.json"),
+            "{err}"
+        );
         std::fs::write(dir.0.join("bad.json"), "{ nope").unwrap();
-        let err = Gate::parse(&[], Some(&dir.0.join("bad.json")), None, "report.json", reader).unwrap_err().to_string();
+        let err = Gate::parse(
+            &[],
+            Some(&dir.0.join("bad.json")),
+            None,
+            "report.json",
+            reader,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("not valid JSON"), "{err}");
         std::fs::write(dir.0.join("other.json"), "{}").unwrap();
-        let err = Gate::parse(&[], Some(&dir.0.join("other.json")), None, "report.json", reader).unwrap_err().to_string();
+        let err = Gate::parse(
+            &[],
+            Some(&dir.0.join("other.json")),
+            None,
+            "report.json",
+            reader,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("no 'rows' list"), "{err}");
         let err = Gate::parse(&["leet".into()], None, None, "report.json", reader).unwrap_err();
         assert!(matches!(err, GateError::Threshold(_)));
@@ -802,15 +1064,24 @@ mod tests {
         let rows = vec![Row::new("a<b", 0.5), Row::new("ok", 0.9)];
         let j = gate.judge(&rows, false);
         let xml = junit(&j, "gauntlet", 1.0);
-        assert!(xml.contains("<testsuite name=\"gauntlet\" tests=\"4\" failures=\"1\" errors=\"2\""), "{xml}");
+        assert!(
+            xml.contains("<testsuite name=\"gauntlet\" tests=\"4\" failures=\"1\" errors=\"2\""),
+            "{xml}"
+        );
         assert!(xml.contains("a&lt;b") && !xml.contains("a<b"));
         assert_eq!(xml.matches("<failure ").count(), 1);
         assert_eq!(xml.matches("<error ").count(), 2);
         assert!(xml.contains("ghost=0.1 matched no result"));
         let image = Gate::new(thresholds(&["pgd:linf:0.3=0.5"]), None).judge(&image_rows(), true);
         let xml = junit(&image, "gauntlet", 2.5);
-        assert!(xml.contains("name=\"pgd linf eps=0.3\"") && xml.contains("classname=\"gauntlet.pgd\""), "{xml}");
-        assert!(xml.contains("tests=\"4\" failures=\"1\" errors=\"0\" time=\"2.500\""), "{xml}");
+        assert!(
+            xml.contains("name=\"pgd linf eps=0.3\"") && xml.contains("classname=\"gauntlet.pgd\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("tests=\"4\" failures=\"1\" errors=\"0\" time=\"2.500\""),
+            "{xml}"
+        );
     }
 
     #[test]
@@ -825,7 +1096,10 @@ mod tests {
         assert_eq!(v["cases"].as_array().unwrap().len(), 4);
         assert_eq!(v["cases"][0]["min"], 0.9);
         assert_eq!(v["cases"][0]["norm"], serde_json::Value::Null);
-        let image = summary_json(&Gate::default().judge(&image_rows(), true), Path::new("r.json"));
+        let image = summary_json(
+            &Gate::default().judge(&image_rows(), true),
+            Path::new("r.json"),
+        );
         assert_eq!(image["cases"][0]["norm"], "linf");
         assert_eq!(image["cases"][0]["eps"].as_f64().unwrap() as f32, 0.1f32);
         assert_eq!(image["exit_code"], 0);
@@ -839,6 +1113,9 @@ mod tests {
         assert_eq!(canonical_norm("l3"), None);
         assert!(same_eps(0.1f32 as f64, 0.1));
         assert!(!same_eps(0.1, 0.1001));
-        assert_eq!(Row::new("pgd", 0.5).at("INF", 8.0 / 255.0).label(), format!("pgd linf eps={}", 8.0f32 / 255.0));
+        assert_eq!(
+            Row::new("pgd", 0.5).at("INF", 8.0 / 255.0).label(),
+            format!("pgd linf eps={}", 8.0f32 / 255.0)
+        );
     }
 }

@@ -100,21 +100,37 @@ impl Journal {
     /// written by a run with another fingerprint, the old journal is discarded. Otherwise its
     /// records are read back as `T`; a torn last line is dropped and cut from the file, so new
     /// records never join a fragment.
-    pub fn open<T: DeserializeOwned>(path: &Path, fingerprint: &str, fresh: bool) -> Result<Opened<T>, JournalError> {
-        let io = |action: &'static str| move |source| JournalError::Io { path: path.to_path_buf(), action, source };
+    pub fn open<T: DeserializeOwned>(
+        path: &Path,
+        fingerprint: &str,
+        fresh: bool,
+    ) -> Result<Opened<T>, JournalError> {
+        let io = |action: &'static str| {
+            move |source| JournalError::Io {
+                path: path.to_path_buf(),
+                action,
+                source,
+            }
+        };
         let existing = match std::fs::read(path) {
             Ok(bytes) => Some(bytes),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(io("read it")(e)),
         };
         let Some(bytes) = existing else {
-            return Self::start(path, fingerprint).map(|journal| Opened { journal, records: Vec::new(), start: Start::New });
+            return Self::start(path, fingerprint).map(|journal| Opened {
+                journal,
+                records: Vec::new(),
+                start: Start::New,
+            });
         };
         let discard = |reason: &str| {
             Self::start(path, fingerprint).map(|journal| Opened {
                 journal,
                 records: Vec::new(),
-                start: Start::Discarded { reason: reason.to_string() },
+                start: Start::Discarded {
+                    reason: reason.to_string(),
+                },
             })
         };
         if fresh {
@@ -125,8 +141,12 @@ impl Journal {
         };
         match serde_json::from_slice::<Header>(&bytes[..header_end]) {
             Ok(h) if h.gauntlet_journal == FORMAT && h.fingerprint == fingerprint => {}
-            Ok(h) if h.gauntlet_journal != FORMAT => return discard("it was written in another journal format"),
-            Ok(_) => return discard("it was written by a run with other settings, data or version"),
+            Ok(h) if h.gauntlet_journal != FORMAT => {
+                return discard("it was written in another journal format")
+            }
+            Ok(_) => {
+                return discard("it was written by a run with other settings, data or version")
+            }
             Err(_) => return discard("its first line is not a journal header"),
         }
         let mut records = Vec::new();
@@ -151,34 +171,77 @@ impl Journal {
             }
         }
         if good_end < bytes.len() {
-            let file = OpenOptions::new().write(true).open(path).map_err(io("open it to cut a torn line"))?;
-            file.set_len(good_end as u64).map_err(io("cut a torn line"))?;
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io("open it to cut a torn line"))?;
+            file.set_len(good_end as u64)
+                .map_err(io("cut a torn line"))?;
             file.sync_all().map_err(io("flush it to disk"))?;
         }
-        let file = OpenOptions::new().append(true).open(path).map_err(io("open it for appending"))?;
-        let start = Start::Resumed { records: records.len(), dropped_lines };
-        Ok(Opened { journal: Journal { path: path.to_path_buf(), file }, records, start })
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(io("open it for appending"))?;
+        let start = Start::Resumed {
+            records: records.len(),
+            dropped_lines,
+        };
+        Ok(Opened {
+            journal: Journal {
+                path: path.to_path_buf(),
+                file,
+            },
+            records,
+            start,
+        })
     }
 
     /// A journal holding only the header (written atomically, so never half a header).
     fn start(path: &Path, fingerprint: &str) -> Result<Journal, JournalError> {
-        let io = |action: &'static str| move |source| JournalError::Io { path: path.to_path_buf(), action, source };
-        let header = Header { gauntlet_journal: FORMAT, fingerprint: fingerprint.to_string() };
-        let mut line = serde_json::to_vec(&header).map_err(|source| JournalError::Encode { path: path.to_path_buf(), source })?;
+        let io = |action: &'static str| {
+            move |source| JournalError::Io {
+                path: path.to_path_buf(),
+                action,
+                source,
+            }
+        };
+        let header = Header {
+            gauntlet_journal: FORMAT,
+            fingerprint: fingerprint.to_string(),
+        };
+        let mut line = serde_json::to_vec(&header).map_err(|source| JournalError::Encode {
+            path: path.to_path_buf(),
+            source,
+        })?;
         line.push(b'\n');
         write_atomic(path, &line).map_err(io("start it"))?;
-        let file = OpenOptions::new().append(true).open(path).map_err(io("open it for appending"))?;
-        Ok(Journal { path: path.to_path_buf(), file })
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(io("open it for appending"))?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     /// Appends one record as one line and flushes it to disk before returning: once this
     /// returns, a rerun finds the record whatever happens to the process.
     pub fn append<T: Serialize>(&mut self, record: &T) -> Result<(), JournalError> {
-        let mut line =
-            serde_json::to_vec(record).map_err(|source| JournalError::Encode { path: self.path.clone(), source })?;
+        let mut line = serde_json::to_vec(record).map_err(|source| JournalError::Encode {
+            path: self.path.clone(),
+            source,
+        })?;
         line.push(b'\n');
         let path = &self.path;
-        let io = |action: &'static str| move |source| JournalError::Io { path: path.clone(), action, source };
+        let io = |action: &'static str| {
+            move |source| JournalError::Io {
+                path: path.clone(),
+                action,
+                source,
+            }
+        };
         self.file.write_all(&line).map_err(io("append a record"))?;
         self.file.sync_data().map_err(io("flush a record to disk"))
     }
@@ -193,9 +256,17 @@ impl Journal {
     pub fn finish(self) -> Result<(), JournalError> {
         let Journal { path, file } = self;
         drop(file);
-        std::fs::remove_file(&path).map_err(|source| JournalError::Io { path: path.clone(), action: "remove it", source })?;
+        std::fs::remove_file(&path).map_err(|source| JournalError::Io {
+            path: path.clone(),
+            action: "remove it",
+            source,
+        })?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            sync_dir(dir).map_err(|source| JournalError::Io { path: path.clone(), action: "flush its directory", source })?;
+            sync_dir(dir).map_err(|source| JournalError::Io {
+                path: path.clone(),
+                action: "flush its directory",
+                source,
+            })?;
         }
         Ok(())
     }
@@ -212,14 +283,20 @@ mod tests {
     }
 
     fn item(i: usize) -> Item {
-        Item { id: format!("m{i}"), value: i as f64 / 4.0 }
+        Item {
+            id: format!("m{i}"),
+            value: i as f64 / 4.0,
+        }
     }
 
     struct Scratch(PathBuf);
 
     impl Scratch {
         fn new(name: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!("gauntlet-run-journal-{}-{name}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!(
+                "gauntlet-run-journal-{}-{name}",
+                std::process::id()
+            ));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             Scratch(dir)
@@ -251,7 +328,13 @@ mod tests {
         write_items(&s.file(), "fp", 3);
         let again = Journal::open::<Item>(&s.file(), "fp", false).unwrap();
         assert_eq!(again.records, vec![item(0), item(1), item(2)]);
-        assert_eq!(again.start, Start::Resumed { records: 3, dropped_lines: 0 });
+        assert_eq!(
+            again.start,
+            Start::Resumed {
+                records: 3,
+                dropped_lines: 0
+            }
+        );
         // Appending after a resume continues the same file.
         let mut journal = again.journal;
         journal.append(&item(3)).unwrap();
@@ -268,7 +351,11 @@ mod tests {
         write_items(&s.file(), "settings A", 2);
         let other = Journal::open::<Item>(&s.file(), "settings B", false).unwrap();
         assert!(other.records.is_empty());
-        assert!(matches!(&other.start, Start::Discarded { reason } if reason.contains("other settings")), "{:?}", other.start);
+        assert!(
+            matches!(&other.start, Start::Discarded { reason } if reason.contains("other settings")),
+            "{:?}",
+            other.start
+        );
         drop(other);
         // The old records are gone for good: going back to A finds nothing to resume.
         let back = Journal::open::<Item>(&s.file(), "settings A", false).unwrap();
@@ -290,12 +377,22 @@ mod tests {
         drop(f);
         let opened = Journal::open::<Item>(&s.file(), "fp", false).unwrap();
         assert_eq!(opened.records, vec![item(0), item(1)]);
-        assert_eq!(opened.start, Start::Resumed { records: 2, dropped_lines: 1 });
+        assert_eq!(
+            opened.start,
+            Start::Resumed {
+                records: 2,
+                dropped_lines: 1
+            }
+        );
         let mut journal = opened.journal;
         journal.append(&item(2)).unwrap();
         drop(journal);
         let text = std::fs::read_to_string(s.file()).unwrap();
-        assert_eq!(text.lines().count(), 4, "header and three whole records: {text}");
+        assert_eq!(
+            text.lines().count(),
+            4,
+            "header and three whole records: {text}"
+        );
         let again = Journal::open::<Item>(&s.file(), "fp", false).unwrap();
         assert_eq!(again.records, vec![item(0), item(1), item(2)]);
     }
@@ -305,11 +402,18 @@ mod tests {
         let s = Scratch::new("garbage");
         write_items(&s.file(), "fp", 1);
         let mut f = OpenOptions::new().append(true).open(s.file()).unwrap();
-        f.write_all(b"not json\n{\"id\":\"m1\",\"value\":0.25}\n").unwrap();
+        f.write_all(b"not json\n{\"id\":\"m1\",\"value\":0.25}\n")
+            .unwrap();
         drop(f);
         let opened = Journal::open::<Item>(&s.file(), "fp", false).unwrap();
         assert_eq!(opened.records, vec![item(0)]);
-        assert_eq!(opened.start, Start::Resumed { records: 1, dropped_lines: 2 });
+        assert_eq!(
+            opened.start,
+            Start::Resumed {
+                records: 1,
+                dropped_lines: 2
+            }
+        );
     }
 
     #[test]
@@ -317,13 +421,21 @@ mod tests {
         let s = Scratch::new("header");
         std::fs::write(s.file(), br#"{"gauntlet_journal":1,"finger"#).unwrap();
         let torn = Journal::open::<Item>(&s.file(), "fp", false).unwrap();
-        assert!(matches!(&torn.start, Start::Discarded { reason } if reason.contains("incomplete")));
+        assert!(
+            matches!(&torn.start, Start::Discarded { reason } if reason.contains("incomplete"))
+        );
         drop(torn);
         std::fs::write(s.file(), "id,value\nm0,1\n").unwrap();
         let foreign = Journal::open::<Item>(&s.file(), "fp", false).unwrap();
-        assert!(matches!(&foreign.start, Start::Discarded { reason } if reason.contains("not a journal header")));
+        assert!(
+            matches!(&foreign.start, Start::Discarded { reason } if reason.contains("not a journal header"))
+        );
         drop(foreign);
-        std::fs::write(s.file(), "{\"gauntlet_journal\":99,\"fingerprint\":\"fp\"}\n").unwrap();
+        std::fs::write(
+            s.file(),
+            "{\"gauntlet_journal\":99,\"fingerprint\":\"fp\"}\n",
+        )
+        .unwrap();
         let future = Journal::open::<Item>(&s.file(), "fp", false).unwrap();
         assert!(matches!(&future.start, Start::Discarded { reason } if reason.contains("format")));
     }
@@ -332,7 +444,12 @@ mod tests {
     fn an_unwritable_place_is_an_error_naming_the_file() {
         let s = Scratch::new("unwritable");
         let path = s.0.join("missing-dir/checkpoint.jsonl");
-        let err = Journal::open::<Item>(&path, "fp", false).unwrap_err().to_string();
-        assert!(err.contains("checkpoint.jsonl") && err.contains("writable"), "{err}");
+        let err = Journal::open::<Item>(&path, "fp", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("checkpoint.jsonl") && err.contains("writable"),
+            "{err}"
+        );
     }
 }

@@ -26,8 +26,6 @@
 //! # Ok::<(), gauntlet_run::gate::GateError>(())
 //! ```
 
-#![warn(missing_docs)]
-
 pub mod fs;
 pub mod gate;
 pub mod journal;

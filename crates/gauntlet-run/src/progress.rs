@@ -70,8 +70,15 @@ mod tests {
     #[test]
     fn silent_never_cancels_and_a_custom_progress_can() {
         assert_eq!(work(&Silent, 5), 5);
-        let counting = Counting { tasks: RefCell::new(Vec::new()), done: Cell::new(0), stop_after: 3 };
+        let counting = Counting {
+            tasks: RefCell::new(Vec::new()),
+            done: Cell::new(0),
+            stop_after: 3,
+        };
         assert_eq!(work(&counting, 10), 3);
-        assert_eq!(counting.tasks.borrow().as_slice(), &[("work".to_string(), 10)]);
+        assert_eq!(
+            counting.tasks.borrow().as_slice(),
+            &[("work".to_string(), 10)]
+        );
     }
 }
