@@ -26,7 +26,9 @@ use rand::SeedableRng;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let path = args.first().ok_or("usage: typo_ceiling CORPUS [N_SPAM] [TRAIN_FRACTION]")?;
+    let path = args
+        .first()
+        .ok_or("usage: typo_ceiling CORPUS [N_SPAM] [TRAIN_FRACTION]")?;
     let n_spam: usize = args.get(1).map_or(Ok(200), |s| s.parse())?;
     let train_fraction: f64 = args.get(2).map_or(Ok(0.8), |s| s.parse())?;
     let corpus = load_corpus(std::path::Path::new(path))?;
@@ -44,7 +46,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let fractions = [0.05, 0.10, 0.20, 0.30, 0.50];
-    let bounds = ["removal only (typo → unknown word)", "DeepWordBug's typos (gauntlet's candidate set)", "any single edit, any letter, any position"];
+    let bounds = [
+        "removal only (typo → unknown word)",
+        "DeepWordBug's typos (gauntlet's candidate set)",
+        "any single edit, any letter, any position",
+    ];
     let mut evadable = vec![[0usize; 5]; bounds.len()];
     let mut detected = 0;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
@@ -67,9 +73,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 continue;
             }
             let cur = llr(word);
-            let best = |cands: &mut dyn Iterator<Item = String>| cands.map(|c| llr(&c)).fold(0f64, f64::min);
+            let best = |cands: &mut dyn Iterator<Item = String>| {
+                cands.map(|c| llr(&c)).fold(0f64, f64::min)
+            };
             gains[0].push(cur);
-            gains[1].push(cur - best(&mut DeepWordBug.candidates(word, &mut rng).into_iter().map(|(c, _)| c)));
+            gains[1].push(
+                cur - best(
+                    &mut DeepWordBug
+                        .candidates(word, &mut rng)
+                        .into_iter()
+                        .map(|(c, _)| c),
+                ),
+            );
             gains[2].push(cur - best(&mut single_edits(&word.to_lowercase()).into_iter()));
         }
         for (b, g) in gains.iter_mut().enumerate() {

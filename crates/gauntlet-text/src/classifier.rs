@@ -1,4 +1,4 @@
-//! The one interface every target implements ([`TextClassifier`]), the
+//! The one interface every target implements ([`Classifier`]), the
 //! query-counting [`Oracle`] that attacks see, and held-out evaluation.
 
 use std::cell::Cell;
@@ -6,18 +6,18 @@ use std::cell::Cell;
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{Label, Message};
-use crate::error::{Result, TextError};
+use crate::error::{Error, Result};
 
 /// A spam filter: a batch of texts in, one spam score in [0, 1] per text out
 /// (>= 0.5 means spam). Filters that only give labels answer 0.0 or 1.0.
-pub trait TextClassifier {
+pub trait Classifier {
     /// Short human-readable name for reports.
     fn name(&self) -> String;
     /// Score a batch. An `Err` means the whole batch failed.
     fn scores(&self, texts: &[String]) -> Result<Vec<f64>>;
 }
 
-impl<T: TextClassifier + ?Sized> TextClassifier for &T {
+impl<T: Classifier + ?Sized> Classifier for &T {
     fn name(&self) -> String {
         (**self).name()
     }
@@ -26,7 +26,7 @@ impl<T: TextClassifier + ?Sized> TextClassifier for &T {
     }
 }
 
-impl<T: TextClassifier + ?Sized> TextClassifier for Box<T> {
+impl<T: Classifier + ?Sized> Classifier for Box<T> {
     fn name(&self) -> String {
         (**self).name()
     }
@@ -38,7 +38,7 @@ impl<T: TextClassifier + ?Sized> TextClassifier for Box<T> {
 /// What an attack may see of the target: counts every text sent, enforces an
 /// optional query limit, and in decision-only mode hides scores (answers 0/1).
 pub struct Oracle<'a> {
-    target: &'a dyn TextClassifier,
+    target: &'a dyn Classifier,
     decision_only: bool,
     limit: Option<u64>,
     queries: Cell<u64>,
@@ -46,8 +46,13 @@ pub struct Oracle<'a> {
 
 impl<'a> Oracle<'a> {
     /// Wrap a target. `limit` caps the number of texts that may be scored.
-    pub fn new(target: &'a dyn TextClassifier, decision_only: bool, limit: Option<u64>) -> Self {
-        Oracle { target, decision_only, limit, queries: Cell::new(0) }
+    pub fn new(target: &'a dyn Classifier, decision_only: bool, limit: Option<u64>) -> Self {
+        Oracle {
+            target,
+            decision_only,
+            limit,
+            queries: Cell::new(0),
+        }
     }
 
     /// Scores (or 0/1 labels in decision-only mode) for a batch; each text counts
@@ -56,16 +61,23 @@ impl<'a> Oracle<'a> {
         let used = self.queries.get() + texts.len() as u64;
         if let Some(limit) = self.limit {
             if used > limit {
-                return Err(TextError::QueryLimit { limit });
+                return Err(Error::QueryLimit { limit });
             }
         }
         self.queries.set(used);
         let scores = self.target.scores(texts)?;
         if scores.len() != texts.len() {
-            return Err(TextError::BatchMismatch { name: self.target.name(), expected: texts.len(), got: scores.len() });
+            return Err(Error::BatchMismatch {
+                name: self.target.name(),
+                expected: texts.len(),
+                got: scores.len(),
+            });
         }
         Ok(if self.decision_only {
-            scores.into_iter().map(|s| if s >= 0.5 { 1.0 } else { 0.0 }).collect()
+            scores
+                .into_iter()
+                .map(|s| if s >= 0.5 { 1.0 } else { 0.0 })
+                .collect()
         } else {
             scores
         })
@@ -83,7 +95,8 @@ impl<'a> Oracle<'a> {
 
     /// Queries still allowed (`u64::MAX` without a limit).
     pub fn remaining(&self) -> u64 {
-        self.limit.map_or(u64::MAX, |l| l.saturating_sub(self.queries.get()))
+        self.limit
+            .map_or(u64::MAX, |l| l.saturating_sub(self.queries.get()))
     }
 
     /// Whether scores are hidden.
@@ -126,15 +139,35 @@ impl FilterMetrics {
         let div = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let precision = div(tp, tp + fp);
         let recall = div(tp, tp + fn_);
-        let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
-        FilterMetrics { filter, n, tp, fp, tn, fn_, accuracy: div(tp + tn, n), precision, recall, f1, failures: Vec::new() }
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
+        FilterMetrics {
+            filter,
+            n,
+            tp,
+            fp,
+            tn,
+            fn_,
+            accuracy: div(tp + tn, n),
+            precision,
+            recall,
+            f1,
+            failures: Vec::new(),
+        }
     }
 }
 
 /// Score `messages` in batches and compare with their labels. A failing batch
 /// is retried message by message so one bad message does not sink the rest.
 /// Returns the metrics and the per-message scores (`None` where it failed).
-pub fn evaluate(clf: &dyn TextClassifier, messages: &[Message], batch: usize) -> (FilterMetrics, Vec<Option<f64>>) {
+pub fn evaluate(
+    clf: &dyn Classifier,
+    messages: &[Message],
+    batch: usize,
+) -> (FilterMetrics, Vec<Option<f64>>) {
     let mut scores: Vec<Option<f64>> = Vec::with_capacity(messages.len());
     let mut failures = Vec::new();
     for chunk in messages.chunks(batch.max(1)) {
@@ -147,7 +180,8 @@ pub fn evaluate(clf: &dyn TextClassifier, messages: &[Message], batch: usize) ->
                         Ok(s) if s.len() == 1 => scores.push(Some(s[0])),
                         Ok(s) => {
                             scores.push(None);
-                            failures.push((m.id.clone(), format!("{} results for 1 text", s.len())));
+                            failures
+                                .push((m.id.clone(), format!("{} results for 1 text", s.len())));
                         }
                         Err(e) => {
                             scores.push(None);

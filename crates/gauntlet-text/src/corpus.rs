@@ -1,14 +1,13 @@
 //! Loading a labelled message corpus (JSON Lines, optionally gzip) and splitting
 //! it deterministically by a hash of each message id.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Result, TextError};
+use crate::error::{Error, Result};
 
 /// Ground-truth class of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -62,6 +61,9 @@ pub struct Corpus {
     pub messages: Vec<Message>,
     /// Lines that were skipped.
     pub failures: Vec<LoadFailure>,
+    /// SHA-256 (hex) of the file's bytes as stored (empty when parsed from a reader): what the
+    /// audit's checkpoint fingerprint records of the data.
+    pub sha256: String,
 }
 
 #[derive(Deserialize)]
@@ -76,17 +78,23 @@ struct RawLine {
 /// its magic bytes. Bad lines (not UTF-8, not JSON, missing fields, unknown
 /// label) become [`LoadFailure`]s; a corpus with no usable line is an error.
 pub fn load_corpus(path: &Path) -> Result<Corpus> {
-    let io = |source| TextError::Io { path: path.to_path_buf(), source };
-    let mut file = File::open(path).map_err(io)?;
-    let mut magic = [0u8; 2];
-    let n = file.read(&mut magic).map_err(io)?;
-    let file = File::open(path).map_err(io)?;
-    let reader: Box<dyn BufRead> = if n == 2 && magic == [0x1f, 0x8b] {
-        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
-    } else {
-        Box::new(BufReader::new(file))
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
     };
-    let corpus = parse_corpus(reader).map_err(io)?;
+    let bytes = std::fs::read(path).map_err(io)?;
+    let reader: Box<dyn BufRead> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(
+            bytes.as_slice(),
+        )))
+    } else {
+        Box::new(BufReader::new(bytes.as_slice()))
+    };
+    let mut corpus = parse_corpus(reader).map_err(io)?;
+    corpus.sha256 = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     if corpus.messages.is_empty() {
         let detail = if corpus.failures.is_empty() {
             "the file is empty".to_string()
@@ -98,7 +106,10 @@ pub fn load_corpus(path: &Path) -> Result<Corpus> {
                 corpus.failures[0].reason
             )
         };
-        return Err(TextError::EmptyCorpus { path: path.to_path_buf(), detail });
+        return Err(Error::EmptyCorpus {
+            path: path.to_path_buf(),
+            detail,
+        });
     }
     Ok(corpus)
 }
@@ -114,11 +125,16 @@ pub fn parse_corpus(mut reader: impl BufRead) -> std::io::Result<Corpus> {
             break;
         }
         line_no += 1;
-        let fail = |reason: String| LoadFailure { line: line_no, reason };
+        let fail = |reason: String| LoadFailure {
+            line: line_no,
+            reason,
+        };
         let line = match std::str::from_utf8(&buf) {
             Ok(s) => s.trim(),
             Err(e) => {
-                corpus.failures.push(fail(format!("not valid UTF-8 ({e}); re-encode the file as UTF-8")));
+                corpus.failures.push(fail(format!(
+                    "not valid UTF-8 ({e}); re-encode the file as UTF-8"
+                )));
                 continue;
             }
         };
@@ -163,7 +179,10 @@ pub fn id_hash_unit(id: &str) -> f64 {
 /// Deterministic train/test split: a message goes to train when
 /// `id_hash_unit(id) < train_fraction`.
 pub fn split_by_id(messages: &[Message], train_fraction: f64) -> (Vec<Message>, Vec<Message>) {
-    messages.iter().cloned().partition(|m| id_hash_unit(&m.id) < train_fraction)
+    messages
+        .iter()
+        .cloned()
+        .partition(|m| id_hash_unit(&m.id) < train_fraction)
 }
 
 /// Counts per class.
@@ -174,7 +193,8 @@ pub fn class_counts(messages: &[Message]) -> (usize, usize) {
 
 /// Where the full SpamAssassin corpus lives in CI (`../shared` beside the clone).
 pub fn full_corpus_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/spamassassin/spamassassin.jsonl.gz")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/spamassassin/spamassassin.jsonl.gz")
 }
 
 /// The demo subset shipped in the repository.

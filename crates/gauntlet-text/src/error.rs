@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// Anything that can go wrong in gauntlet-text.
 #[derive(Debug, thiserror::Error)]
-pub enum TextError {
+pub enum Error {
     /// A file could not be opened or read.
     #[error("cannot read {path}: {source} (check the path and its permissions)")]
     Io {
@@ -33,7 +33,8 @@ pub enum TextError {
         /// "spam" or "ham".
         label: String,
     },
-    /// An edit budget or other setting is out of range.
+    /// A setting is missing or out of range. `field` is the setting's name in the audit's
+    /// configuration ([`TextAuditConfig`](crate::config::TextAuditConfig)) or the API.
     #[error("invalid {field}: {reason}")]
     InvalidConfig {
         /// The setting.
@@ -86,6 +87,13 @@ pub enum TextError {
         /// The limit.
         limit: u64,
     },
+    /// A check of the CI gate cannot be used (a malformed threshold, an unreadable baseline, a
+    /// threshold on a result the audit will not produce).
+    #[error("{0}")]
+    Gate(#[from] gauntlet_run::GateError),
+    /// The checkpoint journal of the audit could not be read or written.
+    #[error("{0}")]
+    Checkpoint(#[from] gauntlet_run::JournalError),
     /// Writing the report failed.
     #[error("cannot write report {path}: {detail}")]
     Report {
@@ -97,10 +105,13 @@ pub enum TextError {
 }
 
 /// Result alias for this crate.
-pub type Result<T, E = TextError> = std::result::Result<T, E>;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl TextError {
+impl Error {
     pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> Self {
-        TextError::InvalidConfig { field: field.to_string(), reason: reason.into() }
+        Error::InvalidConfig {
+            field: field.to_string(),
+            reason: reason.into(),
+        }
     }
 }

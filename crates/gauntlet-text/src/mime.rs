@@ -61,7 +61,11 @@ fn split_parts<'a>(raw: &'a str, boundary: &str) -> Vec<&'a str> {
             if let Some(s) = start {
                 parts.push(&raw[s..pos]);
             }
-            start = if t == open { Some(pos + line.len()) } else { None };
+            start = if t == open {
+                Some(pos + line.len())
+            } else {
+                None
+            };
         }
         pos += line.len();
     }
@@ -79,7 +83,9 @@ fn extract_part(part: &str, depth: usize, out: &mut String) {
     };
     let head_l = unfold(head).to_ascii_lowercase();
     let header = |name: &str| -> Option<String> {
-        head_l.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+        head_l
+            .lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
     };
     let ctype = header("content-type:").unwrap_or_else(|| "text/plain".into());
     let cte = header("content-transfer-encoding:");
@@ -93,12 +99,16 @@ fn extract_part(part: &str, depth: usize, out: &mut String) {
 }
 
 fn unfold(head: &str) -> String {
-    head.replace("\r\n", "\n").replace("\n ", " ").replace("\n\t", " ")
+    head.replace("\r\n", "\n")
+        .replace("\n ", " ")
+        .replace("\n\t", " ")
 }
 
 fn decode_single(body: &str, cte: Option<&str>, ctype: Option<&str>) -> String {
     let text = match cte {
-        Some(c) if c.contains("base64") => decode_base64_text(body).unwrap_or_else(|| body.to_string()),
+        Some(c) if c.contains("base64") => {
+            decode_base64_text(body).unwrap_or_else(|| body.to_string())
+        }
         Some(c) if c.contains("quoted-printable") => decode_qp(body),
         Some(_) => body.to_string(),
         None if looks_base64(body) => decode_base64_text(body).unwrap_or_else(|| body.to_string()),
@@ -117,11 +127,18 @@ fn is_b64_char(c: char) -> bool {
 }
 
 fn looks_base64(body: &str) -> bool {
-    let lines: Vec<&str> = body.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     if lines.len() < 2 {
         return false;
     }
-    let b64 = lines.iter().filter(|l| l.len() >= 40 && l.chars().all(is_b64_char)).count();
+    let b64 = lines
+        .iter()
+        .filter(|l| l.len() >= 40 && l.chars().all(is_b64_char))
+        .count();
     b64 * 10 >= lines.len() * 9
 }
 
@@ -146,7 +163,13 @@ fn looks_html(text: &str) -> bool {
     if l.contains("<html") || l.contains("<body") || l.contains("<!doctype html") {
         return true;
     }
-    ["<p>", "<br", "<font", "<a href", "<table", "<td", "<div", "<b>"].iter().map(|t| l.matches(t).count()).sum::<usize>() >= 3
+    [
+        "<p>", "<br", "<font", "<a href", "<table", "<td", "<div", "<b>",
+    ]
+    .iter()
+    .map(|t| l.matches(t).count())
+    .sum::<usize>()
+        >= 3
 }
 
 /// Bytes to text: UTF-8 when valid, otherwise Latin-1 (the corpus' other encoding).
@@ -190,7 +213,10 @@ fn decode_base64_text(body: &str) -> Option<String> {
         return None;
     }
     // Binary payloads mislabelled as text: refuse rather than emit noise.
-    let ctrl = bytes.iter().filter(|&&b| b < 9 || (b > 13 && b < 32)).count();
+    let ctrl = bytes
+        .iter()
+        .filter(|&&b| b < 9 || (b > 13 && b < 32))
+        .count();
     (ctrl * 20 <= bytes.len()).then(|| bytes_to_text(&bytes))
 }
 
@@ -245,11 +271,17 @@ pub fn strip_html(html: &str) -> String {
                 }
             }
             let rest = &html[i..];
-            let is_tag = rest[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!');
+            let is_tag =
+                rest[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!');
             if is_tag {
                 let end = rest.find('>').map_or(rest.len(), |j| j + 1);
                 let tag = &lower[i..i + end];
-                let block = ["<br", "<p", "</p", "<div", "</div", "<tr", "</tr", "<li", "<h", "</h", "<table"].iter().any(|b| tag.starts_with(b));
+                let block = [
+                    "<br", "<p", "</p", "<div", "</div", "<tr", "</tr", "<li", "<h", "</h",
+                    "<table",
+                ]
+                .iter()
+                .any(|b| tag.starts_with(b));
                 out.push(if block { '\n' } else { ' ' });
                 i += end;
                 continue;

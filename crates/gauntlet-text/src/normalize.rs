@@ -1,14 +1,14 @@
 //! The normalization defense: undo the usual obfuscations before a filter sees
-//! the text, and a wrapper that puts it in front of any [`TextClassifier`].
+//! the text, and a wrapper that puts it in front of any [`Classifier`].
 
-use std::sync::RwLock;
 use std::collections::HashMap;
+use std::sync::RwLock;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::classifier::TextClassifier;
+use crate::classifier::Classifier;
 use crate::confusables::{is_zero_width, to_latin};
 use crate::corpus::Message;
 use crate::error::Result;
@@ -34,7 +34,14 @@ pub struct NormalizeSteps {
 
 impl Default for NormalizeSteps {
     fn default() -> Self {
-        NormalizeSteps { strip_zero_width: true, nfkc: true, confusables: true, despace: true, deleet: true, spell: true }
+        NormalizeSteps {
+            strip_zero_width: true,
+            nfkc: true,
+            confusables: true,
+            despace: true,
+            deleet: true,
+            spell: true,
+        }
     }
 }
 
@@ -51,8 +58,16 @@ pub struct Normalizer {
 
 impl Clone for Normalizer {
     fn clone(&self) -> Self {
-        let cache = self.spell_cache.read().unwrap_or_else(|e| e.into_inner()).clone();
-        Normalizer { steps: self.steps, vocab: self.vocab.clone(), spell_cache: RwLock::new(cache) }
+        let cache = self
+            .spell_cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Normalizer {
+            steps: self.steps,
+            vocab: self.vocab.clone(),
+            spell_cache: RwLock::new(cache),
+        }
     }
 }
 
@@ -71,7 +86,11 @@ impl Normalizer {
             }
         }
         vocab.retain(|_, c| *c >= MIN_VOCAB_COUNT);
-        Normalizer { steps, vocab, spell_cache: RwLock::new(HashMap::new()) }
+        Normalizer {
+            steps,
+            vocab,
+            spell_cache: RwLock::new(HashMap::new()),
+        }
     }
 
     /// The steps in use.
@@ -82,7 +101,11 @@ impl Normalizer {
     /// Normalize one (already MIME-extracted) text.
     pub fn normalize(&self, text: &str) -> String {
         let s = self.steps;
-        let mut t: String = if s.strip_zero_width { text.chars().filter(|&c| !is_zero_width(c)).collect() } else { text.to_string() };
+        let mut t: String = if s.strip_zero_width {
+            text.chars().filter(|&c| !is_zero_width(c)).collect()
+        } else {
+            text.to_string()
+        };
         // NFKC and the confusable map leave ASCII unchanged: skip them on ASCII-only text.
         if s.nfkc && !t.is_ascii() {
             t = t.nfkc().collect();
@@ -129,12 +152,18 @@ impl Normalizer {
         if !has_alpha || !has_leet {
             return w.to_string();
         }
-        let a: String = w.chars().map(|c| leet_letter(c, false).unwrap_or(c)).collect();
+        let a: String = w
+            .chars()
+            .map(|c| leet_letter(c, false).unwrap_or(c))
+            .collect();
         if self.known(&a.to_lowercase()) {
             return a;
         }
         // '1' and '|' stand for either i or l: prefer the reading that is a word.
-        let b: String = w.chars().map(|c| leet_letter(c, true).unwrap_or(c)).collect();
+        let b: String = w
+            .chars()
+            .map(|c| leet_letter(c, true).unwrap_or(c))
+            .collect();
         if self.known(&b.to_lowercase()) {
             b
         } else {
@@ -144,7 +173,12 @@ impl Normalizer {
 
     fn spell(&self, w: &str) -> String {
         // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
-        if let Some(fixed) = self.spell_cache.read().unwrap_or_else(|e| e.into_inner()).get(w) {
+        if let Some(fixed) = self
+            .spell_cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(w)
+        {
             return fixed.clone();
         }
         let fixed = self.spell_uncached(w);
@@ -158,7 +192,10 @@ impl Normalizer {
 
     fn spell_uncached(&self, w: &str) -> String {
         let lower = w.to_lowercase();
-        if lower.chars().count() < 4 || !lower.chars().all(|c| c.is_ascii_lowercase()) || self.known(&lower) {
+        if lower.chars().count() < 4
+            || !lower.chars().all(|c| c.is_ascii_lowercase())
+            || self.known(&lower)
+        {
             return w.to_string();
         }
         let mut best: Option<(&str, u32)> = None;
@@ -260,7 +297,9 @@ fn match_case(original: &str, fix: &str) -> String {
         fix.to_uppercase()
     } else if original.chars().next().is_some_and(|c| c.is_uppercase()) {
         let mut cs = fix.chars();
-        cs.next().map(|f| f.to_uppercase().chain(cs).collect()).unwrap_or_default()
+        cs.next()
+            .map(|f| f.to_uppercase().chain(cs).collect())
+            .unwrap_or_default()
     } else {
         fix.to_string()
     }
@@ -272,7 +311,7 @@ pub struct Normalized<C> {
     normalizer: Normalizer,
 }
 
-impl<C: TextClassifier> Normalized<C> {
+impl<C: Classifier> Normalized<C> {
     /// Put `normalizer` in front of `inner`.
     pub fn new(inner: C, normalizer: Normalizer) -> Self {
         Normalized { inner, normalizer }
@@ -283,13 +322,16 @@ impl<C: TextClassifier> Normalized<C> {
     }
 }
 
-impl<C: TextClassifier> TextClassifier for Normalized<C> {
+impl<C: Classifier> Classifier for Normalized<C> {
     fn name(&self) -> String {
         format!("normalized({})", self.inner.name())
     }
     fn scores(&self, texts: &[String]) -> Result<Vec<f64>> {
         let normalizer = &self.normalizer;
-        let normed: Vec<String> = texts.par_iter().map(|t| normalizer.normalize(&extract_text(t))).collect();
+        let normed: Vec<String> = texts
+            .par_iter()
+            .map(|t| normalizer.normalize(&extract_text(t)))
+            .collect();
         self.inner.scores(&normed)
     }
 }
@@ -300,8 +342,13 @@ mod tests {
     use crate::corpus::Label;
 
     fn normalizer() -> Normalizer {
-        let text = "free viagra money offer click here now free offer money viagra click here now ".repeat(3);
-        let m = Message { id: "a".into(), label: Label::Spam, text };
+        let text = "free viagra money offer click here now free offer money viagra click here now "
+            .repeat(3);
+        let m = Message {
+            id: "a".into(),
+            label: Label::Spam,
+            text,
+        };
         Normalizer::from_training(&[m], NormalizeSteps::default())
     }
 
@@ -313,6 +360,9 @@ mod tests {
         assert_eq!(n.normalize("оffеr"), "offer"); // Cyrillic о, е
         assert_eq!(n.normalize("ｆｒｅｅ"), "free"); // full-width
         assert_eq!(n.normalize("Mnoey clikc heer"), "Money click here");
-        assert_eq!(n.normalize("call 555-1234, or $100!"), "call 555-1234, or $100!");
+        assert_eq!(
+            n.normalize("call 555-1234, or $100!"),
+            "call 555-1234, or $100!"
+        );
     }
 }

@@ -1,16 +1,14 @@
-//! The audit report: serializable summary types, Markdown rendering, and
-//! [`write_text_report`] (`text-report.json` + `text-report.md`).
+//! The audit's findings: serializable summary types and the Markdown rendering. Writing the
+//! files is [`crate::output`]'s job; the HTML page is [`crate::html`]'s.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::attacks::{AttackKind, Edit};
-use crate::audit::TextAuditConfig;
 use crate::classifier::FilterMetrics;
+use crate::config::TextAuditConfig;
 use crate::corpus::LoadFailure;
-use crate::error::{Result, TextError};
 
 /// Corpus and split sizes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,11 +85,8 @@ pub struct MessageOutcome {
     pub note: Option<String>,
     /// Set when the message could not be attacked (e.g. the filter failed).
     pub error: Option<String>,
-    /// The edits.
+    /// The edits (applied to the extracted text, they give the adversarial text).
     pub edits: Vec<Edit>,
-    /// The adversarial text (kept only for examples).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub adversarial: Option<String>,
 }
 
 impl MessageOutcome {
@@ -113,7 +108,6 @@ impl MessageOutcome {
             note: None,
             error: Some(error),
             edits: Vec::new(),
-            adversarial: None,
         }
     }
 }
@@ -135,6 +129,10 @@ pub struct AttackRunSummary {
     pub failed: usize,
     /// evaded / (attacked - failed).
     pub success_rate: f64,
+    /// The gate's measure: the share of attacked spam the variant still catches,
+    /// `1 - success_rate`; `None` when no message was attacked without error.
+    #[serde(default)]
+    pub still_caught: Option<f64>,
     /// Mean edits over evasions.
     pub mean_edits: f64,
     /// Mean fraction of words touched over evasions.
@@ -168,20 +166,41 @@ fn mean(xs: impl Iterator<Item = f64>) -> f64 {
 
 impl AttackRunSummary {
     /// Aggregate outcomes.
-    pub fn from_outcomes(variant: &str, attack: AttackKind, decision_only: bool, o: &[MessageOutcome], setup_queries: u64, seconds: f64) -> Self {
+    pub fn from_outcomes(
+        variant: &str,
+        attack: AttackKind,
+        decision_only: bool,
+        o: &[MessageOutcome],
+        setup_queries: u64,
+        seconds: f64,
+    ) -> Self {
         let ok: Vec<&MessageOutcome> = o.iter().filter(|x| x.error.is_none()).collect();
         let wins: Vec<&MessageOutcome> = ok.iter().copied().filter(|x| x.success).collect();
         AttackRunSummary {
             variant: variant.to_string(),
             attack,
-            mode: if decision_only { "decision-only" } else { "scores" }.to_string(),
+            mode: if decision_only {
+                "decision-only"
+            } else {
+                "scores"
+            }
+            .to_string(),
             attacked: o.len(),
             evaded: wins.len(),
             failed: o.len() - ok.len(),
-            success_rate: if ok.is_empty() { 0.0 } else { wins.len() as f64 / ok.len() as f64 },
+            success_rate: if ok.is_empty() {
+                0.0
+            } else {
+                wins.len() as f64 / ok.len() as f64
+            },
+            still_caught: (!ok.is_empty())
+                .then(|| (ok.len() - wins.len()) as f64 / ok.len() as f64),
             mean_edits: mean(wins.iter().map(|x| x.words_touched as f64)),
             mean_words_touched_fraction: mean(wins.iter().map(|x| x.words_touched_fraction)),
-            max_words_touched_fraction: ok.iter().map(|x| x.words_touched_fraction).fold(0.0, f64::max),
+            max_words_touched_fraction: ok
+                .iter()
+                .map(|x| x.words_touched_fraction)
+                .fold(0.0, f64::max),
             mean_levenshtein: mean(wins.iter().map(|x| x.levenshtein as f64)),
             mean_similarity: mean(wins.iter().map(|x| x.similarity)),
             mean_queries: mean(ok.iter().map(|x| x.queries as f64)),
@@ -226,18 +245,36 @@ fn visible(s: &str) -> String {
 }
 
 fn md_escape(s: &str) -> String {
-    s.chars().flat_map(|c| if "\\`*_[]<>|~#".contains(c) { vec!['\\', c] } else { vec![c] }).collect()
+    s.chars()
+        .flat_map(|c| {
+            if "\\`*_[]<>|~#".contains(c) {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 impl Example {
     /// Build from an outcome; `original` is the extracted text that was attacked.
-    pub fn new(variant: &str, attack: AttackKind, id: &str, original: &str, o: &MessageOutcome) -> Self {
+    pub fn new(
+        variant: &str,
+        attack: AttackKind,
+        id: &str,
+        original: &str,
+        o: &MessageOutcome,
+    ) -> Self {
         let mut edits: Vec<&Edit> = o.edits.iter().collect();
         edits.sort_by_key(|e| e.start);
         let ctx = |s: &str, tail: bool| -> String {
             let chars: Vec<char> = s.chars().collect();
             let keep = 30.min(chars.len());
-            let part: String = if tail { chars[..keep].iter().collect() } else { chars[chars.len() - keep..].iter().collect() };
+            let part: String = if tail {
+                chars[..keep].iter().collect()
+            } else {
+                chars[chars.len() - keep..].iter().collect()
+            };
             md_escape(&part.replace('\n', " "))
         };
         let highlighted = edits
@@ -245,7 +282,11 @@ impl Example {
             .take(8)
             .map(|e| {
                 if e.original.is_empty() {
-                    return format!("…{} **+{}**", ctx(&original[..e.start], false), md_escape(&visible(e.replacement.trim_start())));
+                    return format!(
+                        "…{} **+{}**",
+                        ctx(&original[..e.start], false),
+                        md_escape(&visible(e.replacement.trim_start()))
+                    );
                 }
                 format!(
                     "…{} ~~{}~~ → **{}** {}…",
@@ -256,7 +297,13 @@ impl Example {
                 )
             })
             .collect();
-        Example { variant: variant.to_string(), attack, id: id.to_string(), final_score: o.verified_score, highlighted }
+        Example {
+            variant: variant.to_string(),
+            attack,
+            id: id.to_string(),
+            final_score: o.verified_score,
+            highlighted,
+        }
     }
 }
 
@@ -281,8 +328,32 @@ pub struct TextAuditReport {
     pub examples: Vec<Example>,
     /// Every per-message outcome.
     pub outcomes: Vec<MessageOutcome>,
-    /// Wall time of the whole audit.
+    /// Wall time of the whole audit (of the last process, when it was resumed).
     pub total_seconds: f64,
+    /// `complete`, or `incomplete` when the run was stopped before it finished (the report
+    /// then holds what was done; rerunning the same command resumes).
+    #[serde(default = "complete")]
+    pub status: String,
+    /// Message outcomes restored from the checkpoint of an interrupted run instead of computed.
+    #[serde(default)]
+    pub resumed: usize,
+    /// The rows the CI gate judges, with the share of attacked spam still caught (see
+    /// [`crate::gate`] for their names).
+    #[serde(default)]
+    pub gate_rows: Vec<GateRow>,
+}
+
+fn complete() -> String {
+    "complete".into()
+}
+
+/// One row of the CI gate: a (variant, attack) or worst case, and its measure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateRow {
+    /// The row name thresholds use (`deepwordbug`, `worst+normalized`).
+    pub row: String,
+    /// Share of attacked spam still caught.
+    pub still_caught: f64,
 }
 
 fn pct(x: f64) -> String {
@@ -294,16 +365,26 @@ impl TextAuditReport {
     pub fn to_markdown(&self) -> String {
         let mut md = String::new();
         let c = &self.config;
-        let b = &c.budget;
         let _ = writeln!(md, "# Spam-filter evasion audit\n");
-        let _ = writeln!(md, "Filter: `{}` — corpus `{}` — {}", self.filter, self.corpus.path, self.tool);
+        let _ = writeln!(
+            md,
+            "Filter: `{}` — corpus `{}` — {}",
+            self.filter, self.corpus.path, self.tool
+        );
+        if self.status != "complete" {
+            let _ = writeln!(
+                md,
+                "\n**Incomplete:** the run was stopped before it finished; this report holds what was done. \
+                 Rerun the same command to resume."
+            );
+        }
         let _ = writeln!(
             md,
             "\nBudget per message: at most {} edits, {} of words, Levenshtein distance {}{}. Attacks see {}. Seed {}.\n",
-            b.max_edits(),
-            pct(b.max_word_fraction()),
-            b.max_levenshtein(),
-            b.max_queries().map_or(String::new(), |q| format!(", {q} queries")),
+            c.max_edits,
+            pct(c.max_word_fraction),
+            c.max_levenshtein,
+            c.max_queries.map_or(String::new(), |q| format!(", {q} queries")),
             if c.decision_only { "labels only (decision-only)" } else { "spam scores" },
             c.seed
         );
@@ -344,9 +425,18 @@ impl TextAuditReport {
                 f.train_seconds
             );
         }
-        for f in self.filters.iter().filter(|f| !f.metrics.failures.is_empty()) {
+        for f in self
+            .filters
+            .iter()
+            .filter(|f| !f.metrics.failures.is_empty())
+        {
             let shown = f.metrics.failures.len().min(5);
-            let _ = writeln!(md, "\nThe {} filter failed on {} held-out messages (first {shown}):\n", f.variant, f.metrics.failures.len());
+            let _ = writeln!(
+                md,
+                "\nThe {} filter failed on {} held-out messages (first {shown}):\n",
+                f.variant,
+                f.metrics.failures.len()
+            );
             for (id, reason) in f.metrics.failures.iter().take(shown) {
                 let _ = writeln!(md, "- `{id}`: {}", md_escape(reason));
             }
@@ -361,7 +451,10 @@ impl TextAuditReport {
         let _ = writeln!(md, "\n## Attacks\n");
         let _ = writeln!(md, "Attacked: held-out spam the variant detects. Edits, words touched, Levenshtein and similarity are means over evasions; queries over all attempts.\n");
         let _ = writeln!(md, "| variant | attack | attacked | evaded | success | mean edits | mean words touched | max words touched | mean Levenshtein | mean similarity | mean queries | setup queries | failed | over budget | s |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
         for r in &self.runs {
             let _ = writeln!(
                 md,
@@ -383,6 +476,15 @@ impl TextAuditReport {
                 r.seconds
             );
         }
+        if !self.gate_rows.is_empty() {
+            let _ = writeln!(md, "\n## Spam still caught (the CI gate's rows)\n");
+            let _ = writeln!(md, "Share of attacked spam each variant still catches; `worst`: caught under every attack.\n");
+            let _ = writeln!(md, "| row | still caught |");
+            let _ = writeln!(md, "|---|---|");
+            for r in &self.gate_rows {
+                let _ = writeln!(md, "| `{}` | {} |", r.row, pct(r.still_caught));
+            }
+        }
         let variants: Vec<&str> = self.filters.iter().map(|f| f.variant.as_str()).collect();
         if variants.len() > 1 {
             let _ = writeln!(md, "\n## Before and after hardening (success rate)\n");
@@ -391,7 +493,12 @@ impl TextAuditReport {
             for a in &c.attacks {
                 let cells: Vec<String> = variants
                     .iter()
-                    .map(|v| self.runs.iter().find(|r| r.variant == *v && r.attack == *a).map_or("–".into(), |r| pct(r.success_rate)))
+                    .map(|v| {
+                        self.runs
+                            .iter()
+                            .find(|r| r.variant == *v && r.attack.as_str() == a)
+                            .map_or("–".into(), |r| pct(r.success_rate))
+                    })
                     .collect();
                 let _ = writeln!(md, "| {} | {} |", a, cells.join(" | "));
             }
@@ -413,27 +520,34 @@ impl TextAuditReport {
                 let _ = writeln!(md);
             }
         }
-        let failures: Vec<&MessageOutcome> = self.outcomes.iter().filter(|o| o.error.is_some()).take(10).collect();
+        let failures: Vec<&MessageOutcome> = self
+            .outcomes
+            .iter()
+            .filter(|o| o.error.is_some())
+            .take(10)
+            .collect();
         if !failures.is_empty() {
             let _ = writeln!(md, "\n## Per-message failures (first {})\n", failures.len());
             for f in failures {
-                let _ = writeln!(md, "- {} / {} / `{}`: {}", f.variant, f.attack, f.id, md_escape(f.error.as_deref().unwrap_or("")));
+                let _ = writeln!(
+                    md,
+                    "- {} / {} / `{}`: {}",
+                    f.variant,
+                    f.attack,
+                    f.id,
+                    md_escape(f.error.as_deref().unwrap_or(""))
+                );
             }
         }
-        let _ = writeln!(md, "\nTotal time: {:.1} s.", self.total_seconds);
+        let resumed = if self.resumed > 0 {
+            format!(
+                " ({} message outcomes restored from the checkpoint of an interrupted run)",
+                self.resumed
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(md, "\nTotal time: {:.1} s{resumed}.", self.total_seconds);
         md
     }
-}
-
-/// Write `text-report.json` and `text-report.md` into `dir` (created if
-/// missing). Returns both paths.
-pub fn write_text_report(dir: &Path, report: &TextAuditReport) -> Result<(PathBuf, PathBuf)> {
-    let err = |path: &Path, e: &dyn std::fmt::Display| TextError::Report { path: path.to_path_buf(), detail: e.to_string() };
-    std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
-    let json = dir.join("text-report.json");
-    let md = dir.join("text-report.md");
-    let body = serde_json::to_string_pretty(report).map_err(|e| err(&json, &e))?;
-    std::fs::write(&json, body).map_err(|e| err(&json, &e))?;
-    std::fs::write(&md, report.to_markdown()).map_err(|e| err(&md, &e))?;
-    Ok((json, md))
 }

@@ -66,7 +66,12 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
 pub fn levenshtein_within(a: &[char], b: &[char], max: usize) -> Option<usize> {
     let pre = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     let (a, b) = (&a[pre..], &b[pre..]);
-    let suf = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
+    let suf = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
     let (a, b) = (&a[..a.len() - suf], &b[..b.len() - suf]);
     let (n, m) = (a.len(), b.len());
     if n.abs_diff(m) > max {
@@ -154,10 +159,26 @@ mod tests {
     fn naive(a: &str, b: &str) -> usize {
         let a: Vec<char> = a.chars().collect();
         let b: Vec<char> = b.chars().collect();
-        let mut d: Vec<Vec<usize>> = (0..=a.len()).map(|i| (0..=b.len()).map(|j| if i == 0 { j } else if j == 0 { i } else { 0 }).collect()).collect();
+        let mut d: Vec<Vec<usize>> = (0..=a.len())
+            .map(|i| {
+                (0..=b.len())
+                    .map(|j| {
+                        if i == 0 {
+                            j
+                        } else if j == 0 {
+                            i
+                        } else {
+                            0
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
         for i in 1..=a.len() {
             for j in 1..=b.len() {
-                d[i][j] = (d[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1])).min(d[i - 1][j] + 1).min(d[i][j - 1] + 1);
+                d[i][j] = (d[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]))
+                    .min(d[i - 1][j] + 1)
+                    .min(d[i][j - 1] + 1);
             }
         }
         d[a.len()][b.len()]
@@ -170,8 +191,12 @@ mod tests {
         for _ in 0..2000 {
             let la = rng.gen_range(0..12);
             let lb = rng.gen_range(0..12);
-            let a: String = (0..la).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect();
-            let b: String = (0..lb).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect();
+            let a: String = (0..la)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            let b: String = (0..lb)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
             let want = naive(&a, &b);
             let (ac, bc): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
             for max in 0..8 {
@@ -184,6 +209,9 @@ mod tests {
 
     #[test]
     fn tokens_are_lowercase_alphanumeric_runs() {
-        assert_eq!(word_tokens("FREE v1agra!! a $100 c-a-s-h"), vec!["free", "v1agra", "100"]);
+        assert_eq!(
+            word_tokens("FREE v1agra!! a $100 c-a-s-h"),
+            vec!["free", "v1agra", "100"]
+        );
     }
 }

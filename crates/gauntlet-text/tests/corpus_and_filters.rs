@@ -7,7 +7,7 @@ use std::io::Write;
 use gauntlet_text::classifier::evaluate;
 use gauntlet_text::corpus::{class_counts, load_corpus, parse_corpus, split_by_id, Label};
 use gauntlet_text::filters::{LogisticOptions, LogisticRegression, NaiveBayes};
-use gauntlet_text::TextError;
+use gauntlet_text::Error;
 
 fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("gauntlet-text-test-{}", std::process::id()));
@@ -21,13 +21,13 @@ fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
 fn empty_corpus_is_a_clear_error() {
     let p = temp_file("empty.jsonl", b"");
     let e = load_corpus(&p).unwrap_err();
-    assert!(matches!(e, TextError::EmptyCorpus { .. }), "{e}");
+    assert!(matches!(e, Error::EmptyCorpus { .. }), "{e}");
     assert!(e.to_string().contains("empty"), "{e}");
     let p = temp_file("junk.jsonl", b"not json\n{\"id\": 1}\n");
     let e = load_corpus(&p).unwrap_err();
     assert!(e.to_string().contains("2 lines skipped"), "{e}");
     let e = load_corpus(std::path::Path::new("/nonexistent/corpus.jsonl")).unwrap_err();
-    assert!(matches!(e, TextError::Io { .. }), "{e}");
+    assert!(matches!(e, Error::Io { .. }), "{e}");
 }
 
 #[test]
@@ -40,7 +40,10 @@ fn bad_lines_become_failure_records_and_the_rest_loads() {
     bytes.extend_from_slice(b"\n");
     bytes.extend_from_slice(b"{\"id\": 5, \"label\": \"HAM\", \"text\": \"see you\"}");
     let c = parse_corpus(&bytes[..]).unwrap();
-    assert_eq!(c.messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["a", "5"]);
+    assert_eq!(
+        c.messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        ["a", "5"]
+    );
     assert_eq!(c.messages[1].label, Label::Ham);
     let lines: Vec<usize> = c.failures.iter().map(|f| f.line).collect();
     assert_eq!(lines, [2, 3, 4]);
@@ -66,7 +69,10 @@ fn split_is_deterministic_disjoint_and_about_80_20() {
 fn training_needs_both_classes() {
     let (train, _) = common::demo_split();
     let only_spam: Vec<_> = train.into_iter().filter(|m| m.label.is_spam()).collect();
-    assert!(matches!(NaiveBayes::train("nb", &only_spam), Err(TextError::Training { .. })));
+    assert!(matches!(
+        NaiveBayes::train("nb", &only_spam),
+        Err(Error::Training { .. })
+    ));
     assert!(LogisticRegression::train("lr", &[], LogisticOptions::default()).is_err());
 }
 
@@ -76,7 +82,10 @@ fn builtin_filters_learn_the_demo_subset() {
     let nb = NaiveBayes::train("nb", &train).unwrap();
     let lr = LogisticRegression::train("lr", &train, LogisticOptions::default()).unwrap();
     for (m, _) in [evaluate(&nb, &test, 32), evaluate(&lr, &test, 32)] {
-        eprintln!("demo {}: accuracy {:.3} precision {:.3} recall {:.3} f1 {:.3}", m.filter, m.accuracy, m.precision, m.recall, m.f1);
+        eprintln!(
+            "demo {}: accuracy {:.3} precision {:.3} recall {:.3} f1 {:.3}",
+            m.filter, m.accuracy, m.precision, m.recall, m.f1
+        );
         assert_eq!(m.n, test.len());
         assert!(m.accuracy >= 0.9, "{m:?}");
     }
@@ -84,12 +93,17 @@ fn builtin_filters_learn_the_demo_subset() {
 
 #[test]
 fn builtin_filters_reach_95_percent_on_the_full_corpus() {
-    let Some(messages) = common::full_corpus() else { return };
+    let Some(messages) = common::full_corpus() else {
+        return;
+    };
     let (train, test) = split_by_id(&messages, 0.8);
     let nb = NaiveBayes::train("nb", &train).unwrap();
     let lr = LogisticRegression::train("lr", &train, LogisticOptions::default()).unwrap();
     for (m, _) in [evaluate(&nb, &test, 64), evaluate(&lr, &test, 64)] {
-        eprintln!("full {}: accuracy {:.4} precision {:.4} recall {:.4} f1 {:.4}", m.filter, m.accuracy, m.precision, m.recall, m.f1);
+        eprintln!(
+            "full {}: accuracy {:.4} precision {:.4} recall {:.4} f1 {:.4}",
+            m.filter, m.accuracy, m.precision, m.recall, m.f1
+        );
         assert!(m.accuracy >= 0.95, "{m:?}");
     }
 }

@@ -4,10 +4,10 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,15 +17,43 @@ use gauntlet_text::classifier::{evaluate, Oracle};
 use gauntlet_text::corpus::demo_corpus_path;
 use gauntlet_text::filters::{HttpFilter, HttpFilterOptions, TextRequestTemplate};
 use gauntlet_text::mime::extract_text;
-use gauntlet_text::{run_text_audit, FilterSpec, TextAuditConfig, TextBudget, TextClassifier, TextError};
+use gauntlet_text::{Budget, Classifier, Error, TextAuditConfig};
 use gauntlet_transport::RetryPolicy;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 const SPAMMY: &[&str] = &[
-    "free", "money", "click", "offer", "remove", "order", "credit", "cash", "income", "business", "guarantee",
-    "guaranteed", "million", "dollars", "save", "investment", "mortgage", "rates", "unsubscribe", "opportunity",
-    "marketing", "price", "win", "limited", "bonus", "earn", "buy", "cheap", "viagra", "loan", "debt",
+    "free",
+    "money",
+    "click",
+    "offer",
+    "remove",
+    "order",
+    "credit",
+    "cash",
+    "income",
+    "business",
+    "guarantee",
+    "guaranteed",
+    "million",
+    "dollars",
+    "save",
+    "investment",
+    "mortgage",
+    "rates",
+    "unsubscribe",
+    "opportunity",
+    "marketing",
+    "price",
+    "win",
+    "limited",
+    "bonus",
+    "earn",
+    "buy",
+    "cheap",
+    "viagra",
+    "loan",
+    "debt",
 ];
 
 /// The keyword rule: 1 − exp(−0.25 · spammy words).
@@ -41,7 +69,7 @@ fn rule(text: &str) -> f64 {
 /// The rule in-process.
 struct Rule;
 
-impl TextClassifier for Rule {
+impl Classifier for Rule {
     fn name(&self) -> String {
         "rule".into()
     }
@@ -78,7 +106,11 @@ impl RuleServer {
                 });
             }
         });
-        RuleServer { addr, requests, failed }
+        RuleServer {
+            addr,
+            requests,
+            failed,
+        }
     }
 
     fn url(&self) -> String {
@@ -125,7 +157,10 @@ fn answer(
     } else {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let text = v["message"]["body"].as_str().unwrap();
-        (200, serde_json::json!({"result": {"score": rule(text)}}).to_string())
+        (
+            200,
+            serde_json::json!({"result": {"score": rule(text)}}).to_string(),
+        )
     };
     let mut stream = stream;
     write!(
@@ -143,7 +178,11 @@ fn filter(server: &RuleServer) -> HttpFilter {
     o.template = TextRequestTemplate::parse(TEMPLATE).unwrap();
     o.answer_pointer = "/result/score".into();
     o.headers.push(("X-Api-Key".into(), "${RULE_KEY}".into()));
-    o.retry = RetryPolicy { retries: 3, backoff_base: Duration::from_millis(1), backoff_max: Duration::from_millis(2) };
+    o.retry = RetryPolicy {
+        retries: 3,
+        backoff_base: Duration::from_millis(1),
+        backoff_max: Duration::from_millis(2),
+    };
     o.timeout = Duration::from_secs(10);
     HttpFilter::with_env(o, |name| match name {
         "RULE_KEY" => Ok("k-42".into()),
@@ -163,12 +202,26 @@ fn scores_and_attacks_over_http_equal_the_rule_in_process_even_when_flaky() {
     let (m_rule, s_rule) = evaluate(&Rule, &test, 16);
     assert_eq!(s_http, s_rule);
     assert!(m_http.failures.is_empty(), "{:?}", m_http.failures);
-    assert_eq!((m_http.tp, m_http.fp, m_http.tn, m_http.fn_), (m_rule.tp, m_rule.fp, m_rule.tn, m_rule.fn_));
+    assert_eq!(
+        (m_http.tp, m_http.fp, m_http.tn, m_http.fn_),
+        (m_rule.tp, m_rule.fp, m_rule.tn, m_rule.fn_)
+    );
     assert!(m_rule.tp > 0, "the rule should catch some demo spam");
-    assert!(server.failed.load(Ordering::SeqCst) > 0, "the server did fail");
+    assert!(
+        server.failed.load(Ordering::SeqCst) > 0,
+        "the server did fail"
+    );
     let stats = http.stats();
-    assert_eq!(stats.failures as usize, server.failed.load(Ordering::SeqCst));
-    assert!(http.name().starts_with(&format!("http:POST {}", server.url())), "{}", http.name());
+    assert_eq!(
+        stats.failures as usize,
+        server.failed.load(Ordering::SeqCst)
+    );
+    assert!(
+        http.name()
+            .starts_with(&format!("http:POST {}", server.url())),
+        "{}",
+        http.name()
+    );
     assert!(!http.name().contains("k-42"));
 
     // The same attack, seed and budget give the same result over HTTP as in-process.
@@ -180,14 +233,16 @@ fn scores_and_attacks_over_http_equal_the_rule_in_process_even_when_flaky() {
         .take(3)
         .collect();
     assert!(!spam.is_empty());
-    let budget = TextBudget::new(30.0, 0.3, 150.0, None).unwrap();
+    let budget = Budget::new(30.0, 0.3, 150.0, None).unwrap();
     let words = frequent_words(&train, 100);
     for kind in [AttackKind::DeepWordBug, AttackKind::GoodWord] {
         for text in &spam {
-            let run = |clf: &dyn TextClassifier| {
+            let run = |clf: &dyn Classifier| {
                 let mut attack = build_attack(kind, &words);
                 let mut rng = StdRng::seed_from_u64(7);
-                attack.prepare(&Oracle::new(clf, false, None), &mut rng).unwrap();
+                attack
+                    .prepare(&Oracle::new(clf, false, None), &mut rng)
+                    .unwrap();
                 let oracle = Oracle::new(clf, false, None);
                 let r = attack.attack(text, &oracle, &budget, &mut rng).unwrap();
                 (r.adversarial, r.success, oracle.queries())
@@ -201,12 +256,16 @@ fn scores_and_attacks_over_http_equal_the_rule_in_process_even_when_flaky() {
 fn an_endpoint_that_keeps_failing_gives_a_clear_error() {
     let server = RuleServer::start(|_, _| true);
     let e = filter(&server).scores(&["free money".into()]).unwrap_err();
-    assert!(matches!(e, TextError::Transport(_)));
+    assert!(matches!(e, Error::Transport(_)));
     let e = e.to_string();
-    assert!(e.contains("failed 4 times in a row") && e.contains("HTTP 500"), "{e}");
+    assert!(
+        e.contains("failed 4 times in a row") && e.contains("HTTP 500"),
+        "{e}"
+    );
     assert_eq!(server.requests.load(Ordering::SeqCst), 4);
     let mut o = HttpFilterOptions::new(server.url());
-    o.headers.push(("X-Api-Key".into(), "${GAUNTLET_TEXT_TEST_UNSET_KEY}".into()));
+    o.headers
+        .push(("X-Api-Key".into(), "${GAUNTLET_TEXT_TEST_UNSET_KEY}".into()));
     let e = HttpFilter::new(o).unwrap_err().to_string();
     assert!(e.contains("GAUNTLET_TEXT_TEST_UNSET_KEY is not set"), "{e}");
 }
@@ -218,30 +277,40 @@ fn the_audit_runs_against_an_http_filter() {
     std::env::set_var("GAUNTLET_TEXT_RULE_KEY", "k-42");
     let mut cfg = TextAuditConfig::new(demo_corpus_path());
     cfg.train_fraction = 0.8;
-    cfg.filter = FilterSpec::Http {
-        url: server.url(),
-        headers: vec![("X-Api-Key".into(), "${GAUNTLET_TEXT_RULE_KEY}".into())],
-        request_template: Some(TEMPLATE.into()),
-        answer_pointer: "/result/score".into(),
-        timeout_s: 10.0,
-        retries: 3,
-        rate_limit: None,
-    };
-    cfg.attacks = vec![AttackKind::DeepWordBug, AttackKind::GoodWord];
-    cfg.max_messages = Some(3);
+    cfg.filter_url = Some(server.url());
+    cfg.header = vec!["X-Api-Key: ${GAUNTLET_TEXT_RULE_KEY}".into()];
+    cfg.request_template = Some(TEMPLATE.into());
+    cfg.answer_pointer = "/result/score".into();
+    cfg.attacks = vec!["deepwordbug".into(), "goodword".into()];
+    cfg.max_messages = 3;
     cfg.dictionary_size = 100;
-    cfg.defenses = false;
-    cfg.budget = TextBudget::new(30.0, 0.3, 150.0, None).unwrap();
-    let r = run_text_audit(&cfg, &|_, _| {}).unwrap();
+    cfg.no_defenses = true;
+    cfg.max_edits = 30.0;
+    cfg.max_word_fraction = 0.3;
+    let r = cfg
+        .validate()
+        .unwrap()
+        .evaluate(&gauntlet_run::Silent)
+        .unwrap();
     assert_eq!(server.failed.load(Ordering::SeqCst), 2);
     let (_, test) = common::demo_split();
     let (m_rule, _) = evaluate(&Rule, &test, 64);
     let m = &r.filters[0].metrics;
     assert!(m.failures.is_empty(), "{:?}", m.failures);
-    assert_eq!((m.tp, m.fp, m.tn, m.fn_), (m_rule.tp, m_rule.fp, m_rule.tn, m_rule.fn_));
+    assert_eq!(
+        (m.tp, m.fp, m.tn, m.fn_),
+        (m_rule.tp, m_rule.fp, m_rule.tn, m_rule.fn_)
+    );
     assert_eq!(r.runs.len(), 2);
-    assert!(r.runs[0].attacked > 0 && r.runs.iter().any(|x| x.evaded > 0), "{:?}", r.runs);
+    assert!(
+        r.runs[0].attacked > 0 && r.runs.iter().any(|x| x.evaded > 0),
+        "{:?}",
+        r.runs
+    );
     let json = serde_json::to_string(&r).unwrap();
     assert!(!json.contains("k-42"), "the key reached the report");
-    assert!(json.contains("<redacted>"), "header values are redacted in the recorded config");
+    assert!(
+        json.contains("<redacted>"),
+        "header values are redacted in the recorded config"
+    );
 }

@@ -3,8 +3,10 @@
 
 use rand::rngs::StdRng;
 
-use super::{greedy_substitution, same_case, typo_positions, AttackResult, EditKind, TextAttack, WordTransform};
-use crate::budget::TextBudget;
+use super::attack::{Attack, AttackResult};
+use super::edit::EditKind;
+use super::greedy::{greedy_substitution, same_case, typo_positions, WordTransform};
+use crate::budget::Budget;
 use crate::classifier::Oracle;
 use crate::error::Result;
 
@@ -47,7 +49,7 @@ pub fn keyboard_neighbours(c: char) -> &'static str {
 
 impl WordTransform for DeepWordBug {
     /// Every human-looking single typo of the word, at every position a typo
-    /// may touch ([`typo_positions`]): two adjacent letters swapped, a letter
+    /// may touch (see `typo_positions`): two adjacent letters swapped, a letter
     /// dropped, a letter doubled or a keyboard neighbour struck next to it, a
     /// letter replaced by a keyboard neighbour. Enumerating them all (a few
     /// dozen per word) rather than sampling lets the greedy search find the
@@ -67,9 +69,12 @@ impl WordTransform for DeepWordBug {
             if pos.get(k + 1) == Some(&(i + 1)) && chars[i + 1] != c {
                 out.push((variant(&|s| s.swap(i, i + 1)), EditKind::Swap));
             }
-            out.push((variant(&|s| {
-                s.remove(i);
-            }), EditKind::Delete));
+            out.push((
+                variant(&|s| {
+                    s.remove(i);
+                }),
+                EditKind::Delete,
+            ));
             for extra in std::iter::once(c).chain(neighbours.chars().map(|n| same_case(n, c))) {
                 out.push((variant(&|s| s.insert(i, extra)), EditKind::Insert));
             }
@@ -84,11 +89,17 @@ impl WordTransform for DeepWordBug {
     }
 }
 
-impl TextAttack for DeepWordBug {
+impl Attack for DeepWordBug {
     fn name(&self) -> &'static str {
         "deepwordbug"
     }
-    fn attack(&self, text: &str, oracle: &Oracle, budget: &TextBudget, rng: &mut StdRng) -> Result<AttackResult> {
+    fn attack(
+        &self,
+        text: &str,
+        oracle: &Oracle,
+        budget: &Budget,
+        rng: &mut StdRng,
+    ) -> Result<AttackResult> {
         greedy_substitution(text, oracle, budget, self, rng)
     }
 }
@@ -110,7 +121,9 @@ mod tests {
         }
         for i in 1..=a.len() {
             for j in 1..=b.len() {
-                let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]));
+                let mut v = (d[i - 1][j] + 1)
+                    .min(d[i][j - 1] + 1)
+                    .min(d[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]));
                 if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                     v = v.min(d[i - 2][j - 2] + 1);
                 }
@@ -126,18 +139,32 @@ mod tests {
         let cands = DeepWordBug.candidates("Money", &mut rng);
         let words: Vec<&str> = cands.iter().map(|(w, _)| w.as_str()).collect();
         // One of each kind, at interior positions, with the case kept.
-        for (want, kind) in [("Mnoey", EditKind::Swap), ("Mney", EditKind::Delete), ("Mooney", EditKind::Insert), ("Mondy", EditKind::KeyboardSub)] {
-            assert!(cands.contains(&(want.to_string(), kind)), "{want} ({kind:?}) missing from {words:?}");
+        for (want, kind) in [
+            ("Mnoey", EditKind::Swap),
+            ("Mney", EditKind::Delete),
+            ("Mooney", EditKind::Insert),
+            ("Mondy", EditKind::KeyboardSub),
+        ] {
+            assert!(
+                cands.contains(&(want.to_string(), kind)),
+                "{want} ({kind:?}) missing from {words:?}"
+            );
         }
         for (w, _) in &cands {
             assert_eq!(damerau("Money", w), 1, "{w}");
-            assert!(w.starts_with('M') && w.ends_with('y'), "{w} changed an outer letter");
+            assert!(
+                w.starts_with('M') && w.ends_with('y'),
+                "{w} changed an outer letter"
+            );
         }
         let mut unique = words.clone();
         unique.dedup();
         assert_eq!(unique.len(), words.len(), "duplicates in {words:?}");
         // interior o, n, e: 2 swaps + 3 deletes + (1 + 4/4/4 neighbours) inserts + 4/4/4 substitutions, less collisions
         assert!(cands.len() >= 25, "{}", cands.len());
-        assert!(DeepWordBug.candidates("ok", &mut rng).iter().all(|(w, _)| damerau("ok", w) == 1));
+        assert!(DeepWordBug
+            .candidates("ok", &mut rng)
+            .iter()
+            .all(|(w, _)| damerau("ok", w) == 1));
     }
 }

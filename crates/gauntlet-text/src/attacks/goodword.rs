@@ -6,11 +6,12 @@ use std::collections::HashMap;
 
 use rand::rngs::StdRng;
 
-use super::{AttackResult, Edit, EditKind, TextAttack};
-use crate::budget::TextBudget;
+use super::attack::{Attack, AttackResult};
+use super::edit::{apply_edits, Edit, EditKind};
+use crate::budget::Budget;
 use crate::classifier::Oracle;
 use crate::corpus::Message;
-use crate::error::{Result, TextError};
+use crate::error::{Error, Result};
 use crate::mime::extract_text;
 use crate::tokenize::{word_count, word_tokens};
 
@@ -18,7 +19,7 @@ use crate::tokenize::{word_count, word_tokens};
 const MAX_GOOD_WORDS: usize = 1000;
 
 /// The good-word attack. `dictionary` is the attacker's word list (e.g.
-/// frequent words of ordinary mail); [`TextAttack::prepare`] ranks it.
+/// frequent words of ordinary mail); [`Attack::prepare`] ranks it.
 #[derive(Debug, Clone)]
 pub struct GoodWord {
     dictionary: Vec<String>,
@@ -28,10 +29,13 @@ pub struct GoodWord {
 impl GoodWord {
     /// A good-word attack over `dictionary`.
     pub fn new(dictionary: Vec<String>) -> Self {
-        GoodWord { dictionary, good: None }
+        GoodWord {
+            dictionary,
+            good: None,
+        }
     }
 
-    /// Good words found by [`TextAttack::prepare`], best first.
+    /// Good words found by [`Attack::prepare`], best first.
     pub fn good_words(&self) -> Option<&[String]> {
         self.good.as_deref()
     }
@@ -54,7 +58,7 @@ pub fn frequent_words(messages: &[Message], n: usize) -> Vec<String> {
     v.into_iter().take(n).map(|(w, _)| w).collect()
 }
 
-impl TextAttack for GoodWord {
+impl Attack for GoodWord {
     fn name(&self) -> &'static str {
         "goodword"
     }
@@ -73,27 +77,64 @@ impl TextAttack for GoodWord {
         if !oracle.decision_only() {
             scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         }
-        self.good = Some(scored.into_iter().take(MAX_GOOD_WORDS).map(|(_, i)| self.dictionary[i].clone()).collect());
+        self.good = Some(
+            scored
+                .into_iter()
+                .take(MAX_GOOD_WORDS)
+                .map(|(_, i)| self.dictionary[i].clone())
+                .collect(),
+        );
+        Ok(())
+    }
+
+    /// The good words, best first.
+    fn prepared_state(&self) -> Option<serde_json::Value> {
+        self.good.as_ref().map(|good| serde_json::json!(good))
+    }
+
+    fn restore_state(&mut self, state: serde_json::Value) -> Result<()> {
+        let good: Vec<String> = serde_json::from_value(state)
+            .map_err(|e| Error::invalid("goodword state", format!("not a list of words ({e})")))?;
+        self.good = Some(good);
         Ok(())
     }
 
     /// Append the first k good words for the smallest k (binary search) that
     /// flips the label within the budget.
-    fn attack(&self, text: &str, oracle: &Oracle, budget: &TextBudget, _rng: &mut StdRng) -> Result<AttackResult> {
-        let good = self.good.as_ref().ok_or_else(|| TextError::invalid("goodword attack", "prepare() must run before attack()"))?;
+    fn attack(
+        &self,
+        text: &str,
+        oracle: &Oracle,
+        budget: &Budget,
+        _rng: &mut StdRng,
+    ) -> Result<AttackResult> {
+        let good = self.good.as_ref().ok_or_else(|| {
+            Error::invalid("goodword attack", "prepare() must run before attack()")
+        })?;
         let allowed = budget.allowed_edits(word_count(text));
         let mut edits: Vec<Edit> = Vec::new();
         let mut cost = 0;
         for w in good.iter().take(allowed) {
-            let replacement = if edits.is_empty() { format!("\n{w}") } else { format!(" {w}") };
+            let replacement = if edits.is_empty() {
+                format!("\n{w}")
+            } else {
+                format!(" {w}")
+            };
             let c = replacement.chars().count();
             if cost + c > budget.max_levenshtein() {
                 break;
             }
             cost += c;
-            edits.push(Edit { start: text.len(), end: text.len(), original: String::new(), replacement, kind: EditKind::Append, cost: c });
+            edits.push(Edit {
+                start: text.len(),
+                end: text.len(),
+                original: String::new(),
+                replacement,
+                kind: EditKind::Append,
+                cost: c,
+            });
         }
-        let build = |k: usize| super::apply_edits(text, &edits[..k]);
+        let build = |k: usize| apply_edits(text, &edits[..k]);
         let fail = |score: f64, note: &str| AttackResult {
             edits: Vec::new(),
             adversarial: text.to_string(),
@@ -104,18 +145,35 @@ impl TextAttack for GoodWord {
         let ask = |t: &str| -> Result<Option<f64>> {
             match oracle.query_one(t) {
                 Ok(s) => Ok(Some(s)),
-                Err(TextError::QueryLimit { .. }) => Ok(None),
+                Err(Error::QueryLimit { .. }) => Ok(None),
                 Err(e) => Err(e),
             }
         };
-        let Some(s0) = ask(text)? else { return Ok(fail(1.0, "query limit reached")) };
+        let Some(s0) = ask(text)? else {
+            return Ok(fail(1.0, "query limit reached"));
+        };
         if s0 < 0.5 {
-            return Ok(AttackResult { edits: Vec::new(), adversarial: text.to_string(), final_score: s0, success: true, note: None });
+            return Ok(AttackResult {
+                edits: Vec::new(),
+                adversarial: text.to_string(),
+                final_score: s0,
+                success: true,
+                note: None,
+            });
         }
         if edits.is_empty() {
-            return Ok(fail(s0, if good.is_empty() { "no good word found" } else { "budget allows no appended word" }));
+            return Ok(fail(
+                s0,
+                if good.is_empty() {
+                    "no good word found"
+                } else {
+                    "budget allows no appended word"
+                },
+            ));
         }
-        let Some(s_max) = ask(&build(edits.len()))? else { return Ok(fail(s0, "query limit reached")) };
+        let Some(s_max) = ask(&build(edits.len()))? else {
+            return Ok(fail(s0, "query limit reached"));
+        };
         if s_max >= 0.5 {
             return Ok(fail(s0, "budget spent without evading"));
         }
@@ -133,6 +191,12 @@ impl TextAttack for GoodWord {
         }
         let adversarial = build(hi);
         edits.truncate(hi);
-        Ok(AttackResult { adversarial, edits, final_score: s_hi, success: true, note: None })
+        Ok(AttackResult {
+            adversarial,
+            edits,
+            final_score: s_hi,
+            success: true,
+            note: None,
+        })
     }
 }

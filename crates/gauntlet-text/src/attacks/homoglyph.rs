@@ -5,8 +5,10 @@
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use super::{greedy_substitution, typo_positions, AttackResult, EditKind, TextAttack, WordTransform};
-use crate::budget::TextBudget;
+use super::attack::{Attack, AttackResult};
+use super::edit::EditKind;
+use super::greedy::{greedy_substitution, typo_positions, WordTransform};
+use crate::budget::Budget;
 use crate::classifier::Oracle;
 use crate::confusables::lookalikes;
 use crate::error::Result;
@@ -19,14 +21,18 @@ pub struct Homoglyph;
 const INVISIBLE: [char; 4] = ['\u{200B}', '\u{200C}', '\u{2060}', '\u{00AD}'];
 
 fn full_width(c: char) -> Option<char> {
-    c.is_ascii_alphanumeric().then(|| char::from_u32(c as u32 - 0x21 + 0xFF01)).flatten()
+    c.is_ascii_alphanumeric()
+        .then(|| char::from_u32(c as u32 - 0x21 + 0xFF01))
+        .flatten()
 }
 
 impl WordTransform for Homoglyph {
     fn candidates(&self, word: &str, rng: &mut StdRng) -> Vec<(String, EditKind)> {
         let chars: Vec<char> = word.chars().collect();
         let mut out = Vec::new();
-        let swappable: Vec<usize> = (0..chars.len()).filter(|&i| !lookalikes(chars[i]).is_empty()).collect();
+        let swappable: Vec<usize> = (0..chars.len())
+            .filter(|&i| !lookalikes(chars[i]).is_empty())
+            .collect();
         if !swappable.is_empty() {
             // One look-alike letter...
             let i = swappable[rng.gen_range(0..swappable.len())];
@@ -64,11 +70,17 @@ impl WordTransform for Homoglyph {
     }
 }
 
-impl TextAttack for Homoglyph {
+impl Attack for Homoglyph {
     fn name(&self) -> &'static str {
         "homoglyph"
     }
-    fn attack(&self, text: &str, oracle: &Oracle, budget: &TextBudget, rng: &mut StdRng) -> Result<AttackResult> {
+    fn attack(
+        &self,
+        text: &str,
+        oracle: &Oracle,
+        budget: &Budget,
+        rng: &mut StdRng,
+    ) -> Result<AttackResult> {
         greedy_substitution(text, oracle, budget, self, rng)
     }
 }

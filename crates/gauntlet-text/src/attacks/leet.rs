@@ -3,8 +3,10 @@
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use super::{greedy_substitution, AttackResult, EditKind, TextAttack, WordTransform};
-use crate::budget::TextBudget;
+use super::attack::{Attack, AttackResult};
+use super::edit::EditKind;
+use super::greedy::{greedy_substitution, WordTransform};
+use crate::budget::Budget;
 use crate::classifier::Oracle;
 use crate::error::Result;
 
@@ -31,7 +33,9 @@ impl WordTransform for Leet {
     fn candidates(&self, word: &str, rng: &mut StdRng) -> Vec<(String, EditKind)> {
         let chars: Vec<char> = word.chars().collect();
         let mut out = Vec::new();
-        let leetable: Vec<usize> = (0..chars.len()).filter(|&i| leet_char(chars[i]).is_some()).collect();
+        let leetable: Vec<usize> = (0..chars.len())
+            .filter(|&i| leet_char(chars[i]).is_some())
+            .collect();
         if !leetable.is_empty() {
             let i = leetable[rng.gen_range(0..leetable.len())];
             let mut s = chars.clone();
@@ -52,11 +56,17 @@ impl WordTransform for Leet {
     }
 }
 
-impl TextAttack for Leet {
+impl Attack for Leet {
     fn name(&self) -> &'static str {
         "leet"
     }
-    fn attack(&self, text: &str, oracle: &Oracle, budget: &TextBudget, rng: &mut StdRng) -> Result<AttackResult> {
+    fn attack(
+        &self,
+        text: &str,
+        oracle: &Oracle,
+        budget: &Budget,
+        rng: &mut StdRng,
+    ) -> Result<AttackResult> {
         greedy_substitution(text, oracle, budget, self, rng)
     }
 }

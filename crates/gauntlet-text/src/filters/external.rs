@@ -16,7 +16,7 @@
 //!
 //! An HTTP endpoint is the other target, [`super::HttpFilter`], with the same
 //! answer rules (`score_of`); other transports would be further
-//! [`TextClassifier`] implementations beside these; nothing else in the audit
+//! [`Classifier`] implementations beside these; nothing else in the audit
 //! needs to change.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use gauntlet_transport::{CommandOptions, CommandRunner, RetryPolicy};
 
-use crate::classifier::TextClassifier;
-use crate::error::{Result, TextError};
+use crate::classifier::Classifier;
+use crate::error::{Error, Result};
 
 /// Settings for an external filter.
 #[derive(Debug, Clone)]
@@ -40,8 +40,15 @@ impl Default for ExternalOptions {
     /// 10 s per answer; one retry on a fresh process after 100 ms. A filter that fails a
     /// message is usually deterministic about it, and an audit sends it thousands.
     fn default() -> Self {
-        let retry = RetryPolicy { retries: 1, backoff_base: Duration::from_millis(100), backoff_max: Duration::from_millis(100) };
-        ExternalOptions { timeout: Duration::from_secs(10), retry }
+        let retry = RetryPolicy {
+            retries: 1,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(100),
+        };
+        ExternalOptions {
+            timeout: Duration::from_secs(10),
+            retry,
+        }
     }
 }
 
@@ -60,16 +67,23 @@ impl ExternalCommand {
     /// `argv[0]` is the program, the rest its arguments. Nothing is started yet.
     pub fn new(argv: Vec<String>, opts: ExternalOptions) -> Result<Self> {
         if argv.is_empty() || argv[0].trim().is_empty() {
-            return Err(TextError::invalid("filter command", "empty command; give a program, e.g. `python3 my_filter.py`"));
+            return Err(Error::invalid(
+                "argv",
+                "empty command; give a program, e.g. `python3 my_filter.py`",
+            ));
         }
         if opts.timeout.is_zero() {
-            return Err(TextError::invalid("filter timeout", "must be positive"));
+            return Err(Error::invalid("timeout", "must be positive"));
         }
         let mut options = CommandOptions::argv(argv.clone());
         options.timeout = opts.timeout;
         options.retry = opts.retry;
         options.unusable_advice = ANSWER_ADVICE.into();
-        Ok(ExternalCommand { argv, runner: CommandRunner::new(options)?, next_id: AtomicU64::new(0) })
+        Ok(ExternalCommand {
+            argv,
+            runner: CommandRunner::new(options)?,
+            next_id: AtomicU64::new(0),
+        })
     }
 
     fn score(&self, text: &str) -> Result<f64> {
@@ -78,7 +92,9 @@ impl ExternalCommand {
         let decode = |answer: &str| {
             parse_answer(answer, id).ok_or_else(|| {
                 let shown: String = answer.chars().take(200).collect();
-                format!("{shown:?} is not a spam score in [0, 1] or a spam/ham label for request {id}")
+                format!(
+                    "{shown:?} is not a spam score in [0, 1] or a spam/ham label for request {id}"
+                )
             })
         };
         Ok(self.runner.exchange_json(&line, decode)?)
@@ -127,7 +143,7 @@ pub(crate) fn score_of(v: &serde_json::Value) -> Option<f64> {
     (score.is_finite() && (0.0..=1.0).contains(&score)).then_some(score)
 }
 
-impl TextClassifier for ExternalCommand {
+impl Classifier for ExternalCommand {
     fn name(&self) -> String {
         format!("external:{}", self.argv.join(" "))
     }

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use gauntlet_transport::{excerpt, HttpClient, HttpOptions, RetryPolicy, TransportError};
 
-use crate::classifier::TextClassifier;
-use crate::error::{Result, TextError};
+use crate::classifier::Classifier;
+use crate::error::{Error, Result};
 use crate::filters::external::score_of;
 
 /// The placeholder, quoted, that the text replaces.
@@ -35,7 +35,8 @@ pub struct TextRequestTemplate {
 impl Default for TextRequestTemplate {
     /// `{"text": "{{text}}"}`.
     fn default() -> Self {
-        TextRequestTemplate::parse(r#"{"text": "{{text}}"}"#).expect("the default template is valid")
+        TextRequestTemplate::parse(r#"{"text": "{{text}}"}"#)
+            .expect("the default template is valid")
     }
 }
 
@@ -43,7 +44,7 @@ impl TextRequestTemplate {
     /// Checks that `template` has the quoted placeholder `"{{text}}"` exactly once and is
     /// JSON once it is filled in.
     pub fn parse(template: &str) -> Result<Self> {
-        let bad = |reason: String| TextError::invalid("request template", reason);
+        let bad = |reason: String| Error::invalid("request_template", reason);
         let (before, after) = template.split_once(PLACEHOLDER).ok_or_else(|| {
             bad(format!(
                 "{template:?} has no \"{{{{text}}}}\" placeholder (with its quotes) for the text; \
@@ -51,12 +52,20 @@ impl TextRequestTemplate {
             ))
         })?;
         if after.contains(PLACEHOLDER) {
-            return Err(bad(format!("{template:?} has the \"{{{{text}}}}\" placeholder more than once")));
+            return Err(bad(format!(
+                "{template:?} has the \"{{{{text}}}}\" placeholder more than once"
+            )));
         }
         let filled = format!("{before}\"\"{after}");
-        serde_json::from_str::<serde_json::Value>(&filled)
-            .map_err(|e| bad(format!("{template:?} is not JSON once \"{{{{text}}}}\" is filled in ({e})")))?;
-        Ok(TextRequestTemplate { before: before.to_string(), after: after.to_string() })
+        serde_json::from_str::<serde_json::Value>(&filled).map_err(|e| {
+            bad(format!(
+                "{template:?} is not JSON once \"{{{{text}}}}\" is filled in ({e})"
+            ))
+        })?;
+        Ok(TextRequestTemplate {
+            before: before.to_string(),
+            after: after.to_string(),
+        })
     }
 
     /// The body for `text` (JSON-escaped).
@@ -126,8 +135,8 @@ impl HttpFilter {
     ) -> Result<Self> {
         let pointer = options.answer_pointer.trim().to_string();
         if !(pointer.is_empty() || pointer.starts_with('/')) {
-            return Err(TextError::invalid(
-                "answer pointer",
+            return Err(Error::invalid(
+                "answer_pointer",
                 format!("{pointer:?} is not a JSON pointer; write e.g. /score or /result/label (\"\" for the whole answer)"),
             ));
         }
@@ -143,7 +152,12 @@ impl HttpFilter {
             shown_pointer(&pointer)
         );
         let client = HttpClient::with_env(http, env)?;
-        Ok(HttpFilter { client, template: options.template, pointer, max_in_flight: options.max_in_flight })
+        Ok(HttpFilter {
+            client,
+            template: options.template,
+            pointer,
+            max_in_flight: options.max_in_flight,
+        })
     }
 
     /// Method, URL and header names, secrets redacted.
@@ -158,7 +172,9 @@ impl HttpFilter {
 
     /// The spam score of one text.
     pub fn score(&self, text: &str) -> std::result::Result<f64, TransportError> {
-        self.client.exchange(&self.template.render(text), |answer| decode(answer, &self.pointer))
+        self.client.exchange(&self.template.render(text), |answer| {
+            decode(answer, &self.pointer)
+        })
     }
 }
 
@@ -172,21 +188,32 @@ fn shown_pointer(pointer: &str) -> String {
 
 /// The spam score in an answer body, or why there is none.
 pub(crate) fn decode(answer: &str, pointer: &str) -> std::result::Result<f64, String> {
-    let value: serde_json::Value = serde_json::from_str(answer)
-        .map_err(|e| format!("the answer is not valid JSON ({e}); it starts with {}", excerpt(answer, 200)))?;
+    let value: serde_json::Value = serde_json::from_str(answer).map_err(|e| {
+        format!(
+            "the answer is not valid JSON ({e}); it starts with {}",
+            excerpt(answer, 200)
+        )
+    })?;
     let at = value.pointer(pointer).ok_or_else(|| {
-        format!("the answer has nothing at the pointer '{pointer}'; it starts with {}", excerpt(answer, 200))
+        format!(
+            "the answer has nothing at the pointer '{pointer}'; it starts with {}",
+            excerpt(answer, 200)
+        )
     })?;
     score_of(at).ok_or_else(|| {
         format!(
             "{} is {}, not a spam score in [0, 1], true/false or \"spam\"/\"ham\"",
-            if pointer.is_empty() { "the answer".to_string() } else { format!("the value at '{pointer}'") },
+            if pointer.is_empty() {
+                "the answer".to_string()
+            } else {
+                format!("the value at '{pointer}'")
+            },
             excerpt(&at.to_string(), 200)
         )
     })
 }
 
-impl TextClassifier for HttpFilter {
+impl Classifier for HttpFilter {
     fn name(&self) -> String {
         format!("http:{}", self.describe())
     }
@@ -194,37 +221,47 @@ impl TextClassifier for HttpFilter {
     fn scores(&self, texts: &[String]) -> Result<Vec<f64>> {
         let workers = self.max_in_flight.max(1).min(texts.len());
         if workers <= 1 {
-            return texts.iter().map(|t| self.score(t).map_err(TextError::from)).collect();
+            return texts
+                .iter()
+                .map(|t| self.score(t).map_err(Error::from))
+                .collect();
         }
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
-        let mut answers: Vec<(usize, std::result::Result<f64, TransportError>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut mine = Vec::new();
-                        while !failed.load(Ordering::Relaxed) {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            if i >= texts.len() {
-                                break;
+        let mut answers: Vec<(usize, std::result::Result<f64, TransportError>)> =
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut mine = Vec::new();
+                            while !failed.load(Ordering::Relaxed) {
+                                let i = next.fetch_add(1, Ordering::Relaxed);
+                                if i >= texts.len() {
+                                    break;
+                                }
+                                let answer = self.score(&texts[i]);
+                                if answer.is_err() {
+                                    failed.store(true, Ordering::Relaxed);
+                                }
+                                mine.push((i, answer));
                             }
-                            let answer = self.score(&texts[i]);
-                            if answer.is_err() {
-                                failed.store(true, Ordering::Relaxed);
-                            }
-                            mine.push((i, answer));
-                        }
-                        mine
+                            mine
+                        })
                     })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                .collect()
-        });
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| {
+                        h.join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            });
         answers.sort_by_key(|(i, _)| *i);
-        answers.into_iter().map(|(_, a)| a.map_err(TextError::from)).collect()
+        answers
+            .into_iter()
+            .map(|(_, a)| a.map_err(Error::from))
+            .collect()
     }
 }
 
@@ -235,10 +272,14 @@ mod tests {
     #[test]
     fn templates_escape_the_text_and_are_checked() {
         let t = TextRequestTemplate::default();
-        assert_eq!(t.render("say \"hi\"\n\u{0430}"), "{\"text\": \"say \\\"hi\\\"\\n\u{0430}\"}");
+        assert_eq!(
+            t.render("say \"hi\"\n\u{0430}"),
+            "{\"text\": \"say \\\"hi\\\"\\n\u{0430}\"}"
+        );
         let v: serde_json::Value = serde_json::from_str(&t.render("a\"b\\c\u{1}")).unwrap();
         assert_eq!(v["text"], "a\"b\\c\u{1}");
-        let t = TextRequestTemplate::parse(r#"{"model": "m", "input": {"text": "{{text}}"}}"#).unwrap();
+        let t =
+            TextRequestTemplate::parse(r#"{"model": "m", "input": {"text": "{{text}}"}}"#).unwrap();
         assert_eq!(t.render("x"), r#"{"model": "m", "input": {"text": "x"}}"#);
         assert!(TextRequestTemplate::parse(r#"{"text": {{text}}}"#).is_err());
         assert!(TextRequestTemplate::parse(r#"{"a": "{{text}}", "b": "{{text}}"}"#).is_err());
@@ -248,15 +289,32 @@ mod tests {
     #[test]
     fn answers_follow_the_external_rules() {
         assert_eq!(decode(r#"{"score": 0.25}"#, ""), Ok(0.25));
-        assert_eq!(decode(r#"{"result": {"label": "SPAM"}}"#, "/result/label"), Ok(1.0));
-        assert_eq!(decode(r#"{"result": {"label": "ham"}}"#, "/result"), Ok(0.0));
+        assert_eq!(
+            decode(r#"{"result": {"label": "SPAM"}}"#, "/result/label"),
+            Ok(1.0)
+        );
+        assert_eq!(
+            decode(r#"{"result": {"label": "ham"}}"#, "/result"),
+            Ok(0.0)
+        );
         assert_eq!(decode(r#"{"is_spam": true}"#, "/is_spam"), Ok(1.0));
         assert_eq!(decode("0.7", ""), Ok(0.7));
         let e = decode(r#"{"score": 1.5}"#, "/score").unwrap_err();
-        assert!(e.contains("the value at '/score' is \"1.5\", not a spam score"), "{e}");
-        assert!(decode(r#"{"score": 0.5}"#, "/prob").unwrap_err().contains("nothing at the pointer '/prob'"));
+        assert!(
+            e.contains("the value at '/score' is \"1.5\", not a spam score"),
+            "{e}"
+        );
+        assert!(decode(r#"{"score": 0.5}"#, "/prob")
+            .unwrap_err()
+            .contains("nothing at the pointer '/prob'"));
         assert!(decode("<html>", "").unwrap_err().contains("not valid JSON"));
-        let bad = HttpFilterOptions { answer_pointer: "score".into(), ..HttpFilterOptions::new("http://localhost:9/") };
-        assert!(HttpFilter::new(bad).unwrap_err().to_string().contains("not a JSON pointer"));
+        let bad = HttpFilterOptions {
+            answer_pointer: "score".into(),
+            ..HttpFilterOptions::new("http://localhost:9/")
+        };
+        assert!(HttpFilter::new(bad)
+            .unwrap_err()
+            .to_string()
+            .contains("not a JSON pointer"));
     }
 }

@@ -4,9 +4,10 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::classifier::TextClassifier;
+use super::shared::{check_training_set, score_batch, sigmoid};
+use crate::classifier::Classifier;
 use crate::corpus::Message;
-use crate::error::{Result, TextError};
+use crate::error::{Error, Result};
 use crate::mime::extract_text;
 use crate::tokenize::word_tokens;
 
@@ -32,7 +33,15 @@ pub struct LogisticOptions {
 
 impl Default for LogisticOptions {
     fn default() -> Self {
-        LogisticOptions { hash_bits: 20, epochs: 8, learning_rate: 0.5, l2: 1e-6, char_ngrams: 3..=5, max_chars: 20_000, seed: 0 }
+        LogisticOptions {
+            hash_bits: 20,
+            epochs: 8,
+            learning_rate: 0.5,
+            l2: 1e-6,
+            char_ngrams: 3..=5,
+            max_chars: 20_000,
+            seed: 0,
+        }
     }
 }
 
@@ -61,7 +70,10 @@ fn fnv1a(seed: u64, parts: &[&[u8]]) -> u64 {
 /// Sparse, L2-normalized feature vector (bucket, value), sorted by bucket.
 pub(crate) fn featurize(text: &str, opts: &LogisticOptions) -> Vec<(u32, f32)> {
     let text = extract_text(text);
-    let cut = text.char_indices().nth(opts.max_chars).map_or(text.len(), |(i, _)| i);
+    let cut = text
+        .char_indices()
+        .nth(opts.max_chars)
+        .map_or(text.len(), |(i, _)| i);
     let toks = word_tokens(&text[..cut]);
     let mask = (1u64 << opts.hash_bits) - 1;
     let mut idx: Vec<u32> = Vec::with_capacity(toks.len() * 8);
@@ -70,7 +82,10 @@ pub(crate) fn featurize(text: &str, opts: &LogisticOptions) -> Vec<(u32, f32)> {
         if i > 0 {
             idx.push((fnv1a(2, &[toks[i - 1].as_bytes(), t.as_bytes()]) & mask) as u32);
         }
-        let chars: Vec<char> = std::iter::once('^').chain(t.chars()).chain(std::iter::once('$')).collect();
+        let chars: Vec<char> = std::iter::once('^')
+            .chain(t.chars())
+            .chain(std::iter::once('$'))
+            .collect();
         for n in opts.char_ngrams.clone() {
             for w in chars.windows(n) {
                 let s: String = w.iter().collect();
@@ -100,12 +115,25 @@ pub(crate) fn featurize(text: &str, opts: &LogisticOptions) -> Vec<(u32, f32)> {
 impl LogisticRegression {
     /// Train with AdaGrad SGD on the logistic loss (deterministic for a seed).
     pub fn train(name: &str, messages: &[Message], opts: LogisticOptions) -> Result<Self> {
-        super::check_training_set(name, messages.iter().map(|m| m.label))?;
-        if !(8..=26).contains(&opts.hash_bits) || opts.char_ngrams.is_empty() || opts.learning_rate <= 0.0 {
-            return Err(TextError::invalid("logistic options", "hash_bits must be 8..=26, char_ngrams non-empty, learning_rate > 0"));
+        check_training_set(name, messages.iter().map(|m| m.label))?;
+        if !(8..=26).contains(&opts.hash_bits)
+            || opts.char_ngrams.is_empty()
+            || opts.learning_rate <= 0.0
+        {
+            return Err(Error::invalid(
+                "logistic options",
+                "hash_bits must be 8..=26, char_ngrams non-empty, learning_rate > 0",
+            ));
         }
-        let data: Vec<(Vec<(u32, f32)>, f64)> =
-            messages.iter().map(|m| (featurize(&m.text, &opts), if m.label.is_spam() { 1.0 } else { 0.0 })).collect();
+        let data: Vec<(Vec<(u32, f32)>, f64)> = messages
+            .iter()
+            .map(|m| {
+                (
+                    featurize(&m.text, &opts),
+                    if m.label.is_spam() { 1.0 } else { 0.0 },
+                )
+            })
+            .collect();
         let dim = 1usize << opts.hash_bits;
         let mut w = vec![0f32; dim];
         let mut g2 = vec![1e-8f32; dim];
@@ -116,8 +144,11 @@ impl LogisticRegression {
             order.shuffle(&mut rng);
             for &k in &order {
                 let (x, y) = &data[k];
-                let z = b + x.iter().map(|&(i, v)| w[i as usize] as f64 * v as f64).sum::<f64>();
-                let g = super::sigmoid(z) - y;
+                let z = b + x
+                    .iter()
+                    .map(|&(i, v)| w[i as usize] as f64 * v as f64)
+                    .sum::<f64>();
+                let g = sigmoid(z) - y;
                 for &(i, v) in x {
                     let i = i as usize;
                     let gi = (g * v as f64) as f32 + opts.l2 as f32 * w[i];
@@ -128,21 +159,31 @@ impl LogisticRegression {
                 b -= opts.learning_rate * g / gb2.sqrt();
             }
         }
-        Ok(LogisticRegression { name: name.to_string(), opts, weights: w, bias: b })
+        Ok(LogisticRegression {
+            name: name.to_string(),
+            opts,
+            weights: w,
+            bias: b,
+        })
     }
 
     /// Spam probability of one text.
     pub fn score(&self, text: &str) -> f64 {
         let x = featurize(text, &self.opts);
-        super::sigmoid(self.bias + x.iter().map(|&(i, v)| self.weights[i as usize] as f64 * v as f64).sum::<f64>())
+        sigmoid(
+            self.bias
+                + x.iter()
+                    .map(|&(i, v)| self.weights[i as usize] as f64 * v as f64)
+                    .sum::<f64>(),
+        )
     }
 }
 
-impl TextClassifier for LogisticRegression {
+impl Classifier for LogisticRegression {
     fn name(&self) -> String {
         self.name.clone()
     }
     fn scores(&self, texts: &[String]) -> Result<Vec<f64>> {
-        Ok(super::score_batch(texts, |t| self.score(t)))
+        Ok(score_batch(texts, |t| self.score(t)))
     }
 }

@@ -4,47 +4,9 @@ pub mod external;
 pub mod http;
 pub mod logistic;
 pub mod naive_bayes;
+mod shared;
 
 pub use external::{ExternalCommand, ExternalOptions};
 pub use http::{HttpFilter, HttpFilterOptions, TextRequestTemplate};
 pub use logistic::{LogisticOptions, LogisticRegression};
 pub use naive_bayes::NaiveBayes;
-
-use rayon::prelude::*;
-
-use crate::corpus::Label;
-use crate::error::{Result, TextError};
-
-/// Reject training sets a filter cannot learn from (empty, or one class only).
-pub(crate) fn check_training_set(model: &str, labels: impl Iterator<Item = Label>) -> Result<()> {
-    let (mut ham, mut spam) = (0usize, 0usize);
-    for l in labels {
-        if l.is_spam() {
-            spam += 1
-        } else {
-            ham += 1
-        }
-    }
-    if ham == 0 || spam == 0 {
-        return Err(TextError::Training {
-            model: model.to_string(),
-            reason: format!("need both classes, got {ham} ham and {spam} spam messages"),
-        });
-    }
-    Ok(())
-}
-
-/// Score a batch on all cores (the built-in filters are pure functions of the
-/// text; attacks send them batches of hundreds of candidate rewrites).
-pub(crate) fn score_batch(texts: &[String], score: impl Fn(&str) -> f64 + Sync) -> Vec<f64> {
-    texts.par_iter().map(|t| score(t)).collect()
-}
-
-pub(crate) fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}

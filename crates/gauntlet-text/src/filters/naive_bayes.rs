@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use crate::classifier::TextClassifier;
+use super::shared::{check_training_set, score_batch, sigmoid};
+use crate::classifier::Classifier;
 use crate::corpus::{Label, Message};
 use crate::error::Result;
 use crate::mime::extract_text;
@@ -25,7 +26,7 @@ impl NaiveBayes {
 
     /// Train on raw messages (MIME-extracted, then tokenized).
     pub fn train(name: &str, messages: &[Message]) -> Result<Self> {
-        super::check_training_set(name, messages.iter().map(|m| m.label))?;
+        check_training_set(name, messages.iter().map(|m| m.label))?;
         let mut counts: HashMap<String, [u32; 2]> = HashMap::new();
         let mut docs = [0usize; 2];
         for m in messages {
@@ -36,7 +37,9 @@ impl NaiveBayes {
             }
         }
         counts.retain(|_, c| c[0] + c[1] >= Self::MIN_COUNT);
-        let totals = counts.values().fold([0f64; 2], |acc, c| [acc[0] + c[0] as f64, acc[1] + c[1] as f64]);
+        let totals = counts.values().fold([0f64; 2], |acc, c| {
+            [acc[0] + c[0] as f64, acc[1] + c[1] as f64]
+        });
         let v = counts.len() as f64;
         let (den_h, den_s) = (totals[0] + Self::ALPHA * v, totals[1] + Self::ALPHA * v);
         let word_llr = counts
@@ -47,7 +50,11 @@ impl NaiveBayes {
                 (w, ls - lh)
             })
             .collect();
-        Ok(NaiveBayes { name: name.to_string(), log_prior_ratio: (docs[1] as f64 / docs[0] as f64).ln(), word_llr })
+        Ok(NaiveBayes {
+            name: name.to_string(),
+            log_prior_ratio: (docs[1] as f64 / docs[0] as f64).ln(),
+            word_llr,
+        })
     }
 
     /// Posterior log-odds log P(spam | text) / P(ham | text); unknown words are ignored.
@@ -85,15 +92,15 @@ impl NaiveBayes {
     /// saturating at exactly 0.0 or 1.0 so that score changes stay visible.
     pub fn score(&self, text: &str) -> f64 {
         let (z, n) = self.log_odds(text);
-        super::sigmoid(z / (n.max(1) as f64).sqrt())
+        sigmoid(z / (n.max(1) as f64).sqrt())
     }
 }
 
-impl TextClassifier for NaiveBayes {
+impl Classifier for NaiveBayes {
     fn name(&self) -> String {
         self.name.clone()
     }
     fn scores(&self, texts: &[String]) -> Result<Vec<f64>> {
-        Ok(super::score_batch(texts, |t| self.score(t)))
+        Ok(score_batch(texts, |t| self.score(t)))
     }
 }

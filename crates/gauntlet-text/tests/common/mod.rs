@@ -1,10 +1,12 @@
 //! Shared test helpers.
 #![allow(dead_code)]
 
-use gauntlet_text::corpus::{demo_corpus_path, full_corpus_path, load_corpus, split_by_id, Message};
+use gauntlet_text::corpus::{
+    demo_corpus_path, full_corpus_path, load_corpus, split_by_id, Message,
+};
 use gauntlet_text::filters::NaiveBayes;
 use gauntlet_text::mime::extract_text;
-use gauntlet_text::TextClassifier;
+use gauntlet_text::Classifier;
 
 /// Demo subset split 80/20.
 pub fn demo_split() -> (Vec<Message>, Vec<Message>) {
@@ -16,7 +18,10 @@ pub fn demo_split() -> (Vec<Message>, Vec<Message>) {
 pub fn full_corpus() -> Option<Vec<Message>> {
     let p = full_corpus_path();
     if !p.exists() {
-        eprintln!("SKIP: full SpamAssassin corpus not found at {} (only CI has ../shared)", p.display());
+        eprintln!(
+            "SKIP: full SpamAssassin corpus not found at {} (only CI has ../shared)",
+            p.display()
+        );
         return None;
     }
     Some(load_corpus(&p).expect("full corpus loads").messages)
@@ -38,7 +43,10 @@ pub fn demo_nb_and_detected_spam() -> (NaiveBayes, Vec<(String, String)>) {
 
 /// python3 if available (CI has it), else `None` with a printed message.
 pub fn python3() -> Option<String> {
-    match std::process::Command::new("python3").arg("--version").output() {
+    match std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+    {
         Ok(o) if o.status.success() => Some("python3".to_string()),
         _ => {
             eprintln!("SKIP: python3 not found on PATH");
