@@ -1,506 +1,421 @@
-//! `gauntlet audit`.
+//! `gauntlet audit`: flags (and `--config gauntlet.toml`) → [`AuditConfig`] → the library's
+//! audit → the terminal. Every flag is a key of `AuditConfig` with `-` for `_`: the flags that
+//! were given are serialized over the file's keys and the result is deserialized once, so a flag
+//! without a key cannot exist (the test `every_audit_flag_is_a_config_key` holds it).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
+use serde::Serialize;
 
-use gauntlet_attacks::transfer::Transfer;
-use gauntlet_attacks::{by_name, default_steps, suite, Attack, AttackSettings};
-use gauntlet_core::criterion::Criterion;
-use gauntlet_core::data::Dataset;
-use gauntlet_core::model::Differentiable;
-use gauntlet_core::threat::{parse_epsilons, Bounds, Norm, ThreatModel};
-use gauntlet_eval::diagnostics::{diagnose, Status};
-use gauntlet_eval::{run_audit_with, AuditPlan, Checkpoint, Progress};
-use gauntlet_onnx::OnnxModel;
-use gauntlet_report::{write_report, DataInfo, Manifest, ModelInfo, Traffic};
+use gauntlet_audit::{AuditConfig, AuditRun};
+use gauntlet_eval::diagnostics::Status;
+use gauntlet_run::gate::summary_json;
 
-use crate::gate::{self, Gate};
-use crate::progress::Bar;
-use crate::target::{onnx_from_bytes, onnx_info, parse_list, redact_command, BlackBox, OnnxOptions, RemoteArgs};
+use crate::progress::{interrupted, Bar};
 
-#[derive(Args, Debug, Clone)]
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The flags of `gauntlet audit`. Absent options take the value in `--config`, else the
+/// library's default (shown in brackets).
+#[derive(Args, Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub struct AuditArgs {
     /// Read settings from a gauntlet.toml; flags given on the command line override it.
     #[arg(long, value_name = "gauntlet.toml")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// The ONNX classifier (exported with torch.onnx.export or any ONNX exporter).
-    #[arg(long, required_unless_present_any = ["config", "target", "target_cmd"])]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<PathBuf>,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    /// Attack a live HTTP(S) prediction endpoint by queries (in place of --model).
+    #[arg(long, value_name = "URL", conflicts_with = "model")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Attack an external command speaking JSON Lines on stdin/stdout (in place of --model):
+    /// one request line in, one answer line out.
+    #[arg(long, value_name = "COMMAND", conflicts_with_all = ["model", "target"])]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_cmd: Option<String>,
+    /// Classes the remote target predicts (required with --target/--target-cmd).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_classes: Option<usize>,
+    /// What the target answers: scores, label, or topk:K [scores].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// JSON pointer to the answer in the response (default /scores, or /labels for label).
+    #[arg(long, value_name = "POINTER")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_pointer: Option<String>,
+    /// Request body template; "{{inputs}}" is replaced by the batch as nested arrays
+    /// (default {"inputs": "{{inputs}}"}).
+    #[arg(long, value_name = "JSON")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_template: Option<String>,
+    /// HTTP header 'Name: value', repeatable; ${ENV_VAR} in the value is read from the
+    /// environment and never written to reports or logs.
+    #[arg(long, value_name = "'NAME: VALUE'")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub header: Vec<String>,
+    /// HTTP method [POST].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Seconds to wait for one answer [30].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
+    /// Retries of a failed request (5xx, 429, timeouts, malformed answers), with exponential
+    /// backoff [3].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Client-side rate limit, requests per second.
+    #[arg(long, value_name = "REQ/S")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<f64>,
+    /// Requests in flight at once [4].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
+    /// Inputs per request [64].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_per_request: Option<usize>,
     /// Attack the ONNX model through queries only (as a deployed model would be): gradient
     /// attacks are refused, queries are counted and cached.
     #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
     pub black_box: bool,
     /// Surrogate ONNX model for transfer attacks (`--attacks transfer-pgd`, `transfer-apgd-ce`,
     /// …: crafted with the named white-box attack on the surrogate, evaluated on the target).
     #[arg(long, value_name = "SURROGATE.onnx")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub surrogate: Option<PathBuf>,
     /// Total queries a black-box target may receive over the whole run (after the cache);
     /// once spent, the remaining samples are recorded as not attacked.
     #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_queries: Option<u64>,
     /// Discard the checkpoint an interrupted run left in the output directory instead of
     /// resuming from it.
     #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
     pub fresh: bool,
     /// Inputs: .npy (float32 N×C×H×W or N×D in the valid box; uint8 is scaled to [0,1]) or MNIST IDX.
-    #[arg(long, required_unless_present = "config")]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub inputs: Option<PathBuf>,
     /// Labels: .npy integer class indices (N) or MNIST IDX.
-    #[arg(long, required_unless_present = "config")]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<PathBuf>,
-    /// Perturbation norm: linf, l2 or l1.
-    #[arg(long, default_value = "linf")]
-    pub norm: String,
+    /// Perturbation norm: linf, l2 or l1 [linf].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub norm: Option<String>,
     /// Budgets, comma-separated; fractions allowed (e.g. 0.1,0.3 or 2/255,8/255).
-    #[arg(long, required_unless_present = "config")]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eps: Option<String>,
     /// Attacks, comma-separated (white-box: fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab, fab-t,
     /// cw, deepfool; black-box: square, simba, simba-dct, hsj, boundary, transfer-<attack>), or a
     /// suite run as an ensemble: auto (= standard: apgd-ce, apgd-t, fab-t, square) or fast
-    /// (apgd-ce, apgd-t).
-    #[arg(long, default_value = "auto")]
-    pub attacks: String,
-    /// Iterations of iterative attacks, or the query budget per sample of black-box attacks
-    /// (defaults: 40 for pgd, 50 for deepfool, 5000 queries for square, 100 otherwise).
+    /// (apgd-ce, apgd-t) [auto].
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attacks: Option<String>,
+    /// Iterations of iterative attacks (defaults: 40 for pgd, 50 for deepfool, 100 otherwise).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<usize>,
-    /// Random restarts (PGD).
-    #[arg(long, default_value_t = 1)]
-    pub restarts: usize,
+    /// Query budget of black-box attacks (see gauntlet_attacks::AttackSettings for what one
+    /// query budget covers; defaults: 5000 for square, 10000 otherwise).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queries: Option<u64>,
+    /// Random restarts [1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<usize>,
     /// PGD step size as a fraction of ε (default 2.5/steps).
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rel_step: Option<f32>,
     /// Evaluate only the first N samples.
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub samples: Option<usize>,
-    /// Samples per batch.
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    /// Seed for every random choice (recorded in the report).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Output directory.
-    #[arg(long, default_value = "gauntlet-report")]
-    pub out: PathBuf,
+    /// Samples per batch [128].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+    /// Seed for every random choice (recorded in the report) [0].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Output directory [gauntlet-report].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<PathBuf>,
     /// Per-channel mean the model expects, applied inside the model (e.g. 0.485,0.456,0.406).
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mean: Option<String>,
     /// Per-channel std the model expects, applied inside the model.
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub std: Option<String>,
     /// Per-sample input shape, when the ONNX file does not declare it (e.g. 3,32,32).
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub input_shape: Option<String>,
     /// Targeted attack: every sample is pushed toward this class.
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub target_class: Option<i64>,
-    /// Valid input box, min,max.
-    #[arg(long, default_value = "0,1")]
-    pub bounds: String,
+    /// Valid input box, min,max [0,1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounds: Option<String>,
     /// Do not rerun with BPDA when the model has gradient-blocking operators.
     #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
     pub no_bpda: bool,
     /// Skip the gradient-masking diagnostics.
     #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
     pub no_diagnostics: bool,
     /// No progress bars.
     #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
     pub quiet: bool,
     /// CI gate: exit 1 when robust accuracy of ATTACK (or `worst`, the worst case) at NORM and
     /// EPS is below MIN, a fraction; repeatable (e.g. pgd:linf:0.1=0.80).
     #[arg(long = "fail-under", value_name = "ATTACK:NORM:EPS=MIN")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fail_under: Vec<String>,
     /// CI gate: an earlier report.json; exit 1 when robust accuracy of any attack, norm and ε in
     /// both, or of the worst case, dropped by more than --max-drop.
     #[arg(long, value_name = "OLD/report.json")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<PathBuf>,
     /// Largest allowed drop from --baseline, a fraction (0.02 = 2 points; default 0).
     #[arg(long, value_name = "FRACTION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_drop: Option<f64>,
     /// Write the gate's verdict as JUnit XML (one testcase per attack, norm and ε, and per worst case).
     #[arg(long, value_name = "PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub junit: Option<PathBuf>,
     /// Print a machine-readable JSON summary on stdout, and nothing else there.
     /// Exit codes: 0 pass, 1 a threshold failed, 2 usage or input error.
     #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
     pub json: bool,
 }
 
-/// Runs the audit; `matches` tells which flags were given on the command line, so that they
-/// override `--config`.
-pub fn run(mut args: AuditArgs, matches: Option<&clap::ArgMatches>) -> Result<ExitCode> {
-    if let Some(path) = args.config.clone() {
-        let given = |id: &str| {
-            matches.is_some_and(|m| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+impl AuditArgs {
+    /// The config: `--config`'s keys (if any), overridden by every flag given.
+    pub fn to_config(&self) -> Result<AuditConfig> {
+        let mut merged = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the config '{}'; check the path", path.display()))?;
+                let table: toml::Table = toml::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+                    .with_context(|| format!("in the config '{}'", path.display()))?;
+                serde_json::to_value(table).context("cannot read the config as data")?
+            }
+            None => serde_json::json!({}),
         };
-        crate::config::Config::load(&path)?.apply(&mut args, &given);
-    }
-    run_with(args, std::env::args().collect())
-}
-
-/// The value of a required setting, or an error naming the flag and the config key.
-fn required<'a, T>(value: &'a Option<T>, key: &str) -> Result<&'a T> {
-    value
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("--{key} is required; give it as a flag or as `{key}` in --config"))
-}
-
-pub fn run_with(args: AuditArgs, command: Vec<String>) -> Result<ExitCode> {
-    // Everything is checked before anything is written.
-    if !args.remote.is_remote() {
-        required(&args.model, "model")?;
-    }
-    let inputs_path = required(&args.inputs, "inputs")?;
-    let labels_path = required(&args.labels, "labels")?;
-    let eps = required(&args.eps, "eps")?;
-    let norm: Norm = args.norm.parse()?;
-    let bounds = parse_list::<f32>(&args.bounds, "--bounds")?;
-    if bounds.len() != 2 {
-        bail!("--bounds needs two numbers, min,max (e.g. 0,1)");
-    }
-    let threat = ThreatModel::new(norm, &parse_epsilons(eps)?, Bounds { min: bounds[0], max: bounds[1] })?;
-    let requested: Vec<String> = args
-        .attacks
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    // A suite expands to its attacks and runs as an ensemble.
-    let ensemble = requested.iter().any(|name| suite(name).is_some());
-    let mut attack_names: Vec<String> = Vec::new();
-    for name in &requested {
-        match suite(name) {
-            Some(members) => attack_names.extend(members.iter().map(|m| m.to_string())),
-            None => attack_names.push(name.clone()),
-        }
-    }
-    attack_names.dedup();
-    let gate = Gate::parse(&args.fail_under, args.baseline.as_deref(), args.max_drop)?;
-    gate.check_applicable(&attack_names, norm, threat.epsilons())?;
-    let onnx_options = OnnxOptions {
-        input_shape: args.input_shape.clone(),
-        mean: args.mean.clone(),
-        std: args.std.clone(),
-    };
-    let surrogate: Option<Arc<dyn Differentiable>> = match &args.surrogate {
-        Some(path) => Some(Arc::new(crate::target::load_onnx(path, &onnx_options)?)),
-        None => None,
-    };
-    let attacks = attack_names
-        .iter()
-        .map(|name| build_attack(name, &args, surrogate.as_ref()))
-        .collect::<Result<Vec<_>>>()?;
-
-    let target = load_target(&args, &onnx_options)?;
-    let model = target.model();
-    let mut data = Dataset::load(inputs_path, labels_path)?;
-    if let Some(n) = args.samples {
-        if n == 0 {
-            bail!("--samples must be at least 1");
-        }
-        data.truncate(n);
-    }
-    if data.features() != model.features() {
-        bail!(
-            "samples in '{}' have shape {:?} ({} values) but the model expects {:?} ({} values); \
-             export the data in the model's input layout",
-            inputs_path.display(),
-            data.sample_shape,
-            data.features(),
-            model.sample_shape(),
-            model.features()
-        );
-    }
-    let (lo, hi) = data.value_range();
-    let b = threat.bounds();
-    if lo < b.min - 1e-6 || hi > b.max + 1e-6 {
-        bail!(
-            "input values span [{lo}, {hi}], outside the valid box [{}, {}]; give raw inputs in \
-             the box and the model's normalization with --mean/--std, or set --bounds",
-            b.min,
-            b.max
-        );
-    }
-    let criterion = match args.target_class {
-        Some(t) if t < 0 || t as usize >= model.num_classes() => {
-            bail!("--target-class {t} is out of range for a model with {} classes", model.num_classes())
-        }
-        Some(t) => Criterion::Targeted(vec![t; data.len()]),
-        None => Criterion::Untargeted,
-    };
-
-    let plan = AuditPlan {
-        attacks,
-        threat: threat.clone(),
-        criterion: criterion.clone(),
-        batch_size: args.batch_size,
-        seed: args.seed,
-        ensemble,
-    };
-    plan.validate()?;
-
-    for attack in &plan.attacks {
-        attack.check_target(model)?;
-    }
-
-    // Every finished batch goes to a checkpoint in the output directory; a rerun of the same
-    // plan resumes from it.
-    let fingerprint = format!(
-        "gauntlet {}\ntarget: {} {}\ndata: {}\nsamples: {}\nattacks: {:?}\nthreat: {:?}\n\
-         criterion: {:?}\nsteps: {:?} restarts: {} rel_step: {:?}\nbatch: {} seed: {}\n\
-         surrogate: {:?}\nbpda: {}\nmax queries: {:?}\n",
-        env!("CARGO_PKG_VERSION"),
-        target.info.path,
-        target.info.sha256,
-        data.sha256,
-        data.len(),
-        attack_names,
-        threat,
-        criterion,
-        args.steps,
-        args.restarts,
-        args.rel_step,
-        args.batch_size,
-        args.seed,
-        args.surrogate,
-        !args.no_bpda,
-        args.max_queries,
-    );
-    let checkpoint = Checkpoint::open(args.out.join("checkpoint"), &fingerprint, args.fresh)?;
-
-    let progress = Bar::new(args.quiet);
-    let mut evaluation = run_audit_with(model, &data, &plan, &progress, Some(&checkpoint))?;
-    // Gradient-blocking operators (input quantization, Sign, …) mask gradients: rerun the
-    // attacks with BPDA and keep the worst case over both runs.
-    let blockers = target.blockers();
-    let bpda = !blockers.is_empty() && !args.no_bpda && !progress.cancelled();
-    if bpda {
-        if !args.quiet {
-            let names: Vec<String> = blockers.iter().map(|(op, node)| format!("{op} '{node}'")).collect();
-            eprintln!("gradients are blocked at {}; rerunning the attacks with BPDA", names.join(", "));
-        }
-        let bpda_model = target.with_bpda(&onnx_options)?;
-        let rerun = run_audit_with(&bpda_model, &data, &plan, &progress, Some(&checkpoint.nested("bpda")?))?;
-        evaluation = evaluation.combine(rerun, "+bpda");
-    }
-    if evaluation.resumed_batches > 0 && !args.quiet {
-        eprintln!(
-            "resumed {} finished batches from {} (pass --fresh to recompute)",
-            evaluation.resumed_batches,
-            checkpoint.dir().display()
-        );
-    }
-    let diagnostics = if args.no_diagnostics || progress.cancelled() {
-        Vec::new()
-    } else {
-        diagnose(model, &data, &plan, &evaluation, &blockers, bpda)?
-    };
-
-    let manifest = Manifest {
-        gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
-        command: redact_command(command),
-        seed: args.seed,
-        model: target.info.clone(),
-        data: DataInfo {
-            inputs: inputs_path.display().to_string(),
-            labels: labels_path.display().to_string(),
-            sha256: data.sha256.clone(),
-        },
-        threat_model: threat,
-        criterion: match &criterion {
-            Criterion::Untargeted => "untargeted".into(),
-            Criterion::Targeted(t) => format!("targeted (class {})", t.first().copied().unwrap_or(0)),
-        },
-        attacks: attack_names,
-        ensemble,
-        steps: args.steps,
-        restarts: args.restarts,
-        batch_size: args.batch_size,
-        versions: vec![
-            ("gauntlet".into(), env!("CARGO_PKG_VERSION").into()),
-            ("burn".into(), "0.22.1".into()),
-            ("onnx-ir".into(), "0.22.0".into()),
-        ],
-        traffic: target.black_box.as_ref().map(|b| {
-            let stats = b.stats();
-            Traffic { sent: stats.sent, cached: stats.cached }
-        }),
-    };
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create the output directory '{}'", args.out.display()))?;
-    let written = write_report(&args.out, &evaluation, &manifest, &diagnostics, model.sample_shape())?;
-    if evaluation.errors.is_empty() {
-        // Complete and reported: nothing to resume, and the next run measures afresh.
-        checkpoint.finish()?;
-    }
-
-    if !args.quiet && !args.json {
-        println!(
-            "\n{} samples, clean accuracy {:.1} %\n",
-            evaluation.samples,
-            evaluation.clean_accuracy * 100.0
-        );
-        print!("{}", gauntlet_report::table(&evaluation));
-        if !diagnostics.is_empty() {
-            let warned = diagnostics.iter().filter(|d| d.status == Status::Warn).count();
-            println!("\ndiagnostics: {} pass, {warned} warn", diagnostics.len() - warned);
-        }
-        for d in &diagnostics {
-            if d.status == Status::Warn {
-                println!("warning [{}]: {}", d.check, d.detail);
+        let flags = serde_json::to_value(self).context("cannot collect the flags")?;
+        if let (Some(file), Some(flags)) = (merged.as_object_mut(), flags.as_object()) {
+            for (key, value) in flags {
+                // An old file key (`thresholds`, `headers`) yields to the flag as well.
+                file.remove(match key.as_str() {
+                    "fail_under" => "thresholds",
+                    "header" => "headers",
+                    other => other,
+                });
+                file.insert(key.clone(), value.clone());
             }
         }
-        println!("\nreport: {}", written.json.display());
-        println!("        {}", written.markdown.display());
-        println!("        {}", written.html.display());
-        for g in &written.grids {
-            println!("images: {}", g.display());
-        }
+        let config: AuditConfig = serde_json::from_value(merged).map_err(|e| match &self.config {
+            Some(path) => anyhow::anyhow!("in the config '{}': {e}", path.display()),
+            None => anyhow::anyhow!("{e}"),
+        })?;
+        Ok(config)
     }
-    let cases = gate.judge(&evaluation);
-    let failed: Vec<&gate::Case> = cases.iter().filter(|c| !c.failures.is_empty()).collect();
-    let code: u8 = if !evaluation.errors.is_empty() {
-        2
-    } else if failed.is_empty() {
-        0
-    } else {
-        1
-    };
-    if let Some(path) = &args.junit {
-        std::fs::write(path, gate::junit(&cases, evaluation.seconds))
-            .with_context(|| format!("cannot write the JUnit file '{}'; check the directory exists", path.display()))?;
+}
+
+/// Rewrites the library's `` `key` `` mentions into this command's `--key` flags.
+pub fn with_flag_names(error: anyhow::Error) -> anyhow::Error {
+    let mut text = format!("{error:#}");
+    for key in AuditConfig::keys() {
+        text = text.replace(&format!("`{key}`"), &format!("--{}", key.replace('_', "-")));
     }
-    for case in &failed {
-        for f in &case.failures {
-            eprintln!("FAIL {} {} ε = {}: {f}", gate_name(case), case.norm, case.eps as f32);
-        }
+    anyhow::anyhow!(text)
+}
+
+/// Runs `gauntlet audit`.
+pub fn run(args: AuditArgs) -> Result<ExitCode> {
+    let config = args.to_config().map_err(with_flag_names)?;
+    run_config(config, std::env::args().collect())
+}
+
+/// Checks and runs a config, then prints what the terminal shows.
+pub fn run_config(config: AuditConfig, command: Vec<String>) -> Result<ExitCode> {
+    let (quiet, json) = (config.quiet, config.json);
+    let audit = config
+        .check()
+        .map_err(with_flag_names)?
+        .with_stop(Arc::new(interrupted))
+        .with_command(redact_command(command));
+    let progress = Bar::new(quiet);
+    let run = audit.run(&progress).map_err(with_flag_names)?;
+    if !quiet && !json {
+        print_summary(&run);
     }
-    if args.json {
-        println!("{}", gate::summary_json(&cases, &evaluation, &written.json, code));
+    for line in run.judgement.problems() {
+        eprintln!("{line}");
     }
-    if !evaluation.errors.is_empty() {
-        for e in &evaluation.errors {
+    if json {
+        let mut summary = summary_json(&run.judgement, &run.written.json);
+        summary["errors"] = serde_json::json!(run.evaluation.errors);
+        summary["samples"] = run.evaluation.samples.into();
+        summary["clean_accuracy"] = run.evaluation.clean_accuracy.into();
+        println!("{summary}");
+    }
+    if !run.evaluation.errors.is_empty() {
+        for e in &run.evaluation.errors {
             eprintln!("error: {e}");
         }
         eprintln!("the report holds the attacks that finished (status: incomplete)");
     }
-    Ok(ExitCode::from(code))
+    Ok(ExitCode::from(run.exit_code()))
 }
 
-/// One attack from its command-line name; `transfer-<attack>` crafts with `<attack>` on the
-/// surrogate.
-fn build_attack(name: &str, args: &AuditArgs, surrogate: Option<&Arc<dyn Differentiable>>) -> Result<Box<dyn Attack>> {
-    if let Some(inner) = name.strip_prefix("transfer-").or((name == "transfer").then_some("apgd-ce")) {
-        let Some(surrogate) = surrogate else {
-            bail!("attack '{name}' crafts on a surrogate model: pass --surrogate SURROGATE.onnx");
-        };
-        return Ok(Box::new(Transfer::new(surrogate.clone(), build_attack(inner, args, None)?)));
+fn print_summary(run: &AuditRun) {
+    let evaluation = &run.evaluation;
+    if !run.blockers.is_empty() {
+        let names: Vec<String> = run.blockers.iter().map(|(op, node)| format!("{op} '{node}'")).collect();
+        eprintln!("gradients are blocked at {}; the attacks were rerun with BPDA (rows +bpda)", names.join(", "));
     }
-    let settings = AttackSettings {
-        steps: args.steps.unwrap_or_else(|| default_steps(name)),
-        restarts: args.restarts,
-        rel_step: args.rel_step,
+    if evaluation.resumed_batches > 0 {
+        eprintln!(
+            "resumed {} finished batches from {} (pass --fresh to recompute)",
+            evaluation.resumed_batches,
+            run.checkpoint.display()
+        );
     }
-    .validated()?;
-    Ok(by_name(name, &settings)?)
+    println!("\n{} samples, clean accuracy {:.1} %\n", evaluation.samples, evaluation.clean_accuracy * 100.0);
+    print!("{}", gauntlet_report::table(evaluation));
+    if !run.diagnostics.is_empty() {
+        let warned = run.diagnostics.iter().filter(|d| d.status == Status::Warn).count();
+        println!("\ndiagnostics: {} pass, {warned} warn", run.diagnostics.len() - warned);
+    }
+    for d in &run.diagnostics {
+        if d.status == Status::Warn {
+            println!("warning [{}]: {}", d.check, d.detail);
+        }
+    }
+    println!("\nreport: {}", run.written.json.display());
+    println!("        {}", run.written.markdown.display());
+    println!("        {}", run.written.html.display());
+    for g in &run.written.grids {
+        println!("images: {}", g.display());
+    }
 }
 
-/// The model under audit.
-struct Target {
-    info: ModelInfo,
-    /// The ONNX model and its bytes (to rebuild it with BPDA), when attacked white-box.
-    white_box: Option<(OnnxModel, Vec<u8>)>,
-    black_box: Option<BlackBox>,
+/// Hides the values of `--header` arguments in a command line that goes into a report, in
+/// case a secret was typed literally instead of as `${ENV_VAR}`.
+pub fn redact_command(command: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(command.len());
+    let mut hide_next = false;
+    for arg in command {
+        if hide_next {
+            out.push(redact_header(&arg));
+            hide_next = false;
+        } else if arg == "--header" {
+            out.push(arg);
+            hide_next = true;
+        } else if let Some(value) = arg.strip_prefix("--header=") {
+            out.push(format!("--header={}", redact_header(value)));
+        } else {
+            out.push(arg);
+        }
+    }
+    out
 }
 
-impl Target {
-    fn model(&self) -> &dyn Differentiable {
-        match (&self.white_box, &self.black_box) {
-            (Some((model, _)), _) => model,
-            (None, Some(b)) => b.model.as_ref(),
-            (None, None) => unreachable!("a target is white-box or black-box"),
+fn redact_header(header: &str) -> String {
+    match header.split_once(':') {
+        Some((name, _)) => format!("{name}: <redacted>"),
+        None => "<redacted>".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        audit: AuditArgs,
+    }
+
+    #[test]
+    fn every_audit_flag_is_a_config_key() {
+        let keys = AuditConfig::keys();
+        for arg in Wrapper::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "config" || id == "help" {
+                continue;
+            }
+            assert!(keys.contains(&id.to_string()), "flag --{} has no key in AuditConfig", id.replace('_', "-"));
         }
     }
 
-    /// Gradient-blocking operators between input and output (white-box only).
-    fn blockers(&self) -> Vec<(String, String)> {
-        self.white_box.as_ref().map(|(m, _)| m.gradient_blockers()).unwrap_or_default()
+    #[test]
+    fn flags_override_the_file_and_the_file_fills_the_rest() {
+        let dir = std::env::temp_dir().join(format!("gauntlet-cli-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gauntlet.toml");
+        std::fs::write(&path, "model = \"m.onnx\"\neps = [0.1]\nseed = 5\nthresholds = [\"worst:linf:0.1=0.5\"]\n").unwrap();
+        let args = AuditArgs { config: Some(path), seed: Some(9), fresh: true, ..AuditArgs::default() };
+        let config = args.to_config().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(config.seed, 9, "the flag wins");
+        assert!(config.fresh);
+        assert_eq!(config.model, Some(PathBuf::from("m.onnx")), "the file fills the rest");
+        assert_eq!(config.fail_under, vec!["worst:linf:0.1=0.5"]);
+        assert_eq!(config.batch_size, AuditConfig::default().batch_size, "the library default");
     }
 
-    fn with_bpda(&self, options: &OnnxOptions) -> Result<OnnxModel> {
-        let (_, bytes) = self.white_box.as_ref().expect("BPDA runs on white-box targets only");
-        onnx_from_bytes(bytes, &self.info.path, options, true)
+    #[test]
+    fn library_keys_are_shown_as_flags() {
+        let e = with_flag_names(anyhow::anyhow!("`batch_size` must be at least 1; `eps` too"));
+        assert_eq!(e.to_string(), "--batch-size must be at least 1; --eps too");
     }
-}
 
-fn load_target(args: &AuditArgs, options: &OnnxOptions) -> Result<Target> {
-    if args.remote.is_remote() {
-        let (classifier, info) = args.remote.connect(args.input_shape.as_deref())?;
-        return Ok(Target { info, white_box: None, black_box: Some(BlackBox::new(Arc::new(classifier), args.max_queries)) });
-    }
-    let path = required(&args.model, "model")?;
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read the model file '{}'; check the path", path.display()))?;
-    let model = onnx_from_bytes(&bytes, &path.display().to_string(), options, false)?;
-    if args.black_box {
-        let info = onnx_info(&model, path, "black-box (ONNX file, queries only)");
-        return Ok(Target { info, white_box: None, black_box: Some(BlackBox::new(Arc::new(model), args.max_queries)) });
-    }
-    if args.max_queries.is_some() {
-        bail!("--max-queries limits queries to a black-box target; add --black-box (or use --target/--target-cmd)");
-    }
-    let info = onnx_info(&model, path, "white-box (ONNX)");
-    Ok(Target { info, white_box: Some((model, bytes)), black_box: None })
-}
-
-fn gate_name(case: &gate::Case) -> &str {
-    match &case.target {
-        gate::Target::Worst => "worst case",
-        gate::Target::Attack(a) => a,
-    }
-}
-
-/// Used by the demo: the embedded files are written here first, so the demo takes the same
-/// path as a user's audit.
-pub fn demo_args(dir: &Path, out: PathBuf, samples: usize, seed: u64, quiet: bool) -> AuditArgs {
-    AuditArgs {
-        config: None,
-        model: Some(dir.join("mnist_cnn.onnx")),
-        remote: Default::default(),
-        black_box: false,
-        max_queries: None,
-        surrogate: None,
-        fresh: true,
-        inputs: Some(dir.join("x.npy")),
-        labels: Some(dir.join("y.npy")),
-        norm: "linf".into(),
-        eps: Some("0.1,0.3".into()),
-        attacks: "fgsm,pgd".into(),
-        steps: None,
-        restarts: 1,
-        rel_step: None,
-        samples: Some(samples),
-        batch_size: 128,
-        seed,
-        out,
-        mean: None,
-        std: None,
-        input_shape: None,
-        target_class: None,
-        bounds: "0,1".into(),
-        no_bpda: false,
-        no_diagnostics: false,
-        quiet,
-        fail_under: Vec::new(),
-        baseline: None,
-        max_drop: None,
-        junit: None,
-        json: false,
+    #[test]
+    fn header_values_never_reach_the_recorded_command() {
+        let cmd = ["gauntlet", "audit", "--header", "Authorization: Bearer s3cret", "--header=X-Key: k3y", "--seed", "1"]
+            .map(String::from)
+            .to_vec();
+        let shown = redact_command(cmd).join(" ");
+        assert!(!shown.contains("s3cret") && !shown.contains("k3y"), "{shown}");
+        assert!(shown.contains("Authorization: <redacted>") && shown.contains("--seed 1"));
     }
 }

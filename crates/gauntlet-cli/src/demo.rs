@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use gauntlet_audit::AuditConfig;
+
 pub const MODEL: &[u8] = include_bytes!("../../../models/mnist_cnn.onnx");
 pub const INPUTS: &[u8] = include_bytes!("../../../data/mnist-demo/x.npy");
 pub const LABELS: &[u8] = include_bytes!("../../../data/mnist-demo/y.npy");
@@ -40,7 +42,17 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         "gauntlet demo: auditing an MNIST CNN on {} MNIST test digits (L∞ ε = 0.1, 0.3; FGSM and PGD-40)",
         args.samples
     );
-    let audit = crate::audit::demo_args(&input_dir, args.out.clone(), args.samples, args.seed, args.quiet);
-    let command = vec!["gauntlet".into(), "demo".into()];
-    crate::audit::run_with(audit, command)
+    let mut config = AuditConfig::new(
+        input_dir.join("mnist_cnn.onnx"),
+        input_dir.join("x.npy"),
+        input_dir.join("y.npy"),
+        &[0.1, 0.3],
+    );
+    config.attacks = "fgsm,pgd".into();
+    config.samples = Some(args.samples);
+    config.seed = args.seed;
+    config.out = args.out.clone();
+    config.fresh = true;
+    config.quiet = args.quiet;
+    crate::audit::run_config(config, vec!["gauntlet".into(), "demo".into()])
 }

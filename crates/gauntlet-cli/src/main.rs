@@ -3,17 +3,14 @@
 
 mod audit;
 mod bench;
-mod config;
 mod demo;
-mod gate;
 mod progress;
 mod serve;
-mod target;
 mod text;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "gauntlet", version, about = "Attack your own classifier before anyone else does")]
@@ -38,11 +35,9 @@ enum Command {
 
 fn main() -> ExitCode {
     gauntlet_core::device::keep_freed_memory();
-    // The raw matches say which flags were typed, so they can override `audit --config`.
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Audit(args) => audit::run(args, matches.subcommand_matches("audit")),
+        Command::Audit(args) => audit::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::TextAudit(args) => text::run(args),

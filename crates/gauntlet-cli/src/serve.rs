@@ -13,7 +13,9 @@ use clap::Args;
 
 use gauntlet_core::model::Classifier;
 
-use crate::target::{load_onnx, OnnxOptions};
+use gauntlet_audit::{List, OnnxOptions};
+
+use crate::audit::with_flag_names;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -42,12 +44,10 @@ pub struct ServeArgs {
 
 /// Serves until the process is interrupted (Ctrl-C).
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
-    let options = OnnxOptions {
-        input_shape: args.input_shape.clone(),
-        mean: args.mean.clone(),
-        std: args.std.clone(),
-    };
-    let model = load_onnx(&args.model, &options)?;
+    let list = |text: &Option<String>| text.as_deref().map(List::from);
+    let options = OnnxOptions::from_lists(list(&args.input_shape).as_ref(), list(&args.mean).as_ref(), list(&args.std).as_ref())
+        .map_err(with_flag_names)?;
+    let model = options.load(&args.model)?;
     let addr: SocketAddr = (args.host.as_str(), args.port)
         .to_socket_addrs()
         .ok()

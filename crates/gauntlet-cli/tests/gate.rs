@@ -116,9 +116,9 @@ fn malformed_gates_exit_2_before_any_work() {
         (vec!["--fail-under", "pgd:linf=0.5"], "three"),
         (vec!["--fail-under", "pgd:linf:0.1=1.5"], "fraction"),
         (vec!["--fail-under", "fgsm:linf:0.1=0.5"], "this audit runs pgd"),
-        (vec!["--fail-under", "pgd:linf:0.2=0.5"], "add it to --eps"),
+        (vec!["--fail-under", "pgd:linf:0.2=0.5"], "add 0.2 to the audit's --eps"),
         (vec!["--fail-under", "pgd:l2:0.1=0.5"], "--norm"),
-        (vec!["--max-drop", "0.02"], "needs --baseline"),
+        (vec!["--max-drop", "0.02"], "needs a baseline: give --baseline"),
         (vec!["--baseline", &missing], "cannot read the baseline"),
         (vec!["--baseline", &not_json], "not valid JSON"),
     ] {

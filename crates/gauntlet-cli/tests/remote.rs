@@ -84,7 +84,7 @@ fn local_model() -> Vec<String> {
 fn square_and_hopskipjump_over_http_equal_the_onnx_file() {
     let server = Server::start(&[]);
     // Square and HopSkipJump, short budgets; everything else equal.
-    let settings = ["--steps", "300"];
+    let settings = ["--queries", "300"];
     let direct = scratch("direct");
     let local: Vec<String> = local_model();
     let local: Vec<&str> = local.iter().map(String::as_str).collect();
@@ -108,11 +108,11 @@ fn a_label_only_endpoint_serves_decision_attacks_and_refuses_score_attacks() {
     let server = Server::start(&["--labels-only"]);
     let target = ["--target", server.url.as_str(), "--num-classes", "10", "--answer", "label", "--rows-per-request", "100000"];
     let remote = scratch("labels");
-    ok(&audit(&target, "hsj", "2", &remote, &["--norm", "l2", "--steps", "300"]));
+    ok(&audit(&target, "hsj", "2", &remote, &["--norm", "l2", "--queries", "300"]));
     let direct = scratch("labels-direct");
     let local: Vec<String> = local_model();
     let local: Vec<&str> = local.iter().map(String::as_str).collect();
-    ok(&audit(&local, "hsj", "2", &direct, &["--norm", "l2", "--steps", "300"]));
+    ok(&audit(&local, "hsj", "2", &direct, &["--norm", "l2", "--queries", "300"]));
     assert_eq!(samples(&remote), samples(&direct));
     let refused = audit(&target, "square", "0.3", &scratch("labels-square"), &[]);
     assert_eq!(refused.status.code(), Some(2));
@@ -157,11 +157,11 @@ fn a_flaky_external_command_is_retried_and_gives_the_same_results() {
     let cmd = proxy_script(&dir, &server.url, 4, u32::MAX);
     let target = ["--target-cmd", cmd.as_str(), "--num-classes", "10", "--rows-per-request", "100000"];
     let remote = dir.join("out");
-    ok(&audit(&target, "square", "0.3", &remote, &["--steps", "100"]));
+    ok(&audit(&target, "square", "0.3", &remote, &["--queries", "100"]));
     let direct = scratch("flaky-direct");
     let local: Vec<String> = local_model();
     let local: Vec<&str> = local.iter().map(String::as_str).collect();
-    ok(&audit(&local, "square", "0.3", &direct, &["--steps", "100"]));
+    ok(&audit(&local, "square", "0.3", &direct, &["--queries", "100"]));
     assert_eq!(samples(&remote), samples(&direct));
     let requests: u32 = std::fs::read_to_string(dir.join("count")).unwrap().trim().parse().unwrap();
     assert!(requests >= 8, "the crashes were not exercised ({requests} requests)");
@@ -175,7 +175,7 @@ fn a_target_that_dies_mid_run_costs_only_its_samples() {
     let cmd = proxy_script(&dir, &server.url, 0, 12);
     let target = ["--target-cmd", cmd.as_str(), "--num-classes", "10", "--retries", "1", "--rows-per-request", "100000"];
     let out = dir.join("out");
-    let output = audit(&target, "square", "0.3", &out, &["--steps", "200"]);
+    let output = audit(&target, "square", "0.3", &out, &["--queries", "200"]);
     assert_eq!(output.status.code(), Some(2), "a run with failed samples is incomplete");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("model backend unavailable"), "the error should quote the target: {stderr}");
@@ -204,7 +204,7 @@ fn the_total_query_budget_is_never_exceeded() {
     let local: Vec<String> = local_model();
     let mut target: Vec<&str> = local.iter().map(String::as_str).collect();
     target.extend(["--max-queries", "150"]);
-    let output = audit(&target, "square", "0.05", &out, &["--steps", "1000"]);
+    let output = audit(&target, "square", "0.05", &out, &["--queries", "1000"]);
     assert_eq!(output.status.code(), Some(2));
     let r = report(&out);
     assert!(r["manifest"]["traffic"]["sent"].as_u64().unwrap() <= 150);

@@ -22,7 +22,7 @@ fn audit_seeded(out: &Path, seed: &str) -> Command {
         "audit", "--model", root.join("models/mnist_cnn.onnx").to_str().unwrap(),
         "--inputs", root.join("data/mnist-demo/x.npy").to_str().unwrap(),
         "--labels", root.join("data/mnist-demo/y.npy").to_str().unwrap(),
-        "--samples", "96", "--eps", "0.1", "--attacks", "square", "--steps", "400", "--black-box",
+        "--samples", "96", "--eps", "0.1", "--attacks", "square", "--queries", "400", "--black-box",
         "--batch-size", "4", "--seed", seed, "--quiet", "--out", out.to_str().unwrap(),
     ])
     .stdout(Stdio::null())
@@ -146,7 +146,7 @@ fn ctrl_c_stops_a_black_box_batch_at_its_next_query() {
             "--inputs", root.join("data/mnist-demo/x.npy").to_str().unwrap(),
             "--labels", root.join("data/mnist-demo/y.npy").to_str().unwrap(),
             "--samples", "64", "--batch-size", "64", "--eps", "0.005", "--attacks", "square",
-            "--steps", "100000", "--black-box", "--quiet", "--out", out.to_str().unwrap(),
+            "--queries", "100000", "--black-box", "--quiet", "--out", out.to_str().unwrap(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -1,10 +1,16 @@
 //! gauntlet-report: turns an [`Evaluation`] and its run manifest into files people and tools
 //! read. It knows nothing about how attacks work.
 //!
+//! It is the last stage of an audit (data + model + threat model → attack → outcomes →
+//! evaluation → report): `gauntlet-eval` has already reduced the attacks' per-sample outcomes
+//! to robust accuracy per budget, and [`write_report`] writes, into one directory:
+//!
 //! - `report.json` — the contract CI and other tools read ([`Report`]);
 //! - `report.md` — a readable table;
 //! - `report.html` — one self-contained page: verdict, robust accuracy vs ε plots, per-class
 //!   table, embedded image grids, diagnostics and the reproducibility manifest;
+//! - `samples.jsonl` — one line per sample: label, clean prediction, and per budget which
+//!   attack broke it and what each attack achieved;
 //! - `adversarial/` — adversarial inputs as `.npy`, and PNG grids of clean / adversarial /
 //!   amplified perturbation.
 //!
@@ -31,11 +37,18 @@ pub use queries::{query_efficiency, QueryEfficiency};
 /// The model as recorded in a report.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelInfo {
+    /// The model file as given, or for a black-box target its description (URL or command,
+    /// secrets redacted).
     pub path: String,
+    /// Hex SHA-256 of the model file; empty for a black-box target.
     pub sha256: String,
+    /// ONNX opset of the default domain; 0 for a black-box target.
     pub opset: i64,
+    /// Shape of one input sample, e.g. `[1, 28, 28]`.
     pub sample_shape: Vec<usize>,
+    /// Number of classes the model scores.
     pub num_classes: usize,
+    /// ONNX operator types in graph order, each once; empty for a black-box target.
     pub operators: Vec<String>,
     /// How the model was attacked: "white-box (ONNX)", "black-box HTTP (scores)", …
     pub access: String,
@@ -44,28 +57,45 @@ pub struct ModelInfo {
 /// The data as recorded in a report.
 #[derive(Debug, Clone, Serialize)]
 pub struct DataInfo {
+    /// Path of the inputs file as given.
     pub inputs: String,
+    /// Path of the labels file as given.
     pub labels: String,
+    /// Hex SHA-256 over the raw bytes of both files, inputs first.
     pub sha256: String,
 }
 
 /// How the run was made: enough to reproduce it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
+    /// Version of the gauntlet that ran the audit.
     pub gauntlet_version: String,
+    /// The command line, argument by argument, with header values redacted.
     pub command: Vec<String>,
+    /// Seed of every random choice; the same seed on the same inputs gives the same report.
     pub seed: u64,
+    /// The model audited.
     pub model: ModelInfo,
+    /// The data it was audited on.
     pub data: DataInfo,
+    /// Norm, budgets ε and valid input box.
     pub threat_model: ThreatModel,
+    /// `untargeted`, or `targeted (class k)`.
     pub criterion: String,
+    /// Attack names in the order they ran.
     pub attacks: Vec<String>,
+    /// Each attack's real parameters as it ran (iterations, restarts, step rule, queries, …),
+    /// in the order of `attacks`.
+    pub attack_parameters: Vec<serde_json::Value>,
     /// Attacks ran as an ensemble (robust accuracy per attack is cumulative).
     pub ensemble: bool,
     /// Iterations requested (`None`: each attack's default).
     pub steps: Option<usize>,
+    /// Random restarts requested per attack (for attacks that restart).
     pub restarts: usize,
+    /// Samples attacked together in one batch.
     pub batch_size: usize,
+    /// `(component, version)` pairs that determine the numbers: gauntlet, burn, onnx-ir.
     pub versions: Vec<(String, String)>,
     /// Black-box targets: what reached the target and what gauntlet's cache answered.
     pub traffic: Option<Traffic>,
@@ -74,7 +104,9 @@ pub struct Manifest {
 /// Rows sent to a black-box target, and rows answered from the answer cache instead.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Traffic {
+    /// Rows (inputs) that reached the target.
     pub sent: u64,
+    /// Rows answered from the cache: repeats of an input already sent.
     pub cached: u64,
 }
 
@@ -83,24 +115,38 @@ pub struct Traffic {
 pub struct Report<'a> {
     /// `complete`, or `incomplete` when an attack failed (see `errors`).
     pub status: &'static str,
+    /// Samples evaluated.
     pub samples: usize,
+    /// Share of samples classified correctly without attack, 0 to 1.
     pub clean_accuracy: f64,
+    /// The run's seed (also in the manifest, here for tools that read only the top level).
     pub seed: u64,
+    /// The model audited (as in the manifest).
     pub model: &'a ModelInfo,
+    /// The data audited (as in the manifest).
     pub data: &'a DataInfo,
+    /// One entry per attack and budget: robust accuracy, success, perturbation sizes, cost.
     pub results: &'a [AttackResult],
+    /// Per budget, the worst case over all attacks: a sample counts as robust only if every
+    /// attack failed on it.
     pub worst_case: &'a [WorstCase],
+    /// Checks that say when these numbers should not be trusted (masked gradients, weak
+    /// attacks), each pass or warn.
     pub diagnostics: &'a [Diagnostic],
+    /// Errors of attacks that failed after the run started; empty for a complete run.
     pub errors: &'a [String],
     /// Black-box attacks: success rate vs queries, median and mean queries of successes.
     pub query_efficiency: Vec<QueryEfficiency>,
     /// Batches restored from a checkpoint of an interrupted run instead of recomputed.
     pub resumed_batches: usize,
+    /// Wall time of the run, in seconds.
     pub seconds: f64,
+    /// How the run was made.
     pub manifest: &'a Manifest,
 }
 
 impl<'a> Report<'a> {
+    /// The report of `evaluation`; query statistics are computed here, the rest is borrowed.
     pub fn new(evaluation: &'a Evaluation, manifest: &'a Manifest, diagnostics: &'a [Diagnostic]) -> Self {
         Report {
             status: if evaluation.errors.is_empty() { "complete" } else { "incomplete" },
@@ -124,10 +170,16 @@ impl<'a> Report<'a> {
 /// Paths of what [`write_report`] wrote.
 #[derive(Debug, Clone)]
 pub struct Written {
+    /// `report.json`.
     pub json: PathBuf,
+    /// `report.md`.
     pub markdown: PathBuf,
+    /// `report.html`.
     pub html: PathBuf,
+    /// `adversarial/<attack>_<norm>_eps<ε>.npy`, one per attack and budget, shaped
+    /// `[samples, ...sample_shape]`.
     pub adversarial: Vec<PathBuf>,
+    /// PNG grids, one per attack that broke a sample (image-shaped samples only).
     pub grids: Vec<PathBuf>,
 }
 

@@ -1,0 +1,222 @@
+//! [`Audit::run`]: load the target and the data, run the plan (resuming from a checkpoint), rerun
+//! with BPDA where gradients are blocked, diagnose, write the report and judge the gate.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use gauntlet_attacks::transfer::Transfer;
+use gauntlet_attacks::{by_name, Attack};
+use gauntlet_core::criterion::Criterion;
+use gauntlet_core::data::Dataset;
+use gauntlet_core::model::Differentiable;
+use gauntlet_core::threat::ThreatModel;
+use gauntlet_eval::diagnostics::{diagnose, Diagnostic};
+use gauntlet_eval::{run_audit_with, AuditPlan, Checkpoint, Evaluation, Progress};
+use gauntlet_report::{write_report, DataInfo, Manifest, Traffic, Written};
+use gauntlet_run::gate::{Judgement, Verdict};
+
+use crate::target::Target;
+use crate::rows::rows;
+use crate::{Audit, TRANSFER};
+
+/// Everything a finished (or interrupted) audit produced.
+pub struct AuditRun {
+    /// Per-sample outcomes and their reduction to robust accuracy.
+    pub evaluation: Evaluation,
+    /// The gradient-masking checks (empty when skipped or interrupted).
+    pub diagnostics: Vec<Diagnostic>,
+    /// The report files.
+    pub written: Written,
+    /// The gate's verdict per (attack, norm, ε) row and per worst case, and on the run.
+    pub judgement: Judgement,
+    /// Gradient-blocking operators found in the model (`(op, node)`); when non-empty and BPDA
+    /// was not turned off, the report holds `+bpda` rows.
+    pub blockers: Vec<(String, String)>,
+    /// Where the checkpoint lives (removed after a complete run).
+    pub checkpoint: PathBuf,
+}
+
+impl AuditRun {
+    /// Pass, fail (a threshold or the baseline check), or incomplete (the run stopped early,
+    /// or a threshold matched no result).
+    pub fn verdict(&self) -> Verdict {
+        self.judgement.verdict()
+    }
+
+    /// The process exit code a front end should return: 0 pass, 1 a threshold failed, 2 the
+    /// run is incomplete.
+    pub fn exit_code(&self) -> u8 {
+        self.verdict().code()
+    }
+}
+
+/// What identifies a run's results: a checkpoint written under another fingerprint is
+/// discarded, never mixed in. Built from the checked settings and the content hashes.
+#[derive(Serialize)]
+struct Fingerprint<'a> {
+    gauntlet: &'static str,
+    target: &'a str,
+    target_sha256: &'a str,
+    data_sha256: &'a str,
+    samples: usize,
+    threat: &'a ThreatModel,
+    criterion: &'a Criterion,
+    attacks: Vec<serde_json::Value>,
+    ensemble: bool,
+    batch_size: usize,
+    seed: u64,
+    surrogate_sha256: Option<String>,
+    bpda: bool,
+    max_queries: Option<u64>,
+}
+
+impl Audit {
+    /// Runs the audit and writes its report into `out`. Progress goes to `progress`, which may
+    /// also stop the run (finished batches are kept in the checkpoint; a rerun resumes).
+    pub fn run(&self, progress: &dyn Progress) -> Result<AuditRun> {
+        let config = &self.config;
+        let target = Target::load(config, &self.onnx, self.stop.clone())?;
+        let model = target.model();
+        let inputs = config.inputs.as_ref().expect("checked");
+        let labels = config.labels.as_ref().expect("checked");
+        let mut data = Dataset::load(inputs, labels)?;
+        if let Some(n) = config.samples {
+            data.truncate(n);
+        }
+        let criterion = match config.target_class {
+            Some(t) if t as usize >= model.num_classes() => {
+                bail!("`target_class` {t} is out of range for a model with {} classes", model.num_classes())
+            }
+            Some(t) => Criterion::Targeted(vec![t; data.len()]),
+            None => Criterion::Untargeted,
+        };
+        let (attacks, surrogate_sha256) = self.build_attacks()?;
+        let plan = AuditPlan {
+            attacks,
+            threat: self.threat.clone(),
+            criterion: criterion.clone(),
+            batch_size: config.batch_size,
+            seed: config.seed,
+            ensemble: self.ensemble,
+        };
+        plan.validate()?;
+        for attack in &plan.attacks {
+            attack.check_target(model)?;
+        }
+        eval_data_check(model, &data, &plan)?;
+
+        let blockers = target.blockers();
+        let bpda = !blockers.is_empty() && !config.no_bpda;
+        let fingerprint = Fingerprint {
+            gauntlet: env!("CARGO_PKG_VERSION"),
+            target: &target.info.path,
+            target_sha256: &target.info.sha256,
+            data_sha256: &data.sha256,
+            samples: data.len(),
+            threat: &self.threat,
+            criterion: &criterion,
+            attacks: plan.attacks.iter().map(|a| a.describe()).collect(),
+            ensemble: self.ensemble,
+            batch_size: config.batch_size,
+            seed: config.seed,
+            surrogate_sha256,
+            bpda,
+            max_queries: config.max_queries,
+        };
+        let fingerprint = serde_json::to_string_pretty(&fingerprint).context("cannot serialize the run's fingerprint")?;
+        let checkpoint = Checkpoint::open(config.out.join("checkpoint"), &fingerprint, config.fresh)?;
+
+        let mut evaluation = run_audit_with(model, &data, &plan, progress, Some(&checkpoint))?;
+        // Gradient-blocking operators (input quantization, Sign, …) mask gradients: rerun the
+        // attacks with BPDA and keep the worst case over both runs.
+        let bpda = bpda && !progress.cancelled();
+        if bpda {
+            if let Some(bpda_model) = target.with_bpda(&self.onnx)? {
+                let rerun = run_audit_with(&bpda_model, &data, &plan, progress, Some(&checkpoint.nested("bpda")?))?;
+                evaluation = evaluation.combine(rerun, "+bpda");
+            }
+        }
+        let diagnostics = if config.no_diagnostics || progress.cancelled() {
+            Vec::new()
+        } else {
+            diagnose(model, &data, &plan, &evaluation, &blockers, bpda)?
+        };
+
+        let manifest = self.manifest(&target, &data, &criterion, &plan);
+        std::fs::create_dir_all(&config.out)
+            .with_context(|| format!("cannot create the output directory '{}'", config.out.display()))?;
+        let written = write_report(&config.out, &evaluation, &manifest, &diagnostics, model.sample_shape())?;
+        let checkpoint_dir = checkpoint.dir().to_path_buf();
+        if evaluation.errors.is_empty() {
+            // Complete and reported: nothing to resume, and the next run measures afresh.
+            checkpoint.finish()?;
+        }
+
+        let judgement = self.gate.judge(&rows(&evaluation), evaluation.errors.is_empty());
+        if let Some(path) = &config.junit {
+            let xml = gauntlet_run::gate::junit(&judgement, "gauntlet", evaluation.seconds);
+            gauntlet_run::fs::write_atomic(path, xml.as_bytes())
+                .with_context(|| format!("cannot write the JUnit file '{}'; check the directory exists", path.display()))?;
+        }
+        Ok(AuditRun { evaluation, diagnostics, written, judgement, blockers, checkpoint: checkpoint_dir })
+    }
+
+    /// The attacks, built; a transfer attack crafts on the loaded surrogate. Also returns the
+    /// surrogate's hash for the fingerprint.
+    fn build_attacks(&self) -> Result<(Vec<Box<dyn Attack>>, Option<String>)> {
+        let mut surrogate: Option<(Arc<dyn Differentiable>, String)> = None;
+        if let Some(path) = &self.config.surrogate {
+            let model = self.onnx.load(path)?;
+            let sha = model.sha256().to_string();
+            surrogate = Some((Arc::new(model), sha));
+        }
+        let mut attacks: Vec<Box<dyn Attack>> = Vec::new();
+        for name in &self.attacks {
+            attacks.push(match (name.strip_prefix(TRANSFER), &surrogate) {
+                (Some(inner), Some((model, _))) => Box::new(Transfer::new(model.clone(), by_name(inner, &self.settings)?)?),
+                (Some(_), None) => unreachable!("checked: transfer attacks come with a surrogate"),
+                (None, _) => by_name(name, &self.settings)?,
+            });
+        }
+        Ok((attacks, surrogate.map(|(_, sha)| sha)))
+    }
+
+    fn manifest(&self, target: &Target, data: &Dataset, criterion: &Criterion, plan: &AuditPlan) -> Manifest {
+        let config = &self.config;
+        Manifest {
+            gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
+            command: self.command.clone(),
+            seed: config.seed,
+            model: target.info.clone(),
+            data: DataInfo {
+                inputs: config.inputs.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                labels: config.labels.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                sha256: data.sha256.clone(),
+            },
+            threat_model: self.threat.clone(),
+            criterion: match criterion {
+                Criterion::Untargeted => "untargeted".into(),
+                Criterion::Targeted(t) => format!("targeted (class {})", t.first().copied().unwrap_or(0)),
+            },
+            attacks: self.attacks.clone(),
+            attack_parameters: plan.attacks.iter().map(|a| a.describe()).collect(),
+            ensemble: self.ensemble,
+            steps: config.steps,
+            restarts: config.restarts,
+            batch_size: config.batch_size,
+            versions: crate::versions(),
+            traffic: target.traffic().map(|stats| Traffic { sent: stats.sent, cached: stats.cached }),
+        }
+    }
+}
+
+/// The same check the evaluation makes, before a checkpoint directory is created: data shape,
+/// labels and value range must fit the model and the box.
+fn eval_data_check(model: &dyn Differentiable, data: &Dataset, plan: &AuditPlan) -> Result<()> {
+    gauntlet_eval::check_data(model, data, &plan.threat)?;
+    Ok(())
+}
+
