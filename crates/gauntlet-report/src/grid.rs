@@ -16,14 +16,18 @@ const GAP: u32 = 2;
 /// report can embed it without reading the file back).
 #[derive(Debug, Clone)]
 pub struct Grid {
+    /// The PNG file written, `<attack>_<norm>_eps<ε>_grid.png`.
     pub path: PathBuf,
     /// Attack and budget the adversarial row comes from.
     pub attack: String,
+    /// The budget ε of that row, in input units.
     pub eps: f32,
     /// Sample index shown in each column, left to right.
     pub columns: Vec<usize>,
     /// Width of one column in pixels (image plus gap), for captions aligned under it.
     pub column_width: u32,
+    /// The encoded image: rows clean, adversarial, and the perturbation amplified to full
+    /// contrast (mid-grey is zero).
     pub png: Vec<u8>,
 }
 

@@ -9,8 +9,11 @@ use gauntlet_eval::{AttackResult, Evaluation};
 /// Query statistics of one black-box attack at one budget.
 #[derive(Debug, Clone, Serialize)]
 pub struct QueryEfficiency {
+    /// Attack name, as in the results.
     pub attack: String,
+    /// Norm of the budget.
     pub norm: Norm,
+    /// The budget ε, in input units.
     pub eps: f32,
     /// Samples the attack spent at least one query on.
     pub attacked: usize,
