@@ -297,6 +297,8 @@ impl Progress for Lines {
     }
 }
 
+/// Runs `gauntlet text-audit`; the exit code is the gate's verdict (errors before or during the
+/// run are returned, and `main` exits 2 on them).
 pub fn run(args: TextAuditArgs) -> Result<ExitCode> {
     let config = args.config()?;
     let quiet = config.quiet || config.json;
