@@ -115,7 +115,9 @@ impl Dataset {
     pub fn value_range(&self) -> (f32, f32) {
         self.inputs
             .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            })
     }
 
     /// Flat rows of the samples at `indices`, in that order.
@@ -134,13 +136,15 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
-            Error::Data(format!(
-                "'{}' looks gzip-compressed but cannot be decompressed ({e}); the file is \
+        GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| {
+                Error::Data(format!(
+                    "'{}' looks gzip-compressed but cannot be decompressed ({e}); the file is \
                  probably truncated or corrupt — download or export it again",
-                path.display()
-            ))
-        })?;
+                    path.display()
+                ))
+            })?;
         Ok(out)
     } else {
         Ok(raw)
@@ -333,7 +337,11 @@ pub fn write_npy_i64(path: &Path, values: &[i64]) -> Result<()> {
     write_npy(path, values, &[values.len()])
 }
 
-fn write_npy<T: npyz::AutoSerialize + Copy>(path: &Path, values: &[T], shape: &[usize]) -> Result<()> {
+fn write_npy<T: npyz::AutoSerialize + Copy>(
+    path: &Path,
+    values: &[T],
+    shape: &[usize],
+) -> Result<()> {
     let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let mut writer = npyz::WriteOptions::new()
@@ -373,7 +381,9 @@ mod tests {
     #[test]
     fn truncated_idx_is_an_error() {
         let bytes = idx(&[2, 2, 2], &[0, 255, 0]);
-        let err = parse_inputs(&bytes, Path::new("x")).unwrap_err().to_string();
+        let err = parse_inputs(&bytes, Path::new("x"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("truncated"), "{err}");
     }
 
@@ -400,6 +410,9 @@ mod tests {
         assert_eq!(v, vec![0.0, 0.5, 1.0, 0.25]);
         let q = dir.join("y.npy");
         write_npy_i64(&q, &[3, 1]).unwrap();
-        assert_eq!(parse_labels(&std::fs::read(&q).unwrap(), &q).unwrap(), vec![3, 1]);
+        assert_eq!(
+            parse_labels(&std::fs::read(&q).unwrap(), &q).unwrap(),
+            vec![3, 1]
+        );
     }
 }

@@ -3,8 +3,8 @@
 //! Operators check shapes before calling burn, but a library panic must still never reach
 //! the user as a crash. [`catch`] converts it into [`Error::Model`] carrying the panic message.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
 use crate::{Error, Result};

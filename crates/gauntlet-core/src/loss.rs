@@ -108,7 +108,8 @@ impl Objective<'_> {
                 let top1: Vec<i64> = order.iter().map(|o| o[0] as i64).collect();
                 let top3: Vec<i64> = order.iter().map(|o| o[2.min(classes - 1)] as i64).collect();
                 let top4: Vec<i64> = order.iter().map(|o| o[3.min(classes - 1)] as i64).collect();
-                let numerator = gather(&logits, labels.to_vec()) - gather(&logits, targets.to_vec());
+                let numerator =
+                    gather(&logits, labels.to_vec()) - gather(&logits, targets.to_vec());
                 let denominator = gather(&logits, top1)
                     - (gather(&logits, top3) + gather(&logits, top4)) * 0.5
                     + 1e-12;

@@ -23,7 +23,11 @@ pub struct Normalization {
 impl Normalization {
     /// Validates `mean`/`std` (one value, or one per channel = `sample_shape[0]`).
     pub fn new(mean: Vec<f32>, std: Vec<f32>, sample_shape: &[usize]) -> Result<Self> {
-        let channels = if sample_shape.len() >= 2 { sample_shape[0] } else { 1 };
+        let channels = if sample_shape.len() >= 2 {
+            sample_shape[0]
+        } else {
+            1
+        };
         let features: usize = sample_shape.iter().product();
         let expand = |v: &[f32], what: &str| -> Result<Vec<f32>> {
             match v.len() {
@@ -36,12 +40,18 @@ impl Normalization {
         };
         let mean_c = expand(&mean, "mean")?;
         let std_c = expand(&std, "std")?;
-        if std_c.iter().any(|s| !s.is_finite() || *s <= 0.0) || mean_c.iter().any(|m| !m.is_finite()) {
-            return Err(Error::Parameter("normalization std must be > 0 and mean finite".into()));
+        if std_c.iter().any(|s| !s.is_finite() || *s <= 0.0)
+            || mean_c.iter().any(|m| !m.is_finite())
+        {
+            return Err(Error::Parameter(
+                "normalization std must be > 0 and mean finite".into(),
+            ));
         }
         let per_channel = features / channels;
         let offset_row = (0..features).map(|i| mean_c[i / per_channel]).collect();
-        let scale_row = (0..features).map(|i| 1.0 / std_c[i / per_channel]).collect();
+        let scale_row = (0..features)
+            .map(|i| 1.0 / std_c[i / per_channel])
+            .collect();
         Ok(Normalization {
             mean,
             std,

@@ -120,14 +120,19 @@ impl<C: Classifier> Classifier for CachedTarget<C> {
                 .iter()
                 .flat_map(|&i| rows[i * f..(i + 1) * f].iter().copied())
                 .collect();
-            let answered = to_vec(self.inner.logits(from_rows(batch, missing.len(), f, &device))?);
+            let answered =
+                to_vec(
+                    self.inner
+                        .logits(from_rows(batch, missing.len(), f, &device))?,
+                );
             self.sent.fetch_add(missing.len() as u64, Ordering::Relaxed);
             let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
             for (k, &i) in missing.iter().enumerate() {
                 answers.insert(keys[i], answered[k * classes..(k + 1) * classes].to_vec());
             }
         }
-        self.cached.fetch_add((n - missing.len()) as u64, Ordering::Relaxed);
+        self.cached
+            .fetch_add((n - missing.len()) as u64, Ordering::Relaxed);
         let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::with_capacity(n * classes);
         for key in &keys {
@@ -148,7 +153,10 @@ impl<C: Classifier> Interruptible<C> {
     /// Wraps `inner`; `stop` is asked before every query (e.g. a Ctrl-C flag) and should be
     /// cheap.
     pub fn new(inner: C, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
-        Interruptible { inner, stop: Box::new(stop) }
+        Interruptible {
+            inner,
+            stop: Box::new(stop),
+        }
     }
 }
 
@@ -221,7 +229,9 @@ mod tests {
         assert_eq!(target.stats().sent, 2);
         // Repeats cost nothing, and one more new row still fits.
         target.logits(x).unwrap();
-        target.logits(from_rows(vec![5.0, 6.0], 1, 2, &device)).unwrap();
+        target
+            .logits(from_rows(vec![5.0, 6.0], 1, 2, &device))
+            .unwrap();
         assert_eq!(target.inner().0.load(Ordering::Relaxed), 3);
     }
 }

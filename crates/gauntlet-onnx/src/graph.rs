@@ -102,14 +102,67 @@ pub struct Graph {
 
 /// Operators the interpreter evaluates (default ONNX domain).
 pub const SUPPORTED_OPS: &[&str] = &[
-    "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Clip", "Concat",
-    "Constant", "ConstantOfShape", "Conv", "Div", "Dropout", "Elu", "Erf", "Exp", "Expand",
-    "Flatten", "Floor", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
-    "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "Log", "LogSoftmax", "MatMul", "Max",
-    "MaxPool", "Min", "Mul", "Neg", "Pad", "Pow", "PRelu", "Reciprocal", "ReduceMax",
-    "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Round", "Selu", "Shape",
-    "Sigmoid", "Sign", "Slice", "Softmax", "Softplus", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh",
-    "Transpose", "Unsqueeze",
+    "Abs",
+    "Add",
+    "AveragePool",
+    "BatchNormalization",
+    "Cast",
+    "Ceil",
+    "Clip",
+    "Concat",
+    "Constant",
+    "ConstantOfShape",
+    "Conv",
+    "Div",
+    "Dropout",
+    "Elu",
+    "Erf",
+    "Exp",
+    "Expand",
+    "Flatten",
+    "Floor",
+    "Gather",
+    "Gelu",
+    "Gemm",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "HardSigmoid",
+    "HardSwish",
+    "Identity",
+    "LeakyRelu",
+    "Log",
+    "LogSoftmax",
+    "MatMul",
+    "Max",
+    "MaxPool",
+    "Min",
+    "Mul",
+    "Neg",
+    "Pad",
+    "Pow",
+    "PRelu",
+    "Reciprocal",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceSum",
+    "Relu",
+    "Reshape",
+    "Round",
+    "Selu",
+    "Shape",
+    "Sigmoid",
+    "Sign",
+    "Slice",
+    "Softmax",
+    "Softplus",
+    "Sqrt",
+    "Squeeze",
+    "Sub",
+    "Sum",
+    "Tanh",
+    "Transpose",
+    "Unsqueeze",
 ];
 
 impl Graph {
@@ -215,7 +268,11 @@ impl Graph {
             .map(|n| Node {
                 op: n.op_type.clone(),
                 name: if n.name.is_empty() {
-                    format!("{}#{}", n.op_type, n.output.first().cloned().unwrap_or_default())
+                    format!(
+                        "{}#{}",
+                        n.op_type,
+                        n.output.first().cloned().unwrap_or_default()
+                    )
                 } else {
                     n.name.clone()
                 },
@@ -292,11 +349,21 @@ pub fn tensor_from_proto(t: &TensorProto, label: &str) -> Result<HostTensor> {
             t.name
         ))
     };
-    let check = |n: usize| if n == count { Ok(()) } else { Err(bad(&format!("holds {n} values but its shape {shape:?} needs {count}"))) };
+    let check = |n: usize| {
+        if n == count {
+            Ok(())
+        } else {
+            Err(bad(&format!(
+                "holds {n} values but its shape {shape:?} needs {count}"
+            )))
+        }
+    };
     let tensor = match t.data_type {
         data_type::FLOAT => {
             let data: Vec<f32> = if !raw.is_empty() {
-                raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+                raw.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
             } else {
                 t.float_data.clone()
             };
@@ -316,7 +383,9 @@ pub fn tensor_from_proto(t: &TensorProto, label: &str) -> Result<HostTensor> {
         }
         data_type::FLOAT16 => {
             let data: Vec<f32> = if !raw.is_empty() {
-                raw.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()
+                raw.chunks_exact(2)
+                    .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                    .collect()
             } else {
                 t.int32_data.iter().map(|&v| f16_to_f32(v as u16)).collect()
             };
@@ -325,14 +394,20 @@ pub fn tensor_from_proto(t: &TensorProto, label: &str) -> Result<HostTensor> {
         }
         data_type::INT64 => {
             let data: Vec<i64> = if !raw.is_empty() {
-                raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()
+                raw.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                    .collect()
             } else {
                 t.int64_data.clone()
             };
             check(data.len())?;
             HostTensor::Int { data, shape }
         }
-        data_type::INT32 | data_type::INT16 | data_type::INT8 | data_type::UINT8 | data_type::BOOL => {
+        data_type::INT32
+        | data_type::INT16
+        | data_type::INT8
+        | data_type::UINT8
+        | data_type::BOOL => {
             let width = match t.data_type {
                 data_type::INT32 => 4,
                 data_type::INT16 => 2,
@@ -403,7 +478,13 @@ mod tests {
     fn garbage_is_a_clear_error() {
         let err = Graph::parse(b"definitely not protobuf \xff\xff\xff", "x.onnx").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("x.onnx") && msg.contains("export it again"), "{msg}");
-        assert!(Graph::parse(b"", "e.onnx").unwrap_err().to_string().contains("empty"));
+        assert!(
+            msg.contains("x.onnx") && msg.contains("export it again"),
+            "{msg}"
+        );
+        assert!(Graph::parse(b"", "e.onnx")
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
     }
 }

@@ -197,8 +197,13 @@ impl OnnxModel {
                 continue;
             }
             let to_integer = node.op == "Cast"
-                && !matches!(node.attributes.get("to"), Some(graph::Attribute::Int(1 | 10 | 11 | 16)));
-            if (node.op != "Cast" && ops::GRADIENT_BLOCKERS.contains(&node.op.as_str())) || to_integer {
+                && !matches!(
+                    node.attributes.get("to"),
+                    Some(graph::Attribute::Int(1 | 10 | 11 | 16))
+                );
+            if (node.op != "Cast" && ops::GRADIENT_BLOCKERS.contains(&node.op.as_str()))
+                || to_integer
+            {
                 blockers.push((node.op.clone(), node.name.clone()));
             }
             for o in &node.outputs {
@@ -267,10 +272,18 @@ impl OnnxModel {
     pub fn logits_f64(&self, rows: &[f64], n: usize) -> Result<Vec<f64>> {
         let f = self.features();
         if rows.len() != n * f {
-            return Err(Error::Model(format!("{} values for {n} samples of {f}", rows.len())));
+            return Err(Error::Model(format!(
+                "{} values for {n} samples of {f}",
+                rows.len()
+            )));
         }
-        let x: Tensor<2> = Tensor::from_data(burn::tensor::TensorData::new(rows.to_vec(), [n, f]), &self.device);
-        let out = guard::catch("evaluating in double precision failed", || self.run_graph(x))?;
+        let x: Tensor<2> = Tensor::from_data(
+            burn::tensor::TensorData::new(rows.to_vec(), [n, f]),
+            &self.device,
+        );
+        let out = guard::catch("evaluating in double precision failed", || {
+            self.run_graph(x)
+        })?;
         out.into_data()
             .convert::<f64>()
             .try_into_vec::<f64>()
@@ -306,9 +319,13 @@ impl OnnxModel {
                         }),
                         other => other,
                     };
-                    let last = self.last_use.get(name) == Some(&i)
-                        && name != &self.graph.output_name;
-                    let value = if last { env.remove(name.as_str()) } else { env.get(name.as_str()).cloned() };
+                    let last =
+                        self.last_use.get(name) == Some(&i) && name != &self.graph.output_name;
+                    let value = if last {
+                        env.remove(name.as_str())
+                    } else {
+                        env.get(name.as_str()).cloned()
+                    };
                     value.map(|v| Some(cast(v))).ok_or_else(|| {
                         Error::Model(format!(
                             "'{}': node '{}' reads '{name}', which no earlier node produces; the \

@@ -5,7 +5,9 @@ use onnx_ir::{Message, ModelProto, NodeProto};
 use gauntlet_onnx::OnnxModel;
 
 fn path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(name)
 }
 
 #[test]
@@ -36,8 +38,13 @@ fn every_unsupported_operator_is_listed_at_once() {
         graph.node.push(node);
     }
     let edited = model.write_to_bytes().unwrap();
-    let msg = OnnxModel::from_bytes(&edited, "edited.onnx", None).unwrap_err().to_string();
-    assert!(msg.contains("NonMaxSuppression") && msg.contains("nms_1"), "{msg}");
+    let msg = OnnxModel::from_bytes(&edited, "edited.onnx", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("NonMaxSuppression") && msg.contains("nms_1"),
+        "{msg}"
+    );
     assert!(msg.contains("Einsum") && msg.contains("einsum_7"), "{msg}");
     assert!(msg.contains("opset 13"), "{msg}");
 }
@@ -51,6 +58,8 @@ fn wrong_input_size_is_an_error_not_a_panic() {
     assert!(msg.contains("expects 784"), "{msg}");
     // A declared shape that does not fit the graph is caught at load time.
     let bytes = std::fs::read(path("models/mnist_cnn.onnx")).unwrap();
-    let msg = OnnxModel::from_bytes(&bytes, "m.onnx", Some(vec![3, 28, 28])).unwrap_err().to_string();
+    let msg = OnnxModel::from_bytes(&bytes, "m.onnx", Some(vec![3, 28, 28]))
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("channels"), "{msg}");
 }

@@ -14,7 +14,15 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-const FIXTURES: &[&str] = &["mlp", "lenet", "resnet_bn", "maxpool_k3s2p1", "ops_mix", "gemm_trans", "mnist_cnn"];
+const FIXTURES: &[&str] = &[
+    "mlp",
+    "lenet",
+    "resnet_bn",
+    "maxpool_k3s2p1",
+    "ops_mix",
+    "gemm_trans",
+    "mnist_cnn",
+];
 
 fn model_path(name: &str) -> PathBuf {
     if name == "mnist_cnn" {
@@ -40,7 +48,11 @@ fn forward_matches_onnxruntime() {
     for name in FIXTURES {
         let (model, x, n) = load(name);
         let (expected, _) = npy(root().join(format!("fixtures/onnx/{name}.expected.npy")));
-        let got = to_vec(model.logits(from_rows(x, n, model.features(), &compute_device())).unwrap());
+        let got = to_vec(
+            model
+                .logits(from_rows(x, n, model.features(), &compute_device()))
+                .unwrap(),
+        );
         assert_eq!(got.len(), expected.len(), "{name}: output size");
         let worst = got
             .iter()
@@ -72,13 +84,25 @@ fn input_gradients_match_finite_differences() {
         let labels = argmax_rows(&logits, model.num_classes());
         // Objective: the logit margin of the predicted class over class (label+1) — smooth in
         // the logits, so the check tests the network's own gradient.
-        let other: Vec<i64> = labels.iter().map(|&l| (l + 1) % model.num_classes() as i64).collect();
-        let objective = Objective::LogitDifference { positive: &labels, negative: &other };
-        let grad = to_vec(loss_and_grad(&model, &from_rows(x.clone(), n, f, &device), &objective).unwrap().grad);
+        let other: Vec<i64> = labels
+            .iter()
+            .map(|&l| (l + 1) % model.num_classes() as i64)
+            .collect();
+        let objective = Objective::LogitDifference {
+            positive: &labels,
+            negative: &other,
+        };
+        let grad = to_vec(
+            loss_and_grad(&model, &from_rows(x.clone(), n, f, &device), &objective)
+                .unwrap()
+                .grad,
+        );
 
         // Coordinates with a non-negligible gradient, spread over the batch (deterministic).
         let scale = grad.iter().fold(0f32, |m, g| m.max(g.abs()));
-        let mut coords: Vec<usize> = (0..grad.len()).filter(|&i| grad[i].abs() > 0.05 * scale).collect();
+        let mut coords: Vec<usize> = (0..grad.len())
+            .filter(|&i| grad[i].abs() > 0.05 * scale)
+            .collect();
         let stride = (coords.len() / 12).max(1);
         coords = coords.into_iter().step_by(stride).take(12).collect();
         assert!(!coords.is_empty(), "{name}: gradient is zero everywhere");
@@ -90,7 +114,10 @@ fn input_gradients_match_finite_differences() {
         for &c in &coords {
             let sample = c / f;
             for offset in [h, -h] {
-                let mut row: Vec<f64> = x[sample * f..(sample + 1) * f].iter().map(|&v| v as f64).collect();
+                let mut row: Vec<f64> = x[sample * f..(sample + 1) * f]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect();
                 row[c % f] += offset;
                 rows.extend(row);
             }
@@ -109,7 +136,9 @@ fn input_gradients_match_finite_differences() {
             let g = grad[c] as f64;
             let rel = (fd - g).abs() / fd.abs().max(g.abs()).max(1e-12);
             if rel > 1e-3 {
-                failures.push(format!("coord {c}: analytic {g:.6e} vs numeric {fd:.6e} (rel {rel:.2e})"));
+                failures.push(format!(
+                    "coord {c}: analytic {g:.6e} vs numeric {fd:.6e} (rel {rel:.2e})"
+                ));
             }
         }
         // Piecewise-linear nets can put a kink inside ±h for an unlucky coordinate; allow at

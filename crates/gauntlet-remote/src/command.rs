@@ -130,7 +130,9 @@ impl ExternalCommand {
 
     /// One request line for `n` rows (no splitting), with retries.
     pub fn send(&self, rows: &[f32], n: usize) -> Result<Vec<f32>> {
-        send_encoded(&self.codec, &self.rows, rows, n, |body, decode| self.runner.exchange(body, decode))
+        send_encoded(&self.codec, &self.rows, rows, n, |body, decode| {
+            self.runner.exchange(body, decode)
+        })
     }
 }
 

@@ -156,7 +156,9 @@ impl HttpEndpoint {
 
     /// One request for `n` rows (no splitting), with retries.
     pub fn send(&self, rows: &[f32], n: usize) -> Result<Vec<f32>> {
-        send_encoded(&self.codec, &self.rows, rows, n, |body, decode| self.client.exchange(body, decode))
+        send_encoded(&self.codec, &self.rows, rows, n, |body, decode| {
+            self.client.exchange(body, decode)
+        })
     }
 }
 

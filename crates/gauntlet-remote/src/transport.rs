@@ -59,7 +59,10 @@ pub(crate) fn send_encoded(
     answered: &std::sync::atomic::AtomicU64,
     rows: &[f32],
     n: usize,
-    exchange: impl FnOnce(&str, &dyn Fn(&str) -> std::result::Result<Vec<f32>, String>) -> std::result::Result<Vec<f32>, gauntlet_transport::TransportError>,
+    exchange: impl FnOnce(
+        &str,
+        &dyn Fn(&str) -> std::result::Result<Vec<f32>, String>,
+    ) -> std::result::Result<Vec<f32>, gauntlet_transport::TransportError>,
 ) -> Result<Vec<f32>> {
     let body = codec.encode(rows, n)?;
     let decode = |text: &str| codec.decode(text, n).map_err(|e| e.to_string());

@@ -47,13 +47,20 @@ pub fn write_grid(
     };
     let f = c * h * w;
     let n = evaluation.samples;
-    let columns: Vec<usize> = (0..n).filter(|&i| result.success[i]).take(MAX_COLUMNS).collect();
+    let columns: Vec<usize> = (0..n)
+        .filter(|&i| result.success[i])
+        .take(MAX_COLUMNS)
+        .collect();
     if columns.is_empty() {
         return Ok(None);
     }
     let cell_w = w as u32 * SCALE + GAP;
     let cell_h = h as u32 * SCALE + GAP;
-    let mut img = RgbImage::from_pixel(cell_w * columns.len() as u32, cell_h * 3, Rgb([255, 255, 255]));
+    let mut img = RgbImage::from_pixel(
+        cell_w * columns.len() as u32,
+        cell_h * 3,
+        Rgb([255, 255, 255]),
+    );
     for (col, &i) in columns.iter().enumerate() {
         let adv = &result.adversarial[i * f..(i + 1) * f];
         let clean = &evaluation.clean_inputs[i * f..(i + 1) * f];
@@ -61,7 +68,15 @@ pub fn write_grid(
         let peak = delta.iter().fold(1e-12f32, |m, v| m.max(v.abs()));
         let amplified: Vec<f32> = delta.iter().map(|d| 0.5 + 0.5 * d / peak).collect();
         for (row, values) in [clean, adv, amplified.as_slice()].iter().enumerate() {
-            paint(&mut img, values, c, h, w, col as u32 * cell_w, row as u32 * cell_h);
+            paint(
+                &mut img,
+                values,
+                c,
+                h,
+                w,
+                col as u32 * cell_w,
+                row as u32 * cell_h,
+            );
         }
     }
     let path = dir.join(format!("{stem}_grid.png"));
@@ -83,10 +98,18 @@ fn paint(img: &mut RgbImage, values: &[f32], c: usize, h: usize, w: usize, x0: u
     for y in 0..h {
         for x in 0..w {
             let px = |ch: usize| (values[ch * h * w + y * w + x].clamp(0.0, 1.0) * 255.0) as u8;
-            let rgb = if c == 3 { [px(0), px(1), px(2)] } else { [px(0); 3] };
+            let rgb = if c == 3 {
+                [px(0), px(1), px(2)]
+            } else {
+                [px(0); 3]
+            };
             for dy in 0..SCALE {
                 for dx in 0..SCALE {
-                    img.put_pixel(x0 + x as u32 * SCALE + dx, y0 + y as u32 * SCALE + dy, Rgb(rgb));
+                    img.put_pixel(
+                        x0 + x as u32 * SCALE + dx,
+                        y0 + y as u32 * SCALE + dy,
+                        Rgb(rgb),
+                    );
                 }
             }
         }

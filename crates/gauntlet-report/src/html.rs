@@ -9,8 +9,8 @@ use std::fmt::Write;
 use gauntlet_eval::diagnostics::{Diagnostic, Status};
 use gauntlet_eval::{AttackResult, Evaluation, WorstCase};
 
-use crate::queries::query_efficiency;
 use crate::grid::Grid;
+use crate::queries::query_efficiency;
 use crate::Manifest;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
@@ -23,7 +23,9 @@ th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 code{background:#f3f3f3;padding:0 .2em;word-break:break-all}svg text{font-size:12px;font-family:sans-serif}";
 
 /// Line colours for attacks, cycled; the worst case is always black.
-const PALETTE: [&str; 8] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+const PALETTE: [&str; 8] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+];
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -46,7 +48,11 @@ pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for k in 0..4 {
             if k <= chunk.len() {
@@ -69,11 +75,20 @@ fn heat(x: f64) -> String {
 }
 
 /// The whole page.
-pub fn render(evaluation: &Evaluation, manifest: &Manifest, diagnostics: &[Diagnostic], grids: &[Grid]) -> String {
+pub fn render(
+    evaluation: &Evaluation,
+    manifest: &Manifest,
+    diagnostics: &[Diagnostic],
+    grids: &[Grid],
+) -> String {
     let mut s = String::new();
     s.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    let _ = writeln!(s, "<title>gauntlet audit: {}</title>", escape(&manifest.model.path));
+    let _ = writeln!(
+        s,
+        "<title>gauntlet audit: {}</title>",
+        escape(&manifest.model.path)
+    );
     let _ = writeln!(s, "<style>{STYLE}</style>\n</head>\n<body>");
     let _ = writeln!(s, "<h1>gauntlet robustness audit</h1>");
     summary(&mut s, evaluation, manifest, diagnostics);
@@ -89,7 +104,12 @@ pub fn render(evaluation: &Evaluation, manifest: &Manifest, diagnostics: &[Diagn
 }
 
 /// The verdict box: clean accuracy, worst case per ε, diagnostics count, completeness.
-fn summary(s: &mut String, evaluation: &Evaluation, manifest: &Manifest, diagnostics: &[Diagnostic]) {
+fn summary(
+    s: &mut String,
+    evaluation: &Evaluation,
+    manifest: &Manifest,
+    diagnostics: &[Diagnostic],
+) {
     let _ = writeln!(s, "<section class=\"verdict\" id=\"summary\">");
     let _ = writeln!(
         s,
@@ -99,18 +119,35 @@ fn summary(s: &mut String, evaluation: &Evaluation, manifest: &Manifest, diagnos
         pct(evaluation.clean_accuracy)
     );
     if !evaluation.worst_case.is_empty() {
-        let _ = writeln!(s, "<p>Worst-case robust accuracy over every attack:</p>\n<ul>");
+        let _ = writeln!(
+            s,
+            "<p>Worst-case robust accuracy over every attack:</p>\n<ul>"
+        );
         for w in &evaluation.worst_case {
-            let _ = writeln!(s, "<li>{} ε = {}: <strong>{}</strong></li>", w.norm, w.eps, pct(w.robust_accuracy));
+            let _ = writeln!(
+                s,
+                "<li>{} ε = {}: <strong>{}</strong></li>",
+                w.norm,
+                w.eps,
+                pct(w.robust_accuracy)
+            );
         }
         s.push_str("</ul>\n");
     }
-    let warned = diagnostics.iter().filter(|d| d.status == Status::Warn).count();
+    let warned = diagnostics
+        .iter()
+        .filter(|d| d.status == Status::Warn)
+        .count();
     let passed = diagnostics.len() - warned;
     if diagnostics.is_empty() {
-        s.push_str("<p>Diagnostics were skipped: nothing checks these numbers for gradient masking.</p>\n");
+        s.push_str(
+            "<p>Diagnostics were skipped: nothing checks these numbers for gradient masking.</p>\n",
+        );
     } else if warned == 0 {
-        let _ = writeln!(s, "<p>Diagnostics: <span class=\"pass\">{passed} pass</span>, 0 warn.</p>");
+        let _ = writeln!(
+            s,
+            "<p>Diagnostics: <span class=\"pass\">{passed} pass</span>, 0 warn.</p>"
+        );
     } else {
         let _ = writeln!(
             s,
@@ -162,14 +199,22 @@ fn curves(s: &mut String, evaluation: &Evaluation) {
             .filter(|w| w.norm == norm)
             .map(|w| (w.eps as f64, w.robust_accuracy))
             .collect();
-        series.push(Series { name: "worst case".into(), points: worst });
+        series.push(Series {
+            name: "worst case".into(),
+            points: worst,
+        });
         for x in &mut series {
             x.points.sort_by(|a, b| a.0.total_cmp(&b.0));
             if x.points.first().is_none_or(|p| p.0 > 0.0) {
                 x.points.insert(0, (0.0, evaluation.clean_accuracy));
             }
         }
-        let axes = Axes { x_label: format!("ε ({norm})"), y_label: "robust accuracy", log_x: false, worst_last: true };
+        let axes = Axes {
+            x_label: format!("ε ({norm})"),
+            y_label: "robust accuracy",
+            log_x: false,
+            worst_last: true,
+        };
         plot(s, &axes, &series);
     }
 }
@@ -184,7 +229,11 @@ struct Series {
 fn tick_step(max: f64, target: f64) -> f64 {
     let raw = (max / target).max(1e-12);
     let magnitude = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|&v| v >= raw).unwrap_or(10.0 * magnitude)
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|&v| v >= raw)
+        .unwrap_or(10.0 * magnitude)
 }
 
 /// Tick label without float noise (0.30000000000000004 → 0.3).
@@ -212,8 +261,15 @@ fn plot(s: &mut String, axes: &Axes, series: &[Series]) {
     const TOP: f64 = 20.0;
     const BOTTOM: f64 = 50.0;
     let to_x = |v: f64| if axes.log_x { v.max(1.0).log10() } else { v };
-    let max_eps = series.iter().flat_map(|x| x.points.iter().map(|p| to_x(p.0))).fold(0.0, f64::max);
-    let step = if axes.log_x { 1.0 } else { tick_step(if max_eps > 0.0 { max_eps } else { 1.0 }, 5.0) };
+    let max_eps = series
+        .iter()
+        .flat_map(|x| x.points.iter().map(|p| to_x(p.0)))
+        .fold(0.0, f64::max);
+    let step = if axes.log_x {
+        1.0
+    } else {
+        tick_step(if max_eps > 0.0 { max_eps } else { 1.0 }, 5.0)
+    };
     // The tolerance keeps an f32 budget like 0.3 (0.30000001 in f64) from adding a tick.
     let x_max = ((max_eps / step - 1e-4).ceil() * step).max(step);
     let pt = |t: f64| LEFT + t / x_max * (W - LEFT - RIGHT);
@@ -224,7 +280,10 @@ fn plot(s: &mut String, axes: &Axes, series: &[Series]) {
         s,
         "<svg width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{y_label} vs {x_label}\">"
     );
-    let _ = writeln!(s, "<rect x=\"0\" y=\"0\" width=\"{W}\" height=\"{H}\" fill=\"white\"/>");
+    let _ = writeln!(
+        s,
+        "<rect x=\"0\" y=\"0\" width=\"{W}\" height=\"{H}\" fill=\"white\"/>"
+    );
     // Y axis: 0 … 100 %.
     for k in 0..=5 {
         let a = k as f64 / 5.0;
@@ -270,13 +329,24 @@ fn plot(s: &mut String, axes: &Axes, series: &[Series]) {
     );
     // The worst case (last series) is a wide translucent band drawn first, so an attack that
     // coincides with it stays visible on top of it.
-    let order = series.len().checked_sub(1).into_iter().chain(0..series.len().saturating_sub(1));
+    let order = series
+        .len()
+        .checked_sub(1)
+        .into_iter()
+        .chain(0..series.len().saturating_sub(1));
     for k in order {
         let x = &series[k];
         let worst = axes.worst_last && k + 1 == series.len();
-        let (colour, width, style) =
-            if worst { ("#000", 7.0, " stroke-opacity=\"0.3\"") } else { (PALETTE[k % PALETTE.len()], 2.0, "") };
-        let points: Vec<String> = x.points.iter().map(|&(e, a)| format!("{:.1},{:.1}", px(e), py(a))).collect();
+        let (colour, width, style) = if worst {
+            ("#000", 7.0, " stroke-opacity=\"0.3\"")
+        } else {
+            (PALETTE[k % PALETTE.len()], 2.0, "")
+        };
+        let points: Vec<String> = x
+            .points
+            .iter()
+            .map(|&(e, a)| format!("{:.1},{:.1}", px(e), py(a)))
+            .collect();
         let _ = writeln!(
             s,
             "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"{width}\"{style} stroke-linejoin=\"round\" points=\"{}\"/>",
@@ -324,7 +394,10 @@ fn query_curves(s: &mut String, evaluation: &Evaluation, manifest: &Manifest) {
     }
     let mut budgets: Vec<(String, f32)> = Vec::new();
     for q in &stats {
-        if !budgets.iter().any(|(n, e)| *n == q.norm.to_string() && *e == q.eps) {
+        if !budgets
+            .iter()
+            .any(|(n, e)| *n == q.norm.to_string() && *e == q.eps)
+        {
             budgets.push((q.norm.to_string(), q.eps));
         }
     }
@@ -335,11 +408,19 @@ fn query_curves(s: &mut String, evaluation: &Evaluation, manifest: &Manifest) {
             .map(|q| {
                 let mut points = vec![(1.0, 0.0)];
                 points.extend(q.curve.iter().map(|&(b, r)| (b as f64, r)));
-                Series { name: q.attack.clone(), points }
+                Series {
+                    name: q.attack.clone(),
+                    points,
+                }
             })
             .collect();
         let _ = writeln!(s, "<h3>{} ε = {}</h3>", escape(&norm), eps);
-        let axes = Axes { x_label: "queries per sample (log scale)".into(), y_label: "success rate", log_x: true, worst_last: false };
+        let axes = Axes {
+            x_label: "queries per sample (log scale)".into(),
+            y_label: "success rate",
+            log_x: true,
+            worst_last: false,
+        };
         plot(s, &axes, &series);
     }
     let _ = writeln!(
@@ -432,9 +513,15 @@ fn per_class(s: &mut String, evaluation: &Evaluation) {
     }
     s.push_str("</tr>\n");
     for class in classes {
-        let members: Vec<usize> = (0..evaluation.samples).filter(|&i| evaluation.labels[i] == class).collect();
+        let members: Vec<usize> = (0..evaluation.samples)
+            .filter(|&i| evaluation.labels[i] == class)
+            .collect();
         let n = members.len() as f64;
-        let clean = members.iter().filter(|&&i| evaluation.clean_predictions[i] == class).count() as f64 / n;
+        let clean = members
+            .iter()
+            .filter(|&&i| evaluation.clean_predictions[i] == class)
+            .count() as f64
+            / n;
         let _ = write!(
             s,
             "<tr><td>{class}</td><td class=\"num\">{}</td><td class=\"num\" style=\"{}\">{}</td>",
@@ -444,7 +531,12 @@ fn per_class(s: &mut String, evaluation: &Evaluation) {
         );
         for w in &evaluation.worst_case {
             let robust = class_robust(evaluation, w, &members);
-            let _ = write!(s, "<td class=\"num\" style=\"{}\">{}</td>", heat(robust), pct(robust));
+            let _ = write!(
+                s,
+                "<td class=\"num\" style=\"{}\">{}</td>",
+                heat(robust),
+                pct(robust)
+            );
         }
         s.push_str("</tr>\n");
     }
@@ -455,7 +547,10 @@ fn per_class(s: &mut String, evaluation: &Evaluation) {
 fn class_robust(evaluation: &Evaluation, w: &WorstCase, members: &[usize]) -> f64 {
     let robust = members
         .iter()
-        .filter(|&&i| evaluation.clean_predictions[i] == evaluation.labels[i] && w.broken_by.get(i).is_some_and(|b| b.is_none()))
+        .filter(|&&i| {
+            evaluation.clean_predictions[i] == evaluation.labels[i]
+                && w.broken_by.get(i).is_some_and(|b| b.is_none())
+        })
         .count();
     robust as f64 / members.len().max(1) as f64
 }
@@ -472,9 +567,21 @@ fn examples(s: &mut String, evaluation: &Evaluation, grids: &[Grid]) {
          Under each column: the true label, the clean prediction and the adversarial prediction.</p>"
     );
     for g in grids {
-        let result = evaluation.results.iter().find(|r| r.attack == g.attack && r.eps == g.eps);
-        let name = g.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        let _ = writeln!(s, "<div class=\"grid\"><h3>{} at ε = {}</h3>", escape(&g.attack), g.eps);
+        let result = evaluation
+            .results
+            .iter()
+            .find(|r| r.attack == g.attack && r.eps == g.eps);
+        let name = g
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "<div class=\"grid\"><h3>{} at ε = {}</h3>",
+            escape(&g.attack),
+            g.eps
+        );
         let _ = writeln!(
             s,
             "<img alt=\"{}\" src=\"data:image/png;base64,{}\">",
@@ -483,7 +590,9 @@ fn examples(s: &mut String, evaluation: &Evaluation, grids: &[Grid]) {
         );
         s.push_str("<div class=\"captions\">");
         for &i in &g.columns {
-            let adv = result.and_then(|r| r.predictions.get(i)).map_or("?".to_string(), |p| p.to_string());
+            let adv = result
+                .and_then(|r| r.predictions.get(i))
+                .map_or("?".to_string(), |p| p.to_string());
             let _ = write!(
                 s,
                 "<div style=\"width:{}px\">#{i}<br>label {}<br>clean {}<br>adv <strong>{adv}</strong></div>",
@@ -527,7 +636,11 @@ fn diagnostics_table(s: &mut String, diagnostics: &[Diagnostic]) {
 fn reproduce(s: &mut String, manifest: &Manifest) {
     let _ = writeln!(s, "<h2 id=\"reproduce\">Reproduce</h2>\n<table>");
     let row = |s: &mut String, key: &str, value: &str| {
-        let _ = writeln!(s, "<tr><th>{key}</th><td><code>{}</code></td></tr>", escape(value));
+        let _ = writeln!(
+            s,
+            "<tr><th>{key}</th><td><code>{}</code></td></tr>",
+            escape(value)
+        );
     };
     row(s, "command", &manifest.command.join(" "));
     row(s, "seed", &manifest.seed.to_string());
@@ -539,20 +652,48 @@ fn reproduce(s: &mut String, manifest: &Manifest) {
     row(s, "inputs", &manifest.data.inputs);
     row(s, "labels", &manifest.data.labels);
     row(s, "data sha256", &manifest.data.sha256);
-    let threat = format!("{} ε ∈ {{{}}}", manifest.threat_model.norm(), eps_list(manifest));
+    let threat = format!(
+        "{} ε ∈ {{{}}}",
+        manifest.threat_model.norm(),
+        eps_list(manifest)
+    );
     row(s, "threat model", &threat);
     row(s, "criterion", &manifest.criterion);
-    row(s, "attacks", &format!("{}{}", manifest.attacks.join(", "), if manifest.ensemble { " (ensemble)" } else { "" }));
-    row(s, "steps", &manifest.steps.map_or("each attack's default".to_string(), |n| n.to_string()));
+    row(
+        s,
+        "attacks",
+        &format!(
+            "{}{}",
+            manifest.attacks.join(", "),
+            if manifest.ensemble { " (ensemble)" } else { "" }
+        ),
+    );
+    row(
+        s,
+        "steps",
+        &manifest
+            .steps
+            .map_or("each attack's default".to_string(), |n| n.to_string()),
+    );
     row(s, "restarts", &manifest.restarts.to_string());
     row(s, "batch size", &manifest.batch_size.to_string());
-    let versions: Vec<String> = manifest.versions.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let versions: Vec<String> = manifest
+        .versions
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     row(s, "versions", &versions.join(", "));
     s.push_str("</table>\n");
 }
 
 fn eps_list(manifest: &Manifest) -> String {
-    manifest.threat_model.epsilons().iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+    manifest
+        .threat_model
+        .epsilons()
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -561,12 +702,23 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_quotes() {
-        assert_eq!(escape("<script>alert('x')</script> & \"q\""), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
+        assert_eq!(
+            escape("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
     }
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (input, expected) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(input.as_bytes()), expected, "{input}");
         }
         assert_eq!(base64(&[0xff, 0xfe, 0xfd]), "//79");
@@ -584,17 +736,37 @@ mod tests {
     #[test]
     fn plot_draws_every_series_and_escapes_names() {
         let series = vec![
-            Series { name: "<pgd>".into(), points: vec![(0.0, 0.99), (0.1, 0.7), (0.3, 0.0)] },
-            Series { name: "worst case".into(), points: vec![(0.0, 0.99), (0.1, 0.6), (0.3, 0.0)] },
+            Series {
+                name: "<pgd>".into(),
+                points: vec![(0.0, 0.99), (0.1, 0.7), (0.3, 0.0)],
+            },
+            Series {
+                name: "worst case".into(),
+                points: vec![(0.0, 0.99), (0.1, 0.6), (0.3, 0.0)],
+            },
         ];
         let mut s = String::new();
-        let axes = Axes { x_label: "ε (linf)".into(), y_label: "robust accuracy", log_x: false, worst_last: true };
+        let axes = Axes {
+            x_label: "ε (linf)".into(),
+            y_label: "robust accuracy",
+            log_x: false,
+            worst_last: true,
+        };
         plot(&mut s, &axes, &series);
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
         assert_eq!(s.matches("<polyline").count(), 2);
         assert!(s.contains("&lt;pgd&gt;") && !s.contains("<pgd>"));
-        assert!(s.contains("stroke-opacity"), "the worst case is drawn as a translucent band");
-        assert!(s.find("stroke-opacity").unwrap() < s.find("&lt;pgd&gt;").unwrap(), "the band is drawn under the attacks");
-        assert!(s.contains(">0.3</text>") && !s.contains(">0.4</text>"), "the axis ends at the largest budget");
+        assert!(
+            s.contains("stroke-opacity"),
+            "the worst case is drawn as a translucent band"
+        );
+        assert!(
+            s.find("stroke-opacity").unwrap() < s.find("&lt;pgd&gt;").unwrap(),
+            "the band is drawn under the attacks"
+        );
+        assert!(
+            s.contains(">0.3</text>") && !s.contains(">0.4</text>"),
+            "the axis ends at the largest budget"
+        );
     }
 }

@@ -147,9 +147,17 @@ pub struct Report<'a> {
 
 impl<'a> Report<'a> {
     /// The report of `evaluation`; query statistics are computed here, the rest is borrowed.
-    pub fn new(evaluation: &'a Evaluation, manifest: &'a Manifest, diagnostics: &'a [Diagnostic]) -> Self {
+    pub fn new(
+        evaluation: &'a Evaluation,
+        manifest: &'a Manifest,
+        diagnostics: &'a [Diagnostic],
+    ) -> Self {
         Report {
-            status: if evaluation.errors.is_empty() { "complete" } else { "incomplete" },
+            status: if evaluation.errors.is_empty() {
+                "complete"
+            } else {
+                "incomplete"
+            },
             samples: evaluation.samples,
             clean_accuracy: evaluation.clean_accuracy,
             seed: manifest.seed,
@@ -226,7 +234,13 @@ pub fn write_report(
             continue;
         }
         seen.push(result.attack.clone());
-        if let Some(grid) = grid::write_grid(&adv_dir, evaluation, result, sample_shape, &file_stem(result))? {
+        if let Some(grid) = grid::write_grid(
+            &adv_dir,
+            evaluation,
+            result,
+            sample_shape,
+            &file_stem(result),
+        )? {
             grids.push(grid);
         }
     }
@@ -241,12 +255,22 @@ pub fn write_report(
     let md_path = dir.join("report.md");
     let grid_names: Vec<String> = grids
         .iter()
-        .filter_map(|g| g.path.file_name().map(|f| format!("adversarial/{}", f.to_string_lossy())))
+        .filter_map(|g| {
+            g.path
+                .file_name()
+                .map(|f| format!("adversarial/{}", f.to_string_lossy()))
+        })
         .collect();
-    write_atomically(&md_path, markdown::render(evaluation, manifest, diagnostics, &grid_names).as_bytes())?;
+    write_atomically(
+        &md_path,
+        markdown::render(evaluation, manifest, diagnostics, &grid_names).as_bytes(),
+    )?;
 
     let html_path = dir.join("report.html");
-    write_atomically(&html_path, html::render(evaluation, manifest, diagnostics, &grids).as_bytes())?;
+    write_atomically(
+        &html_path,
+        html::render(evaluation, manifest, diagnostics, &grids).as_bytes(),
+    )?;
 
     let samples_path = dir.join("samples.jsonl");
     write_atomically(&samples_path, samples_jsonl(evaluation).as_bytes())?;
@@ -274,20 +298,17 @@ fn samples_jsonl(evaluation: &Evaluation) -> String {
                     .iter()
                     .filter(|r| r.eps == w.eps)
                     .map(|r| {
-                        (
-                            r.attack.clone(),
-                            {
-                                let mut entry = serde_json::json!({
-                                    "success": r.success[i],
-                                    "prediction": r.predictions[i],
-                                    "perturbation": r.perturbation[i],
-                                });
-                                if let Some(&q) = r.sample_queries.get(i) {
-                                    entry["queries"] = q.into();
-                                }
-                                entry
-                            },
-                        )
+                        (r.attack.clone(), {
+                            let mut entry = serde_json::json!({
+                                "success": r.success[i],
+                                "prediction": r.predictions[i],
+                                "perturbation": r.perturbation[i],
+                            });
+                            if let Some(&q) = r.sample_queries.get(i) {
+                                entry["queries"] = q.into();
+                            }
+                            entry
+                        })
                     })
                     .collect();
                 serde_json::json!({ "eps": w.eps, "broken_by": w.broken_by[i], "attacks": attacks })

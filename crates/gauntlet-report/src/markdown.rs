@@ -57,7 +57,10 @@ fn queries_section(s: &mut String, evaluation: &Evaluation, manifest: &Manifest)
             t.sent, t.cached
         );
     }
-    let _ = writeln!(s, "| attack | norm | ε | attacked | broken | median queries | mean queries | total queries |");
+    let _ = writeln!(
+        s,
+        "| attack | norm | ε | attacked | broken | median queries | mean queries | total queries |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     let show = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
     for q in &stats {
@@ -74,14 +77,33 @@ fn queries_section(s: &mut String, evaluation: &Evaluation, manifest: &Manifest)
             q.total_queries
         );
     }
-    let _ = writeln!(s, "\nSuccess rate (of attacked samples) within a query budget:\n");
+    let _ = writeln!(
+        s,
+        "\nSuccess rate (of attacked samples) within a query budget:\n"
+    );
     for q in &stats {
-        let points: Vec<String> = q.curve.iter().map(|(b, r)| format!("{b}: {:.1} %", r * 100.0)).collect();
-        let _ = writeln!(s, "- {} {} ε = {}: {}", q.attack, q.norm, q.eps, points.join(" · "));
+        let points: Vec<String> = q
+            .curve
+            .iter()
+            .map(|(b, r)| format!("{b}: {:.1} %", r * 100.0))
+            .collect();
+        let _ = writeln!(
+            s,
+            "- {} {} ε = {}: {}",
+            q.attack,
+            q.norm,
+            q.eps,
+            points.join(" · ")
+        );
     }
 }
 
-pub fn render(evaluation: &Evaluation, manifest: &Manifest, diagnostics: &[Diagnostic], grids: &[String]) -> String {
+pub fn render(
+    evaluation: &Evaluation,
+    manifest: &Manifest,
+    diagnostics: &[Diagnostic],
+    grids: &[String],
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# gauntlet robustness audit\n");
     let _ = writeln!(
@@ -126,7 +148,10 @@ pub fn render(evaluation: &Evaluation, manifest: &Manifest, diagnostics: &[Diagn
         }
     }
     if !grids.is_empty() {
-        let _ = writeln!(s, "\n## Examples\n\nRows: clean, adversarial, perturbation (amplified).\n");
+        let _ = writeln!(
+            s,
+            "\n## Examples\n\nRows: clean, adversarial, perturbation (amplified).\n"
+        );
         for g in grids {
             let _ = writeln!(s, "![{g}]({g})\n");
         }
@@ -135,8 +160,17 @@ pub fn render(evaluation: &Evaluation, manifest: &Manifest, diagnostics: &[Diagn
     let _ = writeln!(s, "- seed: `{}`", manifest.seed);
     let _ = writeln!(s, "- command: `{}`", manifest.command.join(" "));
     let _ = writeln!(s, "- data sha256: `{}`", manifest.data.sha256);
-    let _ = writeln!(s, "- model opset {}, operators: {}", manifest.model.opset, manifest.model.operators.join(", "));
-    let versions: Vec<String> = manifest.versions.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(
+        s,
+        "- model opset {}, operators: {}",
+        manifest.model.opset,
+        manifest.model.operators.join(", ")
+    );
+    let versions: Vec<String> = manifest
+        .versions
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     let _ = writeln!(s, "- versions: {}", versions.join(", "));
     s
 }

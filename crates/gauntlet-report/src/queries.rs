@@ -32,21 +32,37 @@ pub struct QueryEfficiency {
 
 /// Statistics for every result that recorded per-sample queries.
 pub fn query_efficiency(evaluation: &Evaluation) -> Vec<QueryEfficiency> {
-    evaluation.results.iter().filter(|r| !r.sample_queries.is_empty()).map(of_result).collect()
+    evaluation
+        .results
+        .iter()
+        .filter(|r| !r.sample_queries.is_empty())
+        .map(of_result)
+        .collect()
 }
 
 fn of_result(r: &AttackResult) -> QueryEfficiency {
-    let attacked: Vec<usize> = (0..r.sample_queries.len()).filter(|&i| r.sample_queries[i] > 0).collect();
-    let mut broken: Vec<u64> = attacked.iter().filter(|&&i| r.success[i]).map(|&i| r.sample_queries[i]).collect();
+    let attacked: Vec<usize> = (0..r.sample_queries.len())
+        .filter(|&i| r.sample_queries[i] > 0)
+        .collect();
+    let mut broken: Vec<u64> = attacked
+        .iter()
+        .filter(|&&i| r.success[i])
+        .map(|&i| r.sample_queries[i])
+        .collect();
     broken.sort_unstable();
     let median = match broken.len() {
         0 => None,
         k if k % 2 == 1 => Some(broken[k / 2] as f64),
         k => Some((broken[k / 2 - 1] + broken[k / 2]) as f64 / 2.0),
     };
-    let mean = (!broken.is_empty()).then(|| broken.iter().sum::<u64>() as f64 / broken.len() as f64);
+    let mean =
+        (!broken.is_empty()).then(|| broken.iter().sum::<u64>() as f64 / broken.len() as f64);
     let total = attacked.iter().map(|&i| r.sample_queries[i]).sum();
-    let largest = attacked.iter().map(|&i| r.sample_queries[i]).max().unwrap_or(0);
+    let largest = attacked
+        .iter()
+        .map(|&i| r.sample_queries[i])
+        .max()
+        .unwrap_or(0);
     let mut budgets = Vec::new();
     let mut decade = 1u64;
     'outer: loop {
@@ -111,8 +127,15 @@ mod tests {
         assert!((q.mean_queries.unwrap() - 53.0 / 3.0).abs() < 1e-9);
         assert_eq!(q.total_queries, 5053);
         assert_eq!(q.curve.first(), Some(&(1, 0.0)));
-        assert!(q.curve.contains(&(5, 0.25)) && q.curve.contains(&(10, 0.5)) && q.curve.contains(&(50, 0.75)));
+        assert!(
+            q.curve.contains(&(5, 0.25))
+                && q.curve.contains(&(10, 0.5))
+                && q.curve.contains(&(50, 0.75))
+        );
         assert_eq!(q.curve.last(), Some(&(5000, 0.75)));
-        assert!(q.curve.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1));
+        assert!(q
+            .curve
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1));
     }
 }

@@ -32,7 +32,13 @@ pub struct ConvShape {
     pub window: ConvWindow,
 }
 
-fn output_len(input: usize, kernel: usize, stride: usize, (begin, end): (usize, usize), dilation: usize) -> usize {
+fn output_len(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    (begin, end): (usize, usize),
+    dilation: usize,
+) -> usize {
     let span = dilation * (kernel - 1) + 1;
     let padded = input + begin + end;
     if padded < span || stride == 0 {
@@ -50,8 +56,20 @@ impl ConvShape {
         [
             n,
             self.out_channels,
-            output_len(h, self.kernel[0], win.stride[0], win.padding[0], win.dilation[0]),
-            output_len(w, self.kernel[1], win.stride[1], win.padding[1], win.dilation[1]),
+            output_len(
+                h,
+                self.kernel[0],
+                win.stride[0],
+                win.padding[0],
+                win.dilation[0],
+            ),
+            output_len(
+                w,
+                self.kernel[1],
+                win.stride[1],
+                win.padding[1],
+                win.dilation[1],
+            ),
         ]
     }
 
@@ -82,25 +100,43 @@ impl Columns {
                 let pad = win.padding[1].0;
                 let stride = win.stride[1];
                 // ox is valid when 0 <= ox·stride + offset − pad < w.
-                let lo = if pad > offset { (pad - offset).div_ceil(stride) } else { 0 };
-                let hi = if w + pad > offset { ((w + pad - offset - 1) / stride + 1).min(ow) } else { 0 };
+                let lo = if pad > offset {
+                    (pad - offset).div_ceil(stride)
+                } else {
+                    0
+                };
+                let hi = if w + pad > offset {
+                    ((w + pad - offset - 1) / stride + 1).min(ow)
+                } else {
+                    0
+                };
                 let lo = lo.min(hi);
                 (lo, hi, (lo * stride + offset).saturating_sub(pad))
             })
             .collect();
-        Columns { shape, out: [oh, ow], ranges }
+        Columns {
+            shape,
+            out: [oh, ow],
+            ranges,
+        }
     }
 
     /// Rows of the column matrix (`channels · kh · kw`) and its columns (`oh · ow`).
     fn dims(&self) -> (usize, usize) {
         let [_, c, _, _] = self.shape.input;
-        (c * self.shape.kernel[0] * self.shape.kernel[1], self.out[0] * self.out[1])
+        (
+            c * self.shape.kernel[0] * self.shape.kernel[1],
+            self.out[0] * self.out[1],
+        )
     }
 
     /// Visits every (column-matrix row segment, input row segment) pair of one sample: `f(row,
     /// Some((y, first, lo, hi)))` for the part of output row `oy` that reads input row `y`
     /// starting at column `first`, `f(row, None)` for rows wholly in the padding.
-    fn for_each_segment(&self, mut f: impl FnMut(usize, usize, Option<(usize, usize, usize, usize)>)) {
+    fn for_each_segment(
+        &self,
+        mut f: impl FnMut(usize, usize, Option<(usize, usize, usize, usize)>),
+    ) {
         let [_, c, h, _] = self.shape.input;
         let [kh, _] = self.shape.kernel;
         let win = self.shape.window;
@@ -110,7 +146,8 @@ impl Columns {
                 for (j, &(lo, hi, first)) in self.ranges.iter().enumerate() {
                     let row = (ch * kh + i) * self.ranges.len() + j;
                     for oy in 0..oh {
-                        let y = (oy * win.stride[0] + i * win.dilation[0]) as isize - win.padding[0].0 as isize;
+                        let y = (oy * win.stride[0] + i * win.dilation[0]) as isize
+                            - win.padding[0].0 as isize;
                         let start = row * oh * ow + oy * ow;
                         if y < 0 || y as usize >= h || lo == hi {
                             f(start, ch, None);
@@ -140,7 +177,10 @@ impl Columns {
             if stride == 1 {
                 dst[lo..hi].copy_from_slice(&line[first..first + (hi - lo)]);
             } else {
-                for (d, &v) in dst[lo..hi].iter_mut().zip(line[first..].iter().step_by(stride)) {
+                for (d, &v) in dst[lo..hi]
+                    .iter_mut()
+                    .zip(line[first..].iter().step_by(stride))
+                {
                     *d = v;
                 }
             }
@@ -153,7 +193,9 @@ impl Columns {
         let [_, _, h, w] = self.shape.input;
         let stride = self.shape.window.stride[1];
         self.for_each_segment(|start, ch, segment| {
-            let Some((y, first, lo, hi)) = segment else { return };
+            let Some((y, first, lo, hi)) = segment else {
+                return;
+            };
             let src = &col[start + lo..start + hi];
             let line = &mut sample[(ch * h + y) * w..(ch * h + y + 1) * w];
             if stride == 1 {
@@ -170,7 +212,7 @@ impl Columns {
 }
 
 /// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)`, each operand given by its (row, column) strides.
-// gemm's own argument list: three operands, each with its strides; a struct would only rename them.
+// gemm's own argument list: three operands with their strides; a struct would only rename them.
 #[allow(clippy::too_many_arguments)]
 fn matmul(
     dst: &mut [f32],
@@ -183,9 +225,17 @@ fn matmul(
     parallel: bool,
 ) {
     let end = |[rs, cs]: [usize; 2], rows: usize, cols: usize| {
-        if rows == 0 || cols == 0 { 0 } else { (rows - 1) * rs + (cols - 1) * cs + 1 }
+        if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * rs + (cols - 1) * cs + 1
+        }
     };
-    assert!(dst.len() >= m * n && lhs.len() >= end(lhs_strides, m, k) && rhs.len() >= end(rhs_strides, k, n));
+    assert!(
+        dst.len() >= m * n
+            && lhs.len() >= end(lhs_strides, m, k)
+            && rhs.len() >= end(rhs_strides, k, n)
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -211,7 +261,11 @@ fn matmul(
             false,
             false,
             false,
-            if parallel { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None },
+            if parallel {
+                gemm::Parallelism::Rayon(0)
+            } else {
+                gemm::Parallelism::None
+            },
         );
     }
 }
@@ -229,9 +283,10 @@ fn per_sample(
         return;
     }
     if n >= 2 * rayon::current_num_threads() {
-        out.par_chunks_mut(chunk)
-            .enumerate()
-            .for_each_init(|| vec![0f32; scratch], |col, (s, out)| work(s, out, col, false));
+        out.par_chunks_mut(chunk).enumerate().for_each_init(
+            || vec![0f32; scratch],
+            |col, (s, out)| work(s, out, col, false),
+        );
     } else {
         let mut col = vec![0f32; scratch];
         for (s, out) in out.chunks_mut(chunk).enumerate() {
@@ -249,7 +304,16 @@ pub fn forward(x: &[f32], weight: &[f32], bias: &[f32], shape: ConvShape) -> Vec
     let mut y = vec![0f32; n * c_out * p];
     per_sample(n, &mut y, c_out * p, k * p, |s, out, col, parallel| {
         cols.gather(&x[s * c * h * w..(s + 1) * c * h * w], col);
-        matmul(out, [c_out, p, k], weight, [k, 1], col, [p, 1], false, parallel);
+        matmul(
+            out,
+            [c_out, p, k],
+            weight,
+            [k, 1],
+            col,
+            [p, 1],
+            false,
+            parallel,
+        );
         for (row, &b) in out.chunks_mut(p.max(1)).zip(bias) {
             row.iter_mut().for_each(|o| *o += b);
         }
@@ -266,7 +330,16 @@ pub fn input_grad(weight: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
     let mut dx = vec![0f32; n * c * h * w];
     per_sample(n, &mut dx, c * h * w, k * p, |s, out, col, parallel| {
         // wᵀ is k × c_out: element (kk, co) = weight[co·k + kk].
-        matmul(col, [k, p, c_out], weight, [1, k], &dy[s * c_out * p..(s + 1) * c_out * p], [p, 1], false, parallel);
+        matmul(
+            col,
+            [k, p, c_out],
+            weight,
+            [1, k],
+            &dy[s * c_out * p..(s + 1) * c_out * p],
+            [p, 1],
+            false,
+            parallel,
+        );
         cols.scatter_add(col, out);
     });
     dx
@@ -289,7 +362,16 @@ pub fn weight_grad(x: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
             for s in task * per_task..((task + 1) * per_task).min(n) {
                 cols.gather(&x[s * c * h * w..(s + 1) * c * h * w], &mut col);
                 // colᵀ is p × k: element (pp, kk) = col[kk·p + pp].
-                matmul(&mut dw, [c_out, k, p], &dy[s * c_out * p..(s + 1) * c_out * p], [p, 1], &col, [1, p], true, false);
+                matmul(
+                    &mut dw,
+                    [c_out, k, p],
+                    &dy[s * c_out * p..(s + 1) * c_out * p],
+                    [p, 1],
+                    &col,
+                    [1, p],
+                    true,
+                    false,
+                );
             }
             dw
         })
@@ -308,7 +390,9 @@ pub fn bias_grad(dy: &[f32], shape: ConvShape) -> Vec<f32> {
     let mut db = vec![0f32; c_out];
     for s in 0..n {
         for (co, d) in db.iter_mut().enumerate() {
-            *d += dy[(s * c_out + co) * p..(s * c_out + co + 1) * p].iter().sum::<f32>();
+            *d += dy[(s * c_out + co) * p..(s * c_out + co + 1) * p]
+                .iter()
+                .sum::<f32>();
         }
     }
     db

@@ -4,8 +4,8 @@
 //! before burn is called, so a model that does not fit its data yields an error naming the
 //! node, never a panic.
 
-mod elementwise;
 mod conv_kernel;
+mod elementwise;
 mod host;
 mod nn;
 mod pool_kernel;
@@ -154,9 +154,7 @@ pub fn evaluate(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
             one(nn::matmul(ctx, a, b)?)
         }
         "Softmax" | "LogSoftmax" => one(nn::softmax(ctx, inputs.float(0, ctx)?)?),
-        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" => {
-            one(reduce::reduce(ctx, inputs)?)
-        }
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" => one(reduce::reduce(ctx, inputs)?),
         "Flatten" => Ok(vec![shape::flatten(ctx, inputs.value(0, ctx)?)?]),
         "Reshape" => Ok(vec![shape::reshape(ctx, inputs)?]),
         "Transpose" => Ok(vec![shape::transpose(ctx, inputs.value(0, ctx)?)?]),

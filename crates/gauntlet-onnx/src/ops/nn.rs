@@ -100,7 +100,10 @@ fn from_4d(y: Tensor<4>, rank: usize) -> FloatValue {
 pub fn conv(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
     let x = inputs.float(0, ctx)?;
     let w = inputs.float(1, ctx)?;
-    let bias = inputs.opt(2).map(|b| b.into_float(ctx.device)).transpose()?;
+    let bias = inputs
+        .opt(2)
+        .map(|b| b.into_float(ctx.device))
+        .transpose()?;
     let xs = x.shape();
     let ws = w.shape();
     if ws.len() != xs.len() || !(3..=4).contains(&xs.len()) {
@@ -146,7 +149,11 @@ pub fn conv(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
         let n = b.numel();
         b.t.reshape([n])
     });
-    let window = conv_kernel::ConvWindow { stride: win.stride, padding: win.padding, dilation: win.dilation };
+    let window = conv_kernel::ConvWindow {
+        stride: win.stride,
+        padding: win.padding,
+        dilation: win.dilation,
+    };
     let y = match host::conv2d_shape(&input, &weight, bias.as_ref(), window, groups) {
         Some(shape) => host::conv2d(input, weight, bias, shape),
         None => conv2d(input, weight, bias, options),
@@ -276,7 +283,10 @@ fn matrix(ctx: &Ctx, v: &FloatValue, what: &str) -> Result<Tensor<2>> {
 pub fn gemm(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
     let a = inputs.float(0, ctx)?;
     let b = inputs.float(1, ctx)?;
-    let c = inputs.opt(2).map(|v| v.into_float(ctx.device)).transpose()?;
+    let c = inputs
+        .opt(2)
+        .map(|v| v.into_float(ctx.device))
+        .transpose()?;
     let mut a = matrix(ctx, &a, "input A")?;
     let mut b = matrix(ctx, &b, "input B")?;
     if ctx.int("transA", 0) != 0 {
@@ -311,8 +321,16 @@ pub fn gemm(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
 pub fn matmul(ctx: &Ctx, a: FloatValue, b: FloatValue) -> Result<FloatValue> {
     let (sa, sb) = (a.shape(), b.shape());
     // Vectors are promoted to matrices and the added axis removed again (NumPy semantics).
-    let a2 = if a.rank == 1 { a.clone().reshape(&[1, sa[0]])? } else { a };
-    let b2 = if b.rank == 1 { b.clone().reshape(&[sb[0], 1])? } else { b };
+    let a2 = if a.rank == 1 {
+        a.clone().reshape(&[1, sa[0]])?
+    } else {
+        a
+    };
+    let b2 = if b.rank == 1 {
+        b.clone().reshape(&[sb[0], 1])?
+    } else {
+        b
+    };
     let (s1, s2) = (a2.shape(), b2.shape());
     let k1 = s1[s1.len() - 1];
     let k2 = s2[s2.len() - 2];
@@ -322,11 +340,7 @@ pub fn matmul(ctx: &Ctx, a: FloatValue, b: FloatValue) -> Result<FloatValue> {
              of features for this model"
         )));
     }
-    let batch = super::elementwise::broadcast_shape(
-        ctx,
-        &s1[..s1.len() - 2],
-        &s2[..s2.len() - 2],
-    )?;
+    let batch = super::elementwise::broadcast_shape(ctx, &s1[..s1.len() - 2], &s2[..s2.len() - 2])?;
     let rank = batch.len() + 2;
     let y = FloatValue {
         t: a2.t.matmul(b2.t),

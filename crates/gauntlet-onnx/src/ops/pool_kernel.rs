@@ -34,7 +34,11 @@ impl Axis {
             return 0;
         }
         let room = padded - span;
-        let mut out = if ceil_mode { room.div_ceil(self.stride) + 1 } else { room / self.stride + 1 };
+        let mut out = if ceil_mode {
+            room.div_ceil(self.stride) + 1
+        } else {
+            room / self.stride + 1
+        };
         if ceil_mode && (out - 1) * self.stride >= self.input + self.pad_begin {
             out -= 1;
         }
@@ -47,7 +51,8 @@ impl Axis {
             .map(|o| {
                 (0..self.kernel)
                     .filter_map(|k| {
-                        let pos = (o * self.stride + k * self.dilation) as isize - self.pad_begin as isize;
+                        let pos = (o * self.stride + k * self.dilation) as isize
+                            - self.pad_begin as isize;
                         (pos >= 0 && (pos as usize) < self.input).then_some(pos as usize)
                     })
                     .collect()
@@ -106,42 +111,52 @@ pub fn max_pool(input: &[f32], shape: PoolShape) -> Vec<f32> {
     }
     if shape.tiled() {
         let (kh, kw) = (shape.h.kernel, shape.w.kernel);
-        output.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, out)| {
-            let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
-            for r in 0..oh {
-                let out_row = &mut out[r * ow..(r + 1) * ow];
-                for y in r * kh..(r + 1) * kh {
-                    let line = &x[y * iw..y * iw + ow * kw];
-                    for (o, window) in out_row.iter_mut().zip(line.chunks_exact(kw)) {
-                        for &v in window {
-                            // NaN propagates, as in PyTorch and burn (max would drop it).
-                            *o = if v.is_nan() || o.is_nan() { f32::NAN } else { o.max(v) };
+        output
+            .par_chunks_mut(oh * ow)
+            .enumerate()
+            .for_each(|(plane, out)| {
+                let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
+                for r in 0..oh {
+                    let out_row = &mut out[r * ow..(r + 1) * ow];
+                    for y in r * kh..(r + 1) * kh {
+                        let line = &x[y * iw..y * iw + ow * kw];
+                        for (o, window) in out_row.iter_mut().zip(line.chunks_exact(kw)) {
+                            for &v in window {
+                                // NaN propagates, as in PyTorch and burn (max would drop it).
+                                *o = if v.is_nan() || o.is_nan() {
+                                    f32::NAN
+                                } else {
+                                    o.max(v)
+                                };
+                            }
                         }
                     }
                 }
-            }
-        });
+            });
     } else {
         let (rows, cols) = (shape.h.windows(oh), shape.w.windows(ow));
-        output.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, out)| {
-            let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
-            for (r, row_positions) in rows.iter().enumerate() {
-                for (q, col_positions) in cols.iter().enumerate() {
-                    let mut best = f32::NEG_INFINITY;
-                    let mut nan = false;
-                    for &y in row_positions {
-                        let line = &x[y * iw..(y + 1) * iw];
-                        for &x in col_positions {
-                            let v = line[x];
-                            nan |= v.is_nan();
-                            best = best.max(v);
+        output
+            .par_chunks_mut(oh * ow)
+            .enumerate()
+            .for_each(|(plane, out)| {
+                let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
+                for (r, row_positions) in rows.iter().enumerate() {
+                    for (q, col_positions) in cols.iter().enumerate() {
+                        let mut best = f32::NEG_INFINITY;
+                        let mut nan = false;
+                        for &y in row_positions {
+                            let line = &x[y * iw..(y + 1) * iw];
+                            for &x in col_positions {
+                                let v = line[x];
+                                nan |= v.is_nan();
+                                best = best.max(v);
+                            }
                         }
+                        // NaN propagates, as in PyTorch and burn.
+                        out[r * ow + q] = if nan { f32::NAN } else { best };
                     }
-                    // NaN propagates, as in PyTorch and burn.
-                    out[r * ow + q] = if nan { f32::NAN } else { best };
                 }
-            }
-        });
+            });
     }
     output
 }
@@ -161,7 +176,10 @@ impl WindowMax {
     /// no-op unless it is NaN, which ends the scan there).
     #[inline(always)]
     fn first(x: &[f32], pos: usize) -> Self {
-        WindowMax { value: x[pos], at: pos }
+        WindowMax {
+            value: x[pos],
+            at: pos,
+        }
     }
 
     /// Takes `v` at plane position `pos` if it is NaN or larger than the maximum so far.
@@ -230,7 +248,8 @@ pub fn max_pool_with_indices(input: &[f32], shape: PoolShape) -> (Vec<f32>, Vec<
             let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
             for (r, row_positions) in rows.iter().enumerate() {
                 for (q, col_positions) in cols.iter().enumerate() {
-                    let (Some(&y0), Some(&x0)) = (row_positions.first(), col_positions.first()) else {
+                    let (Some(&y0), Some(&x0)) = (row_positions.first(), col_positions.first())
+                    else {
                         // Wholly in the padding: keeps -∞ and no position (`u32::MAX`).
                         continue;
                     };
@@ -260,13 +279,15 @@ pub fn max_pool_backward(grad_output: &[f32], indices: &[u32], shape: PoolShape)
     if plane_out == 0 || plane_in == 0 {
         return grad;
     }
-    grad.par_chunks_mut(plane_in).enumerate().for_each(|(plane, dx)| {
-        let range = plane * plane_out..(plane + 1) * plane_out;
-        for (&g, &at) in grad_output[range.clone()].iter().zip(&indices[range]) {
-            if at != u32::MAX {
-                dx[at as usize] += g;
+    grad.par_chunks_mut(plane_in)
+        .enumerate()
+        .for_each(|(plane, dx)| {
+            let range = plane * plane_out..(plane + 1) * plane_out;
+            for (&g, &at) in grad_output[range.clone()].iter().zip(&indices[range]) {
+                if at != u32::MAX {
+                    dx[at as usize] += g;
+                }
             }
-        }
-    });
+        });
     grad
 }

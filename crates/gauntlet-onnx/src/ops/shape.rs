@@ -15,10 +15,7 @@ fn reshape_value(ctx: &Ctx, v: Value, shape: &[usize]) -> Result<Value> {
         Value::Int(i) => {
             let count: usize = shape.iter().product();
             if count != i.data.len() {
-                return Err(ctx.error(format!(
-                    "cannot reshape {:?} to {shape:?}",
-                    i.shape
-                )));
+                return Err(ctx.error(format!("cannot reshape {:?} to {shape:?}", i.shape)));
             }
             Ok(Value::Int(IntValue {
                 data: i.data,
@@ -76,7 +73,11 @@ pub fn reshape(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
 pub fn flatten(ctx: &Ctx, x: Value) -> Result<Value> {
     let shape = x.shape();
     let axis = ctx.int("axis", 1);
-    let axis = if axis < 0 { axis + shape.len() as i64 } else { axis } as usize;
+    let axis = if axis < 0 {
+        axis + shape.len() as i64
+    } else {
+        axis
+    } as usize;
     let rows: usize = shape[..axis.min(shape.len())].iter().product();
     let cols: usize = shape[axis.min(shape.len())..].iter().product();
     reshape_value(ctx, x, &[rows, cols])
@@ -99,7 +100,11 @@ pub fn transpose(ctx: &Ctx, x: Value) -> Result<Value> {
             let offset = RANK - rank;
             let mut full = [0usize; RANK];
             for (i, slot) in full.iter_mut().enumerate() {
-                *slot = if i < offset { i } else { perm[i - offset] + offset };
+                *slot = if i < offset {
+                    i
+                } else {
+                    perm[i - offset] + offset
+                };
             }
             Ok(Value::Float(FloatValue {
                 t: f.t.permute(full),
@@ -151,9 +156,7 @@ pub fn concat(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
     for v in &values {
         let s = v.shape();
         let f = first.shape();
-        if s.len() != rank
-            || (0..rank).any(|a| a != axis && s[a] != f[a])
-        {
+        if s.len() != rank || (0..rank).any(|a| a != axis && s[a] != f[a]) {
             return Err(ctx.error(format!(
                 "cannot concatenate shapes {f:?} and {s:?} along axis {axis}"
             )));
@@ -254,7 +257,9 @@ pub fn gather(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
         .map(|&i| if i < 0 { i + dim } else { i })
         .collect();
     if let Some(bad) = idx.iter().find(|&&i| i < 0 || i >= dim) {
-        return Err(ctx.error(format!("index {bad} is out of range for axis {axis} of size {dim}")));
+        return Err(ctx.error(format!(
+            "index {bad} is out of range for axis {axis} of size {dim}"
+        )));
     }
     let mut out_shape: Vec<usize> = shape[..axis].to_vec();
     out_shape.extend_from_slice(&indices.shape);
@@ -278,8 +283,7 @@ pub fn gather(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
         Value::Float(f) => {
             let phys = f.axis(axis);
             let n = idx.len();
-            let index: Tensor<1, Int> =
-                Tensor::from_data(TensorData::new(idx, [n]), ctx.device);
+            let index: Tensor<1, Int> = Tensor::from_data(TensorData::new(idx, [n]), ctx.device);
             let selected = FloatValue {
                 t: f.t.select(phys, index),
                 rank: f.rank,
@@ -329,7 +333,10 @@ pub fn slice(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
         )
     };
     let axes: Vec<usize> = match axes {
-        Some(a) => a.iter().map(|&a| ctx.axis(a, shape.len())).collect::<Result<_>>()?,
+        Some(a) => a
+            .iter()
+            .map(|&a| ctx.axis(a, shape.len()))
+            .collect::<Result<_>>()?,
         None => (0..starts.len()).collect(),
     };
     if starts.len() != axes.len() || ends.len() != axes.len() {
@@ -396,13 +403,25 @@ pub fn constant(ctx: &Ctx) -> Result<Value> {
     let value = if let Some(Attribute::Tensor(t)) = attrs.get("value") {
         return Value::from_host(t, ctx.device);
     } else if let Some(Attribute::Float(v)) = attrs.get("value_float") {
-        HostTensor::Float { data: vec![*v], shape: vec![] }
+        HostTensor::Float {
+            data: vec![*v],
+            shape: vec![],
+        }
     } else if let Some(Attribute::Floats(v)) = attrs.get("value_floats") {
-        HostTensor::Float { data: v.clone(), shape: vec![v.len()] }
+        HostTensor::Float {
+            data: v.clone(),
+            shape: vec![v.len()],
+        }
     } else if let Some(Attribute::Int(v)) = attrs.get("value_int") {
-        HostTensor::Int { data: vec![*v], shape: vec![] }
+        HostTensor::Int {
+            data: vec![*v],
+            shape: vec![],
+        }
     } else if let Some(Attribute::Ints(v)) = attrs.get("value_ints") {
-        HostTensor::Int { data: v.clone(), shape: vec![v.len()] }
+        HostTensor::Int {
+            data: v.clone(),
+            shape: vec![v.len()],
+        }
     } else {
         return Err(ctx.error("a Constant without a supported value attribute"));
     };
@@ -423,10 +442,18 @@ pub fn constant_of_shape(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
             data: vec![data.first().copied().unwrap_or(0); count],
             shape,
         })),
-        Some(Attribute::Tensor(HostTensor::Float { data, .. })) => Ok(Value::Float(
-            FloatValue::from_host(vec![data.first().copied().unwrap_or(0.0); count], &shape, ctx.device)?,
-        )),
-        _ => Ok(Value::Float(FloatValue::from_host(vec![0.0; count], &shape, ctx.device)?)),
+        Some(Attribute::Tensor(HostTensor::Float { data, .. })) => {
+            Ok(Value::Float(FloatValue::from_host(
+                vec![data.first().copied().unwrap_or(0.0); count],
+                &shape,
+                ctx.device,
+            )?))
+        }
+        _ => Ok(Value::Float(FloatValue::from_host(
+            vec![0.0; count],
+            &shape,
+            ctx.device,
+        )?)),
     }
 }
 
@@ -451,7 +478,9 @@ pub fn pad(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
     let x = inputs.float(0, ctx)?;
     let mode = ctx.string("mode", "constant");
     if mode != "constant" {
-        return Err(ctx.error(format!("Pad mode '{mode}' is not supported (only constant)")));
+        return Err(ctx.error(format!(
+            "Pad mode '{mode}' is not supported (only constant)"
+        )));
     }
     let (pads, value, axes) = if ctx.opset < 11 {
         (
@@ -469,7 +498,10 @@ pub fn pad(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
     };
     let shape = x.shape();
     let axes: Vec<usize> = match axes {
-        Some(a) => a.iter().map(|&a| ctx.axis(a, shape.len())).collect::<Result<_>>()?,
+        Some(a) => a
+            .iter()
+            .map(|&a| ctx.axis(a, shape.len()))
+            .collect::<Result<_>>()?,
         None => (0..shape.len()).collect(),
     };
     if pads.len() != 2 * axes.len() {
@@ -498,7 +530,11 @@ pub fn pad(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
             before[a] as usize..before[a] as usize + shape[a]
         }
     });
-    let t = if x.t.is_autodiff() { base.autodiff() } else { base };
+    let t = if x.t.is_autodiff() {
+        base.autodiff()
+    } else {
+        base
+    };
     Ok(FloatValue {
         t: t.slice_assign(ranges, x.t),
         rank: x.rank,
