@@ -19,7 +19,7 @@ mkdir -p out
 cargo build -q -p gauntlet-cli
 start=$(date +%s.%N)
 target/debug/gauntlet audit --model models/mnist_cnn.onnx --black-box --inputs data/mnist-demo/x.npy \
-  --labels data/mnist-demo/y.npy --samples "$n" --eps 0.3 --attacks square --steps 5000 --seed 0 \
+  --labels data/mnist-demo/y.npy --samples "$n" --eps 0.3 --attacks square --queries 5000 --seed 0 \
   --out out/square-gauntlet --fresh --quiet --no-diagnostics
 end=$(date +%s.%N)
 echo "$end - $start" | bc > out/square-gauntlet/wall_seconds.txt

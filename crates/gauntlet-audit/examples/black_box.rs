@@ -13,18 +13,20 @@ fn main() -> anyhow::Result<()> {
     let model = OnnxModel::load(&root.join("models/mnist_cnn.onnx"))?;
     let server = ServerHandle::start(Arc::new(model), "127.0.0.1:0".parse()?, ServeOptions::default())?;
 
-    let mut config = AuditConfig::default();
-    config.target = Some(format!("http://{}/predict", server.addr()));
-    config.input_shape = Some("1,28,28".into());
-    config.num_classes = Some(10);
-    config.inputs = Some(root.join("data/mnist-demo/x.npy"));
-    config.labels = Some(root.join("data/mnist-demo/y.npy"));
-    config.samples = Some(20);
-    config.eps = Some("0.3".into());
-    config.attacks = "square".into();
-    config.queries = Some(300);
-    config.out = std::env::temp_dir().join("gauntlet-example-black-box");
-    config.fresh = true;
+    let config = AuditConfig {
+        target: Some(format!("http://{}/predict", server.addr())),
+        input_shape: Some("1,28,28".into()),
+        num_classes: Some(10),
+        inputs: Some(root.join("data/mnist-demo/x.npy")),
+        labels: Some(root.join("data/mnist-demo/y.npy")),
+        samples: Some(20),
+        eps: Some("0.3".into()),
+        attacks: "square".into(),
+        queries: Some(300),
+        out: std::env::temp_dir().join("gauntlet-example-black-box"),
+        fresh: true,
+        ..AuditConfig::default()
+    };
 
     let run = config.check()?.run(&Silent)?;
     for row in &run.evaluation.results {

@@ -155,7 +155,8 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused_naming_the_key() {
-        let cases: Vec<(Box<dyn Fn(&mut AuditConfig)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut AuditConfig)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|c| c.eps = None), "`eps`"),
             (Box::new(|c| c.eps = Some("-1".into())), "`eps`"),
             (Box::new(|c| c.norm = "l7".into()), "`norm`"),

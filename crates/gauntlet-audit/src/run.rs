@@ -22,6 +22,9 @@ use crate::target::Target;
 use crate::rows::rows;
 use crate::{Audit, TRANSFER};
 
+/// The attacks of a plan, in run order.
+type Attacks = Vec<Box<dyn Attack>>;
+
 /// Everything a finished (or interrupted) audit produced.
 pub struct AuditRun {
     /// Per-sample outcomes and their reduction to robust accuracy.
@@ -166,22 +169,19 @@ impl Audit {
 
     /// The attacks, built; a transfer attack crafts on the loaded surrogate. Also returns the
     /// surrogate's hash for the fingerprint.
-    fn build_attacks(&self) -> Result<(Vec<Box<dyn Attack>>, Option<String>)> {
-        let mut surrogate: Option<(Arc<dyn Differentiable>, String)> = None;
-        if let Some(path) = &self.config.surrogate {
-            let model = self.onnx.load(path)?;
-            let sha = model.sha256().to_string();
-            surrogate = Some((Arc::new(model), sha));
-        }
+    fn build_attacks(&self) -> Result<(Attacks, Option<String>)> {
+        let surrogate = self.config.surrogate.as_ref().map(|path| self.onnx.load(path)).transpose()?;
+        let sha256 = surrogate.as_ref().map(|m| m.sha256().to_string());
+        let surrogate: Option<Arc<dyn Differentiable>> = surrogate.map(|m| Arc::new(m) as Arc<dyn Differentiable>);
         let mut attacks: Vec<Box<dyn Attack>> = Vec::new();
         for name in &self.attacks {
             attacks.push(match (name.strip_prefix(TRANSFER), &surrogate) {
-                (Some(inner), Some((model, _))) => Box::new(Transfer::new(model.clone(), by_name(inner, &self.settings)?)?),
+                (Some(inner), Some(model)) => Box::new(Transfer::new(model.clone(), by_name(inner, &self.settings)?)?),
                 (Some(_), None) => unreachable!("checked: transfer attacks come with a surrogate"),
                 (None, _) => by_name(name, &self.settings)?,
             });
         }
-        Ok((attacks, surrogate.map(|(_, sha)| sha)))
+        Ok((attacks, sha256))
     }
 
     fn manifest(&self, target: &Target, data: &Dataset, criterion: &Criterion, plan: &AuditPlan) -> Manifest {

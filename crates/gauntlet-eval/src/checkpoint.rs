@@ -26,10 +26,15 @@ use gauntlet_core::{Error, Result};
 /// One budget's outcomes for the samples of a batch.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BudgetRecord {
+    /// The budget.
     pub eps: f32,
+    /// Per sample of the batch: the attack broke it at this budget.
     pub success: Vec<bool>,
+    /// Per sample: the model's prediction on the adversarial input.
     pub predictions: Vec<i64>,
+    /// Per sample: the perturbation's size in the threat model's norm.
     pub perturbation: Vec<f32>,
+    /// Per sample: queries a black-box attack spent at this budget (empty for gradient attacks).
     pub queries: Vec<u64>,
 }
 
@@ -38,9 +43,13 @@ pub struct BudgetRecord {
 pub struct BatchRecord {
     /// Indices of the batch's samples in the data set.
     pub samples: Vec<usize>,
+    /// One record per budget the batch was attacked at, ε ascending.
     pub budgets: Vec<BudgetRecord>,
+    /// Per-sample gradient evaluations the attack spent on the batch.
     pub gradient_evals: u64,
+    /// Per-sample queries a black-box attack sent for the batch.
     pub queries: u64,
+    /// Time the batch took when it ran, seconds.
     pub seconds: f64,
     /// Adversarial rows, budget-major (`budgets.len() × samples.len() × features`).
     #[serde(skip)]
@@ -116,6 +125,8 @@ impl Checkpoint {
         (predictions.len() == n).then_some(predictions)
     }
 
+    /// Records the clean predictions (a resumed run on a remote target need not pay for them
+    /// again).
     pub fn save_clean(&self, predictions: &[i64]) -> Result<()> {
         let json = serde_json::to_vec(predictions).expect("integers serialize");
         write_atomically(&self.dir.join("clean.json"), &json)

@@ -25,15 +25,20 @@ use crate::{AuditPlan, Evaluation};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Nothing suggests the numbers are wrong.
     Pass,
+    /// The audit's own numbers should not be trusted as they are; the detail says why.
     Warn,
 }
 
 /// One diagnostic: a name, a verdict, and what it means.
 #[derive(Debug, Clone, Serialize)]
 pub struct Diagnostic {
+    /// The check's name (`monotone-in-epsilon`, `non-differentiable-operators`, …).
     pub check: &'static str,
+    /// Pass or warn.
     pub status: Status,
+    /// What was measured, and on a warning what it means and what to do.
     pub detail: String,
 }
 

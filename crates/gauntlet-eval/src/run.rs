@@ -378,9 +378,9 @@ fn reduce_attack(
     let unattacked = state.unattacked.iter().filter(|&&u| u).count();
     let mut results = Vec::new();
     for (e, &eps) in plan.threat.epsilons().iter().enumerate() {
-        for i in 0..n {
-            if state.success[e][i] && broken[e][i].is_none() {
-                broken[e][i] = Some(name.to_string());
+        for (slot, &hit) in broken[e].iter_mut().zip(&state.success[e]) {
+            if hit && slot.is_none() {
+                *slot = Some(name.to_string());
             }
         }
         let success = std::mem::take(&mut state.success[e]);
