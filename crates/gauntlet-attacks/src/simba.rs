@@ -53,18 +53,9 @@ use crate::{Access, Attack, AttackInput, FixedBudget, Kind};
 
 mod basis;
 
-pub use basis::{dct2, idct2};
+pub use basis::{dct2, idct2, Basis};
 
 use basis::Directions;
-
-/// The orthonormal basis SimBA searches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Basis {
-    /// Standard basis: one feature per direction.
-    Pixel,
-    /// 2-D DCT basis per channel, low frequencies first.
-    Dct,
-}
 
 /// Score-based SimBA, L2 and L∞; a fixed-budget attack.
 #[derive(Debug, Clone)]

@@ -259,11 +259,15 @@ impl AuditArgs {
 
 /// Rewrites the library's `` `key` `` mentions into this command's `--key` flags.
 pub fn with_flag_names(error: anyhow::Error) -> anyhow::Error {
-    let mut text = format!("{error:#}");
+    anyhow::anyhow!(flag_names(&format!("{error:#}")))
+}
+
+fn flag_names(text: &str) -> String {
+    let mut text = text.to_string();
     for key in AuditConfig::keys() {
         text = text.replace(&format!("`{key}`"), &format!("--{}", key.replace('_', "-")));
     }
-    anyhow::anyhow!(text)
+    text
 }
 
 /// Runs `gauntlet audit`.
@@ -297,7 +301,7 @@ pub fn run_config(config: AuditConfig, command: Vec<String>) -> Result<ExitCode>
     }
     if !run.evaluation.errors.is_empty() {
         for e in &run.evaluation.errors {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", flag_names(e));
         }
         eprintln!("the report holds the attacks that finished (status: incomplete)");
     }

@@ -110,7 +110,7 @@ impl<C: Classifier> Classifier for CachedTarget<C> {
             if sent + missing.len() as u64 > limit {
                 return Err(crate::Error::Parameter(format!(
                     "the total query budget of {limit} is spent ({sent} sent, {} more needed); \
-                     raise --max-queries to attack the remaining samples",
+                     raise the total query budget (`max_queries`) to attack the remaining samples",
                     missing.len()
                 )));
             }

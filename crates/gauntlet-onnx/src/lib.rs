@@ -124,7 +124,7 @@ impl OnnxModel {
             _ => {
                 return Err(Error::Model(format!(
                     "'{label}' does not declare a fixed per-sample input shape (its input dims \
-                     are {:?}); pass it with --input-shape, e.g. --input-shape 1,28,28",
+                     are {:?}); give the shape of one sample as `input_shape`, e.g. 1,28,28",
                     graph.input_dims
                 )))
             }

@@ -6,7 +6,7 @@ use gauntlet_eval::diagnostics::{Diagnostic, Status};
 use gauntlet_eval::Evaluation;
 
 use crate::queries::query_efficiency;
-use crate::Manifest;
+use crate::manifest::Manifest;
 
 /// The results table (also printed to the terminal).
 pub fn table(evaluation: &Evaluation) -> String {

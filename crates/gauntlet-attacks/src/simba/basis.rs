@@ -6,8 +6,16 @@ use rand::seq::SliceRandom;
 
 use gauntlet_core::threat::Norm;
 
-use super::Basis;
 use crate::planes::Planes;
+
+/// The orthonormal basis SimBA searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// Standard basis: one feature per direction.
+    Pixel,
+    /// 2-D DCT basis per channel, low frequencies first.
+    Dct,
+}
 
 /// The basis directions of one layout and their search order.
 pub(super) struct Directions {
