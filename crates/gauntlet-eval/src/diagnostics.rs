@@ -115,15 +115,19 @@ pub fn diagnose(
         ));
     }
 
-    // 3. A black-box attack must not beat the white-box ones.
+    // 3. A black-box attack must not beat the white-box ones. In an ensemble a pair Square
+    // broke is one every earlier attack failed on, so the check only speaks when a gradient
+    // attack ran before Square (otherwise the gradient attacks never tried those pairs).
+    let square_at = plan.attacks.iter().position(|a| a.name() == "square");
+    let gradient_attacks = square_at
+        .is_some_and(|at| plan.attacks[..at].iter().any(|a| a.access() == Access::Gradients));
     let white_box_failed_black_box_won = evaluation
         .worst_case
         .iter()
         .flat_map(|w| w.broken_by.iter())
         .filter(|b| b.as_deref() == Some("square"))
         .count();
-    let gradient_attacks = plan.attacks.iter().any(|a| a.access() == Access::Gradients);
-    if plan.ensemble && gradient_attacks && plan.attacks.iter().any(|a| a.name() == "square") {
+    if plan.ensemble && gradient_attacks {
         out.push(verdict(
             "black-box-vs-white-box",
             white_box_failed_black_box_won == 0,

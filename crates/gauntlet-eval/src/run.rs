@@ -292,6 +292,9 @@ impl AttackRun<'_> {
                     .checkpoint
                     .and_then(|c| c.load(self.attack_index, name, this_batch, batch, &epsilons[..*open], self.data.features()));
                 if let Some(record) = restored {
+                    // A restored batch succeeded when it ran: it ends a run of failures, as it
+                    // did then (otherwise a resumed run could stop an attack the first finished).
+                    consecutive_failures = 0;
                     state.resumed_batches += 1;
                     state.absorb(&record, self.data.features());
                     self.progress.advance(batch.len() as u64);

@@ -187,19 +187,15 @@ fn black_box_vs_white_box() {
 }
 
 #[test]
-#[ignore = "bug: diagnostics.rs check 3 counts every pair broken_by 'square' as one 'on which every \
-            gradient attack failed', even when Square ran before the gradient attacks in the ensemble"]
 fn black_box_first_in_an_ensemble_is_not_a_black_box_win() {
     // Honest gradients and Square first: Square breaks the pairs before FGSM is tried on them;
-    // FGSM would have broken every one (it does when run first, see above).
+    // FGSM would have broken every one (it does when run first, see above). No gradient attack
+    // tried those pairs, so the check has nothing to compare and must not speak (a warning here
+    // was a false alarm).
     let model = Fake::new(vec![Spec::honest(0.005); 4]);
     let run = audit(&model, 4, &["square", "fgsm"], &EPS, true);
-    let d = find(
-        &diagnostics(&model, &run, &[], false),
-        "black-box-vs-white-box",
-    )
-    .clone();
-    assert_eq!(d.status, Status::Pass, "{d:?}");
+    let all = diagnostics(&model, &run, &[], false);
+    assert!(absent(&all, "black-box-vs-white-box"), "{all:?}");
 }
 
 #[test]

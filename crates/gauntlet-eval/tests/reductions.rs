@@ -815,8 +815,6 @@ fn a_run_interrupted_and_resumed_gives_the_results_of_an_uninterrupted_one() {
 }
 
 #[test]
-#[ignore = "bug: batches restored from a checkpoint do not reset the count of consecutive failures \
-            (run.rs, AttackRun::run), so a resumed run stops an attack that failed on every other batch"]
 fn restored_batches_break_a_run_of_failures() {
     let specs = vec![Spec::honest(0.005); 6];
     let labels = [0; 6];
