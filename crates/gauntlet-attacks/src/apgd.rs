@@ -172,9 +172,19 @@ impl FixedBudget for Apgd {
 
         // Target classes per sample for APGD-T: wrong classes by decreasing clean logit.
         let ranked: Vec<Vec<i64>> = if let ApgdLoss::TargetedDlr { .. } = self.loss {
-            let logits = to_vec(input.model().logits(from_rows(input.x().to_vec(), n, f, &device))?);
+            let logits = to_vec(input.model().logits(from_rows(
+                input.x().to_vec(),
+                n,
+                f,
+                &device,
+            ))?);
             (0..n)
-                .map(|i| wrong_classes_by_score(&logits[i * classes..(i + 1) * classes], input.labels()[i]))
+                .map(|i| {
+                    wrong_classes_by_score(
+                        &logits[i * classes..(i + 1) * classes],
+                        input.labels()[i],
+                    )
+                })
                 .collect()
         } else {
             Vec::new()
@@ -189,7 +199,8 @@ impl FixedBudget for Apgd {
                 if open.is_empty() {
                     break;
                 }
-                let targets = target_rank.map(|k| open.iter().map(|&r| ranked[rows.sample(r)][k]).collect());
+                let targets =
+                    target_rank.map(|k| open.iter().map(|&r| ranked[rows.sample(r)][k]).collect());
                 gradient_evals += self.run_rows(input, &mut rows, open, targets, rng)?;
             }
         }
@@ -303,15 +314,23 @@ impl Apgd {
             };
             let last = k == self.steps;
             let (logits, loss, grad) = if last {
-                (to_vec(input.model().logits(it.xk.clone())?), Vec::new(), None)
+                (
+                    to_vec(input.model().logits(it.xk.clone())?),
+                    Vec::new(),
+                    None,
+                )
             } else {
                 let lg = loss_and_grad(input.model(), &it.xk, &objective)?;
                 evals += active.len() as u64;
                 (lg.logits, lg.loss, Some(lg.grad))
             };
             let preds = argmax_rows(&logits, classes);
-            let success: Vec<bool> =
-                active.rows().iter().zip(&preds).map(|(&r, &p)| rows.is_adversarial(r, p)).collect();
+            let success: Vec<bool> = active
+                .rows()
+                .iter()
+                .zip(&preds)
+                .map(|(&r, &p)| rows.is_adversarial(r, p))
+                .collect();
             let any_success = success.contains(&true);
             if any_success {
                 rows.record(active.rows(), &to_vec(it.xk.clone()), &success, false);
@@ -319,7 +338,12 @@ impl Apgd {
             let Some(mut grad) = grad else { break };
 
             // Best point so far (the loss is of the current iterate).
-            let improved: Vec<bool> = active.state().iter().zip(&loss).map(|(p, l)| *l > p.loss_best).collect();
+            let improved: Vec<bool> = active
+                .state()
+                .iter()
+                .zip(&loss)
+                .map(|(p, l)| *l > p.loss_best)
+                .collect();
             for (p, &l) in active.state_mut().iter_mut().zip(&loss) {
                 if l > p.loss_prev && k > 0 {
                     p.increases += 1;
@@ -351,7 +375,8 @@ impl Apgd {
                 let mut restart = vec![false; active.len()];
                 for (a, p) in active.state_mut().iter_mut().enumerate() {
                     let too_few = (p.increases as f32) < RHO * window;
-                    let stalled = p.step == p.step_at_checkpoint && p.loss_best == p.best_at_checkpoint;
+                    let stalled =
+                        p.step == p.step_at_checkpoint && p.loss_best == p.best_at_checkpoint;
                     if too_few || stalled {
                         p.step /= 2.0;
                         restart[a] = true;
@@ -382,7 +407,11 @@ impl Apgd {
             let next = if k == 0 {
                 z
             } else {
-                project(xk.clone() + (z - xk.clone()) * MOMENTUM + (xk.clone() - it.x_prev.clone()) * (1.0 - MOMENTUM))
+                project(
+                    xk.clone()
+                        + (z - xk.clone()) * MOMENTUM
+                        + (xk.clone() - it.x_prev.clone()) * (1.0 - MOMENTUM),
+                )
             };
             it.x_prev = xk;
             it.xk = next;
@@ -404,8 +433,14 @@ mod tests {
     #[test]
     fn builder_rejects_bad_values_by_field() {
         let err = |r: Result<Apgd>| r.unwrap_err().to_string();
-        assert_eq!(err(Apgd::new(ApgdLoss::Dlr, 0, 1)), "Apgd: steps must be at least 1");
-        assert_eq!(err(Apgd::new(ApgdLoss::Dlr, 10, 0)), "Apgd: restarts must be at least 1");
+        assert_eq!(
+            err(Apgd::new(ApgdLoss::Dlr, 0, 1)),
+            "Apgd: steps must be at least 1"
+        );
+        assert_eq!(
+            err(Apgd::new(ApgdLoss::Dlr, 10, 0)),
+            "Apgd: restarts must be at least 1"
+        );
         assert!(err(Apgd::new(ApgdLoss::TargetedDlr { targets: 0 }, 10, 1)).contains("targets"));
         let t = Apgd::new(ApgdLoss::TargetedDlr { targets: 3 }, 10, 1).unwrap();
         assert_eq!(t.describe()["target_classes"], 3);

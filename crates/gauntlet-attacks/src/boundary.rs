@@ -104,7 +104,9 @@ impl Boundary {
     /// Overrides the number of random-noise draws for the start point (at least 1).
     pub fn with_start_tries(mut self, tries: usize) -> Result<Self> {
         if tries == 0 {
-            return Err(Error::Parameter("Boundary: start_tries must be at least 1".into()));
+            return Err(Error::Parameter(
+                "Boundary: start_tries must be at least 1".into(),
+            ));
         }
         self.start_tries = tries;
         Ok(self)
@@ -186,8 +188,15 @@ impl MinimumNorm for Boundary {
             for (k, w) in walks.iter().enumerate() {
                 let i = w.sample;
                 let current = track.best(i).expect("walks start adversarial");
-                let (candidate, spherical) =
-                    proposal(input.row(i), current, w.spherical, w.source, (lo, hi), &mut eta, rng);
+                let (candidate, spherical) = proposal(
+                    input.row(i),
+                    current,
+                    w.spherical,
+                    w.source,
+                    (lo, hi),
+                    &mut eta,
+                    rng,
+                );
                 rows.extend_from_slice(&candidate);
                 if step.is_multiple_of(CHECK_EVERY) && oracle.left(i) >= 2 {
                     checks.push(k);
@@ -345,9 +354,15 @@ mod tests {
     #[test]
     fn builders_reject_bad_values_by_field() {
         let err = |r: Result<Boundary>| r.unwrap_err().to_string();
-        assert!(err(Boundary::new(10).with_step_sizes(0.0, 0.01)).starts_with("Boundary: spherical = 0"));
-        assert!(err(Boundary::new(10).with_step_sizes(0.01, -1.0)).starts_with("Boundary: source = -1"));
-        assert_eq!(err(Boundary::new(10).with_start_tries(0)), "Boundary: start_tries must be at least 1");
+        assert!(err(Boundary::new(10).with_step_sizes(0.0, 0.01))
+            .starts_with("Boundary: spherical = 0"));
+        assert!(
+            err(Boundary::new(10).with_step_sizes(0.01, -1.0)).starts_with("Boundary: source = -1")
+        );
+        assert_eq!(
+            err(Boundary::new(10).with_start_tries(0)),
+            "Boundary: start_tries must be at least 1"
+        );
         let b = Boundary::new(400).with_step_sizes(0.02, 0.03).unwrap();
         assert_eq!(b.describe()["queries"], 400);
         assert_eq!(b.describe()["spherical_step"], 0.02f32 as f64);

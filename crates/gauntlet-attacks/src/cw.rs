@@ -39,7 +39,9 @@ impl CarliniWagner {
     /// C&W with `steps` optimizer steps (at least 1) per binary-search step.
     pub fn new(steps: usize) -> Result<Self> {
         if steps == 0 {
-            return Err(Error::Parameter("CarliniWagner: steps must be at least 1".into()));
+            return Err(Error::Parameter(
+                "CarliniWagner: steps must be at least 1".into(),
+            ));
         }
         Ok(CarliniWagner {
             steps,
@@ -138,7 +140,8 @@ impl MinimumNorm for CarliniWagner {
                 v = v * beta2 + grad.square() * (1.0 - beta2);
                 let m_hat = m.clone() / (1.0 - beta1.powi(t as i32));
                 let v_hat = v.clone() / (1.0 - beta2.powi(t as i32));
-                xa = (xa - m_hat / (v_hat.sqrt() + adam_eps) * self.learning_rate).clamp(b.min, b.max);
+                xa = (xa - m_hat / (v_hat.sqrt() + adam_eps) * self.learning_rate)
+                    .clamp(b.min, b.max);
             }
             for i in 0..n {
                 if succeeded[i] {
@@ -177,7 +180,10 @@ mod tests {
 
     #[test]
     fn builder_rejects_zero_steps() {
-        assert_eq!(CarliniWagner::new(0).unwrap_err().to_string(), "CarliniWagner: steps must be at least 1");
+        assert_eq!(
+            CarliniWagner::new(0).unwrap_err().to_string(),
+            "CarliniWagner: steps must be at least 1"
+        );
         assert_eq!(CarliniWagner::new(30).unwrap().describe()["steps"], 30);
     }
 }

@@ -85,7 +85,11 @@ fn predicted_labels(input: &AttackInput, rows: &[f32]) -> Result<Vec<i64>> {
     let mut out = Vec::with_capacity(rows.len() / f);
     for chunk in rows.chunks(MAX_ROWS * f) {
         let m = chunk.len() / f;
-        let logits = to_vec(input.model().logits(from_rows(chunk.to_vec(), m, f, &device))?);
+        let logits = to_vec(
+            input
+                .model()
+                .logits(from_rows(chunk.to_vec(), m, f, &device))?,
+        );
         out.extend(argmax_rows(&logits, classes));
     }
     Ok(out)
@@ -120,15 +124,25 @@ pub(crate) struct Bisection {
 
 /// Runs the searches side by side (one batch per halving) while their samples can pay, and
 /// returns each sample's adversarial end of the final bracket (its `target` if never moved).
-pub(crate) fn bisect(oracle: &mut Oracle, path: Path, searches: Vec<Bisection>) -> Result<Vec<(usize, Vec<f32>)>> {
+pub(crate) fn bisect(
+    oracle: &mut Oracle,
+    path: Path,
+    searches: Vec<Bisection>,
+) -> Result<Vec<(usize, Vec<f32>)>> {
     let input = *oracle.input();
     let bounds = input.threat().bounds();
     let f = input.features();
     // (low, high, adversarial end) per search.
-    let mut state: Vec<(f32, f32, Vec<f32>)> = searches.iter().map(|s| (0.0, s.high, s.target.clone())).collect();
+    let mut state: Vec<(f32, f32, Vec<f32>)> = searches
+        .iter()
+        .map(|s| (0.0, s.high, s.target.clone()))
+        .collect();
     loop {
         let open: Vec<usize> = (0..searches.len())
-            .filter(|&k| state[k].1 - state[k].0 > searches[k].threshold && oracle.used(searches[k].sample) < oracle.budget())
+            .filter(|&k| {
+                state[k].1 - state[k].0 > searches[k].threshold
+                    && oracle.used(searches[k].sample) < oracle.budget()
+            })
             .collect();
         if open.is_empty() {
             break;
@@ -141,8 +155,16 @@ pub(crate) fn bisect(oracle: &mut Oracle, path: Path, searches: Vec<Bisection>) 
             let x = input.row(s.sample);
             let mid = 0.5 * (state[k].0 + state[k].1);
             let mut row: Vec<f32> = match path {
-                Path::Blend => x.iter().zip(&s.target).map(|(a, b)| (1.0 - mid) * a + mid * b).collect(),
-                Path::Clip => x.iter().zip(&s.target).map(|(a, b)| a + (b - a).clamp(-mid, mid)).collect(),
+                Path::Blend => x
+                    .iter()
+                    .zip(&s.target)
+                    .map(|(a, b)| (1.0 - mid) * a + mid * b)
+                    .collect(),
+                Path::Clip => x
+                    .iter()
+                    .zip(&s.target)
+                    .map(|(a, b)| a + (b - a).clamp(-mid, mid))
+                    .collect(),
             };
             settle(x, &mut row, bounds.min, bounds.max);
             rows.extend_from_slice(&row);
@@ -159,14 +181,22 @@ pub(crate) fn bisect(oracle: &mut Oracle, path: Path, searches: Vec<Bisection>) 
             }
         }
     }
-    Ok(searches.iter().zip(state).map(|(s, (_, _, best))| (s.sample, best)).collect())
+    Ok(searches
+        .iter()
+        .zip(state)
+        .map(|(s, (_, _, best))| (s.sample, best))
+        .collect())
 }
 
 /// Start points: for every sample (none when no budget is above 0 or no query is allowed),
 /// uniform noise in the box redrawn (one query per draw, at most `tries` draws and the
 /// budget) until it satisfies the criterion, then blended toward the clean input by binary
 /// search. `None` where no adversarial noise was found.
-pub(crate) fn start_points(oracle: &mut Oracle, tries: usize, rng: &mut StdRng) -> Result<Vec<Option<Vec<f32>>>> {
+pub(crate) fn start_points(
+    oracle: &mut Oracle,
+    tries: usize,
+    rng: &mut StdRng,
+) -> Result<Vec<Option<Vec<f32>>>> {
     let input = *oracle.input();
     let n = input.len();
     let f = input.features();
@@ -239,7 +269,11 @@ impl Tracker {
         let epsilons = input.threat().epsilons().to_vec();
         let n = input.len();
         Tracker {
-            done_at: epsilons.iter().copied().filter(|&e| e > 0.0).fold(f32::INFINITY, f32::min),
+            done_at: epsilons
+                .iter()
+                .copied()
+                .filter(|&e| e > 0.0)
+                .fold(f32::INFINITY, f32::min),
             reached: vec![None; epsilons.len() * n],
             epsilons,
             n,

@@ -33,7 +33,9 @@ impl DeepFool {
     /// DeepFool with at most `steps` iterations (at least 1).
     pub fn new(steps: usize) -> Result<Self> {
         if steps == 0 {
-            return Err(Error::Parameter("DeepFool: steps must be at least 1".into()));
+            return Err(Error::Parameter(
+                "DeepFool: steps must be at least 1".into(),
+            ));
         }
         Ok(DeepFool {
             steps,
@@ -83,11 +85,18 @@ impl MinimumNorm for DeepFool {
         let k = self.candidates.min(classes);
 
         // Candidate classes: the k highest-scoring classes on the clean input, label excluded.
-        let clean_logits = to_vec(input.model().logits(from_rows(input.x().to_vec(), n, f, &device))?);
+        let clean_logits = to_vec(input.model().logits(from_rows(
+            input.x().to_vec(),
+            n,
+            f,
+            &device,
+        ))?);
         let candidates: Vec<Vec<i64>> = (0..n)
             .map(|i| {
-                let mut classes_by_score =
-                    wrong_classes_by_score(&clean_logits[i * classes..(i + 1) * classes], input.labels()[i]);
+                let mut classes_by_score = wrong_classes_by_score(
+                    &clean_logits[i * classes..(i + 1) * classes],
+                    input.labels()[i],
+                );
                 classes_by_score.truncate(k - 1);
                 classes_by_score
             })
@@ -180,7 +189,10 @@ mod tests {
 
     #[test]
     fn builder_rejects_zero_steps() {
-        assert_eq!(DeepFool::new(0).unwrap_err().to_string(), "DeepFool: steps must be at least 1");
+        assert_eq!(
+            DeepFool::new(0).unwrap_err().to_string(),
+            "DeepFool: steps must be at least 1"
+        );
         assert_eq!(DeepFool::new(50).unwrap().describe()["steps"], 50);
     }
 }

@@ -84,7 +84,9 @@ impl Fab {
     /// non-true classes.
     pub fn targeted(steps: usize, restarts: usize, target_classes: usize) -> Result<Self> {
         if target_classes == 0 {
-            return Err(Error::Parameter("Fab: target_classes must be at least 1".into()));
+            return Err(Error::Parameter(
+                "Fab: target_classes must be at least 1".into(),
+            ));
         }
         Ok(Fab {
             target_classes: Some(target_classes),
@@ -98,13 +100,19 @@ impl Fab {
     pub fn with_step_parameters(mut self, alpha_max: f32, eta: f32, beta: f32) -> Result<Self> {
         let unit = |v: f32| v.is_finite() && v > 0.0 && v <= 1.0;
         if !unit(alpha_max) {
-            return Err(Error::Parameter(format!("Fab: alpha_max = {alpha_max} must be in (0, 1]")));
+            return Err(Error::Parameter(format!(
+                "Fab: alpha_max = {alpha_max} must be in (0, 1]"
+            )));
         }
         if !(eta.is_finite() && eta > 0.0) {
-            return Err(Error::Parameter(format!("Fab: eta = {eta} must be a positive number")));
+            return Err(Error::Parameter(format!(
+                "Fab: eta = {eta} must be a positive number"
+            )));
         }
         if !unit(beta) {
-            return Err(Error::Parameter(format!("Fab: beta = {beta} must be in (0, 1]")));
+            return Err(Error::Parameter(format!(
+                "Fab: beta = {beta} must be in (0, 1]"
+            )));
         }
         self.alpha_max = alpha_max;
         self.eta = eta;
@@ -187,7 +195,11 @@ impl MinimumNorm for Fab {
         let clean_logits = if n == 0 {
             Vec::new()
         } else {
-            to_vec(input.model().logits(from_rows(input.x().to_vec(), n, f, &device))?)
+            to_vec(
+                input
+                    .model()
+                    .logits(from_rows(input.x().to_vec(), n, f, &device))?,
+            )
         };
         let clean_preds = argmax_rows(&clean_logits, classes);
         let mut rows: Vec<usize> = Vec::with_capacity(n);
@@ -203,34 +215,70 @@ impl MinimumNorm for Fab {
             if let Some(targets) = input.criterion().targets() {
                 let goal: Vec<i64> = rows.iter().map(|&i| targets[i]).collect();
                 for restart in 0..self.restarts {
-                    self.single_run(input, &rows, &Goal::Toward(&goal), restart > 0, &mut best, &mut gradient_evals, rng)?;
+                    self.single_run(
+                        input,
+                        &rows,
+                        &Goal::Toward(&goal),
+                        restart > 0,
+                        &mut best,
+                        &mut gradient_evals,
+                        rng,
+                    )?;
                 }
             } else if let Some(k) = self.target_classes {
                 // Non-true classes ranked by clean logit, best first.
                 let ranked: Vec<Vec<i64>> = rows
                     .iter()
-                    .map(|&i| wrong_classes_by_score(&clean_logits[i * classes..(i + 1) * classes], input.labels()[i]))
+                    .map(|&i| {
+                        wrong_classes_by_score(
+                            &clean_logits[i * classes..(i + 1) * classes],
+                            input.labels()[i],
+                        )
+                    })
                     .collect();
                 // As in AutoAttack, a sample leaves once it is broken — here once its smallest
                 // adversarial lies within every budget (smaller norms could still matter for a
                 // smaller ε, so until then it stays).
-                let eps_min = input.threat().epsilons().iter().copied().fold(f32::INFINITY, f32::min);
+                let eps_min = input
+                    .threat()
+                    .epsilons()
+                    .iter()
+                    .copied()
+                    .fold(f32::INFINITY, f32::min);
                 // `rank` walks the ranks of every sample's own class list, not one list.
                 #[allow(clippy::needless_range_loop)]
                 for rank in 0..k.min(classes - 1) {
-                    let open: Vec<usize> = (0..rows.len()).filter(|&a| best.norms[rows[a]] > eps_min).collect();
+                    let open: Vec<usize> = (0..rows.len())
+                        .filter(|&a| best.norms[rows[a]] > eps_min)
+                        .collect();
                     if open.is_empty() {
                         break;
                     }
                     let open_rows: Vec<usize> = open.iter().map(|&a| rows[a]).collect();
                     let goal: Vec<i64> = open.iter().map(|&a| ranked[a][rank]).collect();
                     for restart in 0..self.restarts {
-                        self.single_run(input, &open_rows, &Goal::Toward(&goal), restart > 0, &mut best, &mut gradient_evals, rng)?;
+                        self.single_run(
+                            input,
+                            &open_rows,
+                            &Goal::Toward(&goal),
+                            restart > 0,
+                            &mut best,
+                            &mut gradient_evals,
+                            rng,
+                        )?;
                     }
                 }
             } else {
                 for restart in 0..self.restarts {
-                    self.single_run(input, &rows, &Goal::Closest, restart > 0, &mut best, &mut gradient_evals, rng)?;
+                    self.single_run(
+                        input,
+                        &rows,
+                        &Goal::Closest,
+                        restart > 0,
+                        &mut best,
+                        &mut gradient_evals,
+                        rng,
+                    )?;
                 }
             }
         }
@@ -262,9 +310,17 @@ impl Fab {
         let bounds = input.threat().bounds();
         let classes = input.model().num_classes();
         let device = compute_device();
-        let eps_max = input.threat().epsilons().iter().copied().fold(0f32, f32::max);
+        let eps_max = input
+            .threat()
+            .epsilons()
+            .iter()
+            .copied()
+            .fold(0f32, f32::max);
 
-        let x0: Vec<f32> = rows.iter().flat_map(|&i| input.row(i).iter().copied()).collect();
+        let x0: Vec<f32> = rows
+            .iter()
+            .flat_map(|&i| input.row(i).iter().copied())
+            .collect();
         let labels: Vec<i64> = rows.iter().map(|&i| input.labels()[i]).collect();
         let mut x1 = x0.clone();
         if random_start {
@@ -300,8 +356,16 @@ impl Fab {
                     let mut closest = vec![f32::INFINITY; m];
                     for slot in 0..classes - 1 {
                         // The slot-th class other than the label.
-                        let positive: Vec<i64> =
-                            labels.iter().map(|&y| if (slot as i64) < y { slot as i64 } else { slot as i64 + 1 }).collect();
+                        let positive: Vec<i64> = labels
+                            .iter()
+                            .map(|&y| {
+                                if (slot as i64) < y {
+                                    slot as i64
+                                } else {
+                                    slot as i64 + 1
+                                }
+                            })
+                            .collect();
                         let lg = loss_and_grad(
                             input.model(),
                             &xt,
@@ -331,7 +395,12 @@ impl Fab {
                 let (xa, oa) = (&x1[span.clone()], &x0[span.clone()]);
                 // Boundary: margin + w·(z − x1) = 0, so w·δ must equal c from each point.
                 let c1 = -(z as f64);
-                let shift: f64 = wa.iter().zip(xa).zip(oa).map(|((&g, &p), &o)| g as f64 * (p - o) as f64).sum();
+                let shift: f64 = wa
+                    .iter()
+                    .zip(xa)
+                    .zip(oa)
+                    .map(|((&g, &p), &o)| g as f64 * (p - o) as f64)
+                    .sum();
                 let d1 = project_hyperplane_box(norm, xa, wa, c1, bounds);
                 let d2 = project_hyperplane_box(norm, oa, wa, c1 + shift, bounds);
                 let a1 = norm.measure_row(&d1).max(1e-8);
@@ -353,7 +422,11 @@ impl Fab {
                     continue;
                 }
                 let span = a * f..(a + 1) * f;
-                let delta: Vec<f32> = x1[span.clone()].iter().zip(&x0[span.clone()]).map(|(p, o)| p - o).collect();
+                let delta: Vec<f32> = x1[span.clone()]
+                    .iter()
+                    .zip(&x0[span.clone()])
+                    .map(|(p, o)| p - o)
+                    .collect();
                 let size = norm.measure_row(&delta);
                 if size < best.norms[i] {
                     best.norms[i] = size;
@@ -374,7 +447,9 @@ impl Fab {
 fn random_direction(norm: Norm, f: usize, rng: &mut StdRng) -> Vec<f32> {
     let t: Vec<f32> = match norm {
         Norm::Linf => (0..f).map(|_| rng.gen_range(-1.0f32..=1.0)).collect(),
-        Norm::L2 | Norm::L1 => (0..f).map(|_| rng.sample::<f32, _>(StandardNormal)).collect(),
+        Norm::L2 | Norm::L1 => (0..f)
+            .map(|_| rng.sample::<f32, _>(StandardNormal))
+            .collect(),
     };
     let size = norm.measure_row(&t).max(1e-12);
     t.into_iter().map(|v| v / size).collect()
@@ -389,13 +464,19 @@ mod tests {
         let err = |r: Result<Fab>| r.unwrap_err().to_string();
         assert_eq!(err(Fab::new(0, 1)), "Fab: steps must be at least 1");
         assert_eq!(err(Fab::new(10, 0)), "Fab: restarts must be at least 1");
-        assert_eq!(err(Fab::targeted(10, 1, 0)), "Fab: target_classes must be at least 1");
+        assert_eq!(
+            err(Fab::targeted(10, 1, 0)),
+            "Fab: target_classes must be at least 1"
+        );
         let fab = Fab::new(10, 1).unwrap();
         assert!(err(fab.clone().with_step_parameters(0.0, 1.05, 0.9)).starts_with("Fab: alpha_max"));
         assert!(err(fab.clone().with_step_parameters(0.1, f32::NAN, 0.9)).starts_with("Fab: eta"));
         assert!(err(fab.clone().with_step_parameters(0.1, 1.05, 1.5)).starts_with("Fab: beta"));
         let tuned = fab.with_step_parameters(0.2, 1.1, 0.8).unwrap();
         assert_eq!(tuned.describe()["beta"], 0.8f32 as f64);
-        assert_eq!(Fab::targeted(5, 2, 3).unwrap().describe()["target_classes"], 3);
+        assert_eq!(
+            Fab::targeted(5, 2, 3).unwrap().describe()["target_classes"],
+            3
+        );
     }
 }

@@ -55,12 +55,24 @@ impl FixedBudget for Fgsm {
         // The gradient does not depend on ε: one backward pass serves every budget.
         let grad = loss_and_grad(input.model(), &x, &objective)?.grad;
         let b = input.threat().bounds();
-        let direction = to_vec(ascent_direction(input.threat().norm(), grad, &x, (b.min, b.max)));
+        let direction = to_vec(ascent_direction(
+            input.threat().norm(),
+            grad,
+            &x,
+            (b.min, b.max),
+        ));
         let rows = input
             .threat()
             .epsilons()
             .iter()
-            .map(|&eps| input.x().iter().zip(&direction).map(|(x, d)| x + eps * d).collect())
+            .map(|&eps| {
+                input
+                    .x()
+                    .iter()
+                    .zip(&direction)
+                    .map(|(x, d)| x + eps * d)
+                    .collect()
+            })
             .collect();
         Ok(BudgetCandidates {
             rows,

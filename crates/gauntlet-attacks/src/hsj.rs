@@ -108,7 +108,9 @@ impl HopSkipJump {
     /// Overrides the number of random-noise draws for the start point (at least 1).
     pub fn with_start_tries(mut self, tries: usize) -> Result<Self> {
         if tries == 0 {
-            return Err(Error::Parameter("HopSkipJump: start_tries must be at least 1".into()));
+            return Err(Error::Parameter(
+                "HopSkipJump: start_tries must be at least 1".into(),
+            ));
         }
         self.start_tries = tries;
         Ok(self)
@@ -177,8 +179,11 @@ impl MinimumNorm for HopSkipJump {
         let mut dist_post = vec![0f32; n];
         let mut dist = vec![0f32; n];
         let mut active: Vec<usize> = Vec::new();
-        let pending: Vec<(usize, Vec<f32>)> =
-            starts.into_iter().enumerate().filter_map(|(i, p)| p.map(|p| (i, p))).collect();
+        let pending: Vec<(usize, Vec<f32>)> = starts
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.map(|p| (i, p)))
+            .collect();
         for (i, point, post) in boundary_search(&mut oracle, norm, theta, width, pending)? {
             let dt = norm.distance(input.row(i), &point);
             track.offer(i, &point, dt, oracle.used(i));
@@ -238,7 +243,10 @@ impl MinimumNorm for HopSkipJump {
 
             // 4. Geometric step search: ξ = dist / √t, halved until adversarial. The boundary
             // search's queries stay reserved.
-            let mut step: Vec<f32> = plan.iter().map(|&(i, _)| dist[i] / (t as f32).sqrt()).collect();
+            let mut step: Vec<f32> = plan
+                .iter()
+                .map(|&(i, _)| dist[i] / (t as f32).sqrt())
+                .collect();
             let mut moved: Vec<Option<Vec<f32>>> = vec![None; plan.len()];
             let mut searching: Vec<usize> = (0..plan.len()).collect();
             let mut halvings = 0;
@@ -250,8 +258,11 @@ impl MinimumNorm for HopSkipJump {
                     if oracle.left(i) <= bs_steps(i) {
                         continue;
                     }
-                    let mut row: Vec<f32> =
-                        current[i].iter().zip(&updates[k]).map(|(c, g)| c + step[k] * g).collect();
+                    let mut row: Vec<f32> = current[i]
+                        .iter()
+                        .zip(&updates[k])
+                        .map(|(c, g)| c + step[k] * g)
+                        .collect();
                     settle(input.row(i), &mut row, lo, hi);
                     batch.extend_from_slice(&row);
                     who.push(k);
@@ -278,8 +289,11 @@ impl MinimumNorm for HopSkipJump {
             }
 
             // 2. Boundary search from each moved point.
-            let pending: Vec<(usize, Vec<f32>)> =
-                moved.into_iter().enumerate().filter_map(|(k, m)| m.map(|p| (plan[k].0, p))).collect();
+            let pending: Vec<(usize, Vec<f32>)> = moved
+                .into_iter()
+                .enumerate()
+                .filter_map(|(k, m)| m.map(|p| (plan[k].0, p)))
+                .collect();
             for (i, point, post) in boundary_search(&mut oracle, norm, theta, width, pending)? {
                 let dt = norm.distance(input.row(i), &point);
                 track.offer(i, &point, dt, oracle.used(i));
@@ -311,7 +325,10 @@ fn boundary_search(
     pending: Vec<(usize, Vec<f32>)>,
 ) -> Result<Vec<(usize, Vec<f32>, f32)>> {
     let input = *oracle.input();
-    let posts: Vec<f32> = pending.iter().map(|(i, p)| norm.distance(input.row(*i), p)).collect();
+    let posts: Vec<f32> = pending
+        .iter()
+        .map(|(i, p)| norm.distance(input.row(*i), p))
+        .collect();
     let searches = pending
         .into_iter()
         .zip(&posts)
@@ -322,7 +339,11 @@ fn boundary_search(
             threshold: boundary_threshold(norm, theta, width, post),
         })
         .collect();
-    let path = if norm == Norm::L2 { Path::Blend } else { Path::Clip };
+    let path = if norm == Norm::L2 {
+        Path::Blend
+    } else {
+        Path::Clip
+    };
     Ok(bisect(oracle, path, searches)?
         .into_iter()
         .zip(posts)
@@ -339,10 +360,21 @@ mod tests {
         // d = 784: θ = 1/784^{3/2} for L2 → 15 halvings of [0, 1].
         let d = 784f32;
         let theta = 1.0 / (d * d.sqrt());
-        assert!((1.0 / boundary_threshold(Norm::L2, theta, 1.0, 3.0)).log2().ceil() == 15.0);
+        assert!(
+            (1.0 / boundary_threshold(Norm::L2, theta, 1.0, 3.0))
+                .log2()
+                .ceil()
+                == 15.0
+        );
         let theta_inf = 1.0 / (d * d);
-        assert_eq!(boundary_threshold(Norm::Linf, theta_inf, 1.0, 0.5), 0.5 * theta_inf);
-        assert_eq!(boundary_threshold(Norm::Linf, theta_inf, 1.0, 2.0), theta_inf);
+        assert_eq!(
+            boundary_threshold(Norm::Linf, theta_inf, 1.0, 0.5),
+            0.5 * theta_inf
+        );
+        assert_eq!(
+            boundary_threshold(Norm::Linf, theta_inf, 1.0, 2.0),
+            theta_inf
+        );
     }
 
     #[test]
@@ -350,8 +382,15 @@ mod tests {
         let err = |r: Result<HopSkipJump>| r.unwrap_err().to_string();
         assert!(err(HopSkipJump::new(100).with_gamma(0.0)).starts_with("HopSkipJump: gamma = 0"));
         assert!(err(HopSkipJump::new(100).with_gamma(f32::NAN)).starts_with("HopSkipJump: gamma"));
-        assert_eq!(err(HopSkipJump::new(100).with_start_tries(0)), "HopSkipJump: start_tries must be at least 1");
-        let hsj = HopSkipJump::new(300).with_gamma(2.0).unwrap().with_start_tries(5).unwrap();
+        assert_eq!(
+            err(HopSkipJump::new(100).with_start_tries(0)),
+            "HopSkipJump: start_tries must be at least 1"
+        );
+        let hsj = HopSkipJump::new(300)
+            .with_gamma(2.0)
+            .unwrap()
+            .with_start_tries(5)
+            .unwrap();
         assert_eq!(hsj.describe()["queries"], 300);
         assert_eq!(hsj.describe()["gamma"], 2.0);
         assert_eq!(hsj.describe()["start_tries"], 5);

@@ -142,7 +142,10 @@ mod tests {
         let err = |r: Result<AttackInput>| r.err().expect("rejected").to_string();
 
         let input = AttackInput::new(&model, &x, &[0, 2], &untargeted, &threat).unwrap();
-        assert_eq!((input.len(), input.features(), input.is_empty()), (2, 3, false));
+        assert_eq!(
+            (input.len(), input.features(), input.is_empty()),
+            (2, 3, false)
+        );
         assert_eq!(input.x(), &x);
         assert_eq!(input.labels(), &[0, 2]);
         assert_eq!(input.row(1), &[0.4, 0.5, 0.6]);
@@ -150,17 +153,38 @@ mod tests {
         assert!(!input.criterion().is_targeted());
         assert!(input.is_adversarial(0, 1) && !input.is_adversarial(0, 0));
 
-        assert!(err(AttackInput::new(&model, &x[..5], &[0, 2], &untargeted, &threat)).contains("`x` holds 5"));
-        assert!(err(AttackInput::new(&model, &x, &[0], &untargeted, &threat)).contains("`x` holds 6"));
-        assert!(err(AttackInput::new(&model, &x, &[0, 3], &untargeted, &threat)).contains("`labels[1]` = 3"));
-        assert!(err(AttackInput::new(&model, &x, &[-1, 0], &untargeted, &threat)).contains("`labels[0]` = -1"));
+        assert!(err(AttackInput::new(
+            &model,
+            &x[..5],
+            &[0, 2],
+            &untargeted,
+            &threat
+        ))
+        .contains("`x` holds 5"));
+        assert!(
+            err(AttackInput::new(&model, &x, &[0], &untargeted, &threat)).contains("`x` holds 6")
+        );
+        assert!(
+            err(AttackInput::new(&model, &x, &[0, 3], &untargeted, &threat))
+                .contains("`labels[1]` = 3")
+        );
+        assert!(
+            err(AttackInput::new(&model, &x, &[-1, 0], &untargeted, &threat))
+                .contains("`labels[0]` = -1")
+        );
         let short = Criterion::Targeted(vec![1]);
-        assert!(err(AttackInput::new(&model, &x, &[0, 2], &short, &threat)).contains("1 targets for 2 samples"));
+        assert!(err(AttackInput::new(&model, &x, &[0, 2], &short, &threat))
+            .contains("1 targets for 2 samples"));
         let outside = Criterion::Targeted(vec![1, 7]);
-        assert!(err(AttackInput::new(&model, &x, &[0, 2], &outside, &threat)).contains("target 7 of sample 1"));
+        assert!(
+            err(AttackInput::new(&model, &x, &[0, 2], &outside, &threat))
+                .contains("target 7 of sample 1")
+        );
         let targeted = Criterion::Targeted(vec![1, 0]);
         let input = AttackInput::new(&model, &x, &[0, 2], &targeted, &threat).unwrap();
         assert!(input.is_adversarial(1, 0) && !input.is_adversarial(1, 1));
-        assert!(AttackInput::new(&model, &[], &[], &untargeted, &threat).unwrap().is_empty());
+        assert!(AttackInput::new(&model, &[], &[], &untargeted, &threat)
+            .unwrap()
+            .is_empty());
     }
 }

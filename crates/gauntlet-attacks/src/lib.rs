@@ -100,7 +100,9 @@ use gauntlet_core::loss::Objective;
 
 pub use attack::{Access, Attack, FixedBudget, Kind, MinimumNorm};
 pub use input::AttackInput;
-pub use outcome::{AttackOutcome, BudgetCandidates, EpsilonOutcome, SampleCandidates, SampleQueries};
+pub use outcome::{
+    AttackOutcome, BudgetCandidates, EpsilonOutcome, SampleCandidates, SampleQueries,
+};
 pub use settings::{
     by_name, default_queries, default_steps, suite, AttackSettings, ATTACK_NAMES, MAX_QUERIES,
     MAX_RESTARTS, MAX_STEPS,

@@ -85,7 +85,11 @@ impl BudgetCandidates {
     /// Projects, clips and verifies the rows with the model, carries success upward in ε and
     /// attaches the query counts: what [`Attack::run`](crate::Attack::run) does with them.
     pub fn verify(self, input: &AttackInput) -> Result<AttackOutcome> {
-        let (budgets, n, f) = (input.threat().epsilons().len(), input.len(), input.features());
+        let (budgets, n, f) = (
+            input.threat().epsilons().len(),
+            input.len(),
+            input.features(),
+        );
         let well_formed = self.rows.len() == budgets
             && self.rows.iter().all(|r| r.len() == n * f)
             && self.queries.as_ref().is_none_or(|q| q.len() == budgets * n);
@@ -113,7 +117,11 @@ impl SampleCandidates {
     /// queries reported at ε are those spent until the point first came within ε (all the
     /// sample used, where it never did).
     pub fn verify(self, input: &AttackInput) -> Result<AttackOutcome> {
-        let (budgets, n, f) = (input.threat().epsilons().len(), input.len(), input.features());
+        let (budgets, n, f) = (
+            input.threat().epsilons().len(),
+            input.len(),
+            input.features(),
+        );
         let well_formed = self.points.len() == n * f
             && self
                 .queries
@@ -242,7 +250,10 @@ mod tests {
         let x = [0.6f32, 0.2, 0.0, 0.0, 0.0, 0.8];
         let input = AttackInput::new(&model, &x, &[0, 2], &criterion, &threat).unwrap();
         let found = BudgetCandidates {
-            rows: vec![vec![0.3, 0.5, 0.0, 0.0, 0.9, 0.0], vec![0.6, 0.2, 0.0, 0.0, 1.0, -1.0]],
+            rows: vec![
+                vec![0.3, 0.5, 0.0, 0.0, 0.9, 0.0],
+                vec![0.6, 0.2, 0.0, 0.0, 1.0, -1.0],
+            ],
             gradient_evals: 4,
             queries: Some(vec![5, 6, 7, 8]),
         };
@@ -250,15 +261,30 @@ mod tests {
         let (small, large) = (&outcome.per_eps[0], &outcome.per_eps[1]);
         assert_eq!(small.success, vec![true, false]);
         assert_eq!(small.predictions, vec![1, 2]);
-        assert_eq!(&small.adversarial[3..], &[0.0, 0.3, 0.5], "projected into ε = 0.3");
+        assert_eq!(
+            &small.adversarial[3..],
+            &[0.0, 0.3, 0.5],
+            "projected into ε = 0.3"
+        );
         assert_eq!(large.success, vec![true, true]);
-        assert_eq!(&large.adversarial[..3], &small.adversarial[..3], "carried upward");
+        assert_eq!(
+            &large.adversarial[..3],
+            &small.adversarial[..3],
+            "carried upward"
+        );
         assert_eq!(large.perturbation[0], small.perturbation[0]);
         let expected = [0.0f32, 0.6, 0.2];
         for (a, b) in large.adversarial[3..].iter().zip(expected) {
-            assert!((a - b).abs() < 1e-6, "projected into ε = 0.6: {:?}", &large.adversarial[3..]);
+            assert!(
+                (a - b).abs() < 1e-6,
+                "projected into ε = 0.6: {:?}",
+                &large.adversarial[3..]
+            );
         }
-        assert_eq!((small.queries.clone(), large.queries.clone()), (vec![5, 6], vec![7, 8]));
+        assert_eq!(
+            (small.queries.clone(), large.queries.clone()),
+            (vec![5, 6], vec![7, 8])
+        );
         assert_eq!((outcome.gradient_evals, outcome.queries), (4, 26));
     }
 
@@ -280,18 +306,34 @@ mod tests {
         let outcome = found.verify(&input).unwrap();
         assert_eq!(outcome.per_eps[0].success, vec![false]);
         assert_eq!(outcome.per_eps[1].success, vec![true]);
-        assert_eq!(outcome.per_eps[0].queries, vec![9], "never reached: all it used");
+        assert_eq!(
+            outcome.per_eps[0].queries,
+            vec![9],
+            "never reached: all it used"
+        );
         assert_eq!(outcome.per_eps[1].queries, vec![3]);
         assert_eq!(outcome.queries, 9, "one search served both budgets");
 
         // Gradient attacks report no queries; a wrong shape is refused, not truncated.
-        let white = SampleCandidates { points: vec![0.4, 0.6], gradient_evals: 2, queries: None };
+        let white = SampleCandidates {
+            points: vec![0.4, 0.6],
+            gradient_evals: 2,
+            queries: None,
+        };
         let outcome = white.verify(&input).unwrap();
         assert!(outcome.per_eps.iter().all(|o| o.queries.is_empty()));
         assert_eq!((outcome.gradient_evals, outcome.queries), (2, 0));
-        let short = SampleCandidates { points: vec![0.4], gradient_evals: 0, queries: None };
+        let short = SampleCandidates {
+            points: vec![0.4],
+            gradient_evals: 0,
+            queries: None,
+        };
         assert!(short.verify(&input).is_err());
-        let one_budget = BudgetCandidates { rows: vec![x.to_vec()], gradient_evals: 0, queries: None };
+        let one_budget = BudgetCandidates {
+            rows: vec![x.to_vec()],
+            gradient_evals: 0,
+            queries: None,
+        };
         assert!(one_budget.verify(&input).is_err());
     }
 }

@@ -35,7 +35,12 @@ impl Pgd {
     /// `steps` iterations (at least 1), `restarts` runs (at least 1), a step of `rel_step · ε`
     /// (`None`: 2.5 / steps, Madry et al.), from a uniformly random point of the ball when
     /// `random_start`.
-    pub fn new(steps: usize, restarts: usize, rel_step: Option<f32>, random_start: bool) -> Result<Self> {
+    pub fn new(
+        steps: usize,
+        restarts: usize,
+        rel_step: Option<f32>,
+        random_start: bool,
+    ) -> Result<Self> {
         if steps == 0 {
             return Err(Error::Parameter("Pgd: steps must be at least 1".into()));
         }
@@ -130,8 +135,12 @@ impl FixedBudget for Pgd {
                     (to_vec(input.model().logits(xt.clone())?), None)
                 };
                 let preds = argmax_rows(&logits, classes);
-                let success: Vec<bool> =
-                    active.rows().iter().zip(&preds).map(|(&r, &p)| rows.is_adversarial(r, p)).collect();
+                let success: Vec<bool> = active
+                    .rows()
+                    .iter()
+                    .zip(&preds)
+                    .map(|(&r, &p)| rows.is_adversarial(r, p))
+                    .collect();
                 let any_success = success.contains(&true);
                 if any_success || grad.is_none() {
                     rows.record(active.rows(), &to_vec(xt.clone()), &success, grad.is_none());
@@ -179,8 +188,14 @@ mod tests {
     #[test]
     fn builder_rejects_bad_values_by_field() {
         let err = |r: Result<Pgd>| r.unwrap_err().to_string();
-        assert_eq!(err(Pgd::new(0, 1, None, true)), "Pgd: steps must be at least 1");
-        assert_eq!(err(Pgd::new(10, 0, None, true)), "Pgd: restarts must be at least 1");
+        assert_eq!(
+            err(Pgd::new(0, 1, None, true)),
+            "Pgd: steps must be at least 1"
+        );
+        assert_eq!(
+            err(Pgd::new(10, 0, None, true)),
+            "Pgd: restarts must be at least 1"
+        );
         assert!(err(Pgd::new(10, 1, Some(0.0), true)).starts_with("Pgd: rel_step = 0"));
         assert!(err(Pgd::new(10, 1, Some(f32::INFINITY), true)).starts_with("Pgd: rel_step = inf"));
         let pgd = Pgd::new(10, 2, None, false).unwrap();

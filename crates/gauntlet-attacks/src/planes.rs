@@ -36,7 +36,10 @@ mod tests {
 
     #[test]
     fn shapes_become_planes() {
-        assert_eq!(Planes::of(&[3, 32, 32], 3072), Planes { c: 3, h: 32, w: 32 });
+        assert_eq!(
+            Planes::of(&[3, 32, 32], 3072),
+            Planes { c: 3, h: 32, w: 32 }
+        );
         assert_eq!(Planes::of(&[28, 28], 784), Planes { c: 1, h: 28, w: 28 });
         assert_eq!(Planes::of(&[100], 100), Planes { c: 1, h: 1, w: 100 });
         assert_eq!(Planes::of(&[1, 2, 3, 4], 24), Planes { c: 1, h: 1, w: 24 });

@@ -94,7 +94,9 @@ impl<'a> Rows<'a> {
 
     /// The clean inputs of `rows`, flat, in that order.
     pub(crate) fn clean_rows(&self, rows: &[usize]) -> Vec<f32> {
-        rows.iter().flat_map(|&r| self.clean(r).iter().copied()).collect()
+        rows.iter()
+            .flat_map(|&r| self.clean(r).iter().copied())
+            .collect()
     }
 
     /// The budgets of `rows`.
@@ -116,7 +118,13 @@ impl<'a> Rows<'a> {
     /// Records a batch of iterates of `rows` (flat, in that order): rows where `success`
     /// holds are adversarial and keep that point for good; the others move to theirs only if
     /// `keep_rest` (so a row's candidate is its last iterate rather than its clean input).
-    pub(crate) fn record(&mut self, rows: &[usize], batch: &[f32], success: &[bool], keep_rest: bool) {
+    pub(crate) fn record(
+        &mut self,
+        rows: &[usize],
+        batch: &[f32],
+        success: &[bool],
+        keep_rest: bool,
+    ) {
         let f = self.f;
         for (k, &r) in rows.iter().enumerate() {
             if success[k] || keep_rest {
@@ -218,7 +226,10 @@ impl<S> Active<S> {
 /// The rows of `t` at `rows`, in that order.
 pub(crate) fn select_rows(t: Tensor<2>, rows: &[usize]) -> Tensor<2> {
     let idx: Tensor<1, Int> = Tensor::from_data(
-        TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]),
+        TensorData::new(
+            rows.iter().map(|&r| r as i64).collect::<Vec<_>>(),
+            [rows.len()],
+        ),
         &t.device(),
     );
     t.select(0, idx)
@@ -286,7 +297,11 @@ mod tests {
     fn active_rows_leave_together_with_their_state() {
         let mut active = Active::new(vec![4, 7, 9, 12], vec!['a', 'b', 'c', 'd']);
         let kept = active.drop_where(&[false, true, false, true]);
-        assert_eq!(kept, vec![0, 2], "positions kept, for selecting tensor rows");
+        assert_eq!(
+            kept,
+            vec![0, 2],
+            "positions kept, for selecting tensor rows"
+        );
         assert_eq!(active.rows(), &[4, 9]);
         assert_eq!(active.state(), &['a', 'c']);
         for (r, s) in active.iter_mut() {
@@ -305,6 +320,9 @@ mod tests {
 
     #[test]
     fn wrong_classes_come_highest_first_without_the_label() {
-        assert_eq!(wrong_classes_by_score(&[0.1, 0.9, 0.5, 0.3], 1), vec![2, 3, 0]);
+        assert_eq!(
+            wrong_classes_by_score(&[0.1, 0.9, 0.5, 0.3], 1),
+            vec![2, 3, 0]
+        );
     }
 }

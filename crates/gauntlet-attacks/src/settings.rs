@@ -87,8 +87,20 @@ impl AttackSettings {
 
 /// Names accepted by [`by_name`].
 pub const ATTACK_NAMES: &[&str] = &[
-    "fgsm", "pgd", "apgd-ce", "apgd-dlr", "apgd-t", "cw", "deepfool", "fab", "fab-t", "square",
-    "simba", "simba-dct", "hsj", "boundary",
+    "fgsm",
+    "pgd",
+    "apgd-ce",
+    "apgd-dlr",
+    "apgd-t",
+    "cw",
+    "deepfool",
+    "fab",
+    "fab-t",
+    "square",
+    "simba",
+    "simba-dct",
+    "hsj",
+    "boundary",
 ];
 
 /// Attack suites, run as ensembles in increasing cost (AutoAttack, Croce & Hein 2020).
@@ -139,7 +151,11 @@ pub fn by_name(name: &str, settings: &AttackSettings) -> Result<Box<dyn Attack>>
     Ok(match lower.as_str() {
         "fgsm" | "fgm" => Box::new(fgsm::Fgsm),
         "pgd" => Box::new(pgd::Pgd::new(steps, s.restarts, s.rel_step, true)?),
-        "apgd-ce" | "apgd" => Box::new(apgd::Apgd::new(apgd::ApgdLoss::CrossEntropy, steps, s.restarts)?),
+        "apgd-ce" | "apgd" => Box::new(apgd::Apgd::new(
+            apgd::ApgdLoss::CrossEntropy,
+            steps,
+            s.restarts,
+        )?),
         "apgd-dlr" => Box::new(apgd::Apgd::new(apgd::ApgdLoss::Dlr, steps, s.restarts)?),
         "apgd-t" => Box::new(apgd::Apgd::new(
             apgd::ApgdLoss::TargetedDlr {
@@ -177,17 +193,56 @@ mod tests {
     #[test]
     fn settings_reject_out_of_range_fields_by_name() {
         let bad = [
-            (AttackSettings { steps: Some(0), ..Default::default() }, "steps = 0"),
-            (AttackSettings { steps: Some(MAX_STEPS + 1), ..Default::default() }, "steps = 100001"),
-            (AttackSettings { queries: Some(MAX_QUERIES + 1), ..Default::default() }, "queries = "),
-            (AttackSettings { restarts: 0, ..Default::default() }, "restarts = 0"),
-            (AttackSettings { rel_step: Some(-0.1), ..Default::default() }, "rel_step = -0.1"),
-            (AttackSettings { rel_step: Some(f32::NAN), ..Default::default() }, "rel_step = NaN"),
+            (
+                AttackSettings {
+                    steps: Some(0),
+                    ..Default::default()
+                },
+                "steps = 0",
+            ),
+            (
+                AttackSettings {
+                    steps: Some(MAX_STEPS + 1),
+                    ..Default::default()
+                },
+                "steps = 100001",
+            ),
+            (
+                AttackSettings {
+                    queries: Some(MAX_QUERIES + 1),
+                    ..Default::default()
+                },
+                "queries = ",
+            ),
+            (
+                AttackSettings {
+                    restarts: 0,
+                    ..Default::default()
+                },
+                "restarts = 0",
+            ),
+            (
+                AttackSettings {
+                    rel_step: Some(-0.1),
+                    ..Default::default()
+                },
+                "rel_step = -0.1",
+            ),
+            (
+                AttackSettings {
+                    rel_step: Some(f32::NAN),
+                    ..Default::default()
+                },
+                "rel_step = NaN",
+            ),
         ];
         for (settings, field) in bad {
             let err = settings.clone().validated().unwrap_err().to_string();
             assert!(err.contains(field), "{err}");
-            assert!(!err.contains("--"), "a library error names no CLI flag: {err}");
+            assert!(
+                !err.contains("--"),
+                "a library error names no CLI flag: {err}"
+            );
             assert!(by_name("pgd", &settings).is_err());
         }
         AttackSettings::default().validated().unwrap();
@@ -196,11 +251,19 @@ mod tests {
     #[test]
     fn settings_deserialize_strictly_with_defaults() {
         let s: AttackSettings = serde_json::from_str(r#"{"steps": 20, "queries": 300}"#).unwrap();
-        assert_eq!(s, AttackSettings { steps: Some(20), queries: Some(300), ..Default::default() });
+        assert_eq!(
+            s,
+            AttackSettings {
+                steps: Some(20),
+                queries: Some(300),
+                ..Default::default()
+            }
+        );
         let empty: AttackSettings = serde_json::from_str("{}").unwrap();
         assert_eq!(empty, AttackSettings::default());
         assert!(serde_json::from_str::<AttackSettings>(r#"{"step": 20}"#).is_err());
-        let back: AttackSettings = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        let back: AttackSettings =
+            serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
         assert_eq!(back, s);
     }
 
@@ -208,21 +271,51 @@ mod tests {
     fn each_budget_has_one_meaning() {
         for name in ["square", "simba", "simba-dct", "hsj", "boundary"] {
             assert!(default_queries(name).is_some(), "{name}");
-            assert_eq!(default_steps(name), 0, "{name} has no iterations of its own");
+            assert_eq!(
+                default_steps(name),
+                0,
+                "{name} has no iterations of its own"
+            );
         }
-        for name in ["fgsm", "pgd", "apgd-ce", "apgd-t", "cw", "deepfool", "fab", "fab-t"] {
+        for name in [
+            "fgsm", "pgd", "apgd-ce", "apgd-t", "cw", "deepfool", "fab", "fab-t",
+        ] {
             assert_eq!(default_queries(name), None, "{name}");
             assert!(default_steps(name) >= 1, "{name}");
         }
         // `queries` sets a black-box budget and leaves an iterative attack alone, and back.
-        let settings = AttackSettings { steps: Some(7), queries: Some(123), ..Default::default() };
-        assert_eq!(by_name("square", &settings).unwrap().describe()["queries"], 123);
-        assert_eq!(by_name("hsj", &settings).unwrap().describe()["queries"], 123);
+        let settings = AttackSettings {
+            steps: Some(7),
+            queries: Some(123),
+            ..Default::default()
+        };
+        assert_eq!(
+            by_name("square", &settings).unwrap().describe()["queries"],
+            123
+        );
+        assert_eq!(
+            by_name("hsj", &settings).unwrap().describe()["queries"],
+            123
+        );
         assert_eq!(by_name("pgd", &settings).unwrap().describe()["steps"], 7);
         let defaults = AttackSettings::default();
-        assert_eq!(by_name("square", &defaults).unwrap().describe()["queries"], 5000);
+        assert_eq!(
+            by_name("square", &defaults).unwrap().describe()["queries"],
+            5000
+        );
         assert_eq!(by_name("pgd", &defaults).unwrap().describe()["steps"], 40);
-        assert_eq!(by_name("deepfool", &AttackSettings { steps: Some(500), ..defaults }).unwrap().describe()["steps"], 100);
+        assert_eq!(
+            by_name(
+                "deepfool",
+                &AttackSettings {
+                    steps: Some(500),
+                    ..defaults
+                }
+            )
+            .unwrap()
+            .describe()["steps"],
+            100
+        );
     }
 
     #[test]
@@ -232,7 +325,10 @@ mod tests {
             assert_eq!(attack.name(), name);
             let described = attack.describe();
             assert_eq!(described["attack"], name, "{described}");
-            assert!(described["kind"] == "fixed-budget" || described["kind"] == "minimum-norm", "{described}");
+            assert!(
+                described["kind"] == "fixed-budget" || described["kind"] == "minimum-norm",
+                "{described}"
+            );
         }
         assert!(by_name("nope", &AttackSettings::default()).is_err());
     }

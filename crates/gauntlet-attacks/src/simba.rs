@@ -98,7 +98,9 @@ impl Simba {
     /// at ε).
     pub fn with_step(mut self, alpha: f32) -> Result<Self> {
         if !(alpha.is_finite() && alpha > 0.0) {
-            return Err(Error::Parameter(format!("Simba: step = {alpha} must be a positive number")));
+            return Err(Error::Parameter(format!(
+                "Simba: step = {alpha} must be a positive number"
+            )));
         }
         self.step = Some(alpha);
         Ok(self)
@@ -191,8 +193,17 @@ impl FixedBudget for Simba {
                     let k = search.order[search.position];
                     search.position += 1;
                     let found = [1.0f32, -1.0].into_iter().find_map(|sign| {
-                        let point =
-                            propose(rows.clean(r), rows.point(r), &directions, k, sign * step, norm, rows.eps(r), (lo, hi), &mut delta);
+                        let point = propose(
+                            rows.clean(r),
+                            rows.point(r),
+                            &directions,
+                            k,
+                            sign * step,
+                            norm,
+                            rows.eps(r),
+                            (lo, hi),
+                            &mut delta,
+                        );
                         (point != rows.point(r)).then_some((sign, point))
                     });
                     match found {
@@ -227,8 +238,17 @@ impl FixedBudget for Simba {
                 }
                 if sign > 0.0 && used < budget {
                     let step = self.step_for(norm, rows.eps(r));
-                    let point =
-                        propose(rows.clean(r), rows.point(r), &directions, k, -step, norm, rows.eps(r), (lo, hi), &mut delta);
+                    let point = propose(
+                        rows.clean(r),
+                        rows.point(r),
+                        &directions,
+                        k,
+                        -step,
+                        norm,
+                        rows.eps(r),
+                        (lo, hi),
+                        &mut delta,
+                    );
                     if point != rows.point(r) {
                         seconds.push(j);
                         second_batch.extend_from_slice(&point);

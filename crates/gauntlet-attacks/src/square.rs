@@ -76,7 +76,9 @@ impl Square {
     /// Overrides the initial window fraction `p_init`, in (0, 1].
     pub fn with_p_init(mut self, p_init: f32) -> Result<Self> {
         if !(p_init.is_finite() && p_init > 0.0 && p_init <= 1.0) {
-            return Err(Error::Parameter(format!("Square: p_init = {p_init} must be in (0, 1]")));
+            return Err(Error::Parameter(format!(
+                "Square: p_init = {p_init} must be in (0, 1]"
+            )));
         }
         self.p_init = p_init;
         Ok(self)
@@ -137,7 +139,11 @@ impl FixedBudget for Square {
 
         let mut rows = Rows::new(input);
         // Each row's best margin so far.
-        let open = if self.queries == 0 { Vec::new() } else { rows.open() };
+        let open = if self.queries == 0 {
+            Vec::new()
+        } else {
+            rows.open()
+        };
         let mut active = Active::new(open.clone(), vec![f32::INFINITY; open.len()]);
 
         // Initial points.

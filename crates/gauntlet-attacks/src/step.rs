@@ -15,7 +15,12 @@ const L1_SPARSITY: f32 = 0.01;
 /// The unit-norm direction of steepest ascent of a linear function with gradient `grad`,
 /// per row. For L1, coordinates that cannot move further (at the box edge, gradient pointing
 /// outward) are excluded, so the step is not wasted.
-pub fn ascent_direction(norm: Norm, grad: Tensor<2>, x: &Tensor<2>, bounds: (f32, f32)) -> Tensor<2> {
+pub fn ascent_direction(
+    norm: Norm,
+    grad: Tensor<2>,
+    x: &Tensor<2>,
+    bounds: (f32, f32),
+) -> Tensor<2> {
     match norm {
         Norm::Linf => grad.sign(),
         Norm::L2 => {
@@ -34,7 +39,8 @@ pub fn ascent_direction(norm: Norm, grad: Tensor<2>, x: &Tensor<2>, bounds: (f32
                 let xr = &xv[r * f..(r + 1) * f];
                 let mut candidates: Vec<usize> = (0..f)
                     .filter(|&j| {
-                        let outward = (xr[j] >= bounds.1 && row[j] > 0.0) || (xr[j] <= bounds.0 && row[j] < 0.0);
+                        let outward = (xr[j] >= bounds.1 && row[j] > 0.0)
+                            || (xr[j] <= bounds.0 && row[j] < 0.0);
                         !outward && row[j] != 0.0
                     })
                     .collect();
@@ -58,7 +64,9 @@ pub fn random_start(norm: Norm, n: usize, f: usize, eps: &[f32], rng: &mut StdRn
         match norm {
             Norm::Linf => out.extend((0..f).map(|_| rng.gen_range(-1.0f32..=1.0) * e)),
             Norm::L2 => {
-                let dir: Vec<f32> = (0..f).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
+                let dir: Vec<f32> = (0..f)
+                    .map(|_| rng.sample::<f32, _>(StandardNormal))
+                    .collect();
                 let len = dir.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
                 let radius = e * rng.gen::<f32>().powf(1.0 / f as f32);
                 out.extend(dir.iter().map(|v| v / len * radius));

@@ -4,7 +4,6 @@
 //! - success never falls as ε grows;
 //! - a strong attack at a large budget breaks an undefended CNN.
 
-
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -25,34 +24,76 @@ fn check_properties(name: &str, model: &OnnxModel, input: &AttackInput, outcome:
     let n = input.len();
     let threat = input.threat();
     let mut previous_successes = 0;
-    assert_eq!(outcome.per_eps.len(), threat.epsilons().len(), "{name}: one outcome per ε");
+    assert_eq!(
+        outcome.per_eps.len(),
+        threat.epsilons().len(),
+        "{name}: one outcome per ε"
+    );
     for o in &outcome.per_eps {
-        let delta: Vec<f32> = o.adversarial.iter().zip(input.x()).map(|(a, x)| a - x).collect();
+        let delta: Vec<f32> = o
+            .adversarial
+            .iter()
+            .zip(input.x())
+            .map(|(a, x)| a - x)
+            .collect();
         let norms = threat.norm().measure_rows(&delta, f);
         for (i, &d) in norms.iter().enumerate() {
-            assert!(d <= o.eps * (1.0 + 1e-5) + 1e-6, "{name}: sample {i} at ε={} has ‖δ‖ = {d}", o.eps);
+            assert!(
+                d <= o.eps * (1.0 + 1e-5) + 1e-6,
+                "{name}: sample {i} at ε={} has ‖δ‖ = {d}",
+                o.eps
+            );
         }
         let b = threat.bounds();
-        assert!(o.adversarial.iter().all(|&v| v >= b.min && v <= b.max), "{name}: outside the box");
-        let preds = predict(model, from_rows(o.adversarial.clone(), n, f, &compute_device())).unwrap();
+        assert!(
+            o.adversarial.iter().all(|&v| v >= b.min && v <= b.max),
+            "{name}: outside the box"
+        );
+        let preds = predict(
+            model,
+            from_rows(o.adversarial.clone(), n, f, &compute_device()),
+        )
+        .unwrap();
         let truth = input.criterion().success(input.labels(), &preds);
-        assert_eq!(truth, o.success, "{name}: reported success differs from the model at ε={}", o.eps);
+        assert_eq!(
+            truth, o.success,
+            "{name}: reported success differs from the model at ε={}",
+            o.eps
+        );
         let successes = o.success.iter().filter(|&&s| s).count();
-        assert!(successes >= previous_successes, "{name}: success fell as ε grew");
+        assert!(
+            successes >= previous_successes,
+            "{name}: success fell as ε grew"
+        );
         previous_successes = successes;
     }
 }
 
-fn run(attack: &str, model: &OnnxModel, norm: Norm, eps: &[f32], steps: usize, n: usize) -> (AttackOutcome, usize) {
+fn run(
+    attack: &str,
+    model: &OnnxModel,
+    norm: Norm,
+    eps: &[f32],
+    steps: usize,
+    n: usize,
+) -> (AttackOutcome, usize) {
     let (x, labels) = digits(model, n);
     let threat = ThreatModel::new(norm, eps, Bounds::default()).unwrap();
     let criterion = Criterion::Untargeted;
     let input = AttackInput::new(model, &x, &labels, &criterion, &threat).unwrap();
-    let settings = AttackSettings { steps: Some(steps), ..Default::default() };
+    let settings = AttackSettings {
+        steps: Some(steps),
+        ..Default::default()
+    };
     let attack = by_name(attack, &settings).unwrap();
     attack.check(&threat).unwrap();
     let outcome = attack.run(&input, &mut StdRng::seed_from_u64(7)).unwrap();
-    check_properties(&format!("{} {norm}", attack.name()), model, &input, &outcome);
+    check_properties(
+        &format!("{} {norm}", attack.name()),
+        model,
+        &input,
+        &outcome,
+    );
     (outcome, labels.len())
 }
 
@@ -62,14 +103,20 @@ fn fgsm_and_pgd_linf_keep_the_budget_and_break_the_cnn() {
     run("fgsm", &model, Norm::Linf, &[0.05, 0.1, 0.3], 1, 16);
     let (pgd, n) = run("pgd", &model, Norm::Linf, &[0.05, 0.1, 0.3], 20, 16);
     let broken = pgd.per_eps[2].success.iter().filter(|&&s| s).count();
-    assert!(broken * 10 >= n * 9, "PGD at ε=0.3 broke only {broken}/{n} digits of an undefended CNN");
+    assert!(
+        broken * 10 >= n * 9,
+        "PGD at ε=0.3 broke only {broken}/{n} digits of an undefended CNN"
+    );
 }
 
 #[test]
 fn pgd_l2_and_l1_keep_the_budget() {
     let model = mnist_cnn();
     let (l2, n) = run("pgd", &model, Norm::L2, &[0.5, 2.0, 4.0], 20, 8);
-    assert!(l2.per_eps[2].success.iter().filter(|&&s| s).count() * 2 >= n, "L2 PGD at ε=4 too weak");
+    assert!(
+        l2.per_eps[2].success.iter().filter(|&&s| s).count() * 2 >= n,
+        "L2 PGD at ε=4 too weak"
+    );
     run("pgd", &model, Norm::L1, &[2.0, 10.0], 20, 8);
     run("fgsm", &model, Norm::L2, &[1.0, 3.0], 1, 8);
 }
@@ -78,9 +125,15 @@ fn pgd_l2_and_l1_keep_the_budget() {
 fn minimum_norm_attacks_keep_the_budget() {
     let model = mnist_cnn();
     let (cw, n) = run("cw", &model, Norm::L2, &[1.0, 3.0], 30, 6);
-    assert!(cw.per_eps[1].success.iter().filter(|&&s| s).count() * 2 >= n, "C&W at ε=3 too weak");
+    assert!(
+        cw.per_eps[1].success.iter().filter(|&&s| s).count() * 2 >= n,
+        "C&W at ε=3 too weak"
+    );
     let (df, n) = run("deepfool", &model, Norm::L2, &[1.0, 4.0], 30, 6);
-    assert!(df.per_eps[1].success.iter().any(|&s| s), "DeepFool broke nothing of {n} at ε=4");
+    assert!(
+        df.per_eps[1].success.iter().any(|&s| s),
+        "DeepFool broke nothing of {n} at ε=4"
+    );
     run("deepfool", &model, Norm::Linf, &[0.1, 0.3], 30, 6);
 }
 
@@ -100,12 +153,30 @@ fn targeted_pgd_reaches_the_target() {
     let criterion = Criterion::Targeted(targets.clone());
     let threat = ThreatModel::new(Norm::Linf, &[0.3], Bounds::default()).unwrap();
     let input = AttackInput::new(&model, &x, &labels, &criterion, &threat).unwrap();
-    let attack = by_name("pgd", &AttackSettings { steps: Some(40), ..Default::default() }).unwrap();
+    let attack = by_name(
+        "pgd",
+        &AttackSettings {
+            steps: Some(40),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let outcome = attack.run(&input, &mut StdRng::seed_from_u64(1)).unwrap();
     check_properties("targeted pgd", &model, &input, &outcome);
-    let hits = outcome.per_eps[0].predictions.iter().zip(&targets).filter(|(p, t)| p == t).count();
-    assert_eq!(hits, outcome.per_eps[0].success.iter().filter(|&&s| s).count());
-    assert!(hits * 2 >= labels.len(), "targeted PGD reached the target for only {hits} digits");
+    let hits = outcome.per_eps[0]
+        .predictions
+        .iter()
+        .zip(&targets)
+        .filter(|(p, t)| p == t)
+        .count();
+    assert_eq!(
+        hits,
+        outcome.per_eps[0].success.iter().filter(|&&s| s).count()
+    );
+    assert!(
+        hits * 2 >= labels.len(),
+        "targeted PGD reached the target for only {hits} digits"
+    );
 }
 
 #[test]
@@ -114,11 +185,23 @@ fn other_architectures_work_too() {
     let model = OnnxModel::load(&root().join("fixtures/onnx/lenet.onnx")).unwrap();
     let path = root().join("fixtures/onnx/lenet.input.npy");
     let (x, _) = parse_inputs(&std::fs::read(&path).unwrap(), &path).unwrap();
-    let labels = predict(&model, from_rows(x.clone(), 3, model.features(), &compute_device())).unwrap();
+    let labels = predict(
+        &model,
+        from_rows(x.clone(), 3, model.features(), &compute_device()),
+    )
+    .unwrap();
     let threat = ThreatModel::new(Norm::Linf, &[0.01, 0.1], Bounds::default()).unwrap();
     let criterion = Criterion::Untargeted;
     let input = AttackInput::new(&model, &x, &labels, &criterion, &threat).unwrap();
-    let attack = by_name("pgd", &AttackSettings { steps: Some(10), restarts: 2, ..Default::default() }).unwrap();
+    let attack = by_name(
+        "pgd",
+        &AttackSettings {
+            steps: Some(10),
+            restarts: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let outcome = attack.run(&input, &mut StdRng::seed_from_u64(3)).unwrap();
     check_properties("pgd lenet", &model, &input, &outcome);
 }
@@ -136,8 +219,14 @@ fn apgd_variants_keep_the_budget_and_break_the_cnn() {
     let model = mnist_cnn();
     let (ce, n) = run("apgd-ce", &model, Norm::Linf, &[0.05, 0.1, 0.3], 20, 12);
     let broken = ce.per_eps[2].success.iter().filter(|&&s| s).count();
-    assert!(broken * 10 >= n * 9, "APGD-CE at ε=0.3 broke only {broken}/{n}");
+    assert!(
+        broken * 10 >= n * 9,
+        "APGD-CE at ε=0.3 broke only {broken}/{n}"
+    );
     run("apgd-dlr", &model, Norm::L2, &[1.0, 3.0], 20, 8);
     let (t, n) = run("apgd-t", &model, Norm::Linf, &[0.1, 0.3], 10, 6);
-    assert!(t.per_eps[1].success.iter().filter(|&&s| s).count() * 2 >= n, "APGD-T at ε=0.3 too weak");
+    assert!(
+        t.per_eps[1].success.iter().filter(|&&s| s).count() * 2 >= n,
+        "APGD-T at ε=0.3 too weak"
+    );
 }

@@ -6,7 +6,6 @@
 //! - the same seed gives the same result;
 //! - at L∞ ε = 0.3 a 1000-query budget breaks most digits of the undefended CNN.
 
-
 use burn::tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::SeedableRng;

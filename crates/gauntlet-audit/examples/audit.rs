@@ -19,13 +19,25 @@ fn main() -> anyhow::Result<()> {
     config.fresh = true;
 
     let run = config.check()?.run(&Silent)?;
-    println!("clean accuracy {:.1} %", 100.0 * run.evaluation.clean_accuracy);
+    println!(
+        "clean accuracy {:.1} %",
+        100.0 * run.evaluation.clean_accuracy
+    );
     for row in &run.evaluation.results {
-        println!("{:>5} ε = {}: robust accuracy {:.1} %", row.attack, row.eps, 100.0 * row.robust_accuracy);
+        println!(
+            "{:>5} ε = {}: robust accuracy {:.1} %",
+            row.attack,
+            row.eps,
+            100.0 * row.robust_accuracy
+        );
     }
     for line in run.judgement.problems() {
         println!("gate: {line}");
     }
-    println!("report: {} (exit code {})", run.written.html.display(), run.exit_code());
+    println!(
+        "report: {} (exit code {})",
+        run.written.html.display(),
+        run.exit_code()
+    );
     Ok(())
 }

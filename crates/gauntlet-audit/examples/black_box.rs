@@ -11,7 +11,11 @@ use gauntlet_remote::{ServeOptions, ServerHandle};
 fn main() -> anyhow::Result<()> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let model = OnnxModel::load(&root.join("models/mnist_cnn.onnx"))?;
-    let server = ServerHandle::start(Arc::new(model), "127.0.0.1:0".parse()?, ServeOptions::default())?;
+    let server = ServerHandle::start(
+        Arc::new(model),
+        "127.0.0.1:0".parse()?,
+        ServeOptions::default(),
+    )?;
 
     let config = AuditConfig {
         target: Some(format!("http://{}/predict", server.addr())),

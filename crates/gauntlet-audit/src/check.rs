@@ -85,12 +85,17 @@ impl AuditConfig {
         let [min, max] = bounds[..] else {
             bail!("`bounds` needs two numbers, min and max (e.g. [0, 1])");
         };
-        let threat = ThreatModel::new(norm, &epsilons, Bounds { min, max }).map_err(|e| anyhow!("`eps`/`bounds`: {e}"))?;
+        let threat = ThreatModel::new(norm, &epsilons, Bounds { min, max })
+            .map_err(|e| anyhow!("`eps`/`bounds`: {e}"))?;
         if self.target_class.is_some_and(|t| t < 0) {
             bail!("`target_class` must be a class index ≥ 0");
         }
 
-        let onnx = OnnxOptions::from_lists(self.input_shape.as_ref(), self.mean.as_ref(), self.std.as_ref())?;
+        let onnx = OnnxOptions::from_lists(
+            self.input_shape.as_ref(),
+            self.mean.as_ref(),
+            self.std.as_ref(),
+        )?;
 
         let requested = self.attacks.items();
         if requested.is_empty() {
@@ -118,11 +123,20 @@ impl AuditConfig {
             by_name(crafted_with, &settings)?.check(&threat)?;
         }
 
-        let gate = Gate::parse(&self.fail_under, self.baseline.as_deref(), self.max_drop, "report.json", crate::rows::report_rows)
-            .map_err(|e| anyhow!("{e}"))?;
+        let gate = Gate::parse(
+            &self.fail_under,
+            self.baseline.as_deref(),
+            self.max_drop,
+            "report.json",
+            crate::rows::report_rows,
+        )
+        .map_err(|e| anyhow!("{e}"))?;
         // A BPDA rerun adds `+bpda` rows; whether it happens is known only once the model is
         // loaded, so a threshold on one is accepted now and reported as unmatched if absent.
-        let mut rows: Vec<String> = attacks.iter().flat_map(|a| [a.clone(), format!("{a}+bpda")]).collect();
+        let mut rows: Vec<String> = attacks
+            .iter()
+            .flat_map(|a| [a.clone(), format!("{a}+bpda")])
+            .collect();
         rows.push(WORST.to_string());
         let plan = Plan {
             rows,
@@ -132,7 +146,17 @@ impl AuditConfig {
         gate.check_applicable(&plan).map_err(|e| anyhow!("{e}"))?;
 
         let never: StopSignal = Arc::new(|| false);
-        Ok(Audit { config: self, threat, attacks, ensemble, settings, onnx, gate, stop: never, command: Vec::new() })
+        Ok(Audit {
+            config: self,
+            threat,
+            attacks,
+            ensemble,
+            settings,
+            onnx,
+            gate,
+            stop: never,
+            command: Vec::new(),
+        })
     }
 }
 
@@ -165,20 +189,35 @@ mod tests {
             (Box::new(|c| c.samples = Some(0)), "`samples`"),
             (Box::new(|c| c.inputs = None), "`inputs`"),
             (Box::new(|c| c.mean = Some("0.5".into())), "`mean`"),
-            (Box::new(|c| c.input_shape = Some("3,x".into())), "`input_shape`"),
-            (Box::new(|c| c.target = Some("http://x".into())), "not several"),
+            (
+                Box::new(|c| c.input_shape = Some("3,x".into())),
+                "`input_shape`",
+            ),
+            (
+                Box::new(|c| c.target = Some("http://x".into())),
+                "not several",
+            ),
             (Box::new(|c| c.max_queries = Some(10)), "`max_queries`"),
-            (Box::new(|c| c.attacks = "transfer-pgd".into()), "`surrogate`"),
+            (
+                Box::new(|c| c.attacks = "transfer-pgd".into()),
+                "`surrogate`",
+            ),
             (Box::new(|c| c.attacks = "nope".into()), "unknown attack"),
             (Box::new(|c| c.attacks = "cw".into()), "does not support"),
-            (Box::new(|c| c.fail_under = vec!["pgd:linf:0.2=0.5".into()]), "ε"),
+            (
+                Box::new(|c| c.fail_under = vec!["pgd:linf:0.2=0.5".into()]),
+                "ε",
+            ),
             (Box::new(|c| c.timeout = 0.0), "`timeout`"),
         ];
         for (change, needle) in cases {
             let mut c = config();
             c.attacks = "fgsm,pgd".into();
             change(&mut c);
-            let err = format!("{:#}", c.check().err().expect("a bad setting must be refused"));
+            let err = format!(
+                "{:#}",
+                c.check().err().expect("a bad setting must be refused")
+            );
             assert!(err.contains(needle), "expected '{needle}' in: {err}");
         }
     }

@@ -42,7 +42,11 @@ impl List {
     /// The items as text, one per element (a text list is split at commas).
     pub fn items(&self) -> Vec<String> {
         match self {
-            List::Text(t) => t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            List::Text(t) => t
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
             List::Numbers(v) => v.iter().map(|x| x.to_string()).collect(),
             List::Names(v) => v.iter().map(|s| s.trim().to_string()).collect(),
         }
@@ -57,7 +61,11 @@ impl List {
     pub fn numbers<T: std::str::FromStr>(&self, key: &str) -> Result<Vec<T>> {
         self.items()
             .iter()
-            .map(|s| s.parse::<T>().map_err(|_| anyhow::anyhow!("cannot read '{s}' in `{key}`; give numbers, e.g. [0, 1]")))
+            .map(|s| {
+                s.parse::<T>().map_err(|_| {
+                    anyhow::anyhow!("cannot read '{s}' in `{key}`; give numbers, e.g. [0, 1]")
+                })
+            })
             .collect()
     }
 }
@@ -232,7 +240,12 @@ impl Default for AuditConfig {
 impl AuditConfig {
     /// A white-box audit of `model` on `inputs`/`labels` at budgets `eps`; everything else at
     /// its default.
-    pub fn new(model: impl Into<PathBuf>, inputs: impl Into<PathBuf>, labels: impl Into<PathBuf>, eps: &[f64]) -> Self {
+    pub fn new(
+        model: impl Into<PathBuf>,
+        inputs: impl Into<PathBuf>,
+        labels: impl Into<PathBuf>,
+        eps: &[f64],
+    ) -> Self {
         AuditConfig {
             model: Some(model.into()),
             inputs: Some(inputs.into()),
@@ -244,8 +257,12 @@ impl AuditConfig {
 
     /// Reads a `gauntlet.toml`.
     pub fn load(path: &Path) -> Result<AuditConfig> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the config '{}'; check the path", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the config '{}'; check the path",
+                path.display()
+            )
+        })?;
         Self::from_toml(&text).with_context(|| format!("in the config '{}'", path.display()))
     }
 
@@ -277,23 +294,35 @@ mod tests {
         assert_eq!(c.attacks.items(), vec!["fgsm", "pgd"]);
         assert_eq!(c.mean.unwrap().joined(), "0.5");
         assert_eq!(c.fail_under, vec!["pgd:linf:0.1=0.8"]);
-        let names = AuditConfig::from_toml("attacks = [\"fgsm\", \"pgd\"]\nthresholds = [\"worst:linf:0.1=0\"]").unwrap();
+        let names = AuditConfig::from_toml(
+            "attacks = [\"fgsm\", \"pgd\"]\nthresholds = [\"worst:linf:0.1=0\"]",
+        )
+        .unwrap();
         assert_eq!(names.attacks.joined(), "fgsm,pgd");
-        assert_eq!(names.fail_under, vec!["worst:linf:0.1=0"], "the old key still reads");
+        assert_eq!(
+            names.fail_under,
+            vec!["worst:linf:0.1=0"],
+            "the old key still reads"
+        );
     }
 
     #[test]
     fn unknown_keys_and_wrong_types_are_errors_naming_the_key() {
-        let err = AuditConfig::from_toml("model = \"m.onnx\"\nepsilon = 0.3\n").unwrap_err().to_string();
+        let err = AuditConfig::from_toml("model = \"m.onnx\"\nepsilon = 0.3\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("epsilon"), "{err}");
-        let err = AuditConfig::from_toml("steps = \"many\"\n").unwrap_err().to_string();
+        let err = AuditConfig::from_toml("steps = \"many\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("steps"), "{err}");
     }
 
     #[test]
     fn a_config_survives_a_round_trip_through_json() {
         let config = AuditConfig::new("m.onnx", "x.npy", "y.npy", &[0.1, 0.3]);
-        let back: AuditConfig = serde_json::from_value(serde_json::to_value(&config).unwrap()).unwrap();
+        let back: AuditConfig =
+            serde_json::from_value(serde_json::to_value(&config).unwrap()).unwrap();
         assert_eq!(back, config);
         assert!(AuditConfig::keys().contains(&"rows_per_request".to_string()));
     }

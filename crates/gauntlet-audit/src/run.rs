@@ -18,8 +18,8 @@ use gauntlet_eval::{run_audit_with, AuditPlan, Checkpoint, Evaluation, Progress}
 use gauntlet_report::{write_report, DataInfo, Manifest, Traffic, Written};
 use gauntlet_run::gate::{Judgement, Verdict};
 
-use crate::target::Target;
 use crate::rows::rows;
+use crate::target::Target;
 use crate::{Audit, TRANSFER};
 
 /// The attacks of a plan, in run order.
@@ -91,7 +91,10 @@ impl Audit {
         }
         let criterion = match config.target_class {
             Some(t) if t as usize >= model.num_classes() => {
-                bail!("`target_class` {t} is out of range for a model with {} classes", model.num_classes())
+                bail!(
+                    "`target_class` {t} is out of range for a model with {} classes",
+                    model.num_classes()
+                )
             }
             Some(t) => Criterion::Targeted(vec![t; data.len()]),
             None => Criterion::Untargeted,
@@ -129,8 +132,10 @@ impl Audit {
             bpda,
             max_queries: config.max_queries,
         };
-        let fingerprint = serde_json::to_string_pretty(&fingerprint).context("cannot serialize the run's fingerprint")?;
-        let checkpoint = Checkpoint::open(config.out.join("checkpoint"), &fingerprint, config.fresh)?;
+        let fingerprint = serde_json::to_string_pretty(&fingerprint)
+            .context("cannot serialize the run's fingerprint")?;
+        let checkpoint =
+            Checkpoint::open(config.out.join("checkpoint"), &fingerprint, config.fresh)?;
 
         let mut evaluation = run_audit_with(model, &data, &plan, progress, Some(&checkpoint))?;
         // Gradient-blocking operators (input quantization, Sign, …) mask gradients: rerun the
@@ -138,7 +143,13 @@ impl Audit {
         let bpda = bpda && !progress.cancelled();
         if bpda {
             if let Some(bpda_model) = target.with_bpda(&self.onnx)? {
-                let rerun = run_audit_with(&bpda_model, &data, &plan, progress, Some(&checkpoint.nested("bpda")?))?;
+                let rerun = run_audit_with(
+                    &bpda_model,
+                    &data,
+                    &plan,
+                    progress,
+                    Some(&checkpoint.nested("bpda")?),
+                )?;
                 evaluation = evaluation.combine(rerun, "+bpda");
             }
         }
@@ -149,34 +160,66 @@ impl Audit {
         };
 
         let manifest = self.manifest(&target, &data, &criterion, &plan);
-        std::fs::create_dir_all(&config.out)
-            .with_context(|| format!("cannot create the output directory '{}'", config.out.display()))?;
-        let written = write_report(&config.out, &evaluation, &manifest, &diagnostics, model.sample_shape())?;
+        std::fs::create_dir_all(&config.out).with_context(|| {
+            format!(
+                "cannot create the output directory '{}'",
+                config.out.display()
+            )
+        })?;
+        let written = write_report(
+            &config.out,
+            &evaluation,
+            &manifest,
+            &diagnostics,
+            model.sample_shape(),
+        )?;
         let checkpoint_dir = checkpoint.dir().to_path_buf();
         if evaluation.errors.is_empty() {
             // Complete and reported: nothing to resume, and the next run measures afresh.
             checkpoint.finish()?;
         }
 
-        let judgement = self.gate.judge(&rows(&evaluation), evaluation.errors.is_empty());
+        let judgement = self
+            .gate
+            .judge(&rows(&evaluation), evaluation.errors.is_empty());
         if let Some(path) = &config.junit {
             let xml = gauntlet_run::gate::junit(&judgement, "gauntlet", evaluation.seconds);
-            gauntlet_run::fs::write_atomic(path, xml.as_bytes())
-                .with_context(|| format!("cannot write the JUnit file '{}'; check the directory exists", path.display()))?;
+            gauntlet_run::fs::write_atomic(path, xml.as_bytes()).with_context(|| {
+                format!(
+                    "cannot write the JUnit file '{}'; check the directory exists",
+                    path.display()
+                )
+            })?;
         }
-        Ok(AuditRun { evaluation, diagnostics, written, judgement, blockers, checkpoint: checkpoint_dir })
+        Ok(AuditRun {
+            evaluation,
+            diagnostics,
+            written,
+            judgement,
+            blockers,
+            checkpoint: checkpoint_dir,
+        })
     }
 
     /// The attacks, built; a transfer attack crafts on the loaded surrogate. Also returns the
     /// surrogate's hash for the fingerprint.
     fn build_attacks(&self) -> Result<(Attacks, Option<String>)> {
-        let surrogate = self.config.surrogate.as_ref().map(|path| self.onnx.load(path)).transpose()?;
+        let surrogate = self
+            .config
+            .surrogate
+            .as_ref()
+            .map(|path| self.onnx.load(path))
+            .transpose()?;
         let sha256 = surrogate.as_ref().map(|m| m.sha256().to_string());
-        let surrogate: Option<Arc<dyn Differentiable>> = surrogate.map(|m| Arc::new(m) as Arc<dyn Differentiable>);
+        let surrogate: Option<Arc<dyn Differentiable>> =
+            surrogate.map(|m| Arc::new(m) as Arc<dyn Differentiable>);
         let mut attacks: Vec<Box<dyn Attack>> = Vec::new();
         for name in &self.attacks {
             attacks.push(match (name.strip_prefix(TRANSFER), &surrogate) {
-                (Some(inner), Some(model)) => Box::new(Transfer::new(model.clone(), by_name(inner, &self.settings)?)?),
+                (Some(inner), Some(model)) => Box::new(Transfer::new(
+                    model.clone(),
+                    by_name(inner, &self.settings)?,
+                )?),
                 (Some(_), None) => unreachable!("checked: transfer attacks come with a surrogate"),
                 (None, _) => by_name(name, &self.settings)?,
             });
@@ -184,7 +227,13 @@ impl Audit {
         Ok((attacks, sha256))
     }
 
-    fn manifest(&self, target: &Target, data: &Dataset, criterion: &Criterion, plan: &AuditPlan) -> Manifest {
+    fn manifest(
+        &self,
+        target: &Target,
+        data: &Dataset,
+        criterion: &Criterion,
+        plan: &AuditPlan,
+    ) -> Manifest {
         let config = &self.config;
         Manifest {
             gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -192,14 +241,24 @@ impl Audit {
             seed: config.seed,
             model: target.info.clone(),
             data: DataInfo {
-                inputs: config.inputs.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-                labels: config.labels.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                inputs: config
+                    .inputs
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                labels: config
+                    .labels
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
                 sha256: data.sha256.clone(),
             },
             threat_model: self.threat.clone(),
             criterion: match criterion {
                 Criterion::Untargeted => "untargeted".into(),
-                Criterion::Targeted(t) => format!("targeted (class {})", t.first().copied().unwrap_or(0)),
+                Criterion::Targeted(t) => {
+                    format!("targeted (class {})", t.first().copied().unwrap_or(0))
+                }
             },
             attacks: self.attacks.clone(),
             attack_parameters: plan.attacks.iter().map(|a| a.describe()).collect(),
@@ -208,7 +267,10 @@ impl Audit {
             restarts: config.restarts,
             batch_size: config.batch_size,
             versions: crate::versions(),
-            traffic: target.traffic().map(|stats| Traffic { sent: stats.sent, cached: stats.cached }),
+            traffic: target.traffic().map(|stats| Traffic {
+                sent: stats.sent,
+                cached: stats.cached,
+            }),
         }
     }
 }
@@ -219,4 +281,3 @@ fn eval_data_check(model: &dyn Differentiable, data: &Dataset, plan: &AuditPlan)
     gauntlet_eval::check_data(model, data, &plan.threat)?;
     Ok(())
 }
-

@@ -12,7 +12,10 @@ use gauntlet_core::model::{AnswerKind, Classifier, Differentiable, QueryOnly};
 use gauntlet_core::preprocess::Normalization;
 use gauntlet_core::query::{CachedTarget, Interruptible, QueryStats};
 use gauntlet_onnx::OnnxModel;
-use gauntlet_remote::{AnswerSpec, CommandSettings, HttpSettings, RemoteClassifier, RequestTemplate, RetryPolicy, Shape};
+use gauntlet_remote::{
+    AnswerSpec, CommandSettings, HttpSettings, RemoteClassifier, RequestTemplate, RetryPolicy,
+    Shape,
+};
 use gauntlet_report::ModelInfo;
 
 use crate::config::{AuditConfig, List};
@@ -33,9 +36,18 @@ pub struct OnnxOptions {
 
 impl OnnxOptions {
     /// Reads the `input_shape`, `mean` and `std` settings.
-    pub fn from_lists(input_shape: Option<&List>, mean: Option<&List>, std: Option<&List>) -> Result<OnnxOptions> {
-        let input_shape = input_shape.map(|l| l.numbers::<usize>("input_shape")).transpose()?;
-        if input_shape.as_ref().is_some_and(|s| s.is_empty() || s.contains(&0)) {
+    pub fn from_lists(
+        input_shape: Option<&List>,
+        mean: Option<&List>,
+        std: Option<&List>,
+    ) -> Result<OnnxOptions> {
+        let input_shape = input_shape
+            .map(|l| l.numbers::<usize>("input_shape"))
+            .transpose()?;
+        if input_shape
+            .as_ref()
+            .is_some_and(|s| s.is_empty() || s.contains(&0))
+        {
             bail!("`input_shape` needs positive sizes, e.g. [3, 32, 32]");
         }
         let normalization = match (mean, std) {
@@ -43,7 +55,10 @@ impl OnnxOptions {
             (None, None) => None,
             _ => bail!("`mean` and `std` go together; give both or neither"),
         };
-        Ok(OnnxOptions { input_shape, normalization })
+        Ok(OnnxOptions {
+            input_shape,
+            normalization,
+        })
     }
 
     /// Builds the model from bytes already read (so a model read once can be built twice, with
@@ -59,8 +74,12 @@ impl OnnxOptions {
 
     /// Reads and builds an ONNX classifier.
     pub fn load(&self, path: &std::path::Path) -> Result<OnnxModel> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read the model file '{}'; check the path", path.display()))?;
+        let bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read the model file '{}'; check the path",
+                path.display()
+            )
+        })?;
         self.build(&bytes, &path.display().to_string(), false)
     }
 }
@@ -87,7 +106,11 @@ pub struct BlackBox {
 impl BlackBox {
     /// `max_queries`: total rows the target may receive (after the cache), if limited; `stop`
     /// is asked before every query.
-    pub fn new(target: Arc<dyn Classifier>, max_queries: Option<u64>, stop: StopSignal) -> BlackBox {
+    pub fn new(
+        target: Arc<dyn Classifier>,
+        max_queries: Option<u64>,
+        stop: StopSignal,
+    ) -> BlackBox {
         // A stop request ends a slow target between queries instead of after the batch in hand.
         let target = Interruptible::new(target, move || stop());
         let cache = CachedTarget::new(target);
@@ -95,7 +118,10 @@ impl BlackBox {
             Some(limit) => cache.with_limit(limit),
             None => cache,
         });
-        BlackBox { model: Box::new(QueryOnly::new(cache.clone())), cache }
+        BlackBox {
+            model: Box::new(QueryOnly::new(cache.clone())),
+            cache,
+        }
     }
 
     /// Rows sent to the target and rows answered from the cache so far.
@@ -115,26 +141,46 @@ pub struct Target {
 
 impl Target {
     /// Loads what `config` names (a remote target is connected and probed once).
-    pub(crate) fn load(config: &AuditConfig, options: &OnnxOptions, stop: StopSignal) -> Result<Target> {
+    pub(crate) fn load(
+        config: &AuditConfig,
+        options: &OnnxOptions,
+        stop: StopSignal,
+    ) -> Result<Target> {
         if config.target.is_some() || config.target_cmd.is_some() {
             let (classifier, info) = connect(config, options)?;
             let black_box = BlackBox::new(Arc::new(classifier), config.max_queries, stop);
-            return Ok(Target { info, white_box: None, black_box: Some(black_box) });
+            return Ok(Target {
+                info,
+                white_box: None,
+                black_box: Some(black_box),
+            });
         }
         let Some(path) = &config.model else {
             bail!("no target: set `model` (an ONNX file), `target` (a URL) or `target_cmd` (a command)");
         };
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read the model file '{}'; check the path", path.display()))?;
+        let bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read the model file '{}'; check the path",
+                path.display()
+            )
+        })?;
         let label = path.display().to_string();
         let model = options.build(&bytes, &label, false)?;
         if config.black_box {
             let info = onnx_info(&model, &label, "black-box (ONNX file, queries only)");
             let black_box = BlackBox::new(Arc::new(model), config.max_queries, stop);
-            return Ok(Target { info, white_box: None, black_box: Some(black_box) });
+            return Ok(Target {
+                info,
+                white_box: None,
+                black_box: Some(black_box),
+            });
         }
         let info = onnx_info(&model, &label, "white-box (ONNX)");
-        Ok(Target { info, white_box: Some((model, bytes)), black_box: None })
+        Ok(Target {
+            info,
+            white_box: Some((model, bytes)),
+            black_box: None,
+        })
     }
 
     /// The model the attacks see.
@@ -148,13 +194,19 @@ impl Target {
 
     /// Gradient-blocking operators between input and output (white-box only).
     pub fn blockers(&self) -> Vec<(String, String)> {
-        self.white_box.as_ref().map(|(m, _)| m.gradient_blockers()).unwrap_or_default()
+        self.white_box
+            .as_ref()
+            .map(|(m, _)| m.gradient_blockers())
+            .unwrap_or_default()
     }
 
     /// The same model with identity gradients through its blocking operators (BPDA); `None`
     /// for black-box targets.
     pub fn with_bpda(&self, options: &OnnxOptions) -> Result<Option<OnnxModel>> {
-        self.white_box.as_ref().map(|(_, bytes)| options.build(bytes, &self.info.path, true)).transpose()
+        self.white_box
+            .as_ref()
+            .map(|(_, bytes)| options.build(bytes, &self.info.path, true))
+            .transpose()
     }
 
     /// Query traffic of a black-box target.
@@ -168,10 +220,13 @@ fn answer_spec(config: &AuditConfig) -> Result<AnswerSpec> {
     let kind = match answer.as_str() {
         "scores" | "logits" | "probabilities" => AnswerKind::Scores,
         "label" | "labels" => AnswerKind::Label,
-        other => match other.strip_prefix("topk:").or_else(|| other.strip_prefix("top-")) {
-            Some(k) => AnswerKind::TopK(
-                k.parse().map_err(|_| anyhow::anyhow!("cannot read k in `answer` = {other}; use e.g. topk:3"))?,
-            ),
+        other => match other
+            .strip_prefix("topk:")
+            .or_else(|| other.strip_prefix("top-"))
+        {
+            Some(k) => AnswerKind::TopK(k.parse().map_err(|_| {
+                anyhow::anyhow!("cannot read k in `answer` = {other}; use e.g. topk:3")
+            })?),
             None => bail!("unknown `answer` '{other}'; use scores, label or topk:K"),
         },
     };
@@ -195,16 +250,23 @@ fn connect(config: &AuditConfig, options: &OnnxOptions) -> Result<(RemoteClassif
         Some(t) => RequestTemplate::new(t)?,
         None => RequestTemplate::default(),
     };
-    let retry = RetryPolicy { retries: config.retries, ..RetryPolicy::default() };
+    let retry = RetryPolicy {
+        retries: config.retries,
+        ..RetryPolicy::default()
+    };
     let timeout = Duration::from_secs_f64(config.timeout);
     let (classifier, kind) = if let Some(url) = &config.target {
         let mut settings = HttpSettings::new(url.clone());
         settings.method = config.method.clone();
         for h in &config.header {
             let Some((name, value)) = h.split_once(':') else {
-                bail!("a `header` needs 'Name: value' (e.g. 'Authorization: Bearer ${{API_TOKEN}}')");
+                bail!(
+                    "a `header` needs 'Name: value' (e.g. 'Authorization: Bearer ${{API_TOKEN}}')"
+                );
             };
-            settings.headers.push((name.trim().to_string(), value.trim().to_string()));
+            settings
+                .headers
+                .push((name.trim().to_string(), value.trim().to_string()));
         }
         settings.template = template;
         settings.answer = answer_spec(config)?;
@@ -213,7 +275,10 @@ fn connect(config: &AuditConfig, options: &OnnxOptions) -> Result<(RemoteClassif
         settings.max_requests_per_second = config.rate_limit;
         settings.max_in_flight = config.max_in_flight;
         settings.rows_per_request = config.rows_per_request;
-        (RemoteClassifier::http(settings, shape.clone())?, "HTTP endpoint")
+        (
+            RemoteClassifier::http(settings, shape.clone())?,
+            "HTTP endpoint",
+        )
     } else if let Some(cmd) = &config.target_cmd {
         let mut settings = CommandSettings::new(cmd.clone());
         settings.template = template;
@@ -221,7 +286,10 @@ fn connect(config: &AuditConfig, options: &OnnxOptions) -> Result<(RemoteClassif
         settings.timeout = timeout;
         settings.retry = retry;
         settings.rows_per_request = config.rows_per_request;
-        (RemoteClassifier::command(settings, shape.clone())?, "external command")
+        (
+            RemoteClassifier::command(settings, shape.clone())?,
+            "external command",
+        )
     } else {
         bail!("no remote target given");
     };

@@ -228,8 +228,12 @@ impl AuditArgs {
     pub fn to_config(&self) -> Result<AuditConfig> {
         let mut merged = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the config '{}'; check the path", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!(
+                        "cannot read the config '{}'; check the path",
+                        path.display()
+                    )
+                })?;
                 let table: toml::Table = toml::from_str(&text)
                     .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
                     .with_context(|| format!("in the config '{}'", path.display()))?;
@@ -249,10 +253,11 @@ impl AuditArgs {
                 file.insert(key.clone(), value.clone());
             }
         }
-        let config: AuditConfig = serde_json::from_value(merged).map_err(|e| match &self.config {
-            Some(path) => anyhow::anyhow!("in the config '{}': {e}", path.display()),
-            None => anyhow::anyhow!("{e}"),
-        })?;
+        let config: AuditConfig =
+            serde_json::from_value(merged).map_err(|e| match &self.config {
+                Some(path) => anyhow::anyhow!("in the config '{}': {e}", path.display()),
+                None => anyhow::anyhow!("{e}"),
+            })?;
         Ok(config)
     }
 }
@@ -311,8 +316,15 @@ pub fn run_config(config: AuditConfig, command: Vec<String>) -> Result<ExitCode>
 fn print_summary(run: &AuditRun) {
     let evaluation = &run.evaluation;
     if !run.blockers.is_empty() {
-        let names: Vec<String> = run.blockers.iter().map(|(op, node)| format!("{op} '{node}'")).collect();
-        eprintln!("gradients are blocked at {}; the attacks were rerun with BPDA (rows +bpda)", names.join(", "));
+        let names: Vec<String> = run
+            .blockers
+            .iter()
+            .map(|(op, node)| format!("{op} '{node}'"))
+            .collect();
+        eprintln!(
+            "gradients are blocked at {}; the attacks were rerun with BPDA (rows +bpda)",
+            names.join(", ")
+        );
     }
     if evaluation.resumed_batches > 0 {
         eprintln!(
@@ -321,11 +333,22 @@ fn print_summary(run: &AuditRun) {
             run.checkpoint.display()
         );
     }
-    println!("\n{} samples, clean accuracy {:.1} %\n", evaluation.samples, evaluation.clean_accuracy * 100.0);
+    println!(
+        "\n{} samples, clean accuracy {:.1} %\n",
+        evaluation.samples,
+        evaluation.clean_accuracy * 100.0
+    );
     print!("{}", gauntlet_report::table(evaluation));
     if !run.diagnostics.is_empty() {
-        let warned = run.diagnostics.iter().filter(|d| d.status == Status::Warn).count();
-        println!("\ndiagnostics: {} pass, {warned} warn", run.diagnostics.len() - warned);
+        let warned = run
+            .diagnostics
+            .iter()
+            .filter(|d| d.status == Status::Warn)
+            .count();
+        println!(
+            "\ndiagnostics: {} pass, {warned} warn",
+            run.diagnostics.len() - warned
+        );
     }
     for d in &run.diagnostics {
         if d.status == Status::Warn {
@@ -387,7 +410,11 @@ mod tests {
             if id == "config" || id == "help" {
                 continue;
             }
-            assert!(keys.contains(&id.to_string()), "flag --{} has no key in AuditConfig", id.replace('_', "-"));
+            assert!(
+                keys.contains(&id.to_string()),
+                "flag --{} has no key in AuditConfig",
+                id.replace('_', "-")
+            );
         }
     }
 
@@ -396,30 +423,60 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("gauntlet-cli-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("gauntlet.toml");
-        std::fs::write(&path, "model = \"m.onnx\"\neps = [0.1]\nseed = 5\nthresholds = [\"worst:linf:0.1=0.5\"]\n").unwrap();
-        let args = AuditArgs { config: Some(path), seed: Some(9), fresh: true, ..AuditArgs::default() };
+        std::fs::write(
+            &path,
+            "model = \"m.onnx\"\neps = [0.1]\nseed = 5\nthresholds = [\"worst:linf:0.1=0.5\"]\n",
+        )
+        .unwrap();
+        let args = AuditArgs {
+            config: Some(path),
+            seed: Some(9),
+            fresh: true,
+            ..AuditArgs::default()
+        };
         let config = args.to_config().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(config.seed, 9, "the flag wins");
         assert!(config.fresh);
-        assert_eq!(config.model, Some(PathBuf::from("m.onnx")), "the file fills the rest");
+        assert_eq!(
+            config.model,
+            Some(PathBuf::from("m.onnx")),
+            "the file fills the rest"
+        );
         assert_eq!(config.fail_under, vec!["worst:linf:0.1=0.5"]);
-        assert_eq!(config.batch_size, AuditConfig::default().batch_size, "the library default");
+        assert_eq!(
+            config.batch_size,
+            AuditConfig::default().batch_size,
+            "the library default"
+        );
     }
 
     #[test]
     fn library_keys_are_shown_as_flags() {
-        let e = with_flag_names(anyhow::anyhow!("`batch_size` must be at least 1; `eps` too"));
+        let e = with_flag_names(anyhow::anyhow!(
+            "`batch_size` must be at least 1; `eps` too"
+        ));
         assert_eq!(e.to_string(), "--batch-size must be at least 1; --eps too");
     }
 
     #[test]
     fn header_values_never_reach_the_recorded_command() {
-        let cmd = ["gauntlet", "audit", "--header", "Authorization: Bearer s3cret", "--header=X-Key: k3y", "--seed", "1"]
-            .map(String::from)
-            .to_vec();
+        let cmd = [
+            "gauntlet",
+            "audit",
+            "--header",
+            "Authorization: Bearer s3cret",
+            "--header=X-Key: k3y",
+            "--seed",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec();
         let shown = redact_command(cmd).join(" ");
-        assert!(!shown.contains("s3cret") && !shown.contains("k3y"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("k3y"),
+            "{shown}"
+        );
         assert!(shown.contains("Authorization: <redacted>") && shown.contains("--seed 1"));
     }
 }

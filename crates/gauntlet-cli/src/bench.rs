@@ -66,11 +66,19 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let outcome = Pgd::new(40, 1, None, true)?.run(&input, &mut StdRng::seed_from_u64(0))?;
     let pgd = n as f64 / t.elapsed().as_secs_f64();
 
-    println!("gauntlet bench — embedded MNIST CNN, batch {n}, {} threads", std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1));
+    println!(
+        "gauntlet bench — embedded MNIST CNN, batch {n}, {} threads",
+        std::thread::available_parallelism()
+            .map(|p| p.get())
+            .unwrap_or(1)
+    );
     println!("| measurement | samples/s |");
     println!("|---|---|");
     println!("| forward | {forward:.0} |");
     println!("| forward + input gradient | {gradient:.0} |");
-    println!("| PGD-40 (L∞ ε = 0.01, {} gradient evals) | {pgd:.1} |", outcome.gradient_evals);
+    println!(
+        "| PGD-40 (L∞ ε = 0.01, {} gradient evals) | {pgd:.1} |",
+        outcome.gradient_evals
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -34,9 +34,14 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let input_dir = args.out.join("demo-input");
     std::fs::create_dir_all(&input_dir)
         .with_context(|| format!("cannot create '{}'", input_dir.display()))?;
-    for (name, bytes) in [("mnist_cnn.onnx", MODEL), ("x.npy", INPUTS), ("y.npy", LABELS)] {
+    for (name, bytes) in [
+        ("mnist_cnn.onnx", MODEL),
+        ("x.npy", INPUTS),
+        ("y.npy", LABELS),
+    ] {
         let path = input_dir.join(name);
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write '{}'", path.display()))?;
+        std::fs::write(&path, bytes)
+            .with_context(|| format!("cannot write '{}'", path.display()))?;
     }
     println!(
         "gauntlet demo: auditing an MNIST CNN on {} MNIST test digits (L∞ ε = 0.1, 0.3; FGSM and PGD-40)",

@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "gauntlet", version, about = "Attack your own classifier before anyone else does")]
+#[command(
+    name = "gauntlet",
+    version,
+    about = "Attack your own classifier before anyone else does"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,12 +25,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Audit an ONNX classifier with white-box evasion attacks.
-    Audit(audit::AuditArgs),
+    /// Audit a classifier (an ONNX file, an HTTP endpoint or a command) with evasion attacks.
+    // Boxed: the audit's flags make this variant far larger than the others.
+    Audit(Box<audit::AuditArgs>),
     /// Audit the embedded MNIST CNN on the embedded MNIST test subset (runs offline).
     Demo(demo::DemoArgs),
     /// Spam-filter evasion: attack a text classifier with typos and word tricks.
-    TextAudit(text::TextAuditArgs),
+    TextAudit(Box<text::TextAuditArgs>),
     /// Measure forward, forward+gradient and PGD throughput on the embedded MNIST CNN.
     Bench(bench::BenchArgs),
     /// Serve an ONNX classifier over HTTP (POST /predict, GET /health) until Ctrl-C.
@@ -37,10 +42,10 @@ fn main() -> ExitCode {
     gauntlet_core::device::keep_freed_memory();
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Audit(args) => audit::run(args),
+        Command::Audit(args) => audit::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::TextAudit(args) => text::run(args),
+        Command::TextAudit(args) => text::run(*args),
         Command::Serve(args) => serve::run(args),
     };
     match outcome {

@@ -45,19 +45,30 @@ pub struct ServeArgs {
 /// Serves until the process is interrupted (Ctrl-C).
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let list = |text: &Option<String>| text.as_deref().map(List::from);
-    let options = OnnxOptions::from_lists(list(&args.input_shape).as_ref(), list(&args.mean).as_ref(), list(&args.std).as_ref())
-        .map_err(with_flag_names)?;
+    let options = OnnxOptions::from_lists(
+        list(&args.input_shape).as_ref(),
+        list(&args.mean).as_ref(),
+        list(&args.std).as_ref(),
+    )
+    .map_err(with_flag_names)?;
     let model = options.load(&args.model)?;
     let addr: SocketAddr = (args.host.as_str(), args.port)
         .to_socket_addrs()
         .ok()
         .and_then(|mut addrs| addrs.next())
         .with_context(|| {
-            format!("cannot listen on '{}'; give --host as an IP address such as 127.0.0.1 or 0.0.0.0", args.host)
+            format!(
+                "cannot listen on '{}'; give --host as an IP address such as 127.0.0.1 or 0.0.0.0",
+                args.host
+            )
         })?;
     let shape = model.sample_shape().to_vec();
     let features = model.features();
-    let answers = if args.labels_only { "labels only" } else { "scores" };
+    let answers = if args.labels_only {
+        "labels only"
+    } else {
+        "scores"
+    };
     gauntlet_remote::serve(Arc::new(model), addr, args.labels_only, |bound| {
         // The first line on stdout is the contract for scripts: it names the bound port.
         println!("listening on http://{bound} ({answers})");

@@ -16,7 +16,10 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn gauntlet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gauntlet")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// A config auditing 16 digits with PGD-5, requiring 99 % robust accuracy at ε = 0.3 (fails).
@@ -44,18 +47,40 @@ fn config_applies_and_flags_override_it() {
     let dir = scratch("apply");
     let config = write_config(&dir, "");
     let run = gauntlet(&["audit", "--config", &config, "--quiet"]);
-    assert_eq!(run.status.code(), Some(1), "the config's threshold fails: {}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "the config's threshold fails: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let r = report(&dir);
     assert_eq!(r["samples"], 16);
     assert_eq!(r["seed"], 3);
     assert_eq!(r["manifest"]["attacks"], serde_json::json!(["pgd"]));
 
     // Flags win: fewer samples, and a threshold that holds replaces the config's.
-    let run = gauntlet(&["audit", "--config", &config, "--quiet", "--samples", "8", "--fail-under", "pgd:linf:0.3=0"]);
-    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = gauntlet(&[
+        "audit",
+        "--config",
+        &config,
+        "--quiet",
+        "--samples",
+        "8",
+        "--fail-under",
+        "pgd:linf:0.3=0",
+    ]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let r = report(&dir);
     assert_eq!(r["samples"], 8);
-    assert_eq!(r["seed"], 3, "settings not overridden still come from the file");
+    assert_eq!(
+        r["seed"], 3,
+        "settings not overridden still come from the file"
+    );
 }
 
 #[test]
@@ -65,7 +90,10 @@ fn unknown_keys_and_missing_settings_exit_2() {
     let run = gauntlet(&["audit", "--config", &config, "--quiet"]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("epsilon") && stderr.contains("gauntlet.toml"), "{stderr}");
+    assert!(
+        stderr.contains("epsilon") && stderr.contains("gauntlet.toml"),
+        "{stderr}"
+    );
     assert!(!dir.join("report/report.json").exists());
 
     let empty = dir.join("empty.toml");
@@ -73,9 +101,16 @@ fn unknown_keys_and_missing_settings_exit_2() {
     let run = gauntlet(&["audit", "--config", &empty.display().to_string(), "--quiet"]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("no target") && stderr.contains("--model"), "{stderr}");
+    assert!(
+        stderr.contains("no target") && stderr.contains("--model"),
+        "{stderr}"
+    );
 
-    let run = gauntlet(&["audit", "--config", &dir.join("nope.toml").display().to_string()]);
+    let run = gauntlet(&[
+        "audit",
+        "--config",
+        &dir.join("nope.toml").display().to_string(),
+    ]);
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("cannot read the config"));
 }
@@ -90,10 +125,30 @@ fn a_config_can_describe_a_black_box_audit() {
     // The config's attack (PGD) needs gradients: the query-only target refuses it up front.
     let run = gauntlet(&["audit", "--config", &config, "--quiet"]);
     assert_eq!(run.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&run.stderr).contains("queries only"), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("queries only"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     // With a black-box attack from the command line it runs, counted and capped.
-    let run = gauntlet(&["audit", "--config", &config, "--quiet", "--attacks", "square", "--queries", "50", "--fail-under", "square:linf:0.3=0"]);
-    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = gauntlet(&[
+        "audit",
+        "--config",
+        &config,
+        "--quiet",
+        "--attacks",
+        "square",
+        "--queries",
+        "50",
+        "--fail-under",
+        "square:linf:0.3=0",
+    ]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let r = report(&dir);
     assert!(r["model"]["access"].as_str().unwrap().contains("black-box"));
     assert!(r["manifest"]["traffic"]["sent"].as_u64().unwrap() > 0);

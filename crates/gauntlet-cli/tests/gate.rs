@@ -26,7 +26,18 @@ fn audit(out: &Path, extra: &[&str]) -> Output {
         .arg(root.join("data/mnist-demo/x.npy"))
         .arg("--labels")
         .arg(root.join("data/mnist-demo/y.npy"))
-        .args(["--attacks", "pgd", "--steps", "5", "--samples", "16", "--eps", "0.1,0.3", "--quiet", "--out"])
+        .args([
+            "--attacks",
+            "pgd",
+            "--steps",
+            "5",
+            "--samples",
+            "16",
+            "--eps",
+            "0.1,0.3",
+            "--quiet",
+            "--out",
+        ])
         .arg(out)
         .args(extra)
         .output()
@@ -55,25 +66,60 @@ fn thresholds_baseline_and_junit_decide_the_exit_code() {
     let junit = dir.join("junit.xml");
     let junit_str = junit.display().to_string();
     // At ε = 0.3 PGD breaks (nearly) every digit: demanding 99 % robust accuracy must fail.
-    let run = audit(&first, &["--fail-under", "pgd:linf:0.3=0.99", "--fail-under", "worst:linf:0.1=0", "--junit", &junit_str]);
+    let run = audit(
+        &first,
+        &[
+            "--fail-under",
+            "pgd:linf:0.3=0.99",
+            "--fail-under",
+            "worst:linf:0.1=0",
+            "--junit",
+            &junit_str,
+        ],
+    );
     assert_eq!(run.status.code(), Some(1), "stderr: {}", stderr(&run));
-    assert!(stderr(&run).contains("below the threshold"), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("below the threshold"),
+        "{}",
+        stderr(&run)
+    );
     let xml = std::fs::read_to_string(&junit).expect("the JUnit file is written");
-    assert!(xml.contains("<testsuite name=\"gauntlet\" tests=\"4\" failures=\"1\""), "{xml}");
-    let failing = xml.split("<testcase").find(|c| c.contains("<failure")).expect("a failing testcase");
+    assert!(
+        xml.contains("<testsuite name=\"gauntlet\" tests=\"4\" failures=\"1\""),
+        "{xml}"
+    );
+    let failing = xml
+        .split("<testcase")
+        .find(|c| c.contains("<failure"))
+        .expect("a failing testcase");
     assert!(failing.contains("name=\"pgd linf eps=0.3\""), "{failing}");
     assert!(failing.contains("below the threshold"), "{failing}");
-    assert_eq!(xml.matches("<testcase").count(), 4, "pgd and the worst case at two budgets");
+    assert_eq!(
+        xml.matches("<testcase").count(),
+        4,
+        "pgd and the worst case at two budgets"
+    );
 
     // The numbers of that run make a looser threshold that must pass on the same run.
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(first.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(first.join("report.json")).unwrap()).unwrap();
     let at_01 = robust(&report, "pgd", 0.1);
     let loose = format!("pgd:linf:0.1={:.4}", (at_01 - 0.01).max(0.0));
     let second = dir.join("second");
-    let pass = audit(&second, &["--fail-under", &loose, "--fail-under", "worst:linf:0.3=0", "--json"]);
+    let pass = audit(
+        &second,
+        &[
+            "--fail-under",
+            &loose,
+            "--fail-under",
+            "worst:linf:0.3=0",
+            "--json",
+        ],
+    );
     assert_eq!(pass.status.code(), Some(0), "stderr: {}", stderr(&pass));
     // --json: stdout is exactly one JSON document.
-    let summary: serde_json::Value = serde_json::from_slice(&pass.stdout).expect("stdout is JSON and nothing else");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&pass.stdout).expect("stdout is JSON and nothing else");
     assert_eq!(summary["passed"], true);
     assert_eq!(summary["exit_code"], 0);
     assert_eq!(summary["cases"].as_array().unwrap().len(), 4);
@@ -91,16 +137,33 @@ fn thresholds_baseline_and_junit_decide_the_exit_code() {
     std::fs::write(&baseline, serde_json::to_vec(&better).unwrap()).unwrap();
     let baseline_str = baseline.display().to_string();
     let third = dir.join("third");
-    let drop = audit(&third, &["--baseline", &baseline_str, "--max-drop", "0.02", "--json"]);
+    let drop = audit(
+        &third,
+        &["--baseline", &baseline_str, "--max-drop", "0.02", "--json"],
+    );
     assert_eq!(drop.status.code(), Some(1), "stderr: {}", stderr(&drop));
     let summary: serde_json::Value = serde_json::from_slice(&drop.stdout).unwrap();
-    let failed: Vec<&serde_json::Value> = summary["cases"].as_array().unwrap().iter().filter(|c| c["passed"] == false).collect();
+    let failed: Vec<&serde_json::Value> = summary["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .collect();
     assert_eq!(failed.len(), 4, "every row dropped 5 points: {summary}");
-    assert!(failed.iter().any(|c| c["attack"] == "worst"), "the worst case is compared too");
-    assert!(failed[0]["failures"][0].as_str().unwrap().contains("dropped"));
+    assert!(
+        failed.iter().any(|c| c["attack"] == "worst"),
+        "the worst case is compared too"
+    );
+    assert!(failed[0]["failures"][0]
+        .as_str()
+        .unwrap()
+        .contains("dropped"));
 
     let fourth = dir.join("fourth");
-    let within = audit(&fourth, &["--baseline", &baseline_str, "--max-drop", "0.06"]);
+    let within = audit(
+        &fourth,
+        &["--baseline", &baseline_str, "--max-drop", "0.06"],
+    );
     assert_eq!(within.status.code(), Some(0), "stderr: {}", stderr(&within));
 }
 
@@ -115,10 +178,19 @@ fn malformed_gates_exit_2_before_any_work() {
         (vec!["--fail-under", "pgd:linf:0.1"], "no '=MIN'"),
         (vec!["--fail-under", "pgd:linf=0.5"], "three"),
         (vec!["--fail-under", "pgd:linf:0.1=1.5"], "fraction"),
-        (vec!["--fail-under", "fgsm:linf:0.1=0.5"], "this audit runs pgd"),
-        (vec!["--fail-under", "pgd:linf:0.2=0.5"], "add 0.2 to the audit's --eps"),
+        (
+            vec!["--fail-under", "fgsm:linf:0.1=0.5"],
+            "this audit runs pgd",
+        ),
+        (
+            vec!["--fail-under", "pgd:linf:0.2=0.5"],
+            "add 0.2 to the audit's --eps",
+        ),
         (vec!["--fail-under", "pgd:l2:0.1=0.5"], "--norm"),
-        (vec!["--max-drop", "0.02"], "needs a baseline: give --baseline"),
+        (
+            vec!["--max-drop", "0.02"],
+            "needs a baseline: give --baseline",
+        ),
         (vec!["--baseline", &missing], "cannot read the baseline"),
         (vec!["--baseline", &not_json], "not valid JSON"),
     ] {
@@ -126,7 +198,13 @@ fn malformed_gates_exit_2_before_any_work() {
         let run = audit(&out, &extra);
         let err = stderr(&run);
         assert_eq!(run.status.code(), Some(2), "{extra:?}: {err}");
-        assert!(err.contains(needle), "{extra:?}: stderr lacks '{needle}': {err}");
-        assert!(!out.join("report.json").exists(), "{extra:?}: the audit ran anyway");
+        assert!(
+            err.contains(needle),
+            "{extra:?}: stderr lacks '{needle}': {err}"
+        );
+        assert!(
+            !out.join("report.json").exists(),
+            "{extra:?}: the audit ran anyway"
+        );
     }
 }

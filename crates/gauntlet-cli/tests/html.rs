@@ -68,31 +68,76 @@ fn audit_writes_a_self_contained_html_report() {
         .arg(root().join("data/mnist-demo/x.npy"))
         .arg("--labels")
         .arg(root().join("data/mnist-demo/y.npy"))
-        .args(["--eps", "0.1,0.3", "--attacks", "fgsm,pgd", "--steps", "5", "--samples", "16", "--out"])
+        .args([
+            "--eps",
+            "0.1,0.3",
+            "--attacks",
+            "fgsm,pgd",
+            "--steps",
+            "5",
+            "--samples",
+            "16",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let stdout = String::from_utf8_lossy(&run.stdout);
     let html_path = out.join("report.html");
-    assert!(stdout.contains(&html_path.display().to_string()), "the CLI does not print the HTML path: {stdout}");
+    assert!(
+        stdout.contains(&html_path.display().to_string()),
+        "the CLI does not print the HTML path: {stdout}"
+    );
     let html = std::fs::read_to_string(&html_path).expect("report.html is written");
 
     assert!(html.contains("<svg"), "no inline SVG plot");
-    assert_eq!(html.matches("<polyline").count(), 3, "one line per attack (fgsm, pgd) plus the worst case");
-    assert!(html.contains("src=\"data:image/png;base64,iVBORw0KGgo"), "no embedded PNG grid");
-    for remote in ["src=\"http", "href=\"http", "src='http", "href='http", "url(http", "@import"] {
-        assert!(!html.to_ascii_lowercase().contains(remote), "remote resource reference: {remote}");
+    assert_eq!(
+        html.matches("<polyline").count(),
+        3,
+        "one line per attack (fgsm, pgd) plus the worst case"
+    );
+    assert!(
+        html.contains("src=\"data:image/png;base64,iVBORw0KGgo"),
+        "no embedded PNG grid"
+    );
+    for remote in [
+        "src=\"http",
+        "href=\"http",
+        "src='http",
+        "href='http",
+        "url(http",
+        "@import",
+    ] {
+        assert!(
+            !html.to_ascii_lowercase().contains(remote),
+            "remote resource reference: {remote}"
+        );
     }
-    assert!(!html.contains("http://") && !html.contains("https://"), "the page mentions a remote URL");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "the page mentions a remote URL"
+    );
     check_balanced(&html).unwrap();
     assert_eq!(html.matches("<html").count(), 1);
     assert_eq!(html.matches("<body").count(), 1);
-    for section in ["id=\"summary\"", "id=\"curves\"", "id=\"classes\"", "id=\"examples\"", "id=\"diagnostics\"", "id=\"reproduce\""] {
+    for section in [
+        "id=\"summary\"",
+        "id=\"curves\"",
+        "id=\"classes\"",
+        "id=\"examples\"",
+        "id=\"diagnostics\"",
+        "id=\"reproduce\"",
+    ] {
         assert!(html.contains(section), "missing section {section}");
     }
     // The manifest's hashes are on the page.
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert!(html.contains(report["model"]["sha256"].as_str().unwrap()));
     assert!(html.contains(report["data"]["sha256"].as_str().unwrap()));
 }

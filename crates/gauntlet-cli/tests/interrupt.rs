@@ -13,25 +13,47 @@ fn sigint_writes_a_partial_report() {
     // arrives, and stops after the batch in hand.
     let mut child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
         .args([
-            "audit", "--model", root.join("models/mnist_cnn.onnx").to_str().unwrap(),
-            "--inputs", root.join("data/mnist-demo/x.npy").to_str().unwrap(),
-            "--labels", root.join("data/mnist-demo/y.npy").to_str().unwrap(),
-            "--eps", "0.01", "--attacks", "fgsm,pgd", "--steps", "500", "--batch-size", "8",
-            "--samples", "400", "--no-diagnostics", "--quiet", "--out", out.to_str().unwrap(),
+            "audit",
+            "--model",
+            root.join("models/mnist_cnn.onnx").to_str().unwrap(),
+            "--inputs",
+            root.join("data/mnist-demo/x.npy").to_str().unwrap(),
+            "--labels",
+            root.join("data/mnist-demo/y.npy").to_str().unwrap(),
+            "--eps",
+            "0.01",
+            "--attacks",
+            "fgsm,pgd",
+            "--steps",
+            "500",
+            "--batch-size",
+            "8",
+            "--samples",
+            "400",
+            "--no-diagnostics",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let started = Instant::now();
     let exit = loop {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "the audit did not stop after SIGINT");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the audit did not stop after SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let stderr = {
@@ -44,7 +66,14 @@ fn sigint_writes_a_partial_report() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["status"], "incomplete");
-    assert!(report["errors"][0].as_str().unwrap().contains("interrupted"));
+    assert!(report["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("interrupted"));
     // The attack that finished before the signal is in the report.
-    assert!(report["results"].as_array().unwrap().iter().any(|r| r["attack"] == "fgsm"));
+    assert!(report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["attack"] == "fgsm"));
 }

@@ -56,36 +56,74 @@ fn quantized_input_is_flagged_and_broken_with_bpda() {
     let out = dir.join("report");
     let run = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
         .args([
-            "audit", "--model", model.to_str().unwrap(),
-            "--inputs", root().join("data/mnist-demo/x.npy").to_str().unwrap(),
-            "--labels", root().join("data/mnist-demo/y.npy").to_str().unwrap(),
-            "--eps", "0.3", "--attacks", "pgd", "--steps", "20", "--samples", "24",
-            "--out", out.to_str().unwrap(), "--quiet",
+            "audit",
+            "--model",
+            model.to_str().unwrap(),
+            "--inputs",
+            root().join("data/mnist-demo/x.npy").to_str().unwrap(),
+            "--labels",
+            root().join("data/mnist-demo/y.npy").to_str().unwrap(),
+            "--eps",
+            "0.3",
+            "--attacks",
+            "pgd",
+            "--steps",
+            "20",
+            "--samples",
+            "24",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
         ])
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     let results = report["results"].as_array().unwrap();
     let acc = |name: &str| {
-        results.iter().find(|r| r["attack"] == name).unwrap_or_else(|| panic!("no {name}"))["robust_accuracy"]
+        results
+            .iter()
+            .find(|r| r["attack"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))["robust_accuracy"]
             .as_f64()
             .unwrap()
     };
     let plain = acc("pgd");
     let bpda = acc("pgd+bpda");
     // Round has a zero gradient: plain PGD is blind; through BPDA it breaks the model.
-    assert!(plain >= 0.5, "plain PGD should be masked, got robust accuracy {plain}");
-    assert!(bpda <= 0.2, "PGD with BPDA should break the quantized model, got {bpda}");
+    assert!(
+        plain >= 0.5,
+        "plain PGD should be masked, got robust accuracy {plain}"
+    );
+    assert!(
+        bpda <= 0.2,
+        "PGD with BPDA should break the quantized model, got {bpda}"
+    );
     let worst = report["worst_case"][0]["robust_accuracy"].as_f64().unwrap();
     assert!(worst <= bpda + 1e-9);
     let diagnostics = report["diagnostics"].as_array().unwrap();
-    let flag = diagnostics.iter().find(|d| d["check"] == "non-differentiable-operators").unwrap();
+    let flag = diagnostics
+        .iter()
+        .find(|d| d["check"] == "non-differentiable-operators")
+        .unwrap();
     assert_eq!(flag["status"], "warn");
-    assert!(flag["detail"].as_str().unwrap().contains("Round ('quantize')"));
-    let grads = diagnostics.iter().find(|d| d["check"] == "input-gradients").unwrap();
-    assert_eq!(grads["status"], "warn", "zero gradients must be reported: {grads}");
+    assert!(flag["detail"]
+        .as_str()
+        .unwrap()
+        .contains("Round ('quantize')"));
+    let grads = diagnostics
+        .iter()
+        .find(|d| d["check"] == "input-gradients")
+        .unwrap();
+    assert_eq!(
+        grads["status"], "warn",
+        "zero gradients must be reported: {grads}"
+    );
     // Per-sample results are written next to the report.
     let lines = std::fs::read_to_string(out.join("samples.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 24);

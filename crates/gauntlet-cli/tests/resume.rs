@@ -19,11 +19,29 @@ fn audit_seeded(out: &Path, seed: &str) -> Command {
     let root = root();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
     cmd.args([
-        "audit", "--model", root.join("models/mnist_cnn.onnx").to_str().unwrap(),
-        "--inputs", root.join("data/mnist-demo/x.npy").to_str().unwrap(),
-        "--labels", root.join("data/mnist-demo/y.npy").to_str().unwrap(),
-        "--samples", "96", "--eps", "0.1", "--attacks", "square", "--queries", "400", "--black-box",
-        "--batch-size", "4", "--seed", seed, "--quiet", "--out", out.to_str().unwrap(),
+        "audit",
+        "--model",
+        root.join("models/mnist_cnn.onnx").to_str().unwrap(),
+        "--inputs",
+        root.join("data/mnist-demo/x.npy").to_str().unwrap(),
+        "--labels",
+        root.join("data/mnist-demo/y.npy").to_str().unwrap(),
+        "--samples",
+        "96",
+        "--eps",
+        "0.1",
+        "--attacks",
+        "square",
+        "--queries",
+        "400",
+        "--black-box",
+        "--batch-size",
+        "4",
+        "--seed",
+        seed,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
     ])
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
@@ -41,8 +59,16 @@ fn finished(out: &Path) -> Vec<(String, SystemTime)> {
     let mut files: Vec<(String, SystemTime)> = std::fs::read_dir(out.join("checkpoint"))
         .map(|d| {
             d.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".json") && e.file_name() != "clean.json")
-                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().modified().unwrap()))
+                .filter(|e| {
+                    e.file_name().to_string_lossy().ends_with(".json")
+                        && e.file_name() != "clean.json"
+                })
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        e.metadata().unwrap().modified().unwrap(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -53,8 +79,14 @@ fn finished(out: &Path) -> Vec<(String, SystemTime)> {
 fn wait_for_batches(child: &mut Child, out: &Path, count: usize) {
     let started = Instant::now();
     while finished(out).len() < count {
-        assert!(child.try_wait().unwrap().is_none(), "the audit ended before it could be interrupted");
-        assert!(started.elapsed() < Duration::from_secs(300), "no checkpoint appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the audit ended before it could be interrupted"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no checkpoint appeared"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -65,7 +97,10 @@ fn wait(child: &mut Child) -> Option<i32> {
         if let Some(status) = child.try_wait().unwrap() {
             return status.code();
         }
-        assert!(started.elapsed() < Duration::from_secs(300), "the audit did not stop");
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the audit did not stop"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -84,12 +119,23 @@ fn resume_after(signal: &str, name: &str) {
     let out = scratch(name);
     let mut child = audit(&out).spawn().unwrap();
     wait_for_batches(&mut child, &out, 3);
-    Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
     let code = wait(&mut child);
     let done_before = finished(&out);
-    assert!(done_before.len() >= 3 && done_before.len() < 24, "{} batches were done", done_before.len());
+    assert!(
+        done_before.len() >= 3 && done_before.len() < 24,
+        "{} batches were done",
+        done_before.len()
+    );
     if signal == "-INT" {
-        assert_eq!(code, Some(2), "Ctrl-C ends with a partial report and exit 2");
+        assert_eq!(
+            code,
+            Some(2),
+            "Ctrl-C ends with a partial report and exit 2"
+        );
         assert_eq!(report(&out)["status"], "incomplete");
     }
 
@@ -99,7 +145,10 @@ fn resume_after(signal: &str, name: &str) {
     let resumed = report(&out)["resumed_batches"].as_u64().unwrap() as usize;
     assert_eq!(resumed, done_before.len());
     // ... and nothing was lost or changed: every sample's outcome equals the reference's.
-    assert_eq!(std::fs::read_to_string(out.join("samples.jsonl")).unwrap(), expected);
+    assert_eq!(
+        std::fs::read_to_string(out.join("samples.jsonl")).unwrap(),
+        expected
+    );
     assert_eq!(report(&out)["status"], "complete");
     // A complete run leaves no checkpoint: the next run measures afresh.
     assert!(!out.join("checkpoint").exists());
@@ -122,7 +171,10 @@ fn a_checkpoint_of_another_run_is_discarded_not_mixed_in() {
     let out = scratch("other");
     let mut child = audit(&out).spawn().unwrap();
     wait_for_batches(&mut child, &out, 3);
-    Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
     wait(&mut child);
     assert!(finished(&out).len() >= 3);
     // Another seed is another run: nothing of the first is reused.
@@ -130,7 +182,10 @@ fn a_checkpoint_of_another_run_is_discarded_not_mixed_in() {
     assert_eq!(report(&out)["resumed_batches"], 0);
     let fresh = scratch("other-fresh");
     assert_eq!(audit_seeded(&fresh, "8").status().unwrap().code(), Some(0));
-    assert_eq!(std::fs::read_to_string(out.join("samples.jsonl")).unwrap(), std::fs::read_to_string(fresh.join("samples.jsonl")).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(out.join("samples.jsonl")).unwrap(),
+        std::fs::read_to_string(fresh.join("samples.jsonl")).unwrap()
+    );
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&fresh);
 }
@@ -142,11 +197,27 @@ fn ctrl_c_stops_a_black_box_batch_at_its_next_query() {
     let out = scratch("midbatch");
     let mut child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
         .args([
-            "audit", "--model", root.join("models/mnist_cnn.onnx").to_str().unwrap(),
-            "--inputs", root.join("data/mnist-demo/x.npy").to_str().unwrap(),
-            "--labels", root.join("data/mnist-demo/y.npy").to_str().unwrap(),
-            "--samples", "64", "--batch-size", "64", "--eps", "0.005", "--attacks", "square",
-            "--queries", "100000", "--black-box", "--quiet", "--out", out.to_str().unwrap(),
+            "audit",
+            "--model",
+            root.join("models/mnist_cnn.onnx").to_str().unwrap(),
+            "--inputs",
+            root.join("data/mnist-demo/x.npy").to_str().unwrap(),
+            "--labels",
+            root.join("data/mnist-demo/y.npy").to_str().unwrap(),
+            "--samples",
+            "64",
+            "--batch-size",
+            "64",
+            "--eps",
+            "0.005",
+            "--attacks",
+            "square",
+            "--queries",
+            "100000",
+            "--black-box",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -155,19 +226,32 @@ fn ctrl_c_stops_a_black_box_batch_at_its_next_query() {
     // Wait until the attack is under way (clean predictions checkpointed), then interrupt.
     let started = Instant::now();
     while !out.join("checkpoint/clean.json").exists() {
-        assert!(started.elapsed() < Duration::from_secs(120), "the audit did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the audit did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(500));
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let interrupted = Instant::now();
     let code = wait(&mut child);
     // Far sooner than the batch (minutes) would take: the target refused the next query.
-    assert!(interrupted.elapsed() < Duration::from_secs(60), "Ctrl-C waited for the batch");
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(60),
+        "Ctrl-C waited for the batch"
+    );
     assert_eq!(code, Some(2));
     let r = report(&out);
     assert_eq!(r["status"], "incomplete");
-    assert!(r["errors"].to_string().contains("interrupted"), "{}", r["errors"]);
+    assert!(
+        r["errors"].to_string().contains("interrupted"),
+        "{}",
+        r["errors"]
+    );
     // The abandoned batch is not in the checkpoint: a resumed run redoes it.
     assert!(finished(&out).is_empty());
     let _ = std::fs::remove_dir_all(&out);

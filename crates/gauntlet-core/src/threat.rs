@@ -57,7 +57,10 @@ impl Norm {
 
     /// Per-row norms on the host.
     pub fn measure_rows(&self, delta: &[f32], features: usize) -> Vec<f32> {
-        delta.chunks(features).map(|row| self.measure_row(row)).collect()
+        delta
+            .chunks(features)
+            .map(|row| self.measure_row(row))
+            .collect()
     }
 
     /// The norm of one flat row on the host; the arithmetic every host-side measurement
@@ -127,7 +130,11 @@ impl Norm {
             }
             Norm::L1 => {
                 let rows = delta.len() / features.max(1);
-                let projected = project_l1_rows(std::mem::take(delta), features, &vec![eps * (1.0 - 1e-6); rows]);
+                let projected = project_l1_rows(
+                    std::mem::take(delta),
+                    features,
+                    &vec![eps * (1.0 - 1e-6); rows],
+                );
                 *delta = projected;
             }
         }
@@ -295,7 +302,10 @@ mod tests {
 
     #[test]
     fn parses_fractions() {
-        assert_eq!(parse_epsilons("8/255, 0.1").unwrap(), vec![8.0 / 255.0, 0.1]);
+        assert_eq!(
+            parse_epsilons("8/255, 0.1").unwrap(),
+            vec![8.0 / 255.0, 0.1]
+        );
         assert!(parse_epsilons("abc").is_err());
     }
 
@@ -314,9 +324,15 @@ mod tests {
         let rows = [0.3f32, -0.4, 0.0, 1.0, -2.0, 0.5];
         for norm in [Norm::Linf, Norm::L2, Norm::L1] {
             let batch = norm.measure_rows(&rows, 3);
-            assert_eq!(batch, vec![norm.measure_row(&rows[..3]), norm.measure_row(&rows[3..])]);
+            assert_eq!(
+                batch,
+                vec![norm.measure_row(&rows[..3]), norm.measure_row(&rows[3..])]
+            );
             let delta: Vec<f32> = (0..3).map(|j| rows[3 + j] - rows[j]).collect();
-            assert_eq!(norm.distance(&rows[..3], &rows[3..]), norm.measure_row(&delta));
+            assert_eq!(
+                norm.distance(&rows[..3], &rows[3..]),
+                norm.measure_row(&delta)
+            );
             assert_eq!(norm.dual().dual(), norm);
         }
         assert_eq!(Norm::L2.measure_row(&[3.0, 4.0]), 5.0);

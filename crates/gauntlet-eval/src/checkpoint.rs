@@ -113,9 +113,16 @@ impl Checkpoint {
     fn batch_path(&self, attack_index: usize, attack: &str, batch: u64, ext: &str) -> PathBuf {
         let safe: String = attack
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
-        self.dir.join(format!("{attack_index:02}-{safe}-{batch:06}.{ext}"))
+        self.dir
+            .join(format!("{attack_index:02}-{safe}-{batch:06}.{ext}"))
     }
 
     /// Clean predictions saved by an earlier run, if they cover `n` samples.
@@ -160,8 +167,18 @@ impl Checkpoint {
     }
 
     /// Writes a finished batch; the `.json` lands last and marks the record complete.
-    pub fn save(&self, attack_index: usize, attack: &str, batch: u64, record: &BatchRecord) -> Result<()> {
-        let bytes: Vec<u8> = record.adversarial.iter().flat_map(|v| v.to_le_bytes()).collect();
+    pub fn save(
+        &self,
+        attack_index: usize,
+        attack: &str,
+        batch: u64,
+        record: &BatchRecord,
+    ) -> Result<()> {
+        let bytes: Vec<u8> = record
+            .adversarial
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         write_atomically(&self.batch_path(attack_index, attack, batch, "f32"), &bytes)?;
         let json = serde_json::to_vec(record)
             .map_err(|e| Error::Data(format!("cannot encode a checkpoint record: {e}")))?;

@@ -73,7 +73,11 @@ pub fn diagnose(
     let probe: Vec<usize> = correct.iter().copied().take(PROBE).collect();
 
     // 1. Robust accuracy must not rise with the budget.
-    let accs: Vec<f64> = evaluation.worst_case.iter().map(|w| w.robust_accuracy).collect();
+    let accs: Vec<f64> = evaluation
+        .worst_case
+        .iter()
+        .map(|w| w.robust_accuracy)
+        .collect();
     let monotone = accs.windows(2).all(|w| w[1] <= w[0] + 1e-12);
     out.push(verdict(
         "monotone-in-epsilon",
@@ -99,13 +103,18 @@ pub fn diagnose(
         let labels: Vec<i64> = probe.iter().map(|&i| data.labels[i]).collect();
         let criterion = Criterion::Untargeted;
         let input = AttackInput::new(model, &x, &labels, &criterion, &threat)?;
-        let outcome = Pgd::new(20, 1, Some(0.1), true)?.run(&input, &mut StdRng::seed_from_u64(plan.seed))?;
+        let outcome =
+            Pgd::new(20, 1, Some(0.1), true)?.run(&input, &mut StdRng::seed_from_u64(plan.seed))?;
         let survived = outcome.per_eps[0].success.iter().filter(|&&s| !s).count();
         let fraction = survived as f64 / probe.len() as f64;
         out.push(verdict(
             "unbounded-budget",
             fraction <= 0.05,
-            format!("PGD at an unbounded budget (ε = {huge}) breaks {}/{} samples", probe.len() - survived, probe.len()),
+            format!(
+                "PGD at an unbounded budget (ε = {huge}) breaks {}/{} samples",
+                probe.len() - survived,
+                probe.len()
+            ),
             format!(
                 "PGD at an unbounded budget (ε = {huge}) leaves {survived}/{} samples correct: \
                  gradients are likely masked or obfuscated, and the reported robustness is an \
@@ -119,8 +128,11 @@ pub fn diagnose(
     // broke is one every earlier attack failed on, so the check only speaks when a gradient
     // attack ran before Square (otherwise the gradient attacks never tried those pairs).
     let square_at = plan.attacks.iter().position(|a| a.name() == "square");
-    let gradient_attacks = square_at
-        .is_some_and(|at| plan.attacks[..at].iter().any(|a| a.access() == Access::Gradients));
+    let gradient_attacks = square_at.is_some_and(|at| {
+        plan.attacks[..at]
+            .iter()
+            .any(|a| a.access() == Access::Gradients)
+    });
     let white_box_failed_black_box_won = evaluation
         .worst_case
         .iter()
@@ -168,16 +180,31 @@ pub fn diagnose(
     }
 
     // 5. The attacks must actually raise the loss.
-    if let Some(first) = evaluation.results.iter().find(|r| r.eps == *plan.threat.epsilons().last().unwrap_or(&0.0)) {
+    if let Some(first) = evaluation
+        .results
+        .iter()
+        .find(|r| r.eps == *plan.threat.epsilons().last().unwrap_or(&0.0))
+    {
         let rows: Vec<usize> = probe.clone();
         if white_box && !rows.is_empty() {
             let labels: Vec<i64> = rows.iter().map(|&i| data.labels[i]).collect();
             let clean = from_rows(data.rows(&rows), rows.len(), f, &device);
-            let adv_rows: Vec<f32> = rows.iter().flat_map(|&i| first.adversarial[i * f..(i + 1) * f].to_vec()).collect();
+            let adv_rows: Vec<f32> = rows
+                .iter()
+                .flat_map(|&i| first.adversarial[i * f..(i + 1) * f].to_vec())
+                .collect();
             let adv = from_rows(adv_rows, rows.len(), f, &device);
             let objective = Objective::CrossEntropy(&labels);
-            let before: f32 = loss_and_grad(model, &clean, &objective)?.loss.iter().sum::<f32>() / rows.len() as f32;
-            let after: f32 = loss_and_grad(model, &adv, &objective)?.loss.iter().sum::<f32>() / rows.len() as f32;
+            let before: f32 = loss_and_grad(model, &clean, &objective)?
+                .loss
+                .iter()
+                .sum::<f32>()
+                / rows.len() as f32;
+            let after: f32 = loss_and_grad(model, &adv, &objective)?
+                .loss
+                .iter()
+                .sum::<f32>()
+                / rows.len() as f32;
             out.push(verdict(
                 "loss-increased",
                 after > before,
@@ -192,7 +219,10 @@ pub fn diagnose(
     }
 
     // 6. Operators that block gradients.
-    let names: Vec<String> = blockers.iter().map(|(op, node)| format!("{op} ('{node}')")).collect();
+    let names: Vec<String> = blockers
+        .iter()
+        .map(|(op, node)| format!("{op} ('{node}')"))
+        .collect();
     out.push(verdict(
         "non-differentiable-operators",
         blockers.is_empty(),

@@ -106,7 +106,9 @@ impl Evaluation {
             }
             let n = self.samples;
             let robust = (0..n)
-                .filter(|&i| self.clean_predictions[i] == self.labels[i] && mine.broken_by[i].is_none())
+                .filter(|&i| {
+                    self.clean_predictions[i] == self.labels[i] && mine.broken_by[i].is_none()
+                })
                 .count();
             mine.robust_accuracy = robust as f64 / n as f64;
         }
@@ -116,4 +118,3 @@ impl Evaluation {
         self
     }
 }
-

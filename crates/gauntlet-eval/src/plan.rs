@@ -26,7 +26,9 @@ impl AuditPlan {
     /// Checks every attack against the threat model before any work is done.
     pub fn validate(&self) -> Result<()> {
         if self.attacks.is_empty() {
-            return Err(Error::Parameter("no attack selected; give at least one attack (e.g. fgsm, pgd)".into()));
+            return Err(Error::Parameter(
+                "no attack selected; give at least one attack (e.g. fgsm, pgd)".into(),
+            ));
         }
         if self.batch_size == 0 {
             return Err(Error::Parameter("batch_size must be at least 1".into()));
@@ -37,4 +39,3 @@ impl AuditPlan {
         Ok(())
     }
 }
-

@@ -23,7 +23,12 @@ use crate::{AttackResult, AuditPlan, Evaluation, Progress, WorstCase};
 pub const MAX_CONSECUTIVE_FAILURES: usize = 3;
 
 /// Runs the plan on the data set.
-pub fn run_audit(model: &dyn Differentiable, data: &Dataset, plan: &AuditPlan, progress: &dyn Progress) -> Result<Evaluation> {
+pub fn run_audit(
+    model: &dyn Differentiable,
+    data: &Dataset,
+    plan: &AuditPlan,
+    progress: &dyn Progress,
+) -> Result<Evaluation> {
     run_audit_with(model, data, plan, progress, None)
 }
 
@@ -86,7 +91,9 @@ pub fn run_audit_with(
     let started = Instant::now();
     let n = data.len();
     let clean_predictions = clean_predictions(model, data, plan.batch_size, checkpoint)?;
-    let correct: Vec<bool> = (0..n).map(|i| clean_predictions[i] == data.labels[i]).collect();
+    let correct: Vec<bool> = (0..n)
+        .map(|i| clean_predictions[i] == data.labels[i])
+        .collect();
     // Samples the attacks work on: correctly classified (and, when targeted, not already of
     // the target class). The rest exit early.
     let attackable: Vec<usize> = (0..n)
@@ -107,7 +114,15 @@ pub fn run_audit_with(
     let mut resumed_batches = 0usize;
     for (attack_index, attack) in plan.attacks.iter().enumerate() {
         let groups = open_groups(&attackable, &broken, plan.ensemble);
-        let run = AttackRun { model, data, plan, attack: attack.as_ref(), attack_index, checkpoint, progress };
+        let run = AttackRun {
+            model,
+            data,
+            plan,
+            attack: attack.as_ref(),
+            attack_index,
+            checkpoint,
+            progress,
+        };
         let mut state = run.run(&groups, attackable.len(), &clean_predictions)?;
         resumed_batches += state.resumed_batches;
         errors.append(&mut state.failures);
@@ -118,7 +133,13 @@ pub fn run_audit_with(
             }
             continue;
         }
-        results.extend(reduce_attack(attack.name(), plan, &correct, &mut broken, state));
+        results.extend(reduce_attack(
+            attack.name(),
+            plan,
+            &correct,
+            &mut broken,
+            state,
+        ));
     }
 
     let worst_case = epsilons
@@ -174,11 +195,19 @@ fn clean_predictions(
 /// Stage 2: the samples an attack still has to work on, grouped by how many budgets are open
 /// for them (largest first). In an ensemble a sample already broken at budget e is broken at
 /// every larger one, so what is left is a prefix of the budgets.
-fn open_groups(attackable: &[usize], broken: &[Vec<Option<String>>], ensemble: bool) -> Vec<(usize, Vec<usize>)> {
+fn open_groups(
+    attackable: &[usize],
+    broken: &[Vec<Option<String>>],
+    ensemble: bool,
+) -> Vec<(usize, Vec<usize>)> {
     let budgets = broken.len();
     let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
     for &i in attackable {
-        let open = if ensemble { (0..budgets).take_while(|&e| broken[e][i].is_none()).count() } else { budgets };
+        let open = if ensemble {
+            (0..budgets).take_while(|&e| broken[e][i].is_none()).count()
+        } else {
+            budgets
+        };
         if open == 0 {
             continue;
         }
@@ -265,7 +294,12 @@ impl AttackState {
 impl AttackRun<'_> {
     /// Stage 3: the attack over its groups, batch by batch. Failed batches are recorded and
     /// the run goes on, until [`MAX_CONSECUTIVE_FAILURES`] in a row or a cancellation.
-    fn run(&self, groups: &[(usize, Vec<usize>)], attackable: usize, clean_predictions: &[i64]) -> Result<AttackState> {
+    fn run(
+        &self,
+        groups: &[(usize, Vec<usize>)],
+        attackable: usize,
+        clean_predictions: &[i64],
+    ) -> Result<AttackState> {
         let epsilons = self.plan.threat.epsilons();
         let name = self.attack.name();
         let mut state = AttackState::new(epsilons.len(), self.data, clean_predictions);
@@ -278,7 +312,11 @@ impl AttackRun<'_> {
             let threat = if *open == epsilons.len() {
                 self.plan.threat.clone()
             } else {
-                ThreatModel::new(self.plan.threat.norm(), &epsilons[..*open], self.plan.threat.bounds())?
+                ThreatModel::new(
+                    self.plan.threat.norm(),
+                    &epsilons[..*open],
+                    self.plan.threat.bounds(),
+                )?
             };
             for batch in members.chunks(self.plan.batch_size) {
                 if self.progress.cancelled() {
@@ -288,9 +326,16 @@ impl AttackRun<'_> {
                 }
                 let this_batch = batch_index;
                 batch_index += 1;
-                let restored = self
-                    .checkpoint
-                    .and_then(|c| c.load(self.attack_index, name, this_batch, batch, &epsilons[..*open], self.data.features()));
+                let restored = self.checkpoint.and_then(|c| {
+                    c.load(
+                        self.attack_index,
+                        name,
+                        this_batch,
+                        batch,
+                        &epsilons[..*open],
+                        self.data.features(),
+                    )
+                });
                 if let Some(record) = restored {
                     // A restored batch succeeded when it ran: it ends a run of failures, as it
                     // did then (otherwise a resumed run could stop an attack the first finished).
@@ -345,11 +390,18 @@ impl AttackRun<'_> {
     }
 
     /// One batch: the attack on the samples `batch` at the budgets of `threat`.
-    fn run_batch(&self, batch: &[usize], batch_index: u64, threat: &ThreatModel) -> Result<BatchRecord> {
+    fn run_batch(
+        &self,
+        batch: &[usize],
+        batch_index: u64,
+        threat: &ThreatModel,
+    ) -> Result<BatchRecord> {
         // A seed per (attack, batch) makes results independent of what ran before, and lets a
         // resumed run reproduce the batches it did not finish.
         let mut rng = StdRng::seed_from_u64(
-            self.plan.seed ^ ((self.attack_index as u64) << 48) ^ batch_index.wrapping_mul(0x9E37_79B9),
+            self.plan.seed
+                ^ ((self.attack_index as u64) << 48)
+                ^ batch_index.wrapping_mul(0x9E37_79B9),
         );
         let x = self.data.rows(batch);
         let labels: Vec<i64> = batch.iter().map(|&i| self.data.labels[i]).collect();
@@ -357,7 +409,11 @@ impl AttackRun<'_> {
         let input = AttackInput::new(self.model, &x, &labels, &criterion, threat)?;
         let started = Instant::now();
         let outcome = self.attack.run(&input, &mut rng)?;
-        Ok(BatchRecord::from_outcome(batch, outcome, started.elapsed().as_secs_f64()))
+        Ok(BatchRecord::from_outcome(
+            batch,
+            outcome,
+            started.elapsed().as_secs_f64(),
+        ))
     }
 }
 
@@ -389,11 +445,18 @@ fn reduce_attack(
         let success = std::mem::take(&mut state.success[e]);
         let broken_count = success.iter().filter(|&&s| s).count();
         // In an ensemble a row reports robust accuracy after this attack and every earlier one.
-        let robust_accuracy =
-            if plan.ensemble { share(correct, |i| broken[e][i].is_none()) } else { share(correct, |i| !success[i]) };
+        let robust_accuracy = if plan.ensemble {
+            share(correct, |i| broken[e][i].is_none())
+        } else {
+            share(correct, |i| !success[i])
+        };
         let perturbation = std::mem::take(&mut state.perturbation[e]);
         let mean_perturbation = if broken_count > 0 {
-            (0..n).filter(|&i| success[i]).map(|i| perturbation[i] as f64).sum::<f64>() / broken_count as f64
+            (0..n)
+                .filter(|&i| success[i])
+                .map(|i| perturbation[i] as f64)
+                .sum::<f64>()
+                / broken_count as f64
         } else {
             0.0
         };
@@ -402,7 +465,11 @@ fn reduce_attack(
             norm: plan.threat.norm(),
             eps,
             robust_accuracy,
-            attack_success_rate: if clean_correct > 0 { broken_count as f64 / clean_correct as f64 } else { 0.0 },
+            attack_success_rate: if clean_correct > 0 {
+                broken_count as f64 / clean_correct as f64
+            } else {
+                0.0
+            },
             mean_perturbation,
             seconds: state.seconds,
             gradient_evals: state.gradient_evals,
@@ -420,9 +487,16 @@ fn reduce_attack(
 
 impl BatchRecord {
     /// Keeps what the evaluation needs of one batch's outcome.
-    pub fn from_outcome(samples: &[usize], outcome: gauntlet_attacks::AttackOutcome, seconds: f64) -> BatchRecord {
+    pub fn from_outcome(
+        samples: &[usize],
+        outcome: gauntlet_attacks::AttackOutcome,
+        seconds: f64,
+    ) -> BatchRecord {
         let m = samples.len();
-        let f = outcome.per_eps.first().map_or(0, |o| o.adversarial.len() / m.max(1));
+        let f = outcome
+            .per_eps
+            .first()
+            .map_or(0, |o| o.adversarial.len() / m.max(1));
         let mut adversarial = Vec::with_capacity(outcome.per_eps.len() * m * f);
         let budgets = outcome
             .per_eps

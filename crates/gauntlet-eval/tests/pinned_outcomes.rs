@@ -24,21 +24,29 @@ fn root() -> PathBuf {
 /// others.
 fn settings(name: &str) -> AttackSettings {
     match default_queries(name) {
-        Some(_) => AttackSettings { queries: Some(300), ..Default::default() },
-        None => AttackSettings { steps: Some(default_steps(name).min(10)), ..Default::default() },
+        Some(_) => AttackSettings {
+            queries: Some(300),
+            ..Default::default()
+        },
+        None => AttackSettings {
+            steps: Some(default_steps(name).min(10)),
+            ..Default::default()
+        },
     }
 }
 
 fn outcomes(norm: Norm, eps: &[f32], attacks: &[&str], ensemble: bool) -> Value {
     let model = OnnxModel::load(&root().join("models/mnist_cnn.onnx")).unwrap();
-    let mut data = Dataset::load(&root().join("data/mnist-demo/x.npy"), &root().join("data/mnist-demo/y.npy")).unwrap();
+    let mut data = Dataset::load(
+        &root().join("data/mnist-demo/x.npy"),
+        &root().join("data/mnist-demo/y.npy"),
+    )
+    .unwrap();
     data.truncate(12);
     let plan = AuditPlan {
         attacks: attacks
             .iter()
-            .map(|name| {
-                by_name(name, &settings(name).validated().unwrap()).unwrap()
-            })
+            .map(|name| by_name(name, &settings(name).validated().unwrap()).unwrap())
             .collect(),
         threat: ThreatModel::new(norm, eps, Bounds { min: 0.0, max: 1.0 }).unwrap(),
         criterion: Criterion::Untargeted,
@@ -92,7 +100,10 @@ fn same(a: &Value, b: &Value, path: &str) {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{path}: {x} != {y}");
+            assert!(
+                (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+                "{path}: {x} != {y}"
+            );
         }
         (Value::Array(x), Value::Array(y)) => {
             assert_eq!(x.len(), y.len(), "{path}: lengths differ");
@@ -101,7 +112,11 @@ fn same(a: &Value, b: &Value, path: &str) {
             }
         }
         (Value::Object(x), Value::Object(y)) => {
-            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{path}: keys differ");
+            assert_eq!(
+                x.keys().collect::<Vec<_>>(),
+                y.keys().collect::<Vec<_>>(),
+                "{path}: keys differ"
+            );
             for (k, v) in x {
                 same(v, &y[k], &format!("{path}.{k}"));
             }

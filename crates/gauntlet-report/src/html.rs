@@ -10,8 +10,8 @@ use gauntlet_eval::diagnostics::{Diagnostic, Status};
 use gauntlet_eval::{AttackResult, Evaluation, WorstCase};
 
 use crate::grid::Grid;
-use crate::queries::query_efficiency;
 use crate::manifest::Manifest;
+use crate::queries::query_efficiency;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}\

@@ -80,4 +80,3 @@ pub struct Traffic {
     /// Rows answered from the cache: repeats of an input already sent.
     pub cached: u64,
 }
-

@@ -5,8 +5,8 @@ use std::fmt::Write;
 use gauntlet_eval::diagnostics::{Diagnostic, Status};
 use gauntlet_eval::Evaluation;
 
-use crate::queries::query_efficiency;
 use crate::manifest::Manifest;
+use crate::queries::query_efficiency;
 
 /// The results table (also printed to the terminal).
 pub fn table(evaluation: &Evaluation) -> String {

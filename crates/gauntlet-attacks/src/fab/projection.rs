@@ -18,7 +18,13 @@ const FLAT: f64 = 1e-12;
 /// - L2: `m_i = min(μ a_i, cap_i)` (KKT of the clipped closed form; a sweep over sorted
 ///   breakpoints `cap_i / a_i`);
 /// - L1: a fractional knapsack, filling coordinates in order of decreasing `a_i`.
-pub fn project_hyperplane_box(norm: Norm, t: &[f32], w: &[f32], c: f64, bounds: Bounds) -> Vec<f32> {
+pub fn project_hyperplane_box(
+    norm: Norm,
+    t: &[f32],
+    w: &[f32],
+    c: f64,
+    bounds: Bounds,
+) -> Vec<f32> {
     let mut delta = vec![0f32; t.len()];
     if c == 0.0 || !c.is_finite() {
         return delta;
@@ -108,7 +114,11 @@ mod tests {
         for norm in [Norm::Linf, Norm::L2, Norm::L1] {
             for c in [0.3f64, -0.4, 0.05] {
                 let d = project_hyperplane_box(norm, &t, &w, c, unit_box());
-                assert!((dot(&w, &d) - c).abs() < 1e-5, "{norm} c={c}: w·δ = {}", dot(&w, &d));
+                assert!(
+                    (dot(&w, &d) - c).abs() < 1e-5,
+                    "{norm} c={c}: w·δ = {}",
+                    dot(&w, &d)
+                );
                 for (ti, di) in t.iter().zip(&d) {
                     assert!((0.0..=1.0).contains(&(ti + di)), "{norm}: left the box");
                 }
@@ -143,13 +153,22 @@ mod tests {
         let t = [0.5f32, 0.9];
         let w = [1.0f32, 1.0];
         let d = project_hyperplane_box(Norm::Linf, &t, &w, 0.5, unit_box());
-        assert!((d[0] - 0.4).abs() < 1e-6 && (d[1] - 0.1).abs() < 1e-6, "{d:?}");
+        assert!(
+            (d[0] - 0.4).abs() < 1e-6 && (d[1] - 0.1).abs() < 1e-6,
+            "{d:?}"
+        );
         // Unreachable: every helpful coordinate goes to the edge.
         let d = project_hyperplane_box(Norm::L2, &t, &w, 5.0, unit_box());
-        assert!((d[0] - 0.5).abs() < 1e-6 && (d[1] - 0.1).abs() < 1e-6, "{d:?}");
+        assert!(
+            (d[0] - 0.5).abs() < 1e-6 && (d[1] - 0.1).abs() < 1e-6,
+            "{d:?}"
+        );
         // L1 fills the largest rate first, then the next.
         let w = [2.0f32, 1.0];
         let d = project_hyperplane_box(Norm::L1, &[0.9, 0.5], &w, 0.3, unit_box());
-        assert!((d[0] - 0.1).abs() < 1e-6 && (d[1] - 0.1).abs() < 1e-6, "{d:?}");
+        assert!(
+            (d[0] - 0.1).abs() < 1e-6 && (d[1] - 0.1).abs() < 1e-6,
+            "{d:?}"
+        );
     }
 }

@@ -45,7 +45,11 @@ pub(super) fn directions(
                 _ => u.iter_mut().for_each(|v| *v = rng.gen_range(-1.0f32..=1.0)),
             }
             let scale = delta[k] / (Norm::L2.measure_row(&u) + 1e-12);
-            rows.extend(base.iter().zip(&u).map(|(b, v)| (b + scale * v).clamp(lo, hi)));
+            rows.extend(
+                base.iter()
+                    .zip(&u)
+                    .map(|(b, v)| (b + scale * v).clamp(lo, hi)),
+            );
             owners.push(k);
             if owners.len() == MAX_ROWS {
                 sums.probe(oracle, plan, current, delta, &rows, &owners)?;
@@ -116,7 +120,11 @@ impl Sums {
         } else if positives == 0 {
             self.all[k].iter().map(|v| -v / m).collect()
         } else {
-            self.signed[k].iter().zip(&self.all[k]).map(|(s, a)| (s - mean * a) / m).collect()
+            self.signed[k]
+                .iter()
+                .zip(&self.all[k])
+                .map(|(s, a)| (s - mean * a) / m)
+                .collect()
         };
         match norm {
             Norm::L2 => {

@@ -26,9 +26,16 @@ pub fn digits(model: &dyn Classifier, n: usize) -> (Vec<f32>, Vec<i64>) {
     let y = parse_labels(&std::fs::read(&y_path).unwrap(), &y_path).unwrap();
     let f = model.features();
     let m = (2 * n + 32).min(y.len());
-    let preds = predict(model, from_rows(x[..m * f].to_vec(), m, f, &compute_device())).unwrap();
+    let preds = predict(
+        model,
+        from_rows(x[..m * f].to_vec(), m, f, &compute_device()),
+    )
+    .unwrap();
     let keep: Vec<usize> = (0..m).filter(|&i| preds[i] == y[i]).take(n).collect();
     assert_eq!(keep.len(), n, "not enough correctly classified demo digits");
-    let rows = keep.iter().flat_map(|&i| x[i * f..(i + 1) * f].to_vec()).collect();
+    let rows = keep
+        .iter()
+        .flat_map(|&i| x[i * f..(i + 1) * f].to_vec())
+        .collect();
     (rows, keep.iter().map(|&i| y[i]).collect())
 }

@@ -91,4 +91,3 @@ impl Inputs {
         self.opt(i).map(Value::into_int)
     }
 }
-
