@@ -26,10 +26,9 @@
 mod projection;
 
 pub use projection::project_hyperplane_box;
+use projection::random_direction;
 
 use rand::rngs::StdRng;
-use rand::Rng;
-use rand_distr::StandardNormal;
 use serde_json::json;
 
 use gauntlet_core::device::compute_device;
@@ -440,19 +439,6 @@ impl Fab {
         }
         Ok(())
     }
-}
-
-/// A random direction of unit norm (L∞: uniform in the cube, L2 and L1: Gaussian), as in the
-/// reference implementation's random starts.
-fn random_direction(norm: Norm, f: usize, rng: &mut StdRng) -> Vec<f32> {
-    let t: Vec<f32> = match norm {
-        Norm::Linf => (0..f).map(|_| rng.gen_range(-1.0f32..=1.0)).collect(),
-        Norm::L2 | Norm::L1 => (0..f)
-            .map(|_| rng.sample::<f32, _>(StandardNormal))
-            .collect(),
-    };
-    let size = norm.measure_row(&t).max(1e-12);
-    t.into_iter().map(|v| v / size).collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
 //! The exact minimum-norm projection onto a hyperplane intersected with the valid box, the
 //! geometric core of FAB's step.
 
+use rand::rngs::StdRng;
+use rand::Rng;
+use rand_distr::StandardNormal;
+
 use gauntlet_core::threat::{Bounds, Norm};
 
 /// Coordinates whose gradient is smaller than this cannot move the linearized margin.
@@ -93,6 +97,19 @@ pub fn project_hyperplane_box(
         }
     }
     delta
+}
+
+/// A random direction of unit norm (L∞: uniform in the cube, L2 and L1: Gaussian), as in the
+/// reference implementation's random starts.
+pub(super) fn random_direction(norm: Norm, f: usize, rng: &mut StdRng) -> Vec<f32> {
+    let t: Vec<f32> = match norm {
+        Norm::Linf => (0..f).map(|_| rng.gen_range(-1.0f32..=1.0)).collect(),
+        Norm::L2 | Norm::L1 => (0..f)
+            .map(|_| rng.sample::<f32, _>(StandardNormal))
+            .collect(),
+    };
+    let size = norm.measure_row(&t).max(1e-12);
+    t.into_iter().map(|v| v / size).collect()
 }
 
 #[cfg(test)]
