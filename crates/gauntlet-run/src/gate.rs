@@ -20,6 +20,8 @@ use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::markup::escape;
+
 /// The name of the worst-case row: per input, the worst over every attack.
 pub const WORST: &str = "worst";
 
@@ -625,15 +627,6 @@ impl Judgement {
     }
 }
 
-/// Escapes text for XML attributes and content.
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
 /// JUnit XML: one testsuite named `suite`, one testcase per row with a `<failure>` per violated
 /// check, and one testcase with an `<error>` per threshold that matched nothing and for a run
 /// that did not finish.
@@ -657,7 +650,7 @@ pub fn junit(judgement: &Judgement, suite: &str, seconds: f64) -> String {
     }
     let tests = judgement.cases.len() + errors.len();
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let suite = xml_escape(suite);
+    let suite = escape(suite);
     let _ = writeln!(
         s,
         "<testsuites tests=\"{tests}\" failures=\"{failed}\" errors=\"{}\" time=\"{seconds:.3}\">\n  <testsuite name=\"{suite}\" tests=\"{tests}\" failures=\"{failed}\" errors=\"{}\" time=\"{seconds:.3}\">",
@@ -668,8 +661,8 @@ pub fn junit(judgement: &Judgement, suite: &str, seconds: f64) -> String {
         let _ = write!(
             s,
             "    <testcase classname=\"{suite}.{}\" name=\"{}\"",
-            xml_escape(&c.row.attack),
-            xml_escape(&c.row.label())
+            escape(&c.row.attack),
+            escape(&c.row.label())
         );
         if c.passed() {
             s.push_str("/>\n");
@@ -680,8 +673,8 @@ pub fn junit(judgement: &Judgement, suite: &str, seconds: f64) -> String {
             let _ = writeln!(
                 s,
                 "      <failure message=\"{}\" type=\"threshold\">{}</failure>",
-                xml_escape(f),
-                xml_escape(f)
+                escape(f),
+                escape(f)
             );
         }
         s.push_str("    </testcase>\n");
@@ -690,9 +683,9 @@ pub fn junit(judgement: &Judgement, suite: &str, seconds: f64) -> String {
         let _ = writeln!(
             s,
             "    <testcase classname=\"{suite}.gate\" name=\"{}\">\n      <error message=\"{}\" type=\"incomplete\">{}</error>\n    </testcase>",
-            xml_escape(name),
-            xml_escape(message),
-            xml_escape(message)
+            escape(name),
+            escape(message),
+            escape(message)
         );
     }
     s.push_str("  </testsuite>\n</testsuites>\n");

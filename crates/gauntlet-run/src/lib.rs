@@ -29,6 +29,7 @@
 pub mod fs;
 pub mod gate;
 pub mod journal;
+pub mod markup;
 pub mod progress;
 
 pub use gate::{Gate, GateError, Verdict};

@@ -18,21 +18,7 @@ code{background:#f3f3f3;padding:0 .2em;word-break:break-all}svg text{font-size:1
 /// Bar colours per filter variant, cycled.
 const PALETTE: [&str; 4] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"];
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use gauntlet_run::markup::escape;
 
 fn pct(x: f64) -> String {
     format!("{:.1} %", x * 100.0)
