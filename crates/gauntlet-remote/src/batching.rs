@@ -1,8 +1,6 @@
 //! Splitting one batch into requests, sending several at once, and putting the answers back
 //! in order.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
 use gauntlet_core::Result;
 
 /// Sends `n` rows of `features` values as requests of at most `per_request` rows, at most
@@ -25,50 +23,13 @@ pub(crate) fn in_chunks(
         let m = per_request.min(n - start);
         (&rows[start * features..(start + m) * features], m)
     };
-    let workers = in_flight.max(1).min(chunks);
-    if workers <= 1 {
-        let mut out = Vec::with_capacity(n * classes);
-        for i in 0..chunks {
-            let (part, m) = chunk(i);
-            out.extend(send(part, m)?);
-        }
-        return Ok(out);
-    }
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let mut answers: Vec<(usize, Result<Vec<f32>>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    while !failed.load(Ordering::Relaxed) {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= chunks {
-                            break;
-                        }
-                        let (part, m) = chunk(i);
-                        let answer = send(part, m);
-                        if answer.is_err() {
-                            failed.store(true, Ordering::Relaxed);
-                        }
-                        mine.push((i, answer));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    answers.sort_by_key(|(i, _)| *i);
+    let parts = gauntlet_transport::parallel::in_flight(chunks, in_flight, |i| {
+        let (part, m) = chunk(i);
+        send(part, m)
+    })?;
     let mut out = Vec::with_capacity(n * classes);
-    for (_, answer) in answers {
-        out.extend(answer?);
+    for part in parts {
+        out.extend(part);
     }
     Ok(out)
 }
@@ -77,6 +38,7 @@ pub(crate) fn in_chunks(
 mod tests {
     use super::*;
     use gauntlet_core::Error;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn answers_come_back_in_row_order_with_bounded_concurrency() {

@@ -74,6 +74,7 @@
 pub mod command;
 pub mod error;
 pub mod http;
+pub mod parallel;
 mod rate;
 pub mod retry;
 mod secrets;

@@ -13,7 +13,6 @@
 //! TLS certificates verified. A batch of texts is sent as up to `max_in_flight` concurrent
 //! requests, and the scores come back in the order of the texts.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gauntlet_transport::{excerpt, HttpClient, HttpOptions, RetryPolicy, TransportError};
@@ -219,49 +218,10 @@ impl Classifier for HttpFilter {
     }
 
     fn scores(&self, texts: &[String]) -> Result<Vec<f64>> {
-        let workers = self.max_in_flight.max(1).min(texts.len());
-        if workers <= 1 {
-            return texts
-                .iter()
-                .map(|t| self.score(t).map_err(Error::from))
-                .collect();
-        }
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let mut answers: Vec<(usize, std::result::Result<f64, TransportError>)> =
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (0..workers)
-                    .map(|_| {
-                        s.spawn(|| {
-                            let mut mine = Vec::new();
-                            while !failed.load(Ordering::Relaxed) {
-                                let i = next.fetch_add(1, Ordering::Relaxed);
-                                if i >= texts.len() {
-                                    break;
-                                }
-                                let answer = self.score(&texts[i]);
-                                if answer.is_err() {
-                                    failed.store(true, Ordering::Relaxed);
-                                }
-                                mine.push((i, answer));
-                            }
-                            mine
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| {
-                        h.join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                    })
-                    .collect()
-            });
-        answers.sort_by_key(|(i, _)| *i);
-        answers
-            .into_iter()
-            .map(|(_, a)| a.map_err(Error::from))
-            .collect()
+        gauntlet_transport::parallel::in_flight(texts.len(), self.max_in_flight, |i| {
+            self.score(&texts[i])
+        })
+        .map_err(Error::from)
     }
 }
 
