@@ -1,0 +1,126 @@
+//! The audit through the library, as a Rust caller uses it: config → check → run → report and
+//! verdict.
+
+use std::path::{Path, PathBuf};
+
+use gauntlet_audit::{AuditConfig, Silent};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A temporary output directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("gauntlet-audit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn config(out: &Path) -> AuditConfig {
+    let mut config = AuditConfig::new(
+        root().join("models/mnist_cnn.onnx"),
+        root().join("data/mnist-demo/x.npy"),
+        root().join("data/mnist-demo/y.npy"),
+        &[0.1, 0.3],
+    );
+    config.attacks = "fgsm,pgd".into();
+    config.steps = Some(5);
+    config.samples = Some(16);
+    config.out = out.to_path_buf();
+    config
+}
+
+#[test]
+fn a_run_writes_the_report_and_the_gate_decides_the_exit_code() {
+    let scratch = Scratch::new("gate");
+    let mut passing = config(&scratch.0);
+    passing.fail_under = vec!["worst:linf:0.3=0".into()];
+    let run = passing.check().unwrap().run(&Silent).unwrap();
+    assert_eq!(run.exit_code(), 0, "{:?}", run.judgement.problems());
+    for file in ["report.json", "report.md", "report.html", "samples.jsonl"] {
+        assert!(scratch.0.join(file).exists(), "{file} missing");
+    }
+    assert!(
+        !run.checkpoint.exists(),
+        "a complete run removes its checkpoint"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(scratch.0.join("report.json")).unwrap()).unwrap();
+    // The manifest records what really ran: PGD's own parameters, the versions built with.
+    let pgd = &report["manifest"]["attack_parameters"][1];
+    assert_eq!(pgd["attack"], "pgd");
+    assert_eq!(pgd["steps"], 5);
+    let versions = report["manifest"]["versions"].to_string();
+    assert!(
+        versions.contains("burn") && !versions.contains("unknown"),
+        "{versions}"
+    );
+
+    // PGD at ε = 0.3 breaks every digit: a threshold above zero fails the gate (exit 1).
+    let mut failing = config(&scratch.0);
+    failing.fail_under = vec!["pgd:linf:0.3=0.5".into()];
+    let run = failing.check().unwrap().run(&Silent).unwrap();
+    assert_eq!(run.exit_code(), 1);
+    let problems = run.judgement.problems().join("\n");
+    assert!(problems.contains("pgd linf eps=0.3"), "{problems}");
+}
+
+#[test]
+fn the_same_config_gives_the_same_per_sample_outcomes() {
+    // Two runs of one config give the same per-sample outcomes (the seed fixes everything).
+    let a = Scratch::new("seed-a");
+    let b = Scratch::new("seed-b");
+    let first = config(&a.0).check().unwrap().run(&Silent).unwrap();
+    let second = config(&b.0).check().unwrap().run(&Silent).unwrap();
+    let outcomes = |run: &gauntlet_audit::AuditRun| {
+        run.evaluation
+            .results
+            .iter()
+            .map(|r| (r.attack.clone(), r.success.clone(), r.predictions.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outcomes(&first), outcomes(&second));
+}
+
+#[test]
+fn a_bad_config_is_refused_before_anything_is_loaded_or_written() {
+    let scratch = Scratch::new("refused");
+    let mut bad = config(&scratch.0);
+    bad.model = Some(scratch.0.join("no-such-model.onnx"));
+    bad.eps = Some("0.1,-2".into());
+    let err = format!(
+        "{:#}",
+        bad.check().err().expect("a negative budget is refused")
+    );
+    assert!(err.contains("`eps`"), "{err}");
+    assert!(
+        !scratch.0.exists(),
+        "nothing may be written for a refused config"
+    );
+
+    // A missing model file is found when the run loads it, again before anything is written.
+    let mut missing = config(&scratch.0);
+    missing.model = Some(scratch.0.join("no-such-model.onnx"));
+    let err = format!(
+        "{:#}",
+        missing
+            .check()
+            .unwrap()
+            .run(&Silent)
+            .err()
+            .expect("no model")
+    );
+    assert!(err.contains("cannot read the model file"), "{err}");
+    assert!(!scratch.0.join("report.json").exists());
+}
