@@ -17,19 +17,20 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-fn install_interrupt_handler() {
+/// Installs the Ctrl-C handler once: the first Ctrl-C sets [`interrupted`] and prints
+/// `message` (what happens now); a second one ends the process at once.
+pub fn install_interrupt_handler(message: &'static str) {
     HANDLER.call_once(|| {
-        let installed = ctrlc::set_handler(|| {
+        let installed = ctrlc::set_handler(move || {
             if INTERRUPTED.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
-            eprintln!(
-                "\ninterrupted: stopping after the current batch (a black-box target stops at its next \
-                 query; that batch is redone on resume) and writing what is done (Ctrl-C again to quit now)"
-            );
+            eprintln!("\ninterrupted: {message} (Ctrl-C again to quit now)");
         });
         if let Err(e) = installed {
-            eprintln!("warning: Ctrl-C will stop the audit without a report ({e})");
+            eprintln!(
+                "warning: Ctrl-C will stop the audit without a report ({e}); a rerun still resumes"
+            );
         }
     });
 }
@@ -41,7 +42,10 @@ pub struct Bar {
 
 impl Bar {
     pub fn new(quiet: bool) -> Self {
-        install_interrupt_handler();
+        install_interrupt_handler(
+            "stopping after the current batch (a black-box target stops at its next query; that \
+             batch is redone on resume) and writing what is done",
+        );
         Bar {
             bar: RefCell::new(None),
             quiet,

@@ -7,7 +7,6 @@
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -16,6 +15,8 @@ use gauntlet_run::journal::Start;
 use gauntlet_run::Progress;
 use gauntlet_text::config::split_list;
 use gauntlet_text::{Error, TextAuditConfig};
+
+use crate::progress::{install_interrupt_handler, interrupted};
 
 /// Flags of `gauntlet text-audit`. Each has a `gauntlet.toml` key of the same name with `_`
 /// for `-` (`--max-edits` is `max_edits`); defaults are `TextAuditConfig::default()`'s.
@@ -230,9 +231,6 @@ fn with_flag(e: Error) -> anyhow::Error {
     }
 }
 
-/// Set by the first Ctrl-C; a second one ends the process at once.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
 /// Progress as log lines on stderr (one per 5 %: readable in terminals and CI logs alike);
 /// Ctrl-C asks the audit to stop after the message in hand.
 struct Lines {
@@ -245,20 +243,10 @@ struct Lines {
 
 impl Lines {
     fn new(quiet: bool) -> Self {
-        let installed = ctrlc::set_handler(|| {
-            if INTERRUPTED.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\ninterrupted: stopping after the message in hand and writing what is done; rerun the same \
-                 command to resume (Ctrl-C again to quit now; the checkpoint keeps every finished message)"
-            );
-        });
-        if let Err(e) = installed {
-            eprintln!(
-                "warning: Ctrl-C will stop the audit without a report ({e}); a rerun still resumes"
-            );
-        }
+        install_interrupt_handler(
+            "stopping after the message in hand and writing what is done; rerun the same command \
+             to resume (the checkpoint keeps every finished message)",
+        );
         Lines {
             quiet,
             task: Default::default(),
@@ -293,7 +281,7 @@ impl Progress for Lines {
     fn end(&self) {}
 
     fn cancelled(&self) -> bool {
-        INTERRUPTED.load(Ordering::SeqCst)
+        interrupted()
     }
 }
 
