@@ -21,6 +21,10 @@ pub enum Error {
     /// Input data (inputs or labels) is malformed or inconsistent.
     #[error("{0}")]
     Data(String),
+    /// A file could not be written (atomically); the message names the file and the step that
+    /// failed.
+    #[error("{0}")]
+    Write(#[source] std::io::Error),
     /// The model file is corrupt, unsupported, or does not fit the data.
     #[error("{0}")]
     Model(String),

@@ -16,7 +16,6 @@
 //! Failed batches are not recorded: a resumed run retries them.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -61,15 +60,10 @@ pub struct Checkpoint {
     dir: PathBuf,
 }
 
+/// Every checkpoint file is written whole or not at all (fsynced), so a kill never leaves a
+/// torn record.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let mut file = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    gauntlet_run::fs::write_atomic(path, bytes).map_err(Error::Write)
 }
 
 impl Checkpoint {

@@ -117,9 +117,7 @@ pub struct Written {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    gauntlet_run::fs::write_atomic(path, bytes).map_err(Error::Write)
 }
 
 fn file_stem(result: &AttackResult) -> String {
