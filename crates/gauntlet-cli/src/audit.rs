@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
@@ -16,10 +16,7 @@ use gauntlet_eval::diagnostics::Status;
 use gauntlet_run::gate::summary_json;
 
 use crate::progress::{interrupted, Bar};
-
-fn is_false(b: &bool) -> bool {
-    !*b
-}
+use crate::settings::flags_over_file;
 
 /// The flags of `gauntlet audit`. Absent options take the value in `--config`, else the
 /// library's default (shown in brackets).
@@ -32,233 +29,161 @@ pub struct AuditArgs {
     pub config: Option<PathBuf>,
     /// The ONNX classifier (exported with torch.onnx.export or any ONNX exporter).
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<PathBuf>,
     /// Attack a live HTTP(S) prediction endpoint by queries (in place of --model).
     #[arg(long, value_name = "URL", conflicts_with = "model")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// Attack an external command speaking JSON Lines on stdin/stdout (in place of --model):
     /// one request line in, one answer line out.
     #[arg(long, value_name = "COMMAND", conflicts_with_all = ["model", "target"])]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub target_cmd: Option<String>,
     /// Classes the remote target predicts (required with --target/--target-cmd).
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub num_classes: Option<usize>,
     /// What the target answers: scores, label, or topk:K [scores].
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
     /// JSON pointer to the answer in the response (default /scores, or /labels for label).
     #[arg(long, value_name = "POINTER")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub answer_pointer: Option<String>,
     /// Request body template; "{{inputs}}" is replaced by the batch as nested arrays
     /// (default {"inputs": "{{inputs}}"}).
     #[arg(long, value_name = "JSON")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub request_template: Option<String>,
     /// HTTP header 'Name: value', repeatable; ${ENV_VAR} in the value is read from the
     /// environment and never written to reports or logs.
     #[arg(long, value_name = "'NAME: VALUE'")]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub header: Vec<String>,
     /// HTTP method [POST].
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     /// Seconds to wait for one answer [30].
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<f64>,
     /// Retries of a failed request (5xx, 429, timeouts, malformed answers), with exponential
     /// backoff [3].
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
     /// Client-side rate limit, requests per second.
     #[arg(long, value_name = "REQ/S")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<f64>,
     /// Requests in flight at once [4].
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<usize>,
     /// Inputs per request [64].
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_per_request: Option<usize>,
     /// Attack the ONNX model through queries only (as a deployed model would be): gradient
     /// attacks are refused, queries are counted and cached.
     #[arg(long)]
-    #[serde(skip_serializing_if = "is_false")]
     pub black_box: bool,
     /// Surrogate ONNX model for transfer attacks (`--attacks transfer-pgd`, `transfer-apgd-ce`,
     /// …: crafted with the named white-box attack on the surrogate, evaluated on the target).
     #[arg(long, value_name = "SURROGATE.onnx")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub surrogate: Option<PathBuf>,
     /// Total queries a black-box target may receive over the whole run (after the cache);
     /// once spent, the remaining samples are recorded as not attacked.
     #[arg(long, value_name = "N")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_queries: Option<u64>,
     /// Discard the checkpoint an interrupted run left in the output directory instead of
     /// resuming from it.
     #[arg(long)]
-    #[serde(skip_serializing_if = "is_false")]
     pub fresh: bool,
     /// Inputs: .npy (float32 N×C×H×W or N×D in the valid box; uint8 is scaled to [0,1]) or MNIST IDX.
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub inputs: Option<PathBuf>,
     /// Labels: .npy integer class indices (N) or MNIST IDX.
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<PathBuf>,
     /// Perturbation norm: linf, l2 or l1 [linf].
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub norm: Option<String>,
     /// Budgets, comma-separated; fractions allowed (e.g. 0.1,0.3 or 2/255,8/255).
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub eps: Option<String>,
     /// Attacks, comma-separated (white-box: fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab, fab-t,
     /// cw, deepfool; black-box: square, simba, simba-dct, hsj, boundary, transfer-<attack>), or a
     /// suite run as an ensemble: auto (= standard: apgd-ce, apgd-t, fab-t, square) or fast
     /// (apgd-ce, apgd-t) [auto].
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attacks: Option<String>,
     /// Iterations of iterative attacks (defaults: 40 for pgd, 50 for deepfool, 100 otherwise).
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<usize>,
     /// Query budget of black-box attacks (see gauntlet_attacks::AttackSettings for what one
     /// query budget covers; defaults: 5000 for square, 10000 otherwise).
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queries: Option<u64>,
     /// Random restarts [1].
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub restarts: Option<usize>,
     /// PGD step size as a fraction of ε (default 2.5/steps).
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rel_step: Option<f32>,
     /// Evaluate only the first N samples.
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub samples: Option<usize>,
     /// Samples per batch [128].
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<usize>,
     /// Seed for every random choice (recorded in the report) [0].
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// Output directory [gauntlet-report].
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub out: Option<PathBuf>,
     /// Per-channel mean the model expects, applied inside the model (e.g. 0.485,0.456,0.406).
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mean: Option<String>,
     /// Per-channel std the model expects, applied inside the model.
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub std: Option<String>,
     /// Per-sample input shape, when the ONNX file does not declare it (e.g. 3,32,32).
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub input_shape: Option<String>,
     /// Targeted attack: every sample is pushed toward this class.
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub target_class: Option<i64>,
     /// Valid input box, min,max [0,1].
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bounds: Option<String>,
     /// Do not rerun with BPDA when the model has gradient-blocking operators.
     #[arg(long)]
-    #[serde(skip_serializing_if = "is_false")]
     pub no_bpda: bool,
     /// Skip the gradient-masking diagnostics.
     #[arg(long)]
-    #[serde(skip_serializing_if = "is_false")]
     pub no_diagnostics: bool,
     /// No progress bars.
     #[arg(long)]
-    #[serde(skip_serializing_if = "is_false")]
     pub quiet: bool,
     /// CI gate: exit 1 when robust accuracy of ATTACK (or `worst`, the worst case) at NORM and
     /// EPS is below MIN, a fraction; repeatable (e.g. pgd:linf:0.1=0.80).
     #[arg(long = "fail-under", value_name = "ATTACK:NORM:EPS=MIN")]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fail_under: Vec<String>,
     /// CI gate: an earlier report.json; exit 1 when robust accuracy of any attack, norm and ε in
     /// both, or of the worst case, dropped by more than --max-drop.
     #[arg(long, value_name = "OLD/report.json")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<PathBuf>,
     /// Largest allowed drop from --baseline, a fraction (0.02 = 2 points; default 0).
     #[arg(long, value_name = "FRACTION")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_drop: Option<f64>,
     /// Write the gate's verdict as JUnit XML (one testcase per attack, norm and ε, and per worst case).
     #[arg(long, value_name = "PATH")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub junit: Option<PathBuf>,
     /// Print a machine-readable JSON summary on stdout, and nothing else there.
     /// Exit codes: 0 pass, 1 a threshold failed, 2 usage or input error.
     #[arg(long)]
-    #[serde(skip_serializing_if = "is_false")]
     pub json: bool,
 }
 
 impl AuditArgs {
     /// The config: `--config`'s keys (if any), overridden by every flag given.
     pub fn to_config(&self) -> Result<AuditConfig> {
-        let mut merged = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| {
-                    format!(
-                        "cannot read the config '{}'; check the path",
-                        path.display()
-                    )
-                })?;
-                let table: toml::Table = toml::from_str(&text)
-                    .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
-                    .with_context(|| format!("in the config '{}'", path.display()))?;
-                serde_json::to_value(table).context("cannot read the config as data")?
-            }
-            None => serde_json::json!({}),
-        };
-        let flags = serde_json::to_value(self).context("cannot collect the flags")?;
-        if let (Some(file), Some(flags)) = (merged.as_object_mut(), flags.as_object()) {
-            for (key, value) in flags {
-                // An old file key (`thresholds`, `headers`) yields to the flag as well.
-                file.remove(match key.as_str() {
-                    "fail_under" => "thresholds",
-                    "header" => "headers",
-                    other => other,
-                });
-                file.insert(key.clone(), value.clone());
-            }
-        }
-        let config: AuditConfig =
-            serde_json::from_value(merged).map_err(|e| match &self.config {
-                Some(path) => anyhow::anyhow!("in the config '{}': {e}", path.display()),
-                None => anyhow::anyhow!("{e}"),
-            })?;
-        Ok(config)
+        flags_over_file(
+            self.config.as_deref(),
+            self,
+            &[("fail_under", "thresholds"), ("header", "headers")],
+        )
     }
 }
 

@@ -6,6 +6,7 @@ mod bench;
 mod demo;
 mod progress;
 mod serve;
+mod settings;
 mod text;
 
 use std::process::ExitCode;

@@ -5,26 +5,28 @@
 //! the gate's exit code (0 pass, 1 a threshold failed, 2 usage error or incomplete run).
 
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
+use serde::Serialize;
 
 use gauntlet_run::journal::Start;
 use gauntlet_run::Progress;
-use gauntlet_text::config::split_list;
 use gauntlet_text::{Error, TextAuditConfig};
 
 use crate::progress::{install_interrupt_handler, interrupted};
+use crate::settings::flags_over_file;
 
 /// Flags of `gauntlet text-audit`. Each has a `gauntlet.toml` key of the same name with `_`
 /// for `-` (`--max-edits` is `max_edits`); defaults are `TextAuditConfig::default()`'s.
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug, Default, Serialize)]
 pub struct TextAuditArgs {
     /// Read settings from a gauntlet.toml (keys named like the flags, e.g. max_edits = 30);
     /// flags given on the command line override it.
     #[arg(long, value_name = "gauntlet.toml")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// JSON Lines corpus, gzip or plain, with fields id, label (spam/ham), text (required, as a
     /// flag or in --config).
@@ -140,80 +142,18 @@ pub struct TextAuditArgs {
 }
 
 impl TextAuditArgs {
-    /// Writes every flag given on the command line over `config`.
-    fn apply(&self, c: &mut TextAuditConfig) {
-        fn set<T: Clone>(slot: &mut T, value: &Option<T>) {
-            if let Some(v) = value {
-                *slot = v.clone();
-            }
-        }
-        fn set_some<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
-            if value.is_some() {
-                slot.clone_from(value);
-            }
-        }
-        fn set_list(slot: &mut Vec<String>, value: &[String]) {
-            if !value.is_empty() {
-                *slot = value.to_vec();
-            }
-        }
-        set_some(&mut c.corpus, &self.corpus);
-        set_some(&mut c.filter, &self.filter);
-        set_some(&mut c.filter_cmd, &self.filter_cmd);
-        set_some(&mut c.filter_url, &self.filter_url);
-        set_list(&mut c.header, &self.header);
-        set_some(&mut c.request_template, &self.request_template);
-        set(&mut c.answer_pointer, &self.answer_pointer);
-        set(&mut c.filter_timeout, &self.filter_timeout);
-        set(&mut c.retries, &self.retries);
-        set_some(&mut c.rate_limit, &self.rate_limit);
-        set(&mut c.attacks, &self.attacks.as_deref().map(split_list));
-        set(&mut c.max_edits, &self.max_edits);
-        set(&mut c.max_word_fraction, &self.max_word_fraction);
-        set(&mut c.max_levenshtein, &self.max_levenshtein);
-        set_some(&mut c.max_queries, &self.max_queries);
-        c.decision_only |= self.decision_only;
-        set(&mut c.max_messages, &self.max_messages);
-        set(&mut c.train_fraction, &self.train_fraction);
-        c.no_defenses |= self.no_defenses;
-        set(&mut c.adv_train, &self.adv_train);
-        set(&mut c.examples, &self.examples);
-        set(&mut c.dictionary_size, &self.dictionary_size);
-        set(&mut c.seed, &self.seed);
-        set(&mut c.out, &self.out);
-        c.fresh |= self.fresh;
-        set_list(&mut c.fail_under, &self.fail_under);
-        set_some(&mut c.baseline, &self.baseline);
-        set_some(&mut c.max_drop, &self.max_drop);
-        set_some(&mut c.junit, &self.junit);
-        c.json |= self.json;
-        c.quiet |= self.quiet;
-    }
-
-    /// The audit's configuration: the file's (if any), then the flags over it.
+    /// The audit's configuration: the file's (if any), then the flags given over it.
     fn config(&self) -> Result<TextAuditConfig> {
-        let mut c = match &self.config {
-            Some(path) => load_config(path)?,
-            None => TextAuditConfig::default(),
-        };
-        self.apply(&mut c);
-        Ok(c)
-    }
-}
-
-/// Reads a `gauntlet.toml`; unknown keys and wrong types are errors naming the key.
-fn load_config(path: &Path) -> Result<TextAuditConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "cannot read the config '{}'; check the path",
-            path.display()
+        flags_over_file(
+            self.config.as_deref(),
+            self,
+            &[
+                ("fail_under", "thresholds"),
+                ("header", "headers"),
+                ("filter_timeout", "timeout"),
+            ],
         )
-    })?;
-    parse_config(&text).with_context(|| format!("in the config '{}'", path.display()))
-}
-
-fn parse_config(text: &str) -> Result<TextAuditConfig> {
-    toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+    }
 }
 
 /// A library error, with the flag (and config key) a setting error is about.
@@ -440,7 +380,7 @@ mod tests {
         }
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let from_flags = parse(&argv).config().unwrap();
-        let from_file = parse_config(&toml_text).unwrap();
+        let from_file: TextAuditConfig = toml::from_str(&toml_text).unwrap();
         assert_eq!(from_flags, from_file);
         assert_ne!(
             from_file,
