@@ -111,6 +111,16 @@ impl Dataset {
         }
     }
 
+    /// Reads channels-last samples (`[H, W, C]`, a Keras/TensorFlow model's layout) as
+    /// channels first, the layout gauntlet works in; other sets are returned unchanged.
+    pub fn into_channels_first(mut self, layout: crate::layout::Layout) -> Self {
+        if let (crate::layout::Layout::Nhwc, &[h, w, c]) = (layout, self.sample_shape.as_slice()) {
+            self.inputs = crate::layout::hwc_to_chw(&self.inputs, self.len(), [h, w, c]);
+            self.sample_shape = vec![c, h, w];
+        }
+        self
+    }
+
     /// Smallest and largest input value.
     pub fn value_range(&self) -> (f32, f32) {
         self.inputs

@@ -44,6 +44,7 @@ pub mod device;
 pub mod error;
 pub mod guard;
 pub mod hash;
+pub mod layout;
 pub mod loss;
 pub mod model;
 pub mod preprocess;
