@@ -55,7 +55,8 @@ pub enum HostTensor {
 /// One node of the graph.
 #[derive(Debug, Clone)]
 pub struct Node {
-    /// Operator type in the default ONNX domain, e.g. `Conv`.
+    /// Operator type, e.g. `Conv`; outside the default ONNX domain prefixed with it, e.g.
+    /// `ai.onnx.ml::LinearClassifier`.
     pub op: String,
     /// Node name from the file, or `{op}#{first output}` when the file gives none: what
     /// error messages call the node.
@@ -91,8 +92,13 @@ pub struct Graph {
     /// Declared dimensions of that input, batch axis first; empty when the file declares
     /// none.
     pub input_dims: Vec<Dim>,
-    /// Name of the first graph output, taken as the class scores.
+    /// The tensor read as class scores: the chosen graph output, or the logits feeding its
+    /// final Softmax / ZipMap (see [`Scores`]).
     pub output_name: String,
+    /// Which output was chosen and how its scores are read.
+    pub scores: Scores,
+    /// Every graph output as declared, in file order.
+    pub outputs: Vec<OutputInfo>,
     /// Opset of the default ONNX domain.
     pub opset: i64,
     /// Exporter name and version as recorded in the file (e.g. `pytorch 2.3.0`); may be
@@ -100,13 +106,76 @@ pub struct Graph {
     pub producer: String,
 }
 
+/// A declared graph output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputInfo {
+    /// Tensor name.
+    pub name: String,
+    /// Element type as ONNX names it (`float`, `int64`, …), `sequence`/`map` for
+    /// non-tensor outputs (ZipMap), or `?` when the file does not say.
+    pub elem_type: String,
+    /// Declared dimensions, when the file gives them.
+    pub dims: Option<Vec<Dim>>,
+}
+
+impl OutputInfo {
+    fn is_float(&self) -> bool {
+        matches!(
+            self.elem_type.as_str(),
+            "float" | "double" | "float16" | "bfloat16"
+        )
+    }
+
+    /// A float tensor that can be `[N, classes]`: rank 2, or a rank the file does not give.
+    fn could_be_scores(&self) -> bool {
+        self.is_float() && self.dims.as_ref().is_none_or(|d| d.len() == 2)
+    }
+}
+
+impl std::fmt::Display for OutputInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "'{}' ({}", self.name, self.elem_type)?;
+        if let Some(dims) = &self.dims {
+            let dims: Vec<String> = dims
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(v) => v.to_string(),
+                    Dim::Symbolic(s) => s.clone(),
+                })
+                .collect();
+            write!(f, " [{}]", dims.join(", "))?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// How the class scores are read from the chosen output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores {
+    /// The graph output chosen (`output`, or the only float `[N, classes]` output).
+    pub output: String,
+    /// Ops passed over to reach the logits, nearest the output first: `ZipMap` (scikit-learn's
+    /// list of dicts) and a final `Softmax`. Predictions are unchanged (softmax keeps the
+    /// arg-max); losses see logits, whose gradients do not vanish when the softmax saturates.
+    pub bypassed: Vec<String>,
+}
+
 /// Operators the interpreter evaluates (default ONNX domain); the list lives beside their
 /// dispatch in `ops`.
 pub use crate::ops::SUPPORTED_OPS;
 
 impl Graph {
-    /// Parses ONNX bytes. `label` names the file in error messages.
+    /// Parses ONNX bytes, reading the class scores from the only float `[N, classes]` output.
+    /// `label` names the file in error messages.
     pub fn parse(bytes: &[u8], label: &str) -> Result<Graph> {
+        Self::parse_for_output(bytes, label, None)
+    }
+
+    /// Parses ONNX bytes, reading the class scores from graph output `output` (or, when
+    /// `None`, the only float `[N, classes]` output). Only the nodes that output depends on
+    /// are kept, so a branch the audit does not need (scikit-learn's `label`, an auxiliary
+    /// head) may use operators gauntlet does not evaluate.
+    pub fn parse_for_output(bytes: &[u8], label: &str, output: Option<&str>) -> Result<Graph> {
         if bytes.is_empty() {
             return Err(Error::Model(format!(
                 "'{label}' is empty; export the model again with torch.onnx.export"
@@ -136,17 +205,25 @@ impl Graph {
             )));
         }
 
+        let outputs: Vec<OutputInfo> = graph.output.iter().map(output_info).collect();
+        let scores = choose_output(&outputs, output, label)?;
+        let (output_name, bypassed, raw_scores_of) = logits_behind(graph, &scores, label)?;
+        let scores = Scores {
+            output: scores,
+            bypassed,
+        };
+        let needed = needed_nodes(graph, &output_name);
+
         // Unsupported operators are all reported at once.
-        let supported: HashSet<&str> = SUPPORTED_OPS.iter().copied().collect();
+        let supported: HashSet<&str> = SUPPORTED_OPS
+            .iter()
+            .chain(crate::ops::SUPPORTED_ML_OPS)
+            .copied()
+            .collect();
         let mut unsupported = Vec::new();
-        for node in &graph.node {
-            let default_domain = node.domain.is_empty() || node.domain == "ai.onnx";
-            if !default_domain || !supported.contains(node.op_type.as_str()) {
-                let op = if default_domain {
-                    node.op_type.clone()
-                } else {
-                    format!("{}::{}", node.domain, node.op_type)
-                };
+        for node in needed.iter().map(|&i| &graph.node[i]) {
+            let op = qualified_op(node);
+            if !supported.contains(op.as_str()) {
                 unsupported.push(format!("  - {op} (node '{}')", node.name));
             }
         }
@@ -164,10 +241,14 @@ impl Graph {
         for init in &graph.initializer {
             constants.insert(init.name.clone(), tensor_from_proto(init, label)?);
         }
+        let read: HashSet<&str> = needed
+            .iter()
+            .flat_map(|&i| graph.node[i].input.iter().map(String::as_str))
+            .collect();
         let inputs: Vec<_> = graph
             .input
             .iter()
-            .filter(|i| !constants.contains_key(&i.name))
+            .filter(|i| !constants.contains_key(&i.name) && read.contains(i.name.as_str()))
             .collect();
         if inputs.len() != 1 {
             return Err(Error::Model(format!(
@@ -195,17 +276,11 @@ impl Graph {
                     .collect()
             })
             .unwrap_or_default();
-        let output_name = graph
-            .output
-            .first()
-            .map(|o| o.name.clone())
-            .ok_or_else(|| Error::Model(format!("'{label}' declares no graph output")))?;
-
-        let nodes = graph
-            .node
+        let nodes = needed
             .iter()
+            .map(|&i| &graph.node[i])
             .map(|n| Node {
-                op: n.op_type.clone(),
+                op: qualified_op(n),
                 name: if n.name.is_empty() {
                     format!(
                         "{}#{}",
@@ -217,12 +292,22 @@ impl Graph {
                 },
                 inputs: n.input.clone(),
                 outputs: n.output.clone(),
-                attributes: n
-                    .attribute
-                    .iter()
-                    .map(|a| Ok((a.name.clone(), attribute_from_proto(a, label)?)))
-                    .collect::<Result<_>>()
-                    .unwrap_or_default(),
+                attributes: {
+                    let mut attributes: HashMap<String, Attribute> = n
+                        .attribute
+                        .iter()
+                        .map(|a| Ok((a.name.clone(), attribute_from_proto(a, label)?)))
+                        .collect::<Result<_>>()
+                        .unwrap_or_default();
+                    if raw_scores_of
+                        .as_ref()
+                        .is_some_and(|o| n.output.get(1) == Some(o))
+                    {
+                        attributes
+                            .insert("post_transform".into(), Attribute::String("NONE".into()));
+                    }
+                    attributes
+                },
             })
             .collect();
 
@@ -232,12 +317,251 @@ impl Graph {
             input_name: input.name.clone(),
             input_dims,
             output_name,
+            scores,
+            outputs,
             opset,
             producer: format!("{} {}", model.producer_name, model.producer_version)
                 .trim()
                 .to_string(),
         })
     }
+}
+
+/// The operator's name, prefixed with its domain outside the default one.
+fn qualified_op(node: &onnx_ir::NodeProto) -> String {
+    if node.domain.is_empty() || node.domain == "ai.onnx" {
+        node.op_type.clone()
+    } else {
+        format!("{}::{}", node.domain, node.op_type)
+    }
+}
+
+/// ONNX's name of a TensorProto element type.
+fn elem_type_name(t: i32) -> &'static str {
+    match t {
+        1 => "float",
+        2 => "uint8",
+        3 => "int8",
+        5 => "int16",
+        6 => "int32",
+        7 => "int64",
+        8 => "string",
+        9 => "bool",
+        10 => "float16",
+        11 => "double",
+        16 => "bfloat16",
+        _ => "?",
+    }
+}
+
+fn output_info(o: &onnx_ir::ValueInfoProto) -> OutputInfo {
+    let Some(ty) = o.type_.as_ref() else {
+        return OutputInfo {
+            name: o.name.clone(),
+            elem_type: "?".into(),
+            dims: None,
+        };
+    };
+    if ty.has_sequence_type() || ty.has_map_type() {
+        return OutputInfo {
+            name: o.name.clone(),
+            elem_type: if ty.has_map_type() { "map" } else { "sequence" }.into(),
+            dims: None,
+        };
+    }
+    let tensor = ty.tensor_type();
+    OutputInfo {
+        name: o.name.clone(),
+        elem_type: elem_type_name(tensor.elem_type).into(),
+        dims: tensor.shape.as_ref().map(|s| {
+            s.dim
+                .iter()
+                .map(|d| {
+                    if d.has_dim_value() && d.dim_value() > 0 {
+                        Dim::Fixed(d.dim_value() as usize)
+                    } else if d.has_dim_param() {
+                        Dim::Symbolic(d.dim_param().to_string())
+                    } else {
+                        Dim::Symbolic(String::from("?"))
+                    }
+                })
+                .collect()
+        }),
+    }
+}
+
+/// The graph output that holds the class scores.
+fn choose_output(outputs: &[OutputInfo], requested: Option<&str>, label: &str) -> Result<String> {
+    let listing = || {
+        outputs
+            .iter()
+            .map(|o| format!("  - {o}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if let Some(name) = requested {
+        return match outputs.iter().find(|o| o.name == name) {
+            Some(o) => Ok(o.name.clone()),
+            None => Err(Error::Model(format!(
+                "'{label}' has no output named '{name}'; its outputs are:\n{}\nGive one of \
+                 these as `output`",
+                listing()
+            ))),
+        };
+    }
+    if outputs.is_empty() {
+        return Err(Error::Model(format!("'{label}' declares no graph output")));
+    }
+    if outputs.len() == 1 {
+        return Ok(outputs[0].name.clone());
+    }
+    // scikit-learn's ZipMap output (a list of dicts) stands for the probabilities.
+    let candidates: Vec<&OutputInfo> = outputs.iter().filter(|o| o.could_be_scores()).collect();
+    let candidates = if candidates.is_empty() {
+        outputs
+            .iter()
+            .filter(|o| o.elem_type == "sequence")
+            .collect()
+    } else {
+        candidates
+    };
+    match candidates.as_slice() {
+        [one] => Ok(one.name.clone()),
+        [] => Err(Error::Model(format!(
+            "'{label}' has {} outputs and none is a float tensor of class scores [N, classes]:\n\
+             {}\nGive the output to audit as `output`",
+            outputs.len(),
+            listing()
+        ))),
+        several => Err(Error::Model(format!(
+            "'{label}' has {} outputs that could hold the class scores:\n{}\nChoose one as \
+             `output`, e.g. {}",
+            several.len(),
+            several
+                .iter()
+                .map(|o| format!("  - {o}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            several[0].name
+        ))),
+    }
+}
+
+/// Follows the chosen output back through a ZipMap (scikit-learn's list of dicts) and a final
+/// Softmax (plus Identity/Cast between them) to the tensor holding logits. A scikit-learn
+/// `LinearClassifier` whose scores are squashed by its own `post_transform` (and then
+/// normalized to sum to one) is read before both: the third value names the scores output
+/// whose post-transform is to be dropped.
+fn logits_behind(
+    graph: &onnx_ir::GraphProto,
+    output: &str,
+    label: &str,
+) -> Result<(String, Vec<String>, Option<String>)> {
+    let producer = |name: &str| {
+        graph
+            .node
+            .iter()
+            .find(|n| n.output.iter().any(|o| o == name))
+    };
+    let squashing_linear = |name: &str| {
+        producer(name).filter(|n| {
+            qualified_op(n) == "ai.onnx.ml::LinearClassifier"
+                && n.output.get(1).is_some_and(|o| o == name)
+                && n.attribute.iter().any(|a| {
+                    a.name == "post_transform"
+                        && matches!(&a.s[..], b"SOFTMAX" | b"LOGISTIC" | b"SOFTMAX_ZERO")
+                })
+        })
+    };
+    let mut name = output.to_string();
+    let mut bypassed = Vec::new();
+    let mut seen_softmax = false;
+    let mut raw_scores_of = None;
+    while let Some(node) = producer(&name) {
+        let op = node.op_type.as_str();
+        if !seen_softmax {
+            if let Some(linear) = squashing_linear(&name) {
+                let transform = linear
+                    .attribute
+                    .iter()
+                    .find(|a| a.name == "post_transform")
+                    .map(|a| String::from_utf8_lossy(&a.s).into_owned())
+                    .unwrap_or_default();
+                bypassed.push(format!("LinearClassifier's {transform} post-transform"));
+                raw_scores_of = Some(name.clone());
+                break;
+            }
+        }
+        let through = match op {
+            "ZipMap" if node.domain == "ai.onnx.ml" => true,
+            // Dividing probabilities by their sum changes nothing the audit reads.
+            "Normalizer" if node.domain == "ai.onnx.ml" => {
+                node.attribute
+                    .iter()
+                    .any(|a| a.name == "norm" && &a.s[..] == b"L1")
+                    && node
+                        .input
+                        .first()
+                        .is_some_and(|i| squashing_linear(i).is_some())
+            }
+            "Identity" => true,
+            "Cast" => node
+                .attribute
+                .iter()
+                .any(|a| a.name == "to" && matches!(a.i, 1 | 10 | 11 | 16)),
+            "Softmax" if !seen_softmax && softmax_over_classes(node) => {
+                seen_softmax = true;
+                true
+            }
+            _ => false,
+        };
+        if !through || node.input.is_empty() || node.input[0].is_empty() {
+            break;
+        }
+        if matches!(op, "ZipMap" | "Softmax" | "Normalizer") {
+            bypassed.push(op.to_string());
+        }
+        name = node.input[0].clone();
+    }
+    if producer(&name).is_some_and(|n| n.domain == "ai.onnx.ml" && n.op_type == "ZipMap") {
+        return Err(Error::Model(format!(
+            "'{label}': output '{output}' is a ZipMap whose input cannot be read; re-export with \
+             skl2onnx options={{'zipmap': False}}"
+        )));
+    }
+    Ok((name, bypassed, raw_scores_of))
+}
+
+/// A Softmax whose axis is the last one of a rank-2 `[N, classes]` tensor: `axis` -1 or 1
+/// (opset < 13 flattens from `axis`, default 1, which on rank 2 is the same).
+fn softmax_over_classes(node: &onnx_ir::NodeProto) -> bool {
+    let axis = node
+        .attribute
+        .iter()
+        .find(|a| a.name == "axis")
+        .map(|a| a.i);
+    matches!(axis, None | Some(1) | Some(-1))
+}
+
+/// Indices, in file order, of the nodes `output` depends on.
+fn needed_nodes(graph: &onnx_ir::GraphProto, output: &str) -> Vec<usize> {
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in graph.node.iter().enumerate() {
+        for o in &n.output {
+            producer.insert(o.as_str(), i);
+        }
+    }
+    let mut keep = vec![false; graph.node.len()];
+    let mut stack = vec![output];
+    while let Some(name) = stack.pop() {
+        if let Some(&i) = producer.get(name) {
+            if !keep[i] {
+                keep[i] = true;
+                stack.extend(graph.node[i].input.iter().map(String::as_str));
+            }
+        }
+    }
+    (0..graph.node.len()).filter(|&i| keep[i]).collect()
 }
 
 fn attribute_from_proto(a: &AttributeProto, label: &str) -> Result<Attribute> {

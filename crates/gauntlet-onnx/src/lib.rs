@@ -47,6 +47,7 @@ use burn::tensor::{DType, Tensor};
 
 use gauntlet_core::device::compute_device;
 use gauntlet_core::hash::sha256_hex;
+pub use gauntlet_core::layout::Layout;
 use gauntlet_core::model::{Classifier, Differentiable};
 use gauntlet_core::preprocess::Normalization;
 use gauntlet_core::{guard, Device, Error, Result};
@@ -54,6 +55,19 @@ use gauntlet_core::{guard, Device, Error, Result};
 use graph::{Dim, Graph};
 use ops::{Ctx, Inputs};
 use value::{physical, FloatValue, Value};
+
+/// How to read an ONNX file beyond what it declares.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadOptions {
+    /// Shape of one sample in the model's own layout, for files whose input dimensions are
+    /// symbolic (e.g. `[3, 224, 224]`, or `[224, 224, 3]` for a channels-last model).
+    pub sample_shape: Option<Vec<usize>>,
+    /// The graph output holding the class scores; by default the only float `[N, classes]`
+    /// output.
+    pub output: Option<String>,
+    /// The input's layout; by default read off the sample shape ([`Layout::detect`]).
+    pub layout: Option<Layout>,
+}
 
 /// An ONNX classifier, ready to be queried and differentiated.
 pub struct OnnxModel {
@@ -64,7 +78,11 @@ pub struct OnnxModel {
     constants: HashMap<String, Value>,
     /// Index of the last node reading each tensor, so intermediates are freed early.
     last_use: HashMap<String, usize>,
+    /// Channels-first shape of one sample: what callers see.
     sample_shape: Vec<usize>,
+    /// The shape the graph takes (channels last for an NHWC model).
+    graph_sample_shape: Vec<usize>,
+    layout: Layout,
     num_classes: usize,
     /// The graph was exported with a fixed batch of one: batches are run sample by sample.
     batch_of_one: bool,
@@ -96,7 +114,17 @@ impl OnnxModel {
 
     /// Loads from bytes; `sample_shape` overrides symbolic input dimensions.
     pub fn from_bytes(bytes: &[u8], label: &str, sample_shape: Option<Vec<usize>>) -> Result<Self> {
-        let graph = Graph::parse(bytes, label)?;
+        let options = LoadOptions {
+            sample_shape,
+            ..LoadOptions::default()
+        };
+        Self::from_bytes_with(bytes, label, &options)
+    }
+
+    /// Loads from bytes with every [`LoadOptions`] setting.
+    pub fn from_bytes_with(bytes: &[u8], label: &str, options: &LoadOptions) -> Result<Self> {
+        let graph = Graph::parse_for_output(bytes, label, options.output.as_deref())?;
+        let sample_shape = options.sample_shape.clone();
         let device = compute_device();
         let mut constants = HashMap::new();
         for (name, t) in &graph.constants {
@@ -129,13 +157,24 @@ impl OnnxModel {
                 )))
             }
         };
+        let layout = options
+            .layout
+            .unwrap_or_else(|| Layout::detect(&sample_shape));
+        if layout == Layout::Nhwc && sample_shape.len() != 3 {
+            return Err(Error::Model(format!(
+                "'{label}': a channels-last (nhwc) layout needs an image input [H, W, C] per \
+                 sample, but the sample shape is {sample_shape:?}"
+            )));
+        }
         let mut model = OnnxModel {
             sha256: sha256_hex(bytes),
             label: label.to_string(),
             graph,
             constants,
             last_use,
-            sample_shape,
+            sample_shape: layout.channels_first(&sample_shape),
+            graph_sample_shape: sample_shape,
+            layout,
             num_classes: 0,
             batch_of_one,
             normalization: None,
@@ -211,6 +250,22 @@ impl OnnxModel {
             }
         }
         blockers
+    }
+
+    /// The input layout of the graph. [`Classifier::sample_shape`] and all data passed in are
+    /// channels first whatever this is; a channels-last graph is fed transposed data.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The sample shape in the graph's own layout (`[H, W, C]` for a channels-last model).
+    pub fn graph_sample_shape(&self) -> &[usize] {
+        &self.graph_sample_shape
+    }
+
+    /// The output read as class scores, and what was passed over to reach logits.
+    pub fn scores(&self) -> &graph::Scores {
+        &self.graph.scores
     }
 
     /// SHA-256 of the ONNX file.
@@ -294,8 +349,16 @@ impl OnnxModel {
         let n = x.dims()[0];
         let mut shape = vec![n];
         shape.extend_from_slice(&self.sample_shape);
+        let mut t = x.reshape(physical(&shape)?).cast(self.dtype);
+        if self.layout == Layout::Nhwc {
+            // [.., N, C, H, W] → [.., N, H, W, C]; the permutation is differentiable.
+            let r = value::RANK;
+            let mut axes: [usize; value::RANK] = std::array::from_fn(|i| i);
+            axes[r - 3..].copy_from_slice(&[r - 2, r - 1, r - 3]);
+            t = t.permute(axes);
+        }
         let input = FloatValue {
-            t: x.reshape(physical(&shape)?).cast(self.dtype),
+            t,
             rank: shape.len(),
         };
         let mut env: HashMap<&str, Value> = HashMap::new();

@@ -8,6 +8,7 @@ mod context;
 mod conv_kernel;
 mod elementwise;
 mod host;
+mod ml;
 mod nn;
 mod pool_kernel;
 mod reduce;
@@ -18,6 +19,7 @@ use gauntlet_core::Result;
 use crate::value::{FloatValue, IntValue, Value};
 
 pub use context::{Ctx, Inputs};
+pub use ml::SUPPORTED_ML_OPS;
 
 /// Operators the interpreter evaluates (default ONNX domain).
 pub const SUPPORTED_OPS: &[&str] = &[
@@ -149,6 +151,8 @@ pub fn evaluate(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
         "Cast" => Ok(vec![shape::cast(ctx, inputs.value(0, ctx)?)?]),
         "Pad" => one(shape::pad(ctx, inputs)?),
         "Expand" => Ok(vec![shape::expand(ctx, inputs)?]),
+        "ai.onnx.ml::LinearClassifier" => ml::linear_classifier(ctx, inputs.float(0, ctx)?),
+        "ai.onnx.ml::Normalizer" => one(ml::normalizer(ctx, inputs.float(0, ctx)?)?),
         other => Err(ctx.error(format!("operator {other} is not supported"))),
     }
 }
