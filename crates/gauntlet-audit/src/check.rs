@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Result};
 
 use gauntlet_attacks::{by_name, suite, AttackSettings};
+use gauntlet_core::layout::Layout;
 use gauntlet_core::threat::{parse_epsilons, Bounds, Norm, ThreatModel};
 use gauntlet_run::gate::{Gate, Plan, WORST};
 
@@ -91,11 +92,18 @@ impl AuditConfig {
             bail!("`target_class` must be a class index ≥ 0");
         }
 
-        let onnx = OnnxOptions::from_lists(
+        let mut onnx = OnnxOptions::from_lists(
             self.input_shape.as_ref(),
             self.mean.as_ref(),
             self.std.as_ref(),
         )?;
+        onnx.output = self.output.clone();
+        onnx.layout = self
+            .layout
+            .as_deref()
+            .map(str::parse::<Layout>)
+            .transpose()
+            .map_err(|e| anyhow!("`layout`: {e}"))?;
 
         let requested = self.attacks.items();
         if requested.is_empty() {

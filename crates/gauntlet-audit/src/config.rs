@@ -127,8 +127,15 @@ pub struct AuditConfig {
     pub labels: Option<PathBuf>,
     /// Evaluate only the first N samples.
     pub samples: Option<usize>,
-    /// Per-sample input shape when the ONNX file does not declare it (`[3, 32, 32]`).
+    /// Per-sample input shape when the ONNX file does not declare it (`[3, 32, 32]`), in the
+    /// model's own layout.
     pub input_shape: Option<List>,
+    /// The ONNX output holding the class scores (by default the only float `[N, classes]`
+    /// output).
+    pub output: Option<String>,
+    /// Input layout of an ONNX model: `nchw` or `nhwc` (by default read off its input shape).
+    /// Data files are in the model's layout.
+    pub layout: Option<String>,
     /// Per-channel mean the model expects, applied inside the model.
     pub mean: Option<List>,
     /// Per-channel standard deviation the model expects, applied inside the model.
@@ -210,6 +217,8 @@ impl Default for AuditConfig {
             labels: None,
             samples: None,
             input_shape: None,
+            output: None,
+            layout: None,
             mean: None,
             std: None,
             norm: "linf".into(),

@@ -86,6 +86,11 @@ impl Audit {
         let inputs = config.inputs.as_ref().expect("checked");
         let labels = config.labels.as_ref().expect("checked");
         let mut data = Dataset::load(inputs, labels)?;
+        // A channels-last model's data comes in its own layout; gauntlet works channels first.
+        let model_layout = target.info.layout;
+        if data.sample_shape == model_layout.from_channels_first(model.sample_shape()) {
+            data = data.into_channels_first(model_layout);
+        }
         if let Some(n) = config.samples {
             data.truncate(n);
         }

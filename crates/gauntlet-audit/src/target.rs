@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use gauntlet_core::model::{AnswerKind, Classifier, Differentiable, QueryOnly};
 use gauntlet_core::preprocess::Normalization;
 use gauntlet_core::query::{CachedTarget, Interruptible, QueryStats};
-use gauntlet_onnx::OnnxModel;
+use gauntlet_onnx::{Layout, LoadOptions, OnnxModel};
 use gauntlet_remote::{
     AnswerSpec, CommandSettings, HttpSettings, RemoteClassifier, RequestTemplate, RetryPolicy,
     Shape,
@@ -32,6 +32,10 @@ pub struct OnnxOptions {
     pub input_shape: Option<Vec<usize>>,
     /// Per-channel mean and standard deviation (`mean`, `std`).
     pub normalization: Option<(Vec<f32>, Vec<f32>)>,
+    /// The output holding the class scores (`output`).
+    pub output: Option<String>,
+    /// The input layout (`layout`); read off the input shape when absent.
+    pub layout: Option<Layout>,
 }
 
 impl OnnxOptions {
@@ -58,13 +62,20 @@ impl OnnxOptions {
         Ok(OnnxOptions {
             input_shape,
             normalization,
+            output: None,
+            layout: None,
         })
     }
 
     /// Builds the model from bytes already read (so a model read once can be built twice, with
     /// and without BPDA).
     pub fn build(&self, bytes: &[u8], label: &str, bpda: bool) -> Result<OnnxModel> {
-        let mut model = OnnxModel::from_bytes(bytes, label, self.input_shape.clone())?;
+        let options = LoadOptions {
+            sample_shape: self.input_shape.clone(),
+            output: self.output.clone(),
+            layout: self.layout,
+        };
+        let mut model = OnnxModel::from_bytes_with(bytes, label, &options)?;
         if let Some((mean, std)) = &self.normalization {
             let norm = Normalization::new(mean.clone(), std.clone(), model.sample_shape())?;
             model = model.with_normalization(norm);
@@ -94,6 +105,22 @@ pub fn onnx_info(model: &OnnxModel, path: &str, access: &str) -> ModelInfo {
         num_classes: model.num_classes(),
         operators: model.operators(),
         access: access.to_string(),
+        scores: scores_description(model),
+        layout: model.layout(),
+    }
+}
+
+/// `probabilities (logits before its Softmax)`, or just the output's name.
+fn scores_description(model: &OnnxModel) -> String {
+    let scores = model.scores();
+    if scores.bypassed.is_empty() {
+        format!("output '{}'", scores.output)
+    } else {
+        format!(
+            "output '{}' (logits before its {})",
+            scores.output,
+            scores.bypassed.join(" and ")
+        )
     }
 }
 
@@ -302,6 +329,8 @@ fn connect(config: &AuditConfig, options: &OnnxOptions) -> Result<(RemoteClassif
         num_classes: classes,
         operators: Vec::new(),
         access: format!("black-box {kind} ({})", classifier.answer_kind()),
+        scores: String::new(),
+        layout: Layout::Nchw,
     };
     Ok((classifier, info))
 }

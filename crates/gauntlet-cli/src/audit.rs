@@ -138,9 +138,18 @@ pub struct AuditArgs {
     /// Per-channel std the model expects, applied inside the model.
     #[arg(long)]
     pub std: Option<String>,
-    /// Per-sample input shape, when the ONNX file does not declare it (e.g. 3,32,32).
+    /// Per-sample input shape, when the ONNX file does not declare it (e.g. 3,32,32), in the
+    /// model's own layout.
     #[arg(long)]
     pub input_shape: Option<String>,
+    /// The ONNX output holding the class scores, for models with several outputs (e.g.
+    /// probabilities of a scikit-learn export) [the only float N×classes output].
+    #[arg(long)]
+    pub output: Option<String>,
+    /// Input layout of the ONNX model: nchw or nhwc (Keras/TensorFlow); data files are in that
+    /// layout [read off the model's input shape].
+    #[arg(long)]
+    pub layout: Option<String>,
     /// Targeted attack: every sample is pushed toward this class.
     #[arg(long)]
     pub target_class: Option<i64>,

@@ -40,6 +40,9 @@ pub struct ServeArgs {
     /// Per-channel std the model expects, applied inside the model.
     #[arg(long)]
     pub std: Option<String>,
+    /// The ONNX output holding the class scores [the only float N×classes output].
+    #[arg(long)]
+    pub output: Option<String>,
 }
 
 /// Serves until the process is interrupted (Ctrl-C).
@@ -51,6 +54,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         list(&args.std).as_ref(),
     )
     .map_err(with_flag_names)?;
+    let options = OnnxOptions {
+        output: args.output.clone(),
+        ..options
+    };
     let model = options.load(&args.model)?;
     let addr: SocketAddr = (args.host.as_str(), args.port)
         .to_socket_addrs()

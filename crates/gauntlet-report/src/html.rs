@@ -634,6 +634,10 @@ fn reproduce(s: &mut String, manifest: &Manifest) {
     row(s, "access", &manifest.model.access);
     row(s, "model sha256", &manifest.model.sha256);
     row(s, "model opset", &manifest.model.opset.to_string());
+    if !manifest.model.scores.is_empty() {
+        row(s, "scores read from", &manifest.model.scores);
+    }
+    row(s, "input layout", &manifest.model.layout.to_string());
     row(s, "operators", &manifest.model.operators.join(", "));
     row(s, "inputs", &manifest.data.inputs);
     row(s, "labels", &manifest.data.labels);

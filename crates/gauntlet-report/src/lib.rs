@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use gauntlet_core::data::{write_npy_f32, write_npy_i64};
+use gauntlet_core::layout::{chw_to_hwc, Layout};
 use gauntlet_core::{Error, Result};
 use gauntlet_eval::diagnostics::Diagnostic;
 use gauntlet_eval::{AttackResult, Evaluation, WorstCase};
@@ -110,7 +111,8 @@ pub struct Written {
     /// `report.html`.
     pub html: PathBuf,
     /// `adversarial/<attack>_<norm>_eps<ε>.npy`, one per attack and budget, shaped
-    /// `[samples, ...sample_shape]`.
+    /// `[samples, ...sample_shape]` in the model's layout (`[N, H, W, C]` for a channels-last
+    /// model).
     pub adversarial: Vec<PathBuf>,
     /// PNG grids, one per attack that broke a sample (image-shaped samples only).
     pub grids: Vec<PathBuf>,
@@ -140,9 +142,20 @@ pub fn write_report(
     let n = evaluation.samples;
     let mut shape = vec![n];
     shape.extend_from_slice(sample_shape);
+    // Written in the model's own layout, so they can be fed back to it as they are.
+    let layout = manifest.model.layout;
+    let file_shape: Vec<usize> = std::iter::once(n)
+        .chain(layout.from_channels_first(sample_shape))
+        .collect();
     for result in &evaluation.results {
         let path = adv_dir.join(format!("{}.npy", file_stem(result)));
-        write_npy_f32(&path, &result.adversarial, &shape)?;
+        match (layout, sample_shape) {
+            (Layout::Nhwc, &[c, h, w]) => {
+                let values = chw_to_hwc(&result.adversarial, n, [c, h, w]);
+                write_npy_f32(&path, &values, &file_shape)?
+            }
+            _ => write_npy_f32(&path, &result.adversarial, &shape)?,
+        }
         adversarial.push(path);
     }
     if !evaluation.results.is_empty() {

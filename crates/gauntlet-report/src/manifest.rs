@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use gauntlet_core::layout::Layout;
 use gauntlet_core::threat::ThreatModel;
 
 /// The model as recorded in a report.
@@ -23,6 +24,13 @@ pub struct ModelInfo {
     pub operators: Vec<String>,
     /// How the model was attacked: "white-box (ONNX)", "black-box HTTP (scores)", …
     pub access: String,
+    /// Where the class scores were read: the ONNX output's name, and what was passed over to
+    /// reach logits (e.g. `probabilities (logits before its Softmax)`); empty for a
+    /// black-box target.
+    pub scores: String,
+    /// Layout of the model's input. Adversarial examples are written in it; the report's
+    /// `sample_shape` is channels first.
+    pub layout: Layout,
 }
 
 /// The data as recorded in a report.

@@ -166,6 +166,13 @@ pub fn render(
         manifest.model.opset,
         manifest.model.operators.join(", ")
     );
+    if !manifest.model.scores.is_empty() {
+        let _ = writeln!(
+            s,
+            "- scores read from {}; input layout {}",
+            manifest.model.scores, manifest.model.layout
+        );
+    }
     let versions: Vec<String> = manifest
         .versions
         .iter()
