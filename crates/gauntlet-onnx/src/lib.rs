@@ -332,9 +332,11 @@ impl OnnxModel {
                 rows.len()
             )));
         }
+        // Created as f64: the default dtype would round the perturbed inputs of a
+        // finite-difference check to float32 (~1e-8), swamping small steps.
         let x: Tensor<2> = Tensor::from_data(
             burn::tensor::TensorData::new(rows.to_vec(), [n, f]),
-            &self.device,
+            (&self.device, DType::F64),
         );
         let out = guard::catch("evaluating in double precision failed", || {
             self.run_graph(x)

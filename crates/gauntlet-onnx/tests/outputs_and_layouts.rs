@@ -230,3 +230,67 @@ fn linear_classifier_gradients_match_finite_differences() {
         );
     }
 }
+
+#[test]
+fn a_keras_model_exported_by_tf2onnx_is_read_channels_last() {
+    let model = load("fixtures/onnx/keras_cnn.onnx", None).unwrap();
+    assert_eq!(model.layout(), Layout::Nhwc);
+    assert_eq!(model.graph_sample_shape(), [8, 8, 3]);
+    assert_eq!(model.sample_shape(), [3, 8, 8]);
+    assert_eq!(model.scores().bypassed, ["Softmax"]);
+    let (x_hwc, shape) = npy("fixtures/onnx/keras_cnn.input.npy");
+    let n = shape[0];
+    let x = hwc_to_chw(&x_hwc, n, [8, 8, 3]);
+    let (expected, _) = npy("fixtures/onnx/keras_cnn.expected.npy");
+    let worst = max_diff(&softmax_rows(&logits(&model, x.clone()), 10), &expected);
+    assert!(worst <= 1e-5, "max |Δp| = {worst}");
+
+    // Input gradients of a logit margin against central differences, in double precision,
+    // at a generic point: the digits' runs of equal pixels tie max-pool windows, where
+    // finite differences are one-sided.
+    let model = model.with_double_precision();
+    let x: Vec<f32> = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + 0.01 * ((i * 7919 % 1000) as f32 / 1000.0))
+        .collect();
+    let device = compute_device();
+    let (positive, negative) = ([1i64; 3], [4i64; 3]);
+    let objective = Objective::LogitDifference {
+        positive: &positive,
+        negative: &negative,
+    };
+    let grad = to_vec(
+        loss_and_grad(&model, &from_rows(x.clone(), n, 192, &device), &objective)
+            .unwrap()
+            .grad,
+    );
+    let scale = grad.iter().fold(0f32, |m, g| m.max(g.abs()));
+    let h = 1e-4;
+    let mut checked = 0;
+    for c in (0..grad.len())
+        .filter(|&c| grad[c].abs() > 0.1 * scale)
+        .step_by(7)
+        .take(10)
+    {
+        let sample = c / 192;
+        let margin = |offset: f64| {
+            let mut row: Vec<f64> = x[sample * 192..(sample + 1) * 192]
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
+            row[c % 192] += offset;
+            let z = model.logits_f64(&row, 1).unwrap();
+            z[1] - z[4]
+        };
+        let numeric = (margin(h) - margin(-h)) / (2.0 * h);
+        let rel = (numeric - grad[c] as f64).abs() / numeric.abs().max(1e-12);
+        assert!(
+            rel <= 1e-3,
+            "coordinate {c}: numeric {numeric} vs {}",
+            grad[c]
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5);
+}
