@@ -4,11 +4,17 @@
 //! before burn is called, so a model that does not fit its data yields an error naming the
 //! node, never a panic.
 
+mod broadcast;
+mod constant;
 mod context;
 mod conv_kernel;
 mod elementwise;
 mod host;
+mod indexing;
+mod logic;
 mod nn;
+mod normalization;
+mod pad;
 mod pool_kernel;
 mod reduce;
 mod shape;
@@ -23,6 +29,7 @@ pub use context::{Ctx, Inputs};
 pub const SUPPORTED_OPS: &[&str] = &[
     "Abs",
     "Add",
+    "And",
     "AveragePool",
     "BatchNormalization",
     "Cast",
@@ -32,9 +39,11 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Constant",
     "ConstantOfShape",
     "Conv",
+    "Cos",
     "Div",
     "Dropout",
     "Elu",
+    "Equal",
     "Erf",
     "Exp",
     "Expand",
@@ -45,21 +54,33 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Gemm",
     "GlobalAveragePool",
     "GlobalMaxPool",
+    "Greater",
+    "GreaterOrEqual",
+    "GroupNormalization",
     "HardSigmoid",
     "HardSwish",
     "Identity",
+    "InstanceNormalization",
+    "LayerNormalization",
     "LeakyRelu",
+    "Less",
+    "LessOrEqual",
     "Log",
     "LogSoftmax",
     "MatMul",
     "Max",
     "MaxPool",
     "Min",
+    "Mish",
+    "Mod",
     "Mul",
     "Neg",
+    "Not",
+    "Or",
     "Pad",
     "Pow",
     "PRelu",
+    "Range",
     "Reciprocal",
     "ReduceMax",
     "ReduceMean",
@@ -68,20 +89,26 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Relu",
     "Reshape",
     "Round",
+    "ScatterND",
     "Selu",
     "Shape",
     "Sigmoid",
     "Sign",
+    "Sin",
     "Slice",
     "Softmax",
     "Softplus",
+    "Split",
     "Sqrt",
     "Squeeze",
     "Sub",
     "Sum",
     "Tanh",
+    "Tile",
     "Transpose",
     "Unsqueeze",
+    "Where",
+    "Xor",
 ];
 
 /// Operators whose gradient is zero or undefined almost everywhere: they block gradient
@@ -96,23 +123,25 @@ pub fn evaluate(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
         "Identity" | "Dropout" => Ok(vec![inputs.value(0, ctx)?]),
         "Relu" | "Sigmoid" | "Tanh" | "Erf" | "Exp" | "Log" | "Sqrt" | "Neg" | "Abs"
         | "Reciprocal" | "LeakyRelu" | "Gelu" | "Elu" | "Selu" | "Softplus" | "HardSigmoid"
-        | "HardSwish" | "Sign" | "Round" | "Floor" | "Ceil" => match inputs.value(0, ctx)? {
-            Value::Int(i) if op == "Neg" || op == "Abs" => Ok(vec![Value::Int(IntValue {
-                data: i
-                    .data
-                    .iter()
-                    .map(|v| if op == "Neg" { -v } else { v.abs() })
-                    .collect(),
-                shape: i.shape,
-            })]),
-            v => one(elementwise::unary(ctx, v.into_float(ctx.device)?)?),
-        },
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" => {
+        | "HardSwish" | "Sign" | "Round" | "Floor" | "Ceil" | "Mish" | "Sin" | "Cos" => {
+            match inputs.value(0, ctx)? {
+                Value::Int(i) if op == "Neg" || op == "Abs" => Ok(vec![Value::Int(IntValue {
+                    data: i
+                        .data
+                        .iter()
+                        .map(|v| if op == "Neg" { -v } else { v.abs() })
+                        .collect(),
+                    shape: i.shape,
+                })]),
+                v => one(elementwise::unary(ctx, v.into_float(ctx.device)?)?),
+            }
+        }
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" => {
             let a = inputs.value(0, ctx)?;
             let b = inputs.value(1, ctx)?;
             Ok(vec![elementwise::binary(ctx, a, b)?])
         }
-        "Sum" | "Max" | "Min" => one(elementwise::variadic(ctx, inputs)?),
+        "Sum" | "Max" | "Min" => Ok(vec![elementwise::variadic(ctx, inputs)?]),
         "PRelu" => {
             let x = inputs.float(0, ctx)?;
             let slope = inputs.float(1, ctx)?;
@@ -128,6 +157,25 @@ pub fn evaluate(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
         }
         "GlobalAveragePool" | "GlobalMaxPool" => one(nn::global_pool(ctx, inputs.float(0, ctx)?)?),
         "BatchNormalization" => one(nn::batch_norm(ctx, inputs)?),
+        "LayerNormalization" => normalization::layer_norm(ctx, inputs),
+        "GroupNormalization" | "InstanceNormalization" => {
+            one(normalization::group_norm(ctx, inputs)?)
+        }
+        "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" => {
+            let a = inputs.value(0, ctx)?;
+            let b = inputs.value(1, ctx)?;
+            Ok(vec![logic::compare(ctx, a, b)?])
+        }
+        "Not" | "And" | "Or" | "Xor" => {
+            let values = (0..inputs.len()).filter_map(|i| inputs.opt(i)).collect();
+            Ok(vec![logic::logic(ctx, values)?])
+        }
+        "Where" => {
+            let cond = inputs.value(0, ctx)?;
+            let x = inputs.value(1, ctx)?;
+            let y = inputs.value(2, ctx)?;
+            Ok(vec![logic::where_(ctx, cond, x, y)?])
+        }
         "Gemm" => one(nn::gemm(ctx, inputs)?),
         "MatMul" => {
             let a = inputs.float(0, ctx)?;
@@ -142,13 +190,17 @@ pub fn evaluate(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
         "Concat" => Ok(vec![shape::concat(ctx, inputs)?]),
         "Squeeze" | "Unsqueeze" => Ok(vec![shape::squeeze_unsqueeze(ctx, inputs)?]),
         "Shape" => Ok(vec![shape::shape_of(ctx, inputs.value(0, ctx)?)]),
-        "Gather" => Ok(vec![shape::gather(ctx, inputs)?]),
-        "Slice" => Ok(vec![shape::slice(ctx, inputs)?]),
-        "Constant" => Ok(vec![shape::constant(ctx)?]),
-        "ConstantOfShape" => Ok(vec![shape::constant_of_shape(ctx, inputs)?]),
-        "Cast" => Ok(vec![shape::cast(ctx, inputs.value(0, ctx)?)?]),
-        "Pad" => one(shape::pad(ctx, inputs)?),
+        "Gather" => Ok(vec![indexing::gather(ctx, inputs)?]),
+        "Slice" => Ok(vec![indexing::slice(ctx, inputs)?]),
+        "ScatterND" => Ok(vec![indexing::scatter_nd(ctx, inputs)?]),
+        "Constant" => Ok(vec![constant::constant(ctx)?]),
+        "ConstantOfShape" => Ok(vec![constant::constant_of_shape(ctx, inputs)?]),
+        "Cast" => Ok(vec![constant::cast(ctx, inputs.value(0, ctx)?)?]),
+        "Range" => Ok(vec![constant::range(ctx, inputs)?]),
+        "Pad" => one(pad::pad(ctx, inputs)?),
         "Expand" => Ok(vec![shape::expand(ctx, inputs)?]),
+        "Tile" => Ok(vec![shape::tile(ctx, inputs)?]),
+        "Split" => shape::split(ctx, inputs),
         other => Err(ctx.error(format!("operator {other} is not supported"))),
     }
 }
