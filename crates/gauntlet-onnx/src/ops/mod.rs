@@ -8,6 +8,7 @@ mod broadcast;
 mod constant;
 mod context;
 mod conv_kernel;
+mod einsum;
 mod elementwise;
 mod host;
 mod indexing;
@@ -17,6 +18,8 @@ mod normalization;
 mod pad;
 mod pool_kernel;
 mod reduce;
+mod resize;
+mod select;
 mod shape;
 
 use gauntlet_core::Result;
@@ -30,6 +33,8 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Abs",
     "Add",
     "And",
+    "ArgMax",
+    "ArgMin",
     "AveragePool",
     "BatchNormalization",
     "Cast",
@@ -42,6 +47,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Cos",
     "Div",
     "Dropout",
+    "Einsum",
     "Elu",
     "Equal",
     "Erf",
@@ -88,6 +94,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "ReduceSum",
     "Relu",
     "Reshape",
+    "Resize",
     "Round",
     "ScatterND",
     "Selu",
@@ -105,15 +112,31 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Sum",
     "Tanh",
     "Tile",
+    "TopK",
     "Transpose",
     "Unsqueeze",
+    "Upsample",
     "Where",
     "Xor",
 ];
 
 /// Operators whose gradient is zero or undefined almost everywhere: they block gradient
-/// attacks ("gradient masking") unless BPDA replaces their backward pass by the identity.
-pub const GRADIENT_BLOCKERS: &[&str] = &["Sign", "Round", "Floor", "Ceil", "Cast"];
+/// attacks ("gradient masking") unless BPDA replaces their backward pass (rounding, Cast,
+/// the ordered comparisons; Equal and ArgMax/ArgMin have no such replacement).
+pub const GRADIENT_BLOCKERS: &[&str] = &[
+    "Sign",
+    "Round",
+    "Floor",
+    "Ceil",
+    "Cast",
+    "Equal",
+    "Less",
+    "LessOrEqual",
+    "Greater",
+    "GreaterOrEqual",
+    "ArgMax",
+    "ArgMin",
+];
 
 /// Evaluates one node.
 pub fn evaluate(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
@@ -201,6 +224,15 @@ pub fn evaluate(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
         "Expand" => Ok(vec![shape::expand(ctx, inputs)?]),
         "Tile" => Ok(vec![shape::tile(ctx, inputs)?]),
         "Split" => shape::split(ctx, inputs),
+        "TopK" => select::top_k(ctx, inputs),
+        "ArgMax" | "ArgMin" => Ok(vec![select::arg_extreme(ctx, inputs.value(0, ctx)?)?]),
+        "Resize" | "Upsample" => one(resize::resize(ctx, inputs)?),
+        "Einsum" => {
+            let operands = (0..inputs.len())
+                .map(|i| inputs.float(i, ctx))
+                .collect::<Result<Vec<_>>>()?;
+            one(einsum::einsum(ctx, operands)?)
+        }
         other => Err(ctx.error(format!("operator {other} is not supported"))),
     }
 }
