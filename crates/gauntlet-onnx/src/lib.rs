@@ -320,7 +320,21 @@ impl OnnxModel {
                 device: &self.device,
                 bpda: self.bpda,
             };
+            // An operator given double-precision floats must not answer in single precision
+            // (it would spoil gradient checks silently): caught in debug builds.
+            let wide = inputs
+                .iter()
+                .any(|v| matches!(v, Some(Value::Float(f)) if f.t.dtype() == DType::F64));
             let outputs = ops::evaluate(&ctx, Inputs(inputs))?;
+            debug_assert!(
+                !wide
+                    || outputs
+                        .iter()
+                        .all(|v| !matches!(v, Value::Float(f) if f.t.dtype() != DType::F64)),
+                "node '{}' ({}) returned single precision for double-precision inputs",
+                node.name,
+                node.op
+            );
             for (name, value) in node.outputs.iter().zip(outputs) {
                 if !name.is_empty() {
                     env.insert(name.as_str(), value);

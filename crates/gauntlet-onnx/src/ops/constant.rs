@@ -108,6 +108,10 @@ pub fn range(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
         let data: Vec<i64> = (0..count).map(|i| start + i * delta).collect();
         return Ok(Value::Int(IntValue::vector(data)));
     }
+    let dtype = args.iter().find_map(|v| match v {
+        Value::Float(f) => Some(f.t.dtype()),
+        Value::Int(_) => None,
+    });
     let [start, limit, delta] = args.map(|v| match v {
         Value::Float(f) => f.to_host_f64().first().copied().unwrap_or(0.0),
         Value::Int(i) => i.data.first().copied().unwrap_or(0) as f64,
@@ -119,9 +123,9 @@ pub fn range(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
     let data: Vec<f32> = (0..count)
         .map(|i| (start + i as f64 * delta) as f32)
         .collect();
-    Ok(Value::Float(FloatValue::from_host(
-        data,
-        &[count],
-        ctx.device,
-    )?))
+    let mut out = FloatValue::from_host(data, &[count], ctx.device)?;
+    if let Some(dtype) = dtype {
+        out.t = out.t.cast(dtype);
+    }
+    Ok(Value::Float(out))
 }

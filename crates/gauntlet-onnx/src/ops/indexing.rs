@@ -277,3 +277,68 @@ pub fn scatter_nd(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
     };
     Ok(Value::Float(FloatValue { t, rank: 2 }.reshape(&ds)?))
 }
+
+/// GatherElements: `out[.., i, ..] = data[.., indices[.., i, ..], ..]` along `axis`; the
+/// output has the shape of `indices`, which may be shorter than `data` on the other axes.
+pub fn gather_elements(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
+    let data = inputs.value(0, ctx)?;
+    let indices = inputs.value(1, ctx)?.into_int();
+    let ds = data.shape();
+    let is = indices.shape.clone();
+    let axis = ctx.axis(ctx.int("axis", 0), ds.len())?;
+    if is.len() != ds.len() || (0..ds.len()).any(|a| a != axis && is[a] > ds[a]) {
+        return Err(ctx.error(format!(
+            "indices of shape {is:?} do not fit data of shape {ds:?} on axis {axis}"
+        )));
+    }
+    let dim = ds[axis] as i64;
+    let idx = indices
+        .data
+        .iter()
+        .map(|&i| {
+            let j = if i < 0 { i + dim } else { i };
+            if (0..dim).contains(&j) {
+                Ok(j)
+            } else {
+                Err(ctx.error(format!(
+                    "index {i} is out of range for axis {axis} of size {dim}"
+                )))
+            }
+        })
+        .collect::<Result<Vec<i64>>>()?;
+    match data {
+        Value::Int(v) => {
+            let src = strides(&ds);
+            let data = (0..idx.len())
+                .map(|flat| {
+                    let mut coords = unravel(flat, &is);
+                    coords[axis] = idx[flat] as usize;
+                    v.data[coords.iter().zip(&src).map(|(c, s)| c * s).sum::<usize>()]
+                })
+                .collect();
+            Ok(Value::Int(IntValue { data, shape: is }))
+        }
+        Value::Float(f) => {
+            // burn's gather wants the data and indices to agree off the axis: crop first.
+            let phys = f.axis(axis);
+            let offset = RANK - f.rank;
+            let ranges: [std::ops::Range<usize>; RANK] = std::array::from_fn(|i| {
+                if i < offset {
+                    0..1
+                } else if i == phys {
+                    0..ds[axis]
+                } else {
+                    0..is[i - offset]
+                }
+            });
+            let index = Tensor::<RANK, Int>::from_data(
+                TensorData::new(idx, crate::value::physical(&is)?),
+                ctx.device,
+            );
+            Ok(Value::Float(FloatValue {
+                t: f.t.slice(ranges).gather(phys, index),
+                rank: f.rank,
+            }))
+        }
+    }
+}
