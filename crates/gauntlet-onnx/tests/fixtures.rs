@@ -22,6 +22,17 @@ const FIXTURES: &[&str] = &[
     "ops_mix",
     "gemm_trans",
     "mnist_cnn",
+    "vit_tiny",
+    "vit_tiny_dynamo",
+    "convnext_tiny",
+    "convnext_tiny_dynamo",
+    "swin_tiny",
+    "swin_tiny_dynamo",
+    "dw_separable",
+    "ops_misc",
+    "ops_misc_dynamo",
+    "norm_ops_opset18",
+    "norm_ops_opset21",
 ];
 
 fn model_path(name: &str) -> PathBuf {
