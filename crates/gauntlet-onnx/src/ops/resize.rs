@@ -23,7 +23,8 @@ struct Sampling {
 
 impl Sampling {
     fn read(ctx: &Ctx) -> Result<Self> {
-        // Before opset 11 coordinates were always asymmetric and nearest rounded down.
+        // Before opset 11 coordinates were always asymmetric, and nearest took the next
+        // sample up when shrinking and truncated otherwise (as onnxruntime keeps it).
         let old = ctx.opset < 11 || ctx.node.op == "Upsample";
         let mode = match ctx.string("mode", "nearest").as_str() {
             "bilinear" => "linear".to_string(),
@@ -37,7 +38,7 @@ impl Sampling {
                 ctx.string("coordinate_transformation_mode", "half_pixel")
             },
             nearest: if old {
-                "floor".into()
+                "simple".into()
             } else {
                 ctx.string("nearest_mode", "round_prefer_floor")
             },
@@ -94,6 +95,8 @@ impl Sampling {
             "nearest" => {
                 let frac = x - x.floor();
                 let j = match self.nearest.as_str() {
+                    "simple" if scale < 1.0 => x.ceil(),
+                    "simple" => x.trunc(),
                     "floor" => x.floor(),
                     "ceil" => x.ceil(),
                     "round_prefer_ceil" if frac == 0.5 => x.ceil(),
