@@ -6,7 +6,8 @@ Tiny configurations of torchvision's own VisionTransformer, ConvNeXt and SwinTra
 MobileNetV3-style depthwise-separable block, and a model that exercises the remaining
 operators (GroupNorm, InstanceNorm, Resize, Einsum, TopK, Split, Tile, Mish, ...). Each is
 exported with the legacy TorchScript exporter (opset 17) and most also with the dynamo
-exporter (opset 18, name suffix `_dynamo`).
+exporter (opset 18, name suffix `_dynamo`). Graphs for operator forms the exporters do not
+emit are built by hand (tools/onnx_graph_fixtures.py).
 
 Like tools/export_fixtures.py (whose helpers this reuses), for each <name> it writes
 fixtures/onnx/<name>.onnx, <name>.input.npy (float32, batch of 3, uniform in [0,1), seeded)
@@ -34,6 +35,7 @@ from torchvision.models.vision_transformer import VisionTransformer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_fixtures import OUT_DIR, check_dynamic_batch, describe, ort_run  # noqa: E402
+import onnx_graph_fixtures as graphs  # noqa: E402
 from onnx_export_util import export_dynamo, export_legacy  # noqa: E402
 
 
@@ -136,45 +138,6 @@ def randomize(model, gen):
             head.bias.copy_(torch.randn(head.bias.shape, generator=gen) * 0.2)
 
 
-def norm_graph(opset):
-    """GroupNormalization and LayerNormalization's Mean/InvStdDev outputs, which no PyTorch
-    exporter emits (GroupNorm exports as InstanceNormalization), built with onnx.helper.
-    GroupNormalization's scale and bias hold one value per group in opset 18 and one per
-    channel in opset 21; onnxruntime runs both."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(opset)
-    per = 2 if opset < 21 else 4
-
-    def init(name, shape, scale, offset=0.0):
-        values = (rng.standard_normal(shape) * scale + offset).astype(np.float32)
-        return numpy_helper.from_array(values, name)
-
-    inits = [
-        init("gn_scale", [per], 0.3, 1.0), init("gn_bias", [per], 0.2),
-        init("ln_scale", [3, 3], 0.3, 1.0), init("ln_bias", [3, 3], 0.2),
-        init("fc_w", [36, 10], 0.3), init("fc_b", [10], 0.1),
-    ]
-    nodes = [
-        helper.make_node("GroupNormalization", ["input", "gn_scale", "gn_bias"], ["g"],
-                         num_groups=2, epsilon=1e-5),
-        helper.make_node("LayerNormalization", ["g", "ln_scale", "ln_bias"],
-                         ["y", "mean", "inv_std"], axis=2, epsilon=1e-5),
-        helper.make_node("Mul", ["mean", "inv_std"], ["shift"]),
-        helper.make_node("Add", ["y", "shift"], ["z"]),
-        helper.make_node("Flatten", ["z"], ["flat"], axis=1),
-        helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "norm_ops",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4, 3, 3])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="tools/export_op_fixtures.py")
-    model.ir_version = 9
-    return model
-
-
 # name, constructor, input shape (without batch), exporters, seed
 NETS = [
     ("vit_tiny", tiny_vit, (3, 16, 16), ("legacy", "dynamo"), 11),
@@ -184,8 +147,14 @@ NETS = [
     ("ops_misc", OpsMisc, (4, 8, 8), ("legacy", "dynamo"), 15),
 ]
 
-# Hand-built graphs: name, opset, input shape (without batch), seed
-GRAPHS = [("norm_ops_opset18", 18, (4, 3, 3), 16), ("norm_ops_opset21", 21, (4, 3, 3), 17)]
+# Hand-built graphs (tools/onnx_graph_fixtures.py): name, builder, seed of the input
+GRAPHS = [
+    ("norm_ops_opset18", lambda: graphs.norm_graph(18), 16),
+    ("norm_ops_opset21", lambda: graphs.norm_graph(21), 17),
+    ("einsum_forms", graphs.einsum_graph, 18),
+    ("resize_modes", graphs.resize_graph, 19),
+    ("select_logic_scatter", graphs.select_graph, 20),
+]
 
 OPSET = {"legacy": 17, "dynamo": 18}
 
@@ -222,9 +191,13 @@ def main():
             print(f"{name}: opset {opset}, {size} bytes, |ORT-torch| {diff:.2e}, ops {sorted(counts)}")
     import onnx
 
-    for name, opset, shape, seed in GRAPHS:
+    for name, build, seed in GRAPHS:
         path = os.path.join(OUT_DIR, f"{name}.onnx")
-        onnx.save(norm_graph(opset), path)
+        model = build()
+        onnx.save(model, path)
+        opset = model.opset_import[0].version
+        dims = model.graph.input[0].type.tensor_type.shape.dim[1:]
+        shape = tuple(d.dim_value for d in dims)
         x = np.random.default_rng(seed).random((3,) + shape, dtype=np.float32)
         y = ort_run(path, x)
         np.save(os.path.join(OUT_DIR, f"{name}.input.npy"), x)

@@ -33,6 +33,9 @@ const FIXTURES: &[&str] = &[
     "ops_misc_dynamo",
     "norm_ops_opset18",
     "norm_ops_opset21",
+    "einsum_forms",
+    "resize_modes",
+    "select_logic_scatter",
 ];
 
 fn model_path(name: &str) -> PathBuf {
