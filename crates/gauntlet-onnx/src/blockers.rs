@@ -73,3 +73,95 @@ pub fn find(graph: &Graph) -> Vec<(String, String)> {
         .map(|node| (node.op.clone(), node.name.clone()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn node(op: &str, inputs: &[&str], output: &str, to: Option<i64>) -> Node {
+        Node {
+            op: op.into(),
+            name: output.into(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: vec![output.into()],
+            attributes: to
+                .map(|t| HashMap::from([("to".to_string(), Attribute::Int(t))]))
+                .unwrap_or_default(),
+        }
+    }
+
+    fn graph(nodes: Vec<Node>) -> Graph {
+        Graph {
+            nodes,
+            constants: HashMap::new(),
+            input_name: "x".into(),
+            input_dims: Vec::new(),
+            output_name: "y".into(),
+            opset: 17,
+            producer: String::new(),
+        }
+    }
+
+    fn names(g: &Graph) -> Vec<String> {
+        find(g).into_iter().map(|(_, name)| name).collect()
+    }
+
+    #[test]
+    fn a_binarizing_comparison_and_a_rounding_are_reported() {
+        let g = graph(vec![
+            node("Greater", &["x", "half"], "gt", None),
+            node("Cast", &["gt"], "bits", Some(1)),
+            node("Round", &["x"], "r", None),
+            node("Mul", &["bits", "r"], "y", None),
+        ]);
+        assert_eq!(names(&g), ["gt", "r"]);
+    }
+
+    #[test]
+    fn a_branch_choice_is_not_reported() {
+        // torch.where(x > 0, x, 0.1 * x): a piecewise-linear function, like a leaky ReLU.
+        let g = graph(vec![
+            node("Greater", &["x", "zero"], "gt", None),
+            node("Mul", &["x", "tenth"], "small", None),
+            node("Where", &["gt", "x", "small"], "y", None),
+        ]);
+        assert!(names(&g).is_empty());
+    }
+
+    #[test]
+    fn shape_arithmetic_is_not_reported() {
+        // ArgMax and an integer Cast of input values feed only a Reshape's target shape, and
+        // a Cast of the input's Shape never depends on its values.
+        let g = graph(vec![
+            node("ArgMax", &["x"], "am", None),
+            node("Cast", &["am"], "am_i", Some(7)),
+            node("Shape", &["x"], "s", None),
+            node("Cast", &["s"], "s_f", Some(1)),
+            node("Floor", &["s_f"], "s_floor", None),
+            node("Concat", &["am_i", "s_floor"], "target", None),
+            node("Reshape", &["x", "target"], "y", None),
+        ]);
+        assert!(names(&g).is_empty());
+    }
+
+    #[test]
+    fn an_argmax_selecting_values_is_reported() {
+        // Hard selection: the output depends on x through an index the gradient cannot see.
+        let g = graph(vec![
+            node("ArgMax", &["x"], "am", None),
+            node("Gather", &["table", "am"], "y", None),
+        ]);
+        assert_eq!(names(&g), ["am"]);
+    }
+
+    #[test]
+    fn a_blocker_off_the_output_path_is_not_reported() {
+        let g = graph(vec![
+            node("Round", &["x"], "unused", None),
+            node("Relu", &["x"], "y", None),
+        ]);
+        assert!(names(&g).is_empty());
+    }
+}
