@@ -154,6 +154,7 @@ GRAPHS = [
     ("einsum_forms", graphs.einsum_graph, 18),
     ("resize_modes", graphs.resize_graph, 19),
     ("select_logic_scatter", graphs.select_graph, 20),
+    ("softmax_opset11", graphs.legacy_softmax_graph, 21),
 ]
 
 OPSET = {"legacy": 17, "dynamo": 18}

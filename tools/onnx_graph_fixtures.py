@@ -182,3 +182,19 @@ def select_graph():
     parts.append(g.op("Mul", [x, factor]))
     parts.append(g.op("Mod", [g.op("Mul", [x, g.const(5.0)]), g.const(-1.3)], fmod=1))
     return g.model(g.shape, parts, 18, "logits")
+
+
+def legacy_softmax_graph():
+    """Opset 11: Softmax and LogSoftmax still flatten the input to 2-D around `axis` (so
+    axis 1 of [N, 2, 3, 3] normalizes over 18 values), and boolean tensors arrive as an
+    initializer and as a Constant node. Input [batch, 2, 3, 3]."""
+    g = start(24, (2, 3, 3), 11)
+    x = "input"
+    soft = g.op("Softmax", [x], axis=1)
+    log_soft = g.op("LogSoftmax", [x], axis=2)
+    mask = g.const(g.rng.random((3, 3)) > 0.5, np.bool_)
+    g.nodes.append(helper.make_node(
+        "Constant", [], ["flip"],
+        value=numpy_helper.from_array(np.array([True, False, True]).reshape(3, 1), "flip")))
+    picked = g.op("Where", [g.op("Xor", [mask, "flip"]), soft, g.op("Neg", [x])])
+    return g.model(g.shape, [picked, log_soft], 11, "logits")

@@ -36,6 +36,7 @@ const FIXTURES: &[&str] = &[
     "einsum_forms",
     "resize_modes",
     "select_logic_scatter",
+    "softmax_opset11",
 ];
 
 fn model_path(name: &str) -> PathBuf {
