@@ -5,7 +5,8 @@ For each of ViT-B/16, ConvNeXt-T and Swin-T (random init, weights=None, eval mod
 PyTorch exporter (legacy TorchScript, opset 17; dynamo, opset 18) this exports the model to
 OUT_DIR (default /tmp/gauntlet-torchvision; the files are 100-350 MB, never commit them),
 runs a seeded batch of 2 images (224x224) through onnxruntime (CPU EP, graph optimizations
-disabled) and through gauntlet's `onnx_logits` example, and prints max |Δlogit|. ViT's
+disabled) and through gauntlet's `onnx_logits` example, and prints max |Δlogit|; with
+--grad it also compares the input gradient of a logit margin with PyTorch's autograd. ViT's
 classifier head, which torchvision initializes to zeros, is drawn at random (std 0.02) so
 that the logits are not all 0.
 
@@ -31,13 +32,17 @@ MODELS = {
 }
 
 
-def export(name, exporter, path):
+def build(name):
     torch.manual_seed(0)
     model = MODELS[name](weights=None).eval()
     if name == "vit":
         # torchvision zero-initializes ViT's classifier head, which would make every logit 0.
         torch.nn.init.normal_(model.heads.head.weight, std=0.02)
         torch.nn.init.normal_(model.heads.head.bias, std=0.02)
+    return model
+
+
+def export(model, exporter, path):
     # The fused attention fast path has no ONNX export.
     torch.backends.mha.set_fastpath_enabled(False)
     with torch.no_grad():
@@ -54,7 +59,17 @@ def export(name, exporter, path):
                 input_names=["input"], output_names=["logits"],
                 dynamic_shapes={"x": {0: batch}}, external_data=False,
             )
-    return model
+
+
+def torch_grad(model, x, logits):
+    """Input gradient of the objective onnx_logits --grad writes, by PyTorch's autograd."""
+    xt = torch.from_numpy(x).requires_grad_(True)
+    z = model(xt)
+    p = torch.from_numpy(logits.argmax(1))
+    q = (p + 1) % z.shape[1]
+    rows = torch.arange(z.shape[0])
+    (z[rows, p] - z[rows, q]).sum().backward()
+    return xt.grad.numpy()
 
 
 def ort_logits(path, x):
@@ -70,6 +85,8 @@ def main():
     ap.add_argument("--models", default="vit,convnext,swin")
     ap.add_argument("--exporters", default="legacy,dynamo")
     ap.add_argument("--out-dir", default="/tmp/gauntlet-torchvision")
+    ap.add_argument("--grad", action="store_true",
+                    help="also compare input gradients with PyTorch's autograd")
     args = ap.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
     torch.set_num_threads(2)
@@ -78,13 +95,16 @@ def main():
     np.save(x_path, x)
     ok = True
     for name in args.models.split(","):
+        model = build(name)
         for exporter in args.exporters.split(","):
             path = os.path.join(args.out_dir, f"{name}_{exporter}.onnx")
             if not os.path.exists(path):
-                export(name, exporter, path)
+                export(model, exporter, path)
             expected = ort_logits(path, x)
             out = os.path.join(args.out_dir, f"{name}_{exporter}.logits.npy")
-            run = subprocess.run([args.bin, path, x_path, out], capture_output=True, text=True)
+            grad_out = os.path.join(args.out_dir, f"{name}_{exporter}.grad.npy")
+            cmd = [args.bin, path, x_path, out] + (["--grad", grad_out] if args.grad else [])
+            run = subprocess.run(cmd, capture_output=True, text=True)
             if run.returncode != 0:
                 print(f"{name} {exporter}: FAILED\n{run.stderr.strip()}")
                 ok = False
@@ -97,6 +117,13 @@ def main():
             print(f"{name} {exporter}: max |Δlogit| {diff:.2e} (relative to max |logit| "
                   f"{rel:.2e}); argmax equal {bool((got.argmax(1) == expected.argmax(1)).all())}; "
                   f"{run.stdout.strip()}")
+            if args.grad:
+                g_ref = torch_grad(model, x, expected)
+                g = np.load(grad_out)
+                g_rel = float(np.abs(g - g_ref).max() / np.abs(g_ref).max())
+                print(f"{name} {exporter}: input gradient vs PyTorch autograd: max |Δ| / max |g| "
+                      f"= {g_rel:.2e}")
+                ok = ok and g_rel <= 1e-3
             sys.stdout.flush()
     return 0 if ok else 1
 
