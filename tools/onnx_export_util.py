@@ -1,4 +1,4 @@
-"""Helper around torch.onnx.export that always uses the legacy TorchScript exporter."""
+"""Helpers around torch.onnx.export: the legacy TorchScript exporter and the dynamo one."""
 import inspect
 
 import torch
@@ -17,3 +17,23 @@ def export_legacy(model, example, path, opset, input_names=("input",), output_na
     model.eval()
     with torch.no_grad():
         torch.onnx.export(model, (example,), path, **kwargs)
+
+
+def export_dynamo(model, example, path, opset, input_names=("input",), output_names=("logits",)):
+    """The torch.export-based exporter (dynamo=True), batch axis dynamic, weights embedded.
+
+    `example` needs a batch of at least 2: torch.export specializes a length-1 axis."""
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    model.eval()
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (example,),
+            path,
+            dynamo=True,
+            opset_version=opset,
+            input_names=list(input_names),
+            output_names=list(output_names),
+            dynamic_shapes=({0: batch},),
+            external_data=False,
+        )

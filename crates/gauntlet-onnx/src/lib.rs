@@ -36,6 +36,7 @@
 //! # Ok::<(), gauntlet_core::Error>(())
 //! ```
 
+mod blockers;
 pub mod graph;
 mod ops;
 pub mod value;
@@ -215,41 +216,19 @@ impl OnnxModel {
 
     /// Backward Pass Differentiable Approximation (Athalye, Carlini & Wagner, 2018): the
     /// forward pass is unchanged, but Sign/Round/Floor/Ceil and float-to-integer Casts pass
-    /// gradients through as the identity, so gradient attacks see through input quantization.
+    /// gradients through as the identity, and Less/Greater(OrEqual) as the gradient of the
+    /// difference they threshold, so gradient attacks see through input quantization.
     pub fn with_bpda(mut self) -> Self {
         self.bpda = true;
         self
     }
 
     /// Nodes whose operator blocks gradients from the input (`(operator, node name)`), in
-    /// graph order. Only nodes on a path from the input count: a Cast in shape arithmetic
-    /// does not mask anything.
+    /// graph order: rounding, casts to integers, comparisons and ArgMax/ArgMin that the
+    /// input's values reach and whose result reaches the output's values. A Cast in shape
+    /// arithmetic, or a comparison that only chooses a Where branch, does not mask anything.
     pub fn gradient_blockers(&self) -> Vec<(String, String)> {
-        // Tensors that carry input values: the input, and every output of a node reading one,
-        // except Shape, whose output is metadata.
-        let mut from_input: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        from_input.insert(self.graph.input_name.as_str());
-        let mut blockers = Vec::new();
-        for node in &self.graph.nodes {
-            let reads_input = node.inputs.iter().any(|i| from_input.contains(i.as_str()));
-            if !reads_input || node.op == "Shape" {
-                continue;
-            }
-            let to_integer = node.op == "Cast"
-                && !matches!(
-                    node.attributes.get("to"),
-                    Some(graph::Attribute::Int(1 | 10 | 11 | 16))
-                );
-            if (node.op != "Cast" && ops::GRADIENT_BLOCKERS.contains(&node.op.as_str()))
-                || to_integer
-            {
-                blockers.push((node.op.clone(), node.name.clone()));
-            }
-            for o in &node.outputs {
-                from_input.insert(o.as_str());
-            }
-        }
-        blockers
+        blockers::find(&self.graph)
     }
 
     /// The input layout of the graph. [`Classifier::sample_shape`] and all data passed in are
@@ -406,7 +385,21 @@ impl OnnxModel {
                 device: &self.device,
                 bpda: self.bpda,
             };
+            // An operator given double-precision floats must not answer in single precision
+            // (it would spoil gradient checks silently): caught in debug builds.
+            let wide = inputs
+                .iter()
+                .any(|v| matches!(v, Some(Value::Float(f)) if f.t.dtype() == DType::F64));
             let outputs = ops::evaluate(&ctx, Inputs(inputs))?;
+            debug_assert!(
+                !wide
+                    || outputs
+                        .iter()
+                        .all(|v| !matches!(v, Value::Float(f) if f.t.dtype() != DType::F64)),
+                "node '{}' ({}) returned single precision for double-precision inputs",
+                node.name,
+                node.op
+            );
             for (name, value) in node.outputs.iter().zip(outputs) {
                 if !name.is_empty() {
                     env.insert(name.as_str(), value);

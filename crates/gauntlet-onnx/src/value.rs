@@ -87,6 +87,26 @@ impl FloatValue {
         })
     }
 
+    /// Broadcasts to the logical shape `shape` (NumPy rules; a view, no copy).
+    pub fn expand_to(self, shape: &[usize]) -> Result<Self> {
+        Ok(FloatValue {
+            t: self.t.expand(physical(shape)?),
+            rank: shape.len(),
+        })
+    }
+
+    /// The values on the host in double precision, detached (for index and mask arithmetic).
+    pub fn to_host_f64(&self) -> Vec<f64> {
+        self.t
+            .clone()
+            .detach()
+            .without_autodiff()
+            .into_data()
+            .convert::<f64>()
+            .try_into_vec::<f64>()
+            .expect("a float tensor converts to f64")
+    }
+
     /// The tensor at its logical rank `D` (which must equal `self.rank`).
     pub fn at_rank<const D: usize>(&self) -> Tensor<D> {
         let shape = self.shape();
@@ -105,6 +125,14 @@ pub struct IntValue {
 }
 
 impl IntValue {
+    /// A rank-0 tensor.
+    pub fn scalar(v: i64) -> Self {
+        IntValue {
+            data: vec![v],
+            shape: vec![],
+        }
+    }
+
     /// A rank-1 tensor holding `data`.
     pub fn vector(data: Vec<i64>) -> Self {
         let n = data.len();

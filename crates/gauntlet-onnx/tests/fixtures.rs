@@ -22,6 +22,21 @@ const FIXTURES: &[&str] = &[
     "ops_mix",
     "gemm_trans",
     "mnist_cnn",
+    "vit_tiny",
+    "vit_tiny_dynamo",
+    "convnext_tiny",
+    "convnext_tiny_dynamo",
+    "swin_tiny",
+    "swin_tiny_dynamo",
+    "dw_separable",
+    "ops_misc",
+    "ops_misc_dynamo",
+    "norm_ops_opset18",
+    "norm_ops_opset21",
+    "einsum_forms",
+    "resize_modes",
+    "select_logic_scatter",
+    "softmax_opset11",
 ];
 
 fn model_path(name: &str) -> PathBuf {
@@ -145,4 +160,44 @@ fn input_gradients_match_finite_differences() {
         // most one such outlier, never a systematic error.
         assert!(failures.len() <= 1, "{name}: {}", failures.join("; "));
     }
+}
+
+/// `select_logic_scatter` multiplies the input by 0/1 masks from comparisons (Greater → Cast
+/// → Mul): the comparisons are reported as gradient blockers, and BPDA changes the input
+/// gradient (it passes the gradient of the thresholded difference) without changing logits.
+#[test]
+fn comparisons_used_as_values_are_blockers_that_bpda_bypasses() {
+    let device = compute_device();
+    let (model, x, n) = load("select_logic_scatter");
+    let blockers: Vec<String> = model
+        .gradient_blockers()
+        .into_iter()
+        .map(|(op, _)| op)
+        .collect();
+    for op in [
+        "Less",
+        "LessOrEqual",
+        "Greater",
+        "GreaterOrEqual",
+        "Equal",
+        "ArgMin",
+    ] {
+        assert!(blockers.iter().any(|b| b == op), "{op} not in {blockers:?}");
+    }
+    let bpda = OnnxModel::load(&model_path("select_logic_scatter"))
+        .unwrap()
+        .with_bpda();
+    let f = model.features();
+    let batch = from_rows(x, n, f, &device);
+    let labels: Vec<i64> = vec![0; n];
+    let objective = Objective::CrossEntropy(&labels);
+    let plain = loss_and_grad(&model, &batch, &objective).unwrap();
+    let through = loss_and_grad(&bpda, &batch, &objective).unwrap();
+    assert_eq!(
+        plain.logits, through.logits,
+        "BPDA must not change the forward pass"
+    );
+    let (g0, g1) = (to_vec(plain.grad), to_vec(through.grad));
+    assert!(g1.iter().all(|g| g.is_finite()));
+    assert!(g0.iter().zip(&g1).any(|(a, b)| (a - b).abs() > 1e-6));
 }

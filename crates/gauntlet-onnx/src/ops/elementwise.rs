@@ -4,8 +4,9 @@ use burn::tensor::{activation, Tensor};
 
 use gauntlet_core::Result;
 
+use super::broadcast::{align, broadcast_shape, host_map};
 use super::{Ctx, Inputs};
-use crate::value::{FloatValue, IntValue, Value, RANK};
+use crate::value::{physical, FloatValue, IntValue, Value, RANK};
 
 pub fn unary(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
     let rank = x.rank;
@@ -37,6 +38,9 @@ pub fn unary(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
         "Elu" => activation::elu(t, ctx.float("alpha", 1.0) as f64),
         "Selu" => activation::selu(t),
         "Softplus" => activation::softplus(t, 1.0),
+        "Mish" => activation::mish(t),
+        "Sin" => t.sin(),
+        "Cos" => t.cos(),
         "HardSigmoid" => {
             let alpha = ctx.float("alpha", 0.2);
             let beta = ctx.float("beta", 0.5);
@@ -55,83 +59,46 @@ pub fn unary(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
     Ok(FloatValue { t, rank })
 }
 
-/// Broadcast shape of two logical shapes, or an error naming both.
-pub fn broadcast_shape(ctx: &Ctx, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
-    let rank = a.len().max(b.len());
-    let mut out = vec![1; rank];
-    for i in 0..rank {
-        let da = if i + a.len() >= rank {
-            a[i + a.len() - rank]
-        } else {
-            1
-        };
-        let db = if i + b.len() >= rank {
-            b[i + b.len() - rank]
-        } else {
-            1
-        };
-        out[i] = match (da, db) {
-            (x, y) if x == y => x,
-            (1, y) => y,
-            (x, 1) => x,
-            _ => {
-                return Err(ctx.error(format!(
-                    "cannot broadcast shapes {a:?} and {b:?}; the input probably has the wrong \
-                     shape for this model"
-                )))
-            }
-        };
+/// Integer `a % b` as ONNX Mod computes it: the sign of the divisor (Python) unless `fmod`,
+/// then the sign of the dividend (C).
+fn int_mod(ctx: &Ctx, x: i64, y: i64, fmod: bool) -> Result<i64> {
+    if y == 0 {
+        return Err(ctx.error("integer modulo by zero"));
     }
-    Ok(out)
+    let r = x % y;
+    Ok(if !fmod && r != 0 && (r < 0) != (y < 0) {
+        r + y
+    } else {
+        r
+    })
 }
 
-fn int_binary(ctx: &Ctx, a: IntValue, b: IntValue) -> Result<IntValue> {
-    let shape = broadcast_shape(ctx, &a.shape, &b.shape)?;
-    let count: usize = shape.iter().product();
-    let index = |v: &IntValue, flat: usize| -> i64 {
-        // map an output index to the (broadcast) operand index
-        let offset = shape.len() - v.shape.len();
-        let mut rem = flat;
-        let mut idx = 0usize;
-        let mut stride = 1usize;
-        for axis in (0..shape.len()).rev() {
-            let coord = rem % shape[axis];
-            rem /= shape[axis];
-            if axis >= offset {
-                let d = v.shape[axis - offset];
-                idx += if d == 1 { 0 } else { coord * stride };
-                stride *= d;
-            }
-        }
-        v.data[idx]
-    };
+fn int_binary(ctx: &Ctx, a: &IntValue, b: &IntValue) -> Result<IntValue> {
     let op = ctx.node.op.as_str();
-    let mut data = Vec::with_capacity(count);
-    for i in 0..count {
-        let (x, y) = (index(&a, i), index(&b, i));
-        data.push(match op {
+    let fmod = ctx.int("fmod", 0) != 0;
+    host_map(ctx, &[a, b], |v| {
+        let (x, y) = (v[0], v[1]);
+        Ok(match op {
             "Add" => x + y,
             "Sub" => x - y,
             "Mul" => x * y,
             "Div" if y != 0 => x / y,
             "Div" => return Err(ctx.error("integer division by zero")),
             "Pow" => x.pow(y.max(0) as u32),
+            "Mod" => int_mod(ctx, x, y, fmod)?,
             other => return Err(ctx.error(format!("unexpected binary operator {other}"))),
-        });
-    }
-    Ok(IntValue { data, shape })
+        })
+    })
 }
 
 pub fn binary(ctx: &Ctx, a: Value, b: Value) -> Result<Value> {
     if let (Value::Int(a), Value::Int(b)) = (&a, &b) {
-        return Ok(Value::Int(int_binary(ctx, a.clone(), b.clone())?));
+        return Ok(Value::Int(int_binary(ctx, a, b)?));
     }
-    let a = a.into_float(ctx.device)?;
-    let mut b = b.into_float(ctx.device)?;
-    if b.t.dtype() != a.t.dtype() {
-        // An integer operand uploaded as f32 meets a double-precision graph.
-        b.t = b.t.cast(a.t.dtype());
-    }
+    // An integer operand is uploaded as f32 and may meet a double-precision graph.
+    let [a, b]: [FloatValue; 2] = align(vec![a.into_float(ctx.device)?, b.into_float(ctx.device)?])
+        .try_into()
+        .expect("two operands");
     let shape = broadcast_shape(ctx, &a.shape(), &b.shape())?;
     let t = match ctx.node.op.as_str() {
         "Add" => a.t + b.t,
@@ -150,6 +117,17 @@ pub fn binary(ctx: &Ctx, a: Value, b: Value) -> Result<Value> {
                 a.t.powf(b.t)
             }
         }
+        "Mod" => {
+            // Same shapes for the masking inside burn's fmod.
+            let (a, b) = (a.t.expand(physical(&shape)?), b.t.expand(physical(&shape)?));
+            if ctx.int("fmod", 0) != 0 {
+                a.fmod(b)
+            } else {
+                // The sign of the divisor, as for integers (ONNX asks fmod=1 for floats;
+                // exporters have been seen to omit it).
+                a.clone() - b.clone() * (a / b).floor()
+            }
+        }
         other => return Err(ctx.error(format!("unexpected binary operator {other}"))),
     };
     debug_assert!(shape.len() <= RANK);
@@ -159,12 +137,32 @@ pub fn binary(ctx: &Ctx, a: Value, b: Value) -> Result<Value> {
     }))
 }
 
-pub fn variadic(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
-    let mut acc = inputs.float(0, ctx)?;
-    for i in 1..inputs.len() {
-        let next = inputs.float(i, ctx)?;
+pub fn variadic(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
+    let values: Vec<Value> = (0..inputs.len()).filter_map(|i| inputs.opt(i)).collect();
+    if values.is_empty() {
+        return Err(ctx.error("no inputs"));
+    }
+    let op = ctx.node.op.as_str();
+    if values.iter().all(|v| matches!(v, Value::Int(_))) {
+        let ints: Vec<IntValue> = values.into_iter().map(Value::into_int).collect();
+        let refs: Vec<&IntValue> = ints.iter().collect();
+        return Ok(Value::Int(host_map(ctx, &refs, |v| {
+            Ok(match op {
+                "Sum" => v.iter().sum(),
+                "Max" => *v.iter().max().expect("one operand"),
+                _ => *v.iter().min().expect("one operand"),
+            })
+        })?));
+    }
+    let floats = values
+        .into_iter()
+        .map(|v| v.into_float(ctx.device))
+        .collect::<Result<Vec<_>>>()?;
+    let mut floats = align(floats).into_iter();
+    let mut acc = floats.next().expect("one operand");
+    for next in floats {
         let shape = broadcast_shape(ctx, &acc.shape(), &next.shape())?;
-        let t = match ctx.node.op.as_str() {
+        let t = match op {
             "Sum" => acc.t + next.t,
             "Max" => acc.t.max_pair(next.t),
             _ => acc.t.min_pair(next.t),
@@ -174,7 +172,7 @@ pub fn variadic(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
             rank: shape.len(),
         };
     }
-    Ok(acc)
+    Ok(Value::Float(acc))
 }
 
 pub fn prelu(ctx: &Ctx, x: FloatValue, slope: FloatValue) -> Result<FloatValue> {

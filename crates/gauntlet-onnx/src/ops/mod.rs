@@ -4,14 +4,23 @@
 //! before burn is called, so a model that does not fit its data yields an error naming the
 //! node, never a panic.
 
+mod broadcast;
+mod constant;
 mod context;
 mod conv_kernel;
+mod einsum;
 mod elementwise;
 mod host;
+mod indexing;
+mod logic;
 mod ml;
 mod nn;
+mod normalization;
+mod pad;
 mod pool_kernel;
 mod reduce;
+mod resize;
+mod select;
 mod shape;
 
 use gauntlet_core::Result;
@@ -25,6 +34,9 @@ pub use ml::SUPPORTED_ML_OPS;
 pub const SUPPORTED_OPS: &[&str] = &[
     "Abs",
     "Add",
+    "And",
+    "ArgMax",
+    "ArgMin",
     "AveragePool",
     "BatchNormalization",
     "Cast",
@@ -34,34 +46,50 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Constant",
     "ConstantOfShape",
     "Conv",
+    "Cos",
     "Div",
     "Dropout",
+    "Einsum",
     "Elu",
+    "Equal",
     "Erf",
     "Exp",
     "Expand",
     "Flatten",
     "Floor",
     "Gather",
+    "GatherElements",
     "Gelu",
     "Gemm",
     "GlobalAveragePool",
     "GlobalMaxPool",
+    "Greater",
+    "GreaterOrEqual",
+    "GroupNormalization",
     "HardSigmoid",
     "HardSwish",
     "Identity",
+    "InstanceNormalization",
+    "LayerNormalization",
     "LeakyRelu",
+    "Less",
+    "LessOrEqual",
     "Log",
     "LogSoftmax",
     "MatMul",
     "Max",
     "MaxPool",
     "Min",
+    "Mish",
+    "Mod",
     "Mul",
     "Neg",
+    "Not",
+    "Or",
     "Pad",
     "Pow",
     "PRelu",
+    "Range",
     "Reciprocal",
     "ReduceMax",
     "ReduceMean",
@@ -69,26 +97,49 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "ReduceSum",
     "Relu",
     "Reshape",
+    "Resize",
     "Round",
+    "ScatterND",
     "Selu",
     "Shape",
     "Sigmoid",
     "Sign",
+    "Sin",
     "Slice",
     "Softmax",
     "Softplus",
+    "Split",
     "Sqrt",
     "Squeeze",
     "Sub",
     "Sum",
     "Tanh",
+    "Tile",
+    "TopK",
     "Transpose",
     "Unsqueeze",
+    "Upsample",
+    "Where",
+    "Xor",
 ];
 
 /// Operators whose gradient is zero or undefined almost everywhere: they block gradient
-/// attacks ("gradient masking") unless BPDA replaces their backward pass by the identity.
-pub const GRADIENT_BLOCKERS: &[&str] = &["Sign", "Round", "Floor", "Ceil", "Cast"];
+/// attacks ("gradient masking") unless BPDA replaces their backward pass (rounding, Cast,
+/// the ordered comparisons; Equal and ArgMax/ArgMin have no such replacement).
+pub const GRADIENT_BLOCKERS: &[&str] = &[
+    "Sign",
+    "Round",
+    "Floor",
+    "Ceil",
+    "Cast",
+    "Equal",
+    "Less",
+    "LessOrEqual",
+    "Greater",
+    "GreaterOrEqual",
+    "ArgMax",
+    "ArgMin",
+];
 
 /// Evaluates one node.
 pub fn evaluate(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
@@ -98,23 +149,25 @@ pub fn evaluate(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
         "Identity" | "Dropout" => Ok(vec![inputs.value(0, ctx)?]),
         "Relu" | "Sigmoid" | "Tanh" | "Erf" | "Exp" | "Log" | "Sqrt" | "Neg" | "Abs"
         | "Reciprocal" | "LeakyRelu" | "Gelu" | "Elu" | "Selu" | "Softplus" | "HardSigmoid"
-        | "HardSwish" | "Sign" | "Round" | "Floor" | "Ceil" => match inputs.value(0, ctx)? {
-            Value::Int(i) if op == "Neg" || op == "Abs" => Ok(vec![Value::Int(IntValue {
-                data: i
-                    .data
-                    .iter()
-                    .map(|v| if op == "Neg" { -v } else { v.abs() })
-                    .collect(),
-                shape: i.shape,
-            })]),
-            v => one(elementwise::unary(ctx, v.into_float(ctx.device)?)?),
-        },
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" => {
+        | "HardSwish" | "Sign" | "Round" | "Floor" | "Ceil" | "Mish" | "Sin" | "Cos" => {
+            match inputs.value(0, ctx)? {
+                Value::Int(i) if op == "Neg" || op == "Abs" => Ok(vec![Value::Int(IntValue {
+                    data: i
+                        .data
+                        .iter()
+                        .map(|v| if op == "Neg" { -v } else { v.abs() })
+                        .collect(),
+                    shape: i.shape,
+                })]),
+                v => one(elementwise::unary(ctx, v.into_float(ctx.device)?)?),
+            }
+        }
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" => {
             let a = inputs.value(0, ctx)?;
             let b = inputs.value(1, ctx)?;
             Ok(vec![elementwise::binary(ctx, a, b)?])
         }
-        "Sum" | "Max" | "Min" => one(elementwise::variadic(ctx, inputs)?),
+        "Sum" | "Max" | "Min" => Ok(vec![elementwise::variadic(ctx, inputs)?]),
         "PRelu" => {
             let x = inputs.float(0, ctx)?;
             let slope = inputs.float(1, ctx)?;
@@ -130,6 +183,25 @@ pub fn evaluate(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
         }
         "GlobalAveragePool" | "GlobalMaxPool" => one(nn::global_pool(ctx, inputs.float(0, ctx)?)?),
         "BatchNormalization" => one(nn::batch_norm(ctx, inputs)?),
+        "LayerNormalization" => normalization::layer_norm(ctx, inputs),
+        "GroupNormalization" | "InstanceNormalization" => {
+            one(normalization::group_norm(ctx, inputs)?)
+        }
+        "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" => {
+            let a = inputs.value(0, ctx)?;
+            let b = inputs.value(1, ctx)?;
+            Ok(vec![logic::compare(ctx, a, b)?])
+        }
+        "Not" | "And" | "Or" | "Xor" => {
+            let values = (0..inputs.len()).filter_map(|i| inputs.opt(i)).collect();
+            Ok(vec![logic::logic(ctx, values)?])
+        }
+        "Where" => {
+            let cond = inputs.value(0, ctx)?;
+            let x = inputs.value(1, ctx)?;
+            let y = inputs.value(2, ctx)?;
+            Ok(vec![logic::where_(ctx, cond, x, y)?])
+        }
         "Gemm" => one(nn::gemm(ctx, inputs)?),
         "MatMul" => {
             let a = inputs.float(0, ctx)?;
@@ -144,13 +216,27 @@ pub fn evaluate(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
         "Concat" => Ok(vec![shape::concat(ctx, inputs)?]),
         "Squeeze" | "Unsqueeze" => Ok(vec![shape::squeeze_unsqueeze(ctx, inputs)?]),
         "Shape" => Ok(vec![shape::shape_of(ctx, inputs.value(0, ctx)?)]),
-        "Gather" => Ok(vec![shape::gather(ctx, inputs)?]),
-        "Slice" => Ok(vec![shape::slice(ctx, inputs)?]),
-        "Constant" => Ok(vec![shape::constant(ctx)?]),
-        "ConstantOfShape" => Ok(vec![shape::constant_of_shape(ctx, inputs)?]),
-        "Cast" => Ok(vec![shape::cast(ctx, inputs.value(0, ctx)?)?]),
-        "Pad" => one(shape::pad(ctx, inputs)?),
+        "Gather" => Ok(vec![indexing::gather(ctx, inputs)?]),
+        "Slice" => Ok(vec![indexing::slice(ctx, inputs)?]),
+        "GatherElements" => Ok(vec![indexing::gather_elements(ctx, inputs)?]),
+        "ScatterND" => Ok(vec![indexing::scatter_nd(ctx, inputs)?]),
+        "Constant" => Ok(vec![constant::constant(ctx)?]),
+        "ConstantOfShape" => Ok(vec![constant::constant_of_shape(ctx, inputs)?]),
+        "Cast" => Ok(vec![constant::cast(ctx, inputs.value(0, ctx)?)?]),
+        "Range" => Ok(vec![constant::range(ctx, inputs)?]),
+        "Pad" => one(pad::pad(ctx, inputs)?),
         "Expand" => Ok(vec![shape::expand(ctx, inputs)?]),
+        "Tile" => Ok(vec![shape::tile(ctx, inputs)?]),
+        "Split" => shape::split(ctx, inputs),
+        "TopK" => select::top_k(ctx, inputs),
+        "ArgMax" | "ArgMin" => Ok(vec![select::arg_extreme(ctx, inputs.value(0, ctx)?)?]),
+        "Resize" | "Upsample" => one(resize::resize(ctx, inputs)?),
+        "Einsum" => {
+            let operands = (0..inputs.len())
+                .map(|i| inputs.float(i, ctx))
+                .collect::<Result<Vec<_>>>()?;
+            one(einsum::einsum(ctx, operands)?)
+        }
         "ai.onnx.ml::LinearClassifier" => ml::linear_classifier(ctx, inputs.float(0, ctx)?),
         "ai.onnx.ml::Normalizer" => one(ml::normalizer(ctx, inputs.float(0, ctx)?)?),
         other => Err(ctx.error(format!("operator {other} is not supported"))),

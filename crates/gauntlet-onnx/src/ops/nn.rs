@@ -311,7 +311,7 @@ pub fn gemm(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
     }
     let mut out = FloatValue::from_tensor(y);
     if let Some(c) = c {
-        super::elementwise::broadcast_shape(ctx, &[m, n], &c.shape())?;
+        super::broadcast::broadcast_shape(ctx, &[m, n], &c.shape())?;
         let c = if beta != 1.0 { c.t * beta } else { c.t };
         out.t = out.t + c;
     }
@@ -340,7 +340,7 @@ pub fn matmul(ctx: &Ctx, a: FloatValue, b: FloatValue) -> Result<FloatValue> {
              of features for this model"
         )));
     }
-    let batch = super::elementwise::broadcast_shape(ctx, &s1[..s1.len() - 2], &s2[..s2.len() - 2])?;
+    let batch = super::broadcast::broadcast_shape(ctx, &s1[..s1.len() - 2], &s2[..s2.len() - 2])?;
     let rank = batch.len() + 2;
     let y = FloatValue {
         t: a2.t.matmul(b2.t),
