@@ -3,33 +3,40 @@
 //!
 //! ```text
 //! cargo run -p gauntlet-onnx --release --example onnx_logits -- \
-//!     MODEL.onnx INPUT.npy OUT_LOGITS.npy [--input-shape 3,224,224] [--grad OUT_GRAD.npy]
+//!     MODEL.onnx INPUT.npy OUT_LOGITS.npy [--input-shape 3,224,224] [--output NAME]
+//!     [--grad OUT_GRAD.npy [--fd K]]
 //! ```
 //!
 //! INPUT.npy is a float32 array whose first axis is the batch; the logits are written as
 //! a float32 `[N, classes]` array. `--input-shape` gives the shape of one sample when the
 //! model does not declare it. `--grad` also writes the input gradient (shaped like INPUT) of
 //! Σ over the batch of `logit[p] − logit[(p + 1) mod classes]`, `p` each sample's predicted
-//! class: the objective `tests/fixtures.rs` checks, to compare with another framework.
+//! class: the objective `tests/fixtures.rs` checks, to compare with another framework. `--fd K`
+//! checks that gradient against central differences on K coordinates, in double precision.
+//! `--output` names the scores output of a graph with several; a channels-last model's INPUT
+//! is read (and its gradient written) in its own layout.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use gauntlet_core::data::{read_npy_f32, write_npy_f32};
 use gauntlet_core::device::{compute_device, keep_freed_memory};
+use gauntlet_core::layout::{chw_to_hwc, hwc_to_chw, Layout};
 use gauntlet_core::loss::Objective;
 use gauntlet_core::model::{loss_and_grad, Classifier};
 use gauntlet_core::tensor::{argmax_rows, from_rows, to_vec};
-use gauntlet_onnx::OnnxModel;
+use gauntlet_onnx::{LoadOptions, OnnxModel};
 
 const USAGE: &str = "usage: onnx_logits MODEL.onnx INPUT.npy OUT_LOGITS.npy \
-                     [--input-shape 3,224,224] [--grad OUT_GRAD.npy]";
+                     [--input-shape 3,224,224] [--output NAME] [--grad OUT_GRAD.npy [--fd K]]";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut paths = Vec::new();
     let mut input_shape = None;
     let mut grad_path = None;
+    let mut output = None;
+    let mut fd_coordinates = 0usize;
     while let Some(arg) = args.next() {
         if arg == "--input-shape" {
             let value = args.next().ok_or(USAGE)?;
@@ -39,6 +46,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("cannot read --input-shape '{value}': {e}"))?;
             input_shape = Some(shape);
+        } else if arg == "--output" {
+            output = Some(args.next().ok_or(USAGE)?);
+        } else if arg == "--fd" {
+            fd_coordinates = args.next().ok_or(USAGE)?.parse()?;
         } else if arg == "--grad" {
             grad_path = Some(PathBuf::from(args.next().ok_or(USAGE)?));
         } else {
@@ -52,12 +63,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let bytes = std::fs::read(&model_path)
         .map_err(|e| format!("cannot read {}: {e}", model_path.display()))?;
-    let model = OnnxModel::from_bytes(&bytes, &model_path.display().to_string(), input_shape)?;
+    let options = LoadOptions {
+        sample_shape: input_shape,
+        output,
+        layout: None,
+    };
+    let label = model_path.display().to_string();
+    let model = OnnxModel::from_bytes_with(&bytes, &label, &options)?;
     let loaded = started.elapsed();
 
     let input = std::fs::read(&input_path)
         .map_err(|e| format!("cannot read {}: {e}", input_path.display()))?;
     let (x, shape) = read_npy_f32(&input, &input_path)?;
+    // Data in a channels-last model's own layout is fed channels first, as gauntlet works.
+    let channels_last =
+        model.layout() == Layout::Nhwc && shape.get(1..) == Some(model.graph_sample_shape());
+    let x = match shape.get(1..).unwrap_or_default() {
+        &[h, w, c] if channels_last => hwc_to_chw(&x, shape[0], [h, w, c]),
+        _ => x,
+    };
     let n = shape.first().copied().unwrap_or(0);
     if n == 0 || x.len() != n * model.features() {
         return Err(format!(
@@ -97,12 +121,82 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let started = Instant::now();
         let step = loss_and_grad(&model, &batch, &objective)?;
         let elapsed = started.elapsed();
-        write_npy_f32(&path, &to_vec(step.grad), &shape)?;
+        let grad = to_vec(step.grad);
+        let written = match shape.get(1..).unwrap_or_default() {
+            &[h, w, c] if channels_last => chw_to_hwc(&grad, n, [c, h, w]),
+            _ => grad.clone(),
+        };
+        write_npy_f32(&path, &written, &shape)?;
         println!(
             "input gradient in {:.2} s (forward and backward), written to {}",
             elapsed.as_secs_f64(),
             path.display()
         );
+        if fd_coordinates > 0 {
+            let batch_f64 = from_rows(to_vec(batch), n, model.features(), &compute_device());
+            let model =
+                OnnxModel::from_bytes_with(&bytes, &label, &options)?.with_double_precision();
+            let report = finite_differences(&model, &batch_f64, &objective, fd_coordinates)?;
+            println!("{report}");
+        }
     }
     Ok(())
+}
+
+/// Compares the double-precision input gradient of `objective` (a logit margin) with central
+/// differences on up to `k` coordinates where the gradient is not small.
+fn finite_differences(
+    model: &OnnxModel,
+    batch: &burn::tensor::Tensor<2>,
+    objective: &Objective,
+    k: usize,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let Objective::LogitDifference { positive, negative } = objective else {
+        return Err("finite differences check a logit margin".into());
+    };
+    let f = model.features();
+    let x = to_vec(batch.clone());
+    let grad = to_vec(loss_and_grad(model, batch, objective)?.grad);
+    let scale = grad.iter().fold(0f32, |m, g| m.max(g.abs()));
+    let candidates: Vec<usize> = (0..grad.len())
+        .filter(|&i| grad[i].abs() > 0.05 * scale)
+        .collect();
+    let stride = (candidates.len() / k.max(1)).max(1);
+    let coords: Vec<usize> = candidates.into_iter().step_by(stride).take(k).collect();
+    let h = 1e-4f64;
+    let mut rows = Vec::with_capacity(coords.len() * 2 * f);
+    for &c in &coords {
+        let sample = c / f;
+        for offset in [h, -h] {
+            let mut row: Vec<f64> = x[sample * f..(sample + 1) * f]
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
+            row[c % f] += offset;
+            rows.extend(row);
+        }
+    }
+    let out = model.logits_f64(&rows, coords.len() * 2)?;
+    let classes = model.num_classes();
+    let mut worst = 0f64;
+    let mut over = 0;
+    for (j, &c) in coords.iter().enumerate() {
+        let sample = c / f;
+        let margin = |r: usize| {
+            let row = &out[r * classes..(r + 1) * classes];
+            row[positive[sample] as usize] - row[negative[sample] as usize]
+        };
+        let numeric = (margin(2 * j) - margin(2 * j + 1)) / (2.0 * h);
+        let analytic = grad[c] as f64;
+        let rel = (numeric - analytic).abs() / numeric.abs().max(analytic.abs()).max(1e-12);
+        worst = worst.max(rel);
+        if rel > 1e-3 {
+            over += 1;
+        }
+    }
+    Ok(format!(
+        "finite differences: max relative error {worst:.2e} over {} coordinates ({over} above \
+         1e-3)",
+        coords.len()
+    ))
 }

@@ -99,6 +99,11 @@ mod tests {
             input_name: "x".into(),
             input_dims: Vec::new(),
             output_name: "y".into(),
+            scores: crate::graph::Scores {
+                output: "y".into(),
+                bypassed: Vec::new(),
+            },
+            outputs: Vec::new(),
             opset: 17,
             producer: String::new(),
         }

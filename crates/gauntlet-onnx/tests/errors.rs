@@ -29,17 +29,33 @@ fn every_unsupported_operator_is_listed_at_once() {
     let bytes = std::fs::read(path("models/mnist_cnn.onnx")).unwrap();
     let mut model = ModelProto::parse_from_bytes(&bytes).unwrap();
     let graph = model.graph.as_mut().unwrap();
-    for (op, name) in [
+    // Two unsupported operators on the path from the input to the scores: the first
+    // convolution reads their output.
+    let mut previous = "input".to_string();
+    for (i, (op, name)) in [
         ("NonMaxSuppression", "nms_1"),
         ("StringNormalizer", "strnorm_7"),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut node = NodeProto::new();
         node.op_type = op.into();
         node.name = name.into();
-        node.input.push("input".into());
-        node.output.push(format!("{name}_out"));
-        graph.node.push(node);
+        node.input.push(previous.clone());
+        previous = format!("{name}_out");
+        node.output.push(previous.clone());
+        graph.node.insert(i, node);
     }
+    let conv = graph.node.iter_mut().find(|n| n.op_type == "Conv").unwrap();
+    conv.input[0] = previous;
+    // A third on a dead end: the scores do not depend on it, so it is not evaluated.
+    let mut dead = NodeProto::new();
+    dead.op_type = "TfIdfVectorizer".into();
+    dead.name = "unused_9".into();
+    dead.input.push("input".into());
+    dead.output.push("unused_9_out".into());
+    graph.node.push(dead);
     let edited = model.write_to_bytes().unwrap();
     let msg = OnnxModel::from_bytes(&edited, "edited.onnx", None)
         .unwrap_err()
@@ -53,6 +69,7 @@ fn every_unsupported_operator_is_listed_at_once() {
         "{msg}"
     );
     assert!(msg.contains("opset 13"), "{msg}");
+    assert!(!msg.contains("TfIdfVectorizer"), "{msg}");
 }
 
 #[test]
