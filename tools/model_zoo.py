@@ -43,7 +43,9 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
 # --- CIFAR-size robust-model architectures ------------------------------------------------
-class WideBasic(nn.Module):
+class PreActBlock(nn.Module):
+    """Pre-activation residual block (He et al. 2016), as WideResNet and PreAct-ResNet use it."""
+
     def __init__(self, cin, cout, stride):
         super().__init__()
         self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
@@ -52,8 +54,8 @@ class WideBasic(nn.Module):
 
     def forward(self, x):
         o = F.relu(self.bn1(x))
-        y = self.conv2(F.relu(self.bn2(self.conv1(o))))
-        return y + (x if self.short is None else self.short(o))
+        short = x if self.short is None else self.short(o)
+        return self.conv2(F.relu(self.bn2(self.conv1(o)))) + short
 
 
 class WideResNet(nn.Module):
@@ -67,7 +69,7 @@ class WideResNet(nn.Module):
         layers, cin = [], 16
         for i, stride in enumerate([1, 2, 2]):
             for j in range(n):
-                layers.append(WideBasic(cin, widths[i + 1], stride if j == 0 else 1))
+                layers.append(PreActBlock(cin, widths[i + 1], stride if j == 0 else 1))
                 cin = widths[i + 1]
         self.blocks = nn.Sequential(*layers)
         self.bn, self.fc = nn.BatchNorm2d(cin), nn.Linear(cin, classes)
@@ -75,19 +77,6 @@ class WideResNet(nn.Module):
     def forward(self, x):
         x = F.relu(self.bn(self.blocks(self.conv(x))))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
-class PreActBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn2, self.conv2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.short = None if cin == cout and stride == 1 else nn.Conv2d(cin, cout, 1, stride, bias=False)
-
-    def forward(self, x):
-        o = F.relu(self.bn1(x))
-        short = x if self.short is None else self.short(o)
-        return self.conv2(F.relu(self.bn2(self.conv1(o)))) + short
 
 
 class PreActResNet18(nn.Module):
@@ -271,6 +260,7 @@ def check_torch(args, name, exporter, results):
         labels = got.argmax(1)
         row["pgd"] = pgd_run(args, path, x, labels, work)
         if args.speed and exporter == args.exporters[0]:
+            row["batch"] = args.batch
             row["gauntlet_speed"] = gauntlet_speed(args, path, shape)
             row["torch_speed"] = torch_speed(model, shape, args.batch)
     except Exception as e:  # one model failing must not hide the others
@@ -304,6 +294,40 @@ def check_file(args, name, results):
     print(json.dumps(row), flush=True)
 
 
+def markdown(results):
+    """The table of docs/model-zoo.md."""
+    lines = ["| model | exporter | input | max \\|Δ\\| vs onnxruntime (relative) | gradient vs PyTorch "
+             "(max \\|Δ\\|/max \\|g\\|) | finite differences (f64): worst rel. error, coords | "
+             "PGD audit (clean → robust, s) |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['model']} | {r['exporter']} | {r['input']} | **failed**: "
+                         f"{r['error'].splitlines()[-1][:120]} | | | |")
+            continue
+        if "max_abs_logit_diff" in r:
+            logits = f"{r['max_abs_logit_diff']:.1e} ({r['max_rel_logit_diff']:.1e})"
+        else:
+            logits = f"{r['max_abs_prob_diff']:.1e} (probabilities)"
+        grad = f"{r['grad_vs_torch']:.1e}" if "grad_vs_torch" in r else "—"
+        fd = f"{r['fd'][0]:.1e}, {r['fd'][1]}" if r.get("fd") else "—"
+        pgd = r["pgd"]
+        lines.append(f"| {r['model']} | {r['exporter']} | {'×'.join(map(str, r['input']))} | {logits} "
+                     f"| {grad} | {fd} | {pgd['clean_accuracy']:.2f} → {pgd['pgd_robust_accuracy']:.2f}, "
+                     f"{pgd['seconds']} |")
+    speed = [r for r in results if "gauntlet_speed" in r]
+    if speed:
+        lines += ["", "| model | batch | gauntlet forward/s (cores) | PyTorch forward/s (cores) | "
+                  "gauntlet forward+input gradient/s (cores) | PyTorch (cores) | gradient ratio |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in speed:
+            g, t = r["gauntlet_speed"], r["torch_speed"]
+            gf, gg = g.get("forward", (0, "?")), g.get("forward + input gradient", (0, "?"))
+            tf, tg = t["forward"], t["forward + input gradient"]
+            lines.append(f"| {r['model']} | {r['batch']} | {gf[0]:.1f} ({gf[1]}) | {tf[0]:.1f} ({tf[1]:.2f}) "
+                         f"| {gg[0]:.1f} ({gg[1]}) | {tg[0]:.1f} ({tg[1]:.2f}) | {gg[0] / tg[0]:.2f}× |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(list(TORCH_MODELS) + list(FILE_MODELS)))
@@ -316,8 +340,16 @@ def main():
     ap.add_argument("--gauntlet", default=os.path.join(ROOT, "target/release/gauntlet"))
     ap.add_argument("--logits-bin", default=os.path.join(ROOT, "target/release/examples/onnx_logits"))
     ap.add_argument("--json", help="also write all results to this file")
+    ap.add_argument("--markdown", help="also write the results as markdown tables to this file")
+    ap.add_argument("--from-json", help="only render --markdown from an earlier --json file")
     args = ap.parse_args()
     args.exporters = args.exporters.split(",")
+    if args.from_json:
+        with open(args.from_json) as f:
+            results = json.load(f)["results"]
+        with open(args.markdown, "w") as f:
+            f.write(markdown(results))
+        return
     results = []
     for name in args.models.split(","):
         if name in TORCH_MODELS:
@@ -331,6 +363,9 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"torch": torch.__version__, "onnxruntime": ort.__version__,
                        "results": results}, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown(results))
     failed = [r for r in results if "error" in r or not r.get("logits_match", False)]
     sys.exit(1 if failed else 0)
 

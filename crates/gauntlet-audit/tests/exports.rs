@@ -1,34 +1,15 @@
 //! Audits of models as other tools export them: a scikit-learn MLP through skl2onnx (two
 //! outputs, a ZipMap), and a channels-last (Keras-style) CNN with its data in its own layout.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use gauntlet_audit::{AuditConfig, Silent};
 use gauntlet_core::data::{parse_labels, read_npy_f32, write_npy_f32, write_npy_i64};
 use gauntlet_core::layout::chw_to_hwc;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A temporary directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("gauntlet-exports-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{root, Scratch};
 
 fn npy(path: &Path) -> (Vec<f32>, Vec<usize>) {
     read_npy_f32(&std::fs::read(path).unwrap(), path).unwrap()
@@ -80,6 +61,7 @@ fn a_scikit_learn_mlp_audits_with_scikit_learns_accuracy() {
 #[test]
 fn a_channels_last_model_audits_exactly_like_its_channels_first_twin() {
     let scratch = Scratch::new("nhwc");
+    std::fs::create_dir_all(&scratch.0).unwrap();
     let (x, shape) = npy(&root().join("data/mnist-demo/x.npy"));
     let n = 12;
     let x = &x[..n * 784];

@@ -1,31 +1,13 @@
 //! The audit through the library, as a Rust caller uses it: config → check → run → report and
 //! verdict.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use gauntlet_audit::{AuditConfig, Silent};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A temporary output directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("gauntlet-audit-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{root, Scratch};
 
 fn config(out: &Path) -> AuditConfig {
     let mut config = AuditConfig::new(

@@ -80,30 +80,35 @@ impl Layout {
 
 /// Transposes `n` samples `[H, W, C]` into `[C, H, W]` (row-major, flat).
 pub fn hwc_to_chw(values: &[f32], n: usize, [h, w, c]: [usize; 3]) -> Vec<f32> {
-    let plane = h * w;
-    let size = plane * c;
-    debug_assert_eq!(values.len(), n * size);
-    let mut out = vec![0.0; values.len()];
-    for (src, dst) in values.chunks_exact(size).zip(out.chunks_exact_mut(size)) {
-        for p in 0..plane {
-            for ch in 0..c {
-                dst[ch * plane + p] = src[p * c + ch];
-            }
-        }
-    }
-    out
+    move_channels(values, n, h * w, c, true)
 }
 
 /// Transposes `n` samples `[C, H, W]` into `[H, W, C]` (row-major, flat).
 pub fn chw_to_hwc(values: &[f32], n: usize, [c, h, w]: [usize; 3]) -> Vec<f32> {
-    let plane = h * w;
-    let size = plane * c;
+    move_channels(values, n, h * w, c, false)
+}
+
+/// Moves the channel axis of `n` samples of `plane` pixels × `channels` to the front
+/// (`to_front`) or to the back.
+fn move_channels(
+    values: &[f32],
+    n: usize,
+    plane: usize,
+    channels: usize,
+    to_front: bool,
+) -> Vec<f32> {
+    let size = plane * channels;
     debug_assert_eq!(values.len(), n * size);
     let mut out = vec![0.0; values.len()];
     for (src, dst) in values.chunks_exact(size).zip(out.chunks_exact_mut(size)) {
         for p in 0..plane {
-            for ch in 0..c {
-                dst[p * c + ch] = src[ch * plane + p];
+            for ch in 0..channels {
+                let (last, first) = (p * channels + ch, ch * plane + p);
+                if to_front {
+                    dst[first] = src[last];
+                } else {
+                    dst[last] = src[first];
+                }
             }
         }
     }

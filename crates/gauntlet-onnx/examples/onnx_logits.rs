@@ -25,6 +25,7 @@ use gauntlet_core::layout::{chw_to_hwc, hwc_to_chw, Layout};
 use gauntlet_core::loss::Objective;
 use gauntlet_core::model::{loss_and_grad, Classifier};
 use gauntlet_core::tensor::{argmax_rows, from_rows, to_vec};
+use gauntlet_onnx::gradcheck::check_margin_gradient;
 use gauntlet_onnx::{LoadOptions, OnnxModel};
 
 const USAGE: &str = "usage: onnx_logits MODEL.onnx INPUT.npy OUT_LOGITS.npy \
@@ -133,70 +134,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             path.display()
         );
         if fd_coordinates > 0 {
-            let batch_f64 = from_rows(to_vec(batch), n, model.features(), &compute_device());
+            let x = to_vec(batch);
             let model =
                 OnnxModel::from_bytes_with(&bytes, &label, &options)?.with_double_precision();
-            let report = finite_differences(&model, &batch_f64, &objective, fd_coordinates)?;
-            println!("{report}");
+            let check = check_margin_gradient(
+                &model,
+                &x,
+                (&positive, &negative),
+                fd_coordinates,
+                1e-4,
+                1e-3,
+            )?;
+            println!(
+                "finite differences: max relative error {:.2e} over {} coordinates ({} above 1e-3)",
+                check.worst_relative_error,
+                check.coordinates,
+                check.failures.len()
+            );
         }
     }
     Ok(())
-}
-
-/// Compares the double-precision input gradient of `objective` (a logit margin) with central
-/// differences on up to `k` coordinates where the gradient is not small.
-fn finite_differences(
-    model: &OnnxModel,
-    batch: &burn::tensor::Tensor<2>,
-    objective: &Objective,
-    k: usize,
-) -> Result<String, Box<dyn std::error::Error>> {
-    let Objective::LogitDifference { positive, negative } = objective else {
-        return Err("finite differences check a logit margin".into());
-    };
-    let f = model.features();
-    let x = to_vec(batch.clone());
-    let grad = to_vec(loss_and_grad(model, batch, objective)?.grad);
-    let scale = grad.iter().fold(0f32, |m, g| m.max(g.abs()));
-    let candidates: Vec<usize> = (0..grad.len())
-        .filter(|&i| grad[i].abs() > 0.05 * scale)
-        .collect();
-    let stride = (candidates.len() / k.max(1)).max(1);
-    let coords: Vec<usize> = candidates.into_iter().step_by(stride).take(k).collect();
-    let h = 1e-4f64;
-    let mut rows = Vec::with_capacity(coords.len() * 2 * f);
-    for &c in &coords {
-        let sample = c / f;
-        for offset in [h, -h] {
-            let mut row: Vec<f64> = x[sample * f..(sample + 1) * f]
-                .iter()
-                .map(|&v| v as f64)
-                .collect();
-            row[c % f] += offset;
-            rows.extend(row);
-        }
-    }
-    let out = model.logits_f64(&rows, coords.len() * 2)?;
-    let classes = model.num_classes();
-    let mut worst = 0f64;
-    let mut over = 0;
-    for (j, &c) in coords.iter().enumerate() {
-        let sample = c / f;
-        let margin = |r: usize| {
-            let row = &out[r * classes..(r + 1) * classes];
-            row[positive[sample] as usize] - row[negative[sample] as usize]
-        };
-        let numeric = (margin(2 * j) - margin(2 * j + 1)) / (2.0 * h);
-        let analytic = grad[c] as f64;
-        let rel = (numeric - analytic).abs() / numeric.abs().max(analytic.abs()).max(1e-12);
-        worst = worst.max(rel);
-        if rel > 1e-3 {
-            over += 1;
-        }
-    }
-    Ok(format!(
-        "finite differences: max relative error {worst:.2e} over {} coordinates ({over} above \
-         1e-3)",
-        coords.len()
-    ))
 }

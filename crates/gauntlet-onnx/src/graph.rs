@@ -261,20 +261,7 @@ impl Graph {
         let input_dims = input
             .type_
             .as_ref()
-            .and_then(|t| t.tensor_type().shape.as_ref().map(|s| s.dim.clone()))
-            .map(|dims| {
-                dims.iter()
-                    .map(|d| {
-                        if d.has_dim_value() && d.dim_value() > 0 {
-                            Dim::Fixed(d.dim_value() as usize)
-                        } else if d.has_dim_param() {
-                            Dim::Symbolic(d.dim_param().to_string())
-                        } else {
-                            Dim::Symbolic(String::from("?"))
-                        }
-                    })
-                    .collect()
-            })
+            .and_then(|t| t.tensor_type().shape.as_ref().map(dims_of))
             .unwrap_or_default();
         let nodes = needed
             .iter()
@@ -373,21 +360,25 @@ fn output_info(o: &onnx_ir::ValueInfoProto) -> OutputInfo {
     OutputInfo {
         name: o.name.clone(),
         elem_type: elem_type_name(tensor.elem_type).into(),
-        dims: tensor.shape.as_ref().map(|s| {
-            s.dim
-                .iter()
-                .map(|d| {
-                    if d.has_dim_value() && d.dim_value() > 0 {
-                        Dim::Fixed(d.dim_value() as usize)
-                    } else if d.has_dim_param() {
-                        Dim::Symbolic(d.dim_param().to_string())
-                    } else {
-                        Dim::Symbolic(String::from("?"))
-                    }
-                })
-                .collect()
-        }),
+        dims: tensor.shape.as_ref().map(dims_of),
     }
+}
+
+/// Declared dimensions: a positive value is fixed; a name (or nothing) is symbolic.
+fn dims_of(shape: &onnx_ir::TensorShapeProto) -> Vec<Dim> {
+    shape
+        .dim
+        .iter()
+        .map(|d| {
+            if d.has_dim_value() && d.dim_value() > 0 {
+                Dim::Fixed(d.dim_value() as usize)
+            } else if d.has_dim_param() {
+                Dim::Symbolic(d.dim_param().to_string())
+            } else {
+                Dim::Symbolic(String::from("?"))
+            }
+        })
+        .collect()
 }
 
 /// The graph output that holds the class scores.

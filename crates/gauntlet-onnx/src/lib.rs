@@ -37,6 +37,7 @@
 //! ```
 
 mod blockers;
+pub mod gradcheck;
 pub mod graph;
 mod ops;
 pub mod value;

@@ -8,6 +8,7 @@ use gauntlet_core::device::compute_device;
 use gauntlet_core::loss::Objective;
 use gauntlet_core::model::{loss_and_grad, Classifier};
 use gauntlet_core::tensor::{argmax_rows, from_rows, to_vec};
+use gauntlet_onnx::gradcheck::check_margin_gradient;
 use gauntlet_onnx::OnnxModel;
 
 fn root() -> PathBuf {
@@ -103,59 +104,9 @@ fn input_gradients_match_finite_differences() {
             .iter()
             .map(|&l| (l + 1) % model.num_classes() as i64)
             .collect();
-        let objective = Objective::LogitDifference {
-            positive: &labels,
-            negative: &other,
-        };
-        let grad = to_vec(
-            loss_and_grad(&model, &from_rows(x.clone(), n, f, &device), &objective)
-                .unwrap()
-                .grad,
-        );
-
-        // Coordinates with a non-negligible gradient, spread over the batch (deterministic).
-        let scale = grad.iter().fold(0f32, |m, g| m.max(g.abs()));
-        let mut coords: Vec<usize> = (0..grad.len())
-            .filter(|&i| grad[i].abs() > 0.05 * scale)
-            .collect();
-        let stride = (coords.len() / 12).max(1);
-        coords = coords.into_iter().step_by(stride).take(12).collect();
-        assert!(!coords.is_empty(), "{name}: gradient is zero everywhere");
-
-        // Richardson-extrapolated central differences, (4·D(h) − D(2h)) / 3: truncation error
-        // O(h⁴), so h can stay large enough for float32 round-off not to dominate.
-        let h = 1e-4f64;
-        let mut rows: Vec<f64> = Vec::new();
-        for &c in &coords {
-            let sample = c / f;
-            for offset in [h, -h] {
-                let mut row: Vec<f64> = x[sample * f..(sample + 1) * f]
-                    .iter()
-                    .map(|&v| v as f64)
-                    .collect();
-                row[c % f] += offset;
-                rows.extend(row);
-            }
-        }
-        let m = coords.len() * 2;
-        let out = model.logits_f64(&rows, m).unwrap();
-        let k = model.num_classes();
-        let mut failures = Vec::new();
-        for (j, &c) in coords.iter().enumerate() {
-            let sample = c / f;
-            let value = |r: usize| {
-                let row = &out[r * k..(r + 1) * k];
-                row[labels[sample] as usize] - row[other[sample] as usize]
-            };
-            let fd = (value(2 * j) - value(2 * j + 1)) / (2.0 * h);
-            let g = grad[c] as f64;
-            let rel = (fd - g).abs() / fd.abs().max(g.abs()).max(1e-12);
-            if rel > 1e-3 {
-                failures.push(format!(
-                    "coord {c}: analytic {g:.6e} vs numeric {fd:.6e} (rel {rel:.2e})"
-                ));
-            }
-        }
+        let check = check_margin_gradient(&model, &x, (&labels, &other), 12, 1e-4, 1e-3).unwrap();
+        assert!(check.coordinates > 0, "{name}: gradient is zero everywhere");
+        let failures = check.failures;
         // Piecewise-linear nets can put a kink inside ±h for an unlucky coordinate; allow at
         // most one such outlier, never a systematic error.
         assert!(failures.len() <= 1, "{name}: {}", failures.join("; "));

@@ -9,6 +9,7 @@ use gauntlet_core::layout::{hwc_to_chw, Layout};
 use gauntlet_core::loss::Objective;
 use gauntlet_core::model::{loss_and_grad, Classifier};
 use gauntlet_core::tensor::{argmax_rows, from_rows, to_vec};
+use gauntlet_onnx::gradcheck::check_margin_gradient;
 use gauntlet_onnx::{LoadOptions, OnnxModel};
 
 fn root() -> PathBuf {
@@ -254,43 +255,7 @@ fn a_keras_model_exported_by_tf2onnx_is_read_channels_last() {
         .enumerate()
         .map(|(i, v)| v + 0.01 * ((i * 7919 % 1000) as f32 / 1000.0))
         .collect();
-    let device = compute_device();
-    let (positive, negative) = ([1i64; 3], [4i64; 3]);
-    let objective = Objective::LogitDifference {
-        positive: &positive,
-        negative: &negative,
-    };
-    let grad = to_vec(
-        loss_and_grad(&model, &from_rows(x.clone(), n, 192, &device), &objective)
-            .unwrap()
-            .grad,
-    );
-    let scale = grad.iter().fold(0f32, |m, g| m.max(g.abs()));
-    let h = 1e-4;
-    let mut checked = 0;
-    for c in (0..grad.len())
-        .filter(|&c| grad[c].abs() > 0.1 * scale)
-        .step_by(7)
-        .take(10)
-    {
-        let sample = c / 192;
-        let margin = |offset: f64| {
-            let mut row: Vec<f64> = x[sample * 192..(sample + 1) * 192]
-                .iter()
-                .map(|&v| v as f64)
-                .collect();
-            row[c % 192] += offset;
-            let z = model.logits_f64(&row, 1).unwrap();
-            z[1] - z[4]
-        };
-        let numeric = (margin(h) - margin(-h)) / (2.0 * h);
-        let rel = (numeric - grad[c] as f64).abs() / numeric.abs().max(1e-12);
-        assert!(
-            rel <= 1e-3,
-            "coordinate {c}: numeric {numeric} vs {}",
-            grad[c]
-        );
-        checked += 1;
-    }
-    assert!(checked >= 5);
+    let check = check_margin_gradient(&model, &x, (&[1; 3], &[4; 3]), 10, 1e-4, 1e-3).unwrap();
+    assert!(check.coordinates >= 5);
+    assert!(check.failures.is_empty(), "{:?}", check.failures);
 }
