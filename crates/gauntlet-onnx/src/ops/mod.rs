@@ -6,8 +6,12 @@
 
 mod context;
 mod conv_kernel;
+mod conv_shape;
+mod depthwise;
 mod elementwise;
 mod host;
+mod im2col;
+mod matmul;
 mod nn;
 mod pool_kernel;
 mod reduce;

@@ -3,7 +3,7 @@
 use burn::tensor::activation;
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 
-use super::{conv_kernel, host, pool_kernel};
+use super::{conv_shape, host, pool_kernel};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::Tensor;
 
@@ -149,7 +149,7 @@ pub fn conv(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
         let n = b.numel();
         b.t.reshape([n])
     });
-    let window = conv_kernel::ConvWindow {
+    let window = conv_shape::ConvWindow {
         stride: win.stride,
         padding: win.padding,
         dilation: win.dilation,
