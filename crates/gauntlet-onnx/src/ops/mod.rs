@@ -16,6 +16,7 @@ mod nn;
 mod pool_kernel;
 mod reduce;
 mod shape;
+mod simd;
 
 use gauntlet_core::Result;
 
