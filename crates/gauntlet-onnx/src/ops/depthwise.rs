@@ -102,6 +102,11 @@ impl Geometry {
         q.fill(0.0);
         for y in 0..self.h {
             let line = &plane[y * self.w..(y + 1) * self.w];
+            if self.sx == 1 {
+                let at = self.at(y, 0);
+                q[at..at + self.w].copy_from_slice(line);
+                continue;
+            }
             for (x0, at, count) in self.row_phases(y) {
                 let src = line[x0..].iter().step_by(self.sx);
                 q[at..at + count]
@@ -116,6 +121,13 @@ impl Geometry {
     fn crop(&self, q: &[f32], plane: &mut [MaybeUninit<f32>]) {
         for y in 0..self.h {
             let line = &mut plane[y * self.w..(y + 1) * self.w];
+            if self.sx == 1 {
+                let at = self.at(y, 0);
+                for (d, &v) in line.iter_mut().zip(&q[at..at + self.w]) {
+                    d.write(v);
+                }
+                continue;
+            }
             for (x0, at, count) in self.row_phases(y) {
                 let dst = line[x0..].iter_mut().step_by(self.sx);
                 dst.zip(&q[at..at + count]).for_each(|(d, &v)| {

@@ -4,7 +4,8 @@ use burn::tensor::{activation, Tensor};
 
 use gauntlet_core::Result;
 
-use super::{Ctx, Inputs};
+use super::activation_kernel::Activation;
+use super::{host, Ctx, Inputs};
 use crate::value::{FloatValue, IntValue, Value, RANK};
 
 pub fn unary(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
@@ -18,6 +19,19 @@ pub fn unary(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
             output
         }
     };
+    let host_kernel = match ctx.node.op.as_str() {
+        "Relu" => Some(Activation::Relu),
+        "HardSigmoid" => Some(Activation::HardSigmoid {
+            alpha: ctx.float("alpha", 0.2),
+            beta: ctx.float("beta", 0.5),
+        }),
+        "HardSwish" => Some(Activation::HardSwish),
+        _ => None,
+    };
+    if let Some(f) = host_kernel.filter(|_| host::activation_served(&t)) {
+        let t = host::activation(t, f);
+        return Ok(FloatValue { t, rank });
+    }
     let t = match ctx.node.op.as_str() {
         "Relu" => activation::relu(t),
         "Sigmoid" => activation::sigmoid(t),

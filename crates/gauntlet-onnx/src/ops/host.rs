@@ -1,10 +1,11 @@
 //! Host kernels as burn operations on the CPU backend, with their own backward passes.
 //!
-//! A burn backend extension: on `Flex` the operations run [`conv_kernel`] and [`pool_kernel`]
-//! on the tensors' buffers; under `Autodiff<Flex>` they also register a backward step that
+//! A burn backend extension: on `Flex` the operations run [`conv_kernel`], [`pool_kernel`] and
+//! [`activation_kernel`] on the tensors' buffers; under `Autodiff<Flex>` they also register a backward step that
 //! runs the matching gradient kernels, so attacks that differentiate the model take the fast
-//! path too. Other backends (a GPU) keep burn's own operators: [`conv2d_shape`] and
-//! [`max_pool2d_shape`] answer `None` when the tensors are not on the CPU backend.
+//! path too. Other backends (a GPU) keep burn's own operators: [`conv2d_shape`],
+//! [`max_pool2d_shape`] and [`activation_served`] answer no when the tensors are not on the
+//! CPU backend.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -16,11 +17,12 @@ use burn::backend::TensorMetadata;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
+use super::activation_kernel::{self, Activation};
 use super::conv_kernel;
 use super::conv_shape::{ConvShape, ConvWindow};
 use super::pool_kernel::{self, PoolShape};
 
-/// Convolution and max pooling computed by gauntlet's host kernels.
+/// Convolution, max pooling and activations computed by gauntlet's host kernels.
 #[backend_extension(Flex, Autodiff)]
 pub trait HostKernels: Backend {
     /// `[N, C, H, W]` ⊛ `[C_out, C / groups, KH, KW]` + `[C_out]`.
@@ -33,6 +35,9 @@ pub trait HostKernels: Backend {
 
     /// Max pooling of `[N, C, H, W]`.
     fn host_max_pool2d(x: FloatTensor<Self>, shape: PoolShape) -> FloatTensor<Self>;
+
+    /// An element-wise activation, any shape.
+    fn host_activation(x: FloatTensor<Self>, f: Activation) -> FloatTensor<Self>;
 }
 
 /// The contiguous float32 values of a CPU tensor (a copy only when its layout is strided).
@@ -69,6 +74,11 @@ impl HostKernels for Flex {
         let [n, c, _, _] = x.shape().dims::<4>();
         let [oh, ow] = shape.output();
         flex(pool_kernel::max_pool(&values(&x), shape), [n, c, oh, ow])
+    }
+
+    fn host_activation(x: FlexTensor, f: Activation) -> FlexTensor {
+        let y = activation_kernel::forward(&values(&x), f);
+        FlexTensor::from_data(TensorData::new(y, x.shape()))
     }
 }
 
@@ -113,6 +123,27 @@ impl Backward<Flex, 1> for MaxPoolBackward {
         if let Some(node) = node_x {
             let dx = pool_kernel::max_pool_backward(&values(&grad), &indices, shape);
             grads.register::<Flex>(node.id, flex(dx, input));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ActivationBackward;
+
+impl Backward<Flex, 1> for ActivationBackward {
+    /// The input, and the activation.
+    type State = (FlexTensor, Activation);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, f) = ops.state;
+        if let Some(node) = node_x {
+            let dx = activation_kernel::backward(&values(&x), &values(&grad), f);
+            grads.register::<Flex>(
+                node.id,
+                FlexTensor::from_data(TensorData::new(dx, x.shape())),
+            );
         }
     }
 }
@@ -163,6 +194,21 @@ impl<C: CheckpointStrategy> HostKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(Flex::host_max_pool2d(x.into_primitive(), shape))
             }
+        }
+    }
+
+    fn host_activation(x: FloatTensor<Self>, f: Activation) -> FloatTensor<Self> {
+        match ActivationBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = x.into_primitive();
+                let y = Flex::host_activation(x.clone(), f);
+                prep.finish((x, f), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::host_activation(x.into_primitive(), f)),
         }
     }
 }
@@ -245,6 +291,19 @@ pub fn max_pool2d(x: Tensor<4>, shape: PoolShape) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as HostKernels>::host_max_pool2d(
         x.into_dispatch(),
         shape,
+    ))
+}
+
+/// Whether the host activation kernels serve `x` (float32 on the CPU backend).
+pub fn activation_served<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == DType::F32 && served(&x.device())
+}
+
+/// An activation through the host kernels, for an `x` that [`activation_served`] accepts.
+pub fn activation<const D: usize>(x: Tensor<D>, f: Activation) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as HostKernels>::host_activation(
+        x.into_dispatch(),
+        f,
     ))
 }
 

@@ -4,6 +4,7 @@
 //! before burn is called, so a model that does not fit its data yields an error naming the
 //! node, never a panic.
 
+mod activation_kernel;
 mod context;
 mod conv_kernel;
 mod conv_shape;

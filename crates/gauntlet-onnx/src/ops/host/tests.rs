@@ -1,6 +1,7 @@
 //! The host kernels against burn's own operators: forward values and every gradient.
 
 use super::*;
+use crate::ops::activation_kernel::Activation;
 use crate::ops::conv_shape::ConvWindow;
 use crate::ops::pool_kernel::Axis;
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
@@ -237,6 +238,50 @@ fn max_pooling_propagates_nan() {
                 "kernel {k}: the NaN at (1, 1) must reach the first window, got {y:?}"
             );
             assert!(y.iter().any(|v| !v.is_nan()));
+        }
+    }
+}
+
+#[test]
+fn activations_match_burn_forward_and_backward() {
+    // Values on both sides of every kink (0 for ReLU, ±3 for HardSwish, ±2.5 for
+    // HardSigmoid 0.2/0.5), and a tensor large enough to be split across threads.
+    let burn_form = |f: Activation, t: Tensor<3>| match f {
+        Activation::Relu => burn::tensor::activation::relu(t),
+        Activation::HardSigmoid { alpha, beta } => (t * alpha + beta).clamp(0.0, 1.0),
+        Activation::HardSwish => t.clone() * (t * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0),
+    };
+    let kinds = [
+        Activation::Relu,
+        Activation::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        },
+        Activation::HardSwish,
+    ];
+    for f in kinds {
+        for shape in [[2, 3, 7], [4, 64, 300]] {
+            let device = autodiff_device();
+            let input = |device: &Device| tensor(shape, 9, device) * 4.3;
+            let x = input(&compute_device());
+            assert!(activation_served(&x));
+            let what = format!("{f:?} {shape:?}");
+            assert_close(
+                to_vec(activation(x.clone(), f)),
+                to_vec(burn_form(f, x)),
+                &format!("forward, {what}"),
+            );
+            let grad = |host: bool| {
+                let x = input(&device).require_grad();
+                let y = if host {
+                    activation(x.clone(), f)
+                } else {
+                    burn_form(f, x.clone())
+                };
+                let g = (y * tensor(shape, 4, &device)).sum().backward();
+                x.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap()
+            };
+            assert_close(grad(true), grad(false), &format!("gradient, {what}"));
         }
     }
 }
