@@ -17,7 +17,7 @@ use burn::backend::TensorMetadata;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
-use super::activation_kernel::{self, Activation};
+use super::activation_kernel::{self, Activation, Saved};
 use super::conv_kernel;
 use super::conv_shape::{ConvShape, ConvWindow};
 use super::pool_kernel::{self, PoolShape};
@@ -53,6 +53,14 @@ fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
+/// The float32 values of a CPU tensor to overwrite, when its buffer is contiguous, holds
+/// exactly its values and is not shared.
+fn values_mut(t: &mut FlexTensor) -> Option<&mut [f32]> {
+    let n = t.layout().num_elements();
+    let whole = t.dtype() == DType::F32 && t.layout().contiguous_offsets() == Some((0, n));
+    t.try_storage_mut::<f32>().filter(|v| whole && v.len() == n)
+}
+
 fn flex(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
@@ -76,7 +84,11 @@ impl HostKernels for Flex {
         flex(pool_kernel::max_pool(&values(&x), shape), [n, c, oh, ow])
     }
 
-    fn host_activation(x: FlexTensor, f: Activation) -> FlexTensor {
+    fn host_activation(mut x: FlexTensor, f: Activation) -> FlexTensor {
+        if let Some(v) = values_mut(&mut x) {
+            activation_kernel::apply(v, f);
+            return x;
+        }
         let y = activation_kernel::forward(&values(&x), f);
         FlexTensor::from_data(TensorData::new(y, x.shape()))
     }
@@ -131,19 +143,23 @@ impl Backward<Flex, 1> for MaxPoolBackward {
 struct ActivationBackward;
 
 impl Backward<Flex, 1> for ActivationBackward {
-    /// The input, and the activation.
-    type State = (FlexTensor, Activation);
+    /// The input or the output (which one: the second field), and the activation.
+    type State = (FlexTensor, Saved, Activation);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (x, f) = ops.state;
+        let mut grad = grads.consume::<Flex>(&ops.node);
+        let (saved, kind, f) = ops.state;
         if let Some(node) = node_x {
-            let dx = activation_kernel::backward(&values(&x), &values(&grad), f);
-            grads.register::<Flex>(
-                node.id,
-                FlexTensor::from_data(TensorData::new(dx, x.shape())),
-            );
+            let saved_values = values(&saved);
+            let dx = if let Some(g) = values_mut(&mut grad) {
+                activation_kernel::backward_in_place(&saved_values, kind, g, f);
+                grad
+            } else {
+                let dx = activation_kernel::backward(&saved_values, kind, &values(&grad), f);
+                FlexTensor::from_data(TensorData::new(dx, saved.shape()))
+            };
+            grads.register::<Flex>(node.id, dx);
         }
     }
 }
@@ -204,9 +220,14 @@ impl<C: CheckpointStrategy> HostKernels for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let x = x.into_primitive();
+                let mut x = x.into_primitive();
+                // ReLU's slope can be read off its output, so it may overwrite its input.
+                if f == Activation::Relu && values_mut(&mut x).is_some() {
+                    let y = Flex::host_activation(x, f);
+                    return prep.finish((y.clone(), Saved::Output, f), y);
+                }
                 let y = Flex::host_activation(x.clone(), f);
-                prep.finish((x, f), y)
+                prep.finish((x, Saved::Input, f), y)
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::host_activation(x.into_primitive(), f)),
         }
