@@ -5,7 +5,7 @@ use burn::tensor::{activation, Tensor};
 use gauntlet_core::Result;
 
 use super::activation_kernel::Activation;
-use super::{host, Ctx, Inputs};
+use super::{host, host_planes, Ctx, Inputs};
 use crate::value::{FloatValue, IntValue, Value, RANK};
 
 pub fn unary(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
@@ -147,6 +147,20 @@ pub fn binary(ctx: &Ctx, a: Value, b: Value) -> Result<Value> {
         b.t = b.t.cast(a.t.dtype());
     }
     let shape = broadcast_shape(ctx, &a.shape(), &b.shape())?;
+    let (a, b) = if ctx.node.op == "Mul" {
+        // Planes times per-plane factors (squeeze-and-excitation), either way round.
+        let scaled = host_planes::plane_scale(a.t, b.t)
+            .or_else(|(a, b)| host_planes::plane_scale(b, a).map_err(|(b, a)| (a, b)));
+        match scaled {
+            Ok(t) => {
+                let rank = shape.len();
+                return Ok(Value::Float(FloatValue { t, rank }));
+            }
+            Err((at, bt)) => (FloatValue { t: at, ..a }, FloatValue { t: bt, ..b }),
+        }
+    } else {
+        (a, b)
+    };
     let t = match ctx.node.op.as_str() {
         "Add" => a.t + b.t,
         "Sub" => a.t - b.t,

@@ -41,7 +41,7 @@ pub trait HostKernels: Backend {
 }
 
 /// The contiguous float32 values of a CPU tensor (a copy only when its layout is strided).
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+pub fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(v) => std::borrow::Cow::Borrowed(v),
         None => std::borrow::Cow::Owned(
@@ -55,7 +55,7 @@ fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
 
 /// The float32 values of a CPU tensor to overwrite, when its buffer is contiguous, holds
 /// exactly its values and is not shared.
-fn values_mut(t: &mut FlexTensor) -> Option<&mut [f32]> {
+pub fn values_mut(t: &mut FlexTensor) -> Option<&mut [f32]> {
     let n = t.layout().num_elements();
     let whole = t.dtype() == DType::F32 && t.layout().contiguous_offsets() == Some((0, n));
     t.try_storage_mut::<f32>().filter(|v| whole && v.len() == n)
