@@ -2,7 +2,7 @@
 //! the embedded MNIST CNN, or on any ONNX classifier (`--model`) with seeded random inputs,
 //! each measurement with the cores it kept busy.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -132,7 +132,7 @@ fn embedded(batch_size: usize) -> Result<Workload> {
 
 /// Seeded uniform inputs in [0, 1]; the labels are the model's own predictions, so PGD starts
 /// from correctly classified samples.
-fn random(path: &PathBuf, input_shape: Option<&str>, n: usize, seed: u64) -> Result<Workload> {
+fn random(path: &Path, input_shape: Option<&str>, n: usize, seed: u64) -> Result<Workload> {
     let options = OnnxOptions::from_lists(input_shape.map(List::from).as_ref(), None, None)
         .map_err(with_flag_names)?;
     let model = options.load(path)?;

@@ -22,8 +22,8 @@ pub fn autodiff_device() -> Device {
 /// trimmed either: a gradient pass keeps every activation until its backward step, so the
 /// heap's free top after one pass can exceed any fixed threshold (over 1 GiB for ResNet-50 at
 /// batch 16), and trimming it made the next pass fault every page in again (ResNet-50 forward
-/// + input gradient, release build: 7.5 → 9.5 samples per CPU-second). The process thus keeps
-/// its peak heap. Call once, early, from a program (the CLI does); a no-op off glibc.
+/// and input gradient, release build: 7.5 → 9.5 samples per CPU-second). The process thus
+/// keeps its peak heap. Call once, early, from a program (the CLI does); a no-op off glibc.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator thresholds; called before the work starts.

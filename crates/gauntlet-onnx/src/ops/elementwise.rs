@@ -147,20 +147,18 @@ pub fn binary(ctx: &Ctx, a: Value, b: Value) -> Result<Value> {
         b.t = b.t.cast(a.t.dtype());
     }
     let shape = broadcast_shape(ctx, &a.shape(), &b.shape())?;
-    let (a, b) = if ctx.node.op == "Mul" {
+    if ctx.node.op == "Mul" {
         // Planes times per-plane factors (squeeze-and-excitation), either way round.
-        let scaled = host_planes::plane_scale(a.t, b.t)
-            .or_else(|(a, b)| host_planes::plane_scale(b, a).map_err(|(b, a)| (a, b)));
-        match scaled {
-            Ok(t) => {
-                let rank = shape.len();
-                return Ok(Value::Float(FloatValue { t, rank }));
-            }
-            Err((at, bt)) => (FloatValue { t: at, ..a }, FloatValue { t: bt, ..b }),
+        let rank = shape.len();
+        if let Some(len) = host_planes::plane_scale_len(&a.t, &b.t) {
+            let t = host_planes::plane_scale(a.t, b.t, len);
+            return Ok(Value::Float(FloatValue { t, rank }));
         }
-    } else {
-        (a, b)
-    };
+        if let Some(len) = host_planes::plane_scale_len(&b.t, &a.t) {
+            let t = host_planes::plane_scale(b.t, a.t, len);
+            return Ok(Value::Float(FloatValue { t, rank }));
+        }
+    }
     let t = match ctx.node.op.as_str() {
         "Add" => a.t + b.t,
         "Sub" => a.t - b.t,

@@ -143,37 +143,38 @@ impl<C: CheckpointStrategy> HostPlaneKernels for Autodiff<Flex, C> {
     }
 }
 
-/// The mean over the trailing `axes` axes of `x` (those axes become 1), when the host kernels
-/// serve `x` (float32 on the CPU backend); otherwise `x` back.
-pub fn plane_mean<const D: usize>(x: Tensor<D>, axes: usize) -> Result<Tensor<D>, Tensor<D>> {
-    if !activation_served(&x) || axes > D {
-        return Err(x);
-    }
+/// The mean over the trailing `axes` axes of `x` (those axes become 1), for an `x` that
+/// [`activation_served`] accepts.
+pub fn plane_mean<const D: usize>(x: Tensor<D>, axes: usize) -> Tensor<D> {
     let mut out = x.dims();
+    let axes = axes.min(D);
     let len = out[D - axes..].iter().product();
     out[D - axes..].fill(1);
-    Ok(Tensor::from_dispatch(
-        <Dispatch as HostPlaneKernels>::host_plane_mean(x.into_dispatch(), len, out.into()),
+    Tensor::from_dispatch(<Dispatch as HostPlaneKernels>::host_plane_mean(
+        x.into_dispatch(),
+        len,
+        out.into(),
     ))
 }
 
-/// `x · s` where `s` is `x`'s shape with trailing axes of length 1 (`[N, C, 1, 1]` against
-/// `[N, C, H, W]`): every plane of those axes scaled by its factor. Hands both back when the
-/// shapes are of another kind or the host kernels do not serve them.
-pub fn plane_scale<const D: usize>(
-    x: Tensor<D>,
-    s: Tensor<D>,
-) -> Result<Tensor<D>, (Tensor<D>, Tensor<D>)> {
+/// The plane length when `x · s` is a per-plane product the host kernels serve: `s` has
+/// `x`'s shape with trailing axes of length 1 (`[N, C, 1, 1]` against `[N, C, H, W]`), both
+/// float32 on the CPU backend. `None` leaves the product to burn.
+pub fn plane_scale_len<const D: usize>(x: &Tensor<D>, s: &Tensor<D>) -> Option<usize> {
     let (xd, sd) = (x.dims(), s.dims());
     // The plane axes: from the first axis after which `s` has only ones.
     let k = sd.iter().rposition(|&d| d != 1).map_or(0, |i| i + 1);
-    let fits = xd[..k] == sd[..k] && activation_served(&x) && activation_served(&s);
-    if !fits {
-        return Err((x, s));
-    }
-    let len = xd[k..].iter().product();
-    Ok(Tensor::from_dispatch(
-        <Dispatch as HostPlaneKernels>::host_plane_scale(x.into_dispatch(), s.into_dispatch(), len),
+    let fits = xd[..k] == sd[..k] && activation_served(x) && activation_served(s);
+    fits.then(|| xd[k..].iter().product())
+}
+
+/// `x · s`, every plane of `len` values scaled by its factor, for a `len` from
+/// [`plane_scale_len`].
+pub fn plane_scale<const D: usize>(x: Tensor<D>, s: Tensor<D>, len: usize) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as HostPlaneKernels>::host_plane_scale(
+        x.into_dispatch(),
+        s.into_dispatch(),
+        len,
     ))
 }
 

@@ -222,11 +222,9 @@ pub fn global_pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
         return Err(ctx.error(format!("expects N×C×spatial input, got {:?}", x.shape())));
     }
     let mut t = x.t;
-    if ctx.node.op == "GlobalAveragePool" {
-        match host_planes::plane_mean(t, x.rank - 2) {
-            Ok(t) => return Ok(FloatValue { t, rank: x.rank }),
-            Err(back) => t = back,
-        }
+    if ctx.node.op == "GlobalAveragePool" && host::activation_served(&t) {
+        let t = host_planes::plane_mean(t, x.rank - 2);
+        return Ok(FloatValue { t, rank: x.rank });
     }
     for axis in 2..x.rank {
         let phys = axis + crate::value::RANK - x.rank;
