@@ -65,10 +65,8 @@ impl Columns {
     /// Fills `col` (`rows × cols`) from one group's `[channels / groups, height, width]`
     /// values; every element of `col` is written.
     pub fn gather(&self, group: &[f32], col: &mut [f32]) {
-        let (rows, cols) = self.dims();
-        let per_channel = rows / self.channels.max(1) * cols;
         let plane = self.shape.input[2] * self.shape.input[3];
-        for (ch, col) in col.chunks_mut(per_channel.max(1)).enumerate() {
+        for (ch, col) in col.chunks_mut(self.per_channel().max(1)).enumerate() {
             self.gather_channel(&group[ch * plane..(ch + 1) * plane], col);
         }
     }
@@ -128,10 +126,8 @@ impl Columns {
     /// Adds `col` back onto one group's `[channels / groups, height, width]` gradient: the
     /// adjoint of [`Columns::gather`].
     pub fn scatter_add(&self, col: &[f32], group: &mut [f32]) {
-        let (rows, cols) = self.dims();
-        let per_channel = rows / self.channels.max(1) * cols;
         let plane = self.shape.input[2] * self.shape.input[3];
-        for (ch, col) in col.chunks(per_channel.max(1)).enumerate() {
+        for (ch, col) in col.chunks(self.per_channel().max(1)).enumerate() {
             self.scatter_add_channel(col, &mut group[ch * plane..(ch + 1) * plane]);
         }
     }
