@@ -33,7 +33,7 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Spam-filter evasion: attack a text classifier with typos and word tricks.
     TextAudit(Box<text::TextAuditArgs>),
-    /// Measure forward, forward+gradient and PGD throughput on the embedded MNIST CNN.
+    /// Measure forward, forward+gradient and PGD throughput (embedded MNIST CNN or --model).
     Bench(bench::BenchArgs),
     /// Serve an ONNX classifier over HTTP (POST /predict, GET /health) until Ctrl-C.
     Serve(serve::ServeArgs),

@@ -1,382 +1,294 @@
-//! 2-D convolution on the host: im2col per sample and one matrix product, forward and backward.
+//! 2-D convolution on the host, forward and backward: per sample and channel group, im2col and
+//! one matrix product. 1×1 stride-1 kernels skip im2col (a sample's input already is its column
+//! matrix); depthwise convolutions go to [`super::depthwise`], which needs no products at all.
 //!
 //! burn-flex's convolution (NHWC copies, 512-pixel tiles, a scatter of every tile's result) and
-//! above all its input gradient (a general `conv_transpose`) cost more than the arithmetic on
-//! the small CNNs attacks run thousands of times. These kernels work on plain row-major slices;
-//! [`super::host`] wires them into burn, with a backward pass, for tensors on the CPU backend.
+//! above all its input gradient (a general `conv_transpose`) cost more than the arithmetic.
+//! These kernels work on plain row-major slices; [`super::host`] wires them into burn, with a
+//! backward pass, for tensors on the CPU backend.
+//!
+//! Threads: with at least two samples per thread, each sample is one task (its column matrix
+//! in the thread's reused scratch space). With fewer, the column matrices of all samples are
+//! built first, one task per input channel plane, and the products are then split across
+//! samples, groups and blocks of output rows, so small batches keep every core busy too.
+
+use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-/// Window of a convolution, per spatial axis (height, width).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConvWindow {
-    /// Step between consecutive windows; ≥ 1.
-    pub stride: [usize; 2],
-    /// Zeros added (before, after) the input.
-    pub padding: [(usize, usize); 2],
-    /// Spacing between kernel taps; 1 is a contiguous kernel.
-    pub dilation: [usize; 2],
-}
+use super::conv_shape::ConvShape;
+use super::depthwise;
+use super::im2col::Columns;
+use super::matmul::{add_product, build, fill, product, set_product, with_scratch, Operand};
 
-/// Shapes of one convolution: input `[batch, channels, height, width]`, weights
-/// `[out_channels, channels, kernel[0], kernel[1]]`, one group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConvShape {
-    /// `[batch, channels, height, width]` of the input.
-    pub input: [usize; 4],
-    /// Output channels (filters).
-    pub out_channels: usize,
-    /// Kernel height and width.
-    pub kernel: [usize; 2],
-    /// Stride, padding and dilation.
-    pub window: ConvWindow,
-}
-
-fn output_len(
-    input: usize,
-    kernel: usize,
-    stride: usize,
-    (begin, end): (usize, usize),
-    dilation: usize,
-) -> usize {
-    let span = dilation * (kernel - 1) + 1;
-    let padded = input + begin + end;
-    if padded < span || stride == 0 {
-        0
-    } else {
-        (padded - span) / stride + 1
-    }
-}
-
-impl ConvShape {
-    /// Output `[batch, out_channels, out_height, out_width]`.
-    pub fn output(&self) -> [usize; 4] {
-        let [n, _, h, w] = self.input;
-        let win = &self.window;
-        [
-            n,
-            self.out_channels,
-            output_len(
-                h,
-                self.kernel[0],
-                win.stride[0],
-                win.padding[0],
-                win.dilation[0],
-            ),
-            output_len(
-                w,
-                self.kernel[1],
-                win.stride[1],
-                win.padding[1],
-                win.dilation[1],
-            ),
-        ]
-    }
-
-    /// Whether the shapes describe a computable convolution (no zero kernel or stride).
-    pub fn is_valid(&self) -> bool {
-        !self.kernel.contains(&0) && !self.window.stride.contains(&0)
-    }
-}
-
-/// The im2col mapping of one sample: row `(c, i, j)` of the column matrix holds, for each
-/// output position `(oy, ox)`, the input pixel under kernel tap `(i, j)` (zero in the padding).
-struct Columns {
+/// The sizes of one convolution's per-group products.
+struct Plan {
     shape: ConvShape,
-    out: [usize; 2],
-    /// For kernel column j: the output columns whose input column lies inside the image, and
-    /// the input column of the first of them (so rows copy without per-element bounds checks).
-    ranges: Vec<(usize, usize, usize)>,
+    cols: Columns,
+    /// Rows of a group's column matrix (`channels / groups · kh · kw`).
+    k: usize,
+    /// Output positions (`oh · ow`), the column matrix's columns.
+    p: usize,
+    groups: usize,
+    /// Output channels per group.
+    og: usize,
+    /// Input values per group of one sample (`channels / groups · h · w`).
+    group_len: usize,
 }
 
-impl Columns {
+impl Plan {
     fn new(shape: ConvShape) -> Self {
-        let [_, _, oh, ow] = shape.output();
-        let w = shape.input[3];
-        let win = shape.window;
-        let ranges = (0..shape.kernel[1])
-            .map(|j| {
-                let offset = j * win.dilation[1];
-                let pad = win.padding[1].0;
-                let stride = win.stride[1];
-                // ox is valid when 0 <= ox·stride + offset − pad < w.
-                let lo = if pad > offset {
-                    (pad - offset).div_ceil(stride)
-                } else {
-                    0
-                };
-                let hi = if w + pad > offset {
-                    ((w + pad - offset - 1) / stride + 1).min(ow)
-                } else {
-                    0
-                };
-                let lo = lo.min(hi);
-                (lo, hi, (lo * stride + offset).saturating_sub(pad))
-            })
-            .collect();
-        Columns {
+        let cols = Columns::new(shape);
+        let (k, p) = cols.dims();
+        let [_, _, h, w] = shape.input;
+        Plan {
             shape,
-            out: [oh, ow],
-            ranges,
+            cols,
+            k,
+            p,
+            groups: shape.groups,
+            og: shape.group_out(),
+            group_len: shape.group_in() * h * w,
         }
     }
 
-    /// Rows of the column matrix (`channels · kh · kw`) and its columns (`oh · ow`).
-    fn dims(&self) -> (usize, usize) {
-        let [_, c, _, _] = self.shape.input;
-        (
-            c * self.shape.kernel[0] * self.shape.kernel[1],
-            self.out[0] * self.out[1],
-        )
+    fn samples(&self) -> usize {
+        self.shape.input[0]
     }
 
-    /// Visits every (column-matrix row segment, input row segment) pair of one sample: `f(row,
-    /// Some((y, first, lo, hi)))` for the part of output row `oy` that reads input row `y`
-    /// starting at column `first`, `f(row, None)` for rows wholly in the padding.
-    fn for_each_segment(
-        &self,
-        mut f: impl FnMut(usize, usize, Option<(usize, usize, usize, usize)>),
-    ) {
-        let [_, c, h, _] = self.shape.input;
-        let [kh, _] = self.shape.kernel;
-        let win = self.shape.window;
-        let [oh, ow] = self.out;
-        for ch in 0..c {
-            for i in 0..kh {
-                for (j, &(lo, hi, first)) in self.ranges.iter().enumerate() {
-                    let row = (ch * kh + i) * self.ranges.len() + j;
-                    for oy in 0..oh {
-                        let y = (oy * win.stride[0] + i * win.dilation[0]) as isize
-                            - win.padding[0].0 as isize;
-                        let start = row * oh * ow + oy * ow;
-                        if y < 0 || y as usize >= h || lo == hi {
-                            f(start, ch, None);
-                        } else {
-                            f(start, ch, Some((y as usize, first, lo, hi)));
-                        }
-                    }
-                }
-            }
-        }
+    /// Enough samples to give every thread two or more.
+    fn per_sample_tasks(&self) -> bool {
+        self.samples() >= 2 * rayon::current_num_threads()
     }
 
-    /// Fills `col` (`rows × cols`) from one sample's `[channels, height, width]` values.
-    fn gather(&self, sample: &[f32], col: &mut [f32]) {
-        let [_, _, h, w] = self.shape.input;
-        let ow = self.out[1];
-        let stride = self.shape.window.stride[1];
-        self.for_each_segment(|start, ch, segment| {
-            let dst = &mut col[start..start + ow];
-            let Some((y, first, lo, hi)) = segment else {
-                dst.fill(0.0);
-                return;
-            };
-            let line = &sample[(ch * h + y) * w..(ch * h + y + 1) * w];
-            dst[..lo].fill(0.0);
-            dst[hi..].fill(0.0);
-            if stride == 1 {
-                dst[lo..hi].copy_from_slice(&line[first..first + (hi - lo)]);
-            } else {
-                for (d, &v) in dst[lo..hi]
-                    .iter_mut()
-                    .zip(line[first..].iter().step_by(stride))
-                {
-                    *d = v;
-                }
-            }
-        });
-    }
-
-    /// Adds `col` back onto one sample's `[channels, height, width]` gradient: the adjoint of
-    /// [`Columns::gather`].
-    fn scatter_add(&self, col: &[f32], sample: &mut [f32]) {
-        let [_, _, h, w] = self.shape.input;
-        let stride = self.shape.window.stride[1];
-        self.for_each_segment(|start, ch, segment| {
-            let Some((y, first, lo, hi)) = segment else {
-                return;
-            };
-            let src = &col[start + lo..start + hi];
-            let line = &mut sample[(ch * h + y) * w..(ch * h + y + 1) * w];
-            if stride == 1 {
-                for (d, &v) in line[first..first + (hi - lo)].iter_mut().zip(src) {
-                    *d += v;
-                }
-            } else {
-                for (d, &v) in line[first..].iter_mut().step_by(stride).zip(src) {
-                    *d += v;
-                }
-            }
-        });
-    }
-}
-
-/// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)`, each operand given by its (row, column) strides.
-// gemm's own argument list: three operands with their strides; a struct would only rename them.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    dst: &mut [f32],
-    [m, n, k]: [usize; 3],
-    lhs: &[f32],
-    lhs_strides: [usize; 2],
-    rhs: &[f32],
-    rhs_strides: [usize; 2],
-    accumulate: bool,
-    parallel: bool,
-) {
-    let end = |[rs, cs]: [usize; 2], rows: usize, cols: usize| {
-        if rows == 0 || cols == 0 {
+    /// Scratch values for one column matrix (none for 1×1 stride-1 kernels).
+    fn col_len(&self) -> usize {
+        if self.shape.is_pointwise() {
             0
         } else {
-            (rows - 1) * rs + (cols - 1) * cs + 1
+            self.k * self.p
         }
-    };
-    assert!(
-        dst.len() >= m * n
-            && lhs.len() >= end(lhs_strides, m, k)
-            && rhs.len() >= end(rhs_strides, k, n)
-    );
-    if m == 0 || n == 0 {
-        return;
     }
-    // SAFETY: the assertion above keeps every index gemm touches inside the three slices; dst
-    // is row-major m×n and does not alias the operands (it is a distinct &mut).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_strides[1] as isize,
-            lhs_strides[0] as isize,
-            rhs.as_ptr(),
-            rhs_strides[1] as isize,
-            rhs_strides[0] as isize,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            if parallel {
-                gemm::Parallelism::Rayon(0)
-            } else {
-                gemm::Parallelism::None
-            },
-        );
+
+    /// Filters of group `g`: `og × k`, row-major.
+    fn filters<'a>(&self, weight: &'a [f32], g: usize) -> &'a [f32] {
+        &weight[g * self.og * self.k..(g + 1) * self.og * self.k]
+    }
+
+    /// Column matrix (`k × p`) of group `g` of sample `s`: the input itself for 1×1 stride-1
+    /// kernels, otherwise gathered into `col`.
+    fn columns<'a>(&self, x: &'a [f32], s: usize, g: usize, col: &'a mut [f32]) -> &'a [f32] {
+        let at = (s * self.groups + g) * self.group_len;
+        let group = &x[at..at + self.group_len];
+        if self.shape.is_pointwise() {
+            group
+        } else {
+            self.cols.gather(group, col);
+            col
+        }
+    }
+
+    /// Rows per task when the products of `units` (sample, group) pairs of `rows` rows each
+    /// are split so that every thread gets a few tasks.
+    fn row_block(&self, units: usize, rows: usize) -> usize {
+        let want = 4 * rayon::current_num_threads();
+        let blocks = want.div_ceil(units.max(1));
+        rows.div_ceil(blocks)
+            .next_multiple_of(16)
+            .clamp(1, rows.max(1))
     }
 }
 
-/// Runs `work(sample, out_chunk, col_scratch)` for every sample: one task per sample when there
-/// are enough of them, otherwise in order with `parallel = true` for the products inside.
-fn per_sample(
-    n: usize,
-    out: &mut [f32],
-    chunk: usize,
-    scratch: usize,
-    work: impl Fn(usize, &mut [f32], &mut [f32], bool) + Sync,
-) {
-    if chunk == 0 {
-        return;
-    }
-    if n >= 2 * rayon::current_num_threads() {
-        out.par_chunks_mut(chunk).enumerate().for_each_init(
-            || vec![0f32; scratch],
-            |col, (s, out)| work(s, out, col, false),
-        );
-    } else {
-        let mut col = vec![0f32; scratch];
-        for (s, out) in out.chunks_mut(chunk).enumerate() {
-            work(s, out, &mut col, true);
+/// Adds `bias[r]` to row `r` of `out` (rows of `p` values).
+fn add_bias(out: &mut [f32], bias: &[f32], p: usize) {
+    for (row, &b) in out.chunks_mut(p).zip(bias) {
+        if b != 0.0 {
+            row.iter_mut().for_each(|o| *o += b);
         }
     }
 }
 
 /// Convolution forward: `y = w ⊛ x + b`, row-major `[n, c_out, oh, ow]`.
 pub fn forward(x: &[f32], weight: &[f32], bias: &[f32], shape: ConvShape) -> Vec<f32> {
-    let cols = Columns::new(shape);
-    let (k, p) = cols.dims();
-    let [n, c, h, w] = shape.input;
-    let c_out = shape.out_channels;
-    let mut y = vec![0f32; n * c_out * p];
-    per_sample(n, &mut y, c_out * p, k * p, |s, out, col, parallel| {
-        cols.gather(&x[s * c * h * w..(s + 1) * c * h * w], col);
-        matmul(
-            out,
-            [c_out, p, k],
-            weight,
-            [k, 1],
-            col,
-            [p, 1],
-            false,
-            parallel,
-        );
-        for (row, &b) in out.chunks_mut(p.max(1)).zip(bias) {
-            row.iter_mut().for_each(|o| *o += b);
+    if shape.is_depthwise() {
+        return depthwise::forward(x, weight, bias, shape);
+    }
+    let plan = Plan::new(shape);
+    let (k, p, og) = (plan.k, plan.p, plan.og);
+    let len = plan.samples() * shape.out_channels * p;
+    if len == 0 {
+        return Vec::new();
+    }
+    let init = |y: &mut [MaybeUninit<f32>]| {
+        if plan.per_sample_tasks() {
+            y.par_chunks_mut(shape.out_channels * p)
+                .enumerate()
+                .for_each(|(s, out)| {
+                    with_scratch(plan.col_len(), |col| {
+                        for (g, out) in out.chunks_mut(og * p).enumerate() {
+                            let rhs = Operand::rows(plan.columns(x, s, g, col), p);
+                            let lhs = Operand::rows(plan.filters(weight, g), k);
+                            let out = product(out, [og, p, k], lhs, rhs);
+                            add_bias(out, &bias[g * og..], p);
+                        }
+                    })
+                });
+            return;
         }
-    });
-    y
+        let all = if shape.is_pointwise() {
+            0
+        } else {
+            plan.samples() * plan.groups * k * p
+        };
+        with_scratch(all, |all| {
+            let per_plane = plan.cols.per_channel();
+            let plane = shape.input[2] * shape.input[3];
+            all.par_chunks_mut(per_plane.max(1))
+                .enumerate()
+                .for_each(|(t, col)| {
+                    plan.cols
+                        .gather_channel(&x[t * plane..(t + 1) * plane], col)
+                });
+            let block = plan.row_block(y.len() / (og * p), og);
+            y.par_chunks_mut(og * p).enumerate().for_each(|(sg, out)| {
+                let g = sg % plan.groups;
+                let rhs = if shape.is_pointwise() {
+                    &x[sg * plan.group_len..(sg + 1) * plan.group_len]
+                } else {
+                    &all[sg * k * p..(sg + 1) * k * p]
+                };
+                let filters = plan.filters(weight, g);
+                out.par_chunks_mut(block * p)
+                    .enumerate()
+                    .for_each(|(b, out)| {
+                        let rows = out.len() / p;
+                        let lhs = Operand::rows(&filters[b * block * k..], k);
+                        let out = product(out, [rows, p, k], lhs, Operand::rows(rhs, p));
+                        add_bias(out, &bias[g * og + b * block..], p);
+                    });
+            });
+        })
+    };
+    // SAFETY: the chunks partition the output (samples × groups × row blocks), and `product`
+    // writes every element of each.
+    unsafe { build(len, init) }
 }
 
-/// Gradient with respect to the input: `dx = col2im(wᵀ · dy)` per sample.
+/// Gradient with respect to the input: `dx = col2im(wᵀ · dy)` per sample and group (for 1×1
+/// stride-1 kernels `wᵀ · dy` is `dx` itself).
 pub fn input_grad(weight: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
-    let cols = Columns::new(shape);
-    let (k, p) = cols.dims();
-    let [n, c, h, w] = shape.input;
-    let c_out = shape.out_channels;
-    let mut dx = vec![0f32; n * c * h * w];
-    per_sample(n, &mut dx, c * h * w, k * p, |s, out, col, parallel| {
-        // wᵀ is k × c_out: element (kk, co) = weight[co·k + kk].
-        matmul(
-            col,
-            [k, p, c_out],
-            weight,
-            [1, k],
-            &dy[s * c_out * p..(s + 1) * c_out * p],
-            [p, 1],
-            false,
-            parallel,
-        );
-        cols.scatter_add(col, out);
-    });
-    dx
+    if shape.is_depthwise() {
+        return depthwise::input_grad(weight, dy, shape);
+    }
+    let plan = Plan::new(shape);
+    let (k, p, og) = (plan.k, plan.p, plan.og);
+    let pointwise = shape.is_pointwise();
+    let len = plan.samples() * shape.input[1] * shape.input[2] * shape.input[3];
+    if len == 0 {
+        return Vec::new();
+    }
+    // wᵀ (k × og) is the filters' transpose; from row r on, it starts at filters[r].
+    let dy_of = |sg: usize| Operand::rows(&dy[sg * og * p..(sg + 1) * og * p], p);
+    let init = |dx: &mut [MaybeUninit<f32>]| {
+        if plan.per_sample_tasks() || p == 0 {
+            dx.par_chunks_mut(plan.groups * plan.group_len)
+                .enumerate()
+                .for_each(|(s, dxs)| {
+                    with_scratch(plan.col_len(), |col| {
+                        for (g, dxg) in dxs.chunks_mut(plan.group_len).enumerate() {
+                            let (filters, sg) = (plan.filters(weight, g), s * plan.groups + g);
+                            if pointwise {
+                                product(
+                                    dxg,
+                                    [k, p, og],
+                                    Operand::transposed(filters, k),
+                                    dy_of(sg),
+                                );
+                            } else {
+                                set_product(
+                                    col,
+                                    [k, p, og],
+                                    Operand::transposed(filters, k),
+                                    dy_of(sg),
+                                );
+                                plan.cols.scatter_add(col, fill(dxg, 0.0));
+                            }
+                        }
+                    })
+                });
+            return;
+        }
+        // Few samples: the products first, split across (sample, group) and row blocks.
+        let units = len / plan.group_len;
+        let block = plan.row_block(units, k);
+        let products = |out: &mut [MaybeUninit<f32>], sg: usize| {
+            let filters = plan.filters(weight, sg % plan.groups);
+            out.par_chunks_mut(block * p)
+                .enumerate()
+                .for_each(|(b, out)| {
+                    let rows = out.len() / p;
+                    product(
+                        out,
+                        [rows, p, og],
+                        Operand::transposed(&filters[b * block..], k),
+                        dy_of(sg),
+                    );
+                });
+        };
+        if pointwise {
+            dx.par_chunks_mut(plan.group_len)
+                .enumerate()
+                .for_each(|(sg, dxg)| products(dxg, sg));
+            return;
+        }
+        with_scratch(units * k * p, |all| {
+            // SAFETY: f32 → MaybeUninit<f32> only forgets that the values are initialized.
+            let all_uninit = unsafe { &mut *(all as *mut [f32] as *mut [MaybeUninit<f32>]) };
+            all_uninit
+                .par_chunks_mut(k * p)
+                .enumerate()
+                .for_each(|(sg, col)| products(col, sg));
+            let plane = shape.input[2] * shape.input[3];
+            let per_plane = plan.cols.per_channel();
+            dx.par_chunks_mut(plane).enumerate().for_each(|(t, dxc)| {
+                let col = &all[t * per_plane..(t + 1) * per_plane];
+                plan.cols.scatter_add_channel(col, fill(dxc, 0.0));
+            });
+        })
+    };
+    // SAFETY: the chunks partition the gradient (samples × groups, or channel planes), and
+    // `product` or `fill` writes every element of each.
+    unsafe { build(len, init) }
 }
 
-/// Gradient with respect to the weights: `dw = Σ_samples dy · colᵀ`.
+/// Gradient with respect to the weights: `dw_g = Σ_samples dy_g · col_gᵀ` per group.
 pub fn weight_grad(x: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
-    let cols = Columns::new(shape);
-    let (k, p) = cols.dims();
-    let [n, c, h, w] = shape.input;
-    let c_out = shape.out_channels;
-    let threads = rayon::current_num_threads().max(1);
-    let per_task = n.div_ceil(threads).max(1);
+    if shape.is_depthwise() {
+        return depthwise::weight_grad(x, dy, shape);
+    }
+    let plan = Plan::new(shape);
+    let (k, p, og) = (plan.k, plan.p, plan.og);
+    let n = plan.samples();
+    let per_task = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
     // One partial sum per task, added at the end (the sum over samples is the reduction).
     let partials: Vec<Vec<f32>> = (0..n.div_ceil(per_task))
         .into_par_iter()
         .map(|task| {
-            let mut dw = vec![0f32; c_out * k];
-            let mut col = vec![0f32; k * p];
-            for s in task * per_task..((task + 1) * per_task).min(n) {
-                cols.gather(&x[s * c * h * w..(s + 1) * c * h * w], &mut col);
-                // colᵀ is p × k: element (pp, kk) = col[kk·p + pp].
-                matmul(
-                    &mut dw,
-                    [c_out, k, p],
-                    &dy[s * c_out * p..(s + 1) * c_out * p],
-                    [p, 1],
-                    &col,
-                    [1, p],
-                    true,
-                    false,
-                );
-            }
+            let mut dw = vec![0f32; shape.out_channels * k];
+            with_scratch(plan.col_len(), |col| {
+                for s in task * per_task..((task + 1) * per_task).min(n) {
+                    for g in 0..plan.groups {
+                        let sg = s * plan.groups + g;
+                        let cols = Operand::transposed(plan.columns(x, s, g, col), p);
+                        let dyg = Operand::rows(&dy[sg * og * p..(sg + 1) * og * p], p);
+                        add_product(&mut dw[g * og * k..(g + 1) * og * k], [og, k, p], dyg, cols);
+                    }
+                }
+            });
             dw
         })
         .collect();
-    let mut dw = vec![0f32; c_out * k];
+    let mut dw = vec![0f32; shape.out_channels * k];
     for part in partials {
         dw.iter_mut().zip(part).for_each(|(d, v)| *d += v);
     }

@@ -4,8 +4,9 @@ use burn::tensor::{activation, Tensor};
 
 use gauntlet_core::Result;
 
+use super::activation_kernel::Activation;
 use super::broadcast::{align, broadcast_shape, host_map};
-use super::{Ctx, Inputs};
+use super::{host, host_planes, Ctx, Inputs};
 use crate::value::{physical, FloatValue, IntValue, Value, RANK};
 
 pub fn unary(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
@@ -19,6 +20,19 @@ pub fn unary(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
             output
         }
     };
+    let host_kernel = match ctx.node.op.as_str() {
+        "Relu" => Some(Activation::Relu),
+        "HardSigmoid" => Some(Activation::HardSigmoid {
+            alpha: ctx.float("alpha", 0.2),
+            beta: ctx.float("beta", 0.5),
+        }),
+        "HardSwish" => Some(Activation::HardSwish),
+        _ => None,
+    };
+    if let Some(f) = host_kernel.filter(|_| host::activation_served(&t)) {
+        let t = host::activation(t, f);
+        return Ok(FloatValue { t, rank });
+    }
     let t = match ctx.node.op.as_str() {
         "Relu" => activation::relu(t),
         "Sigmoid" => activation::sigmoid(t),
@@ -100,6 +114,18 @@ pub fn binary(ctx: &Ctx, a: Value, b: Value) -> Result<Value> {
         .try_into()
         .expect("two operands");
     let shape = broadcast_shape(ctx, &a.shape(), &b.shape())?;
+    if ctx.node.op == "Mul" {
+        // Planes times per-plane factors (squeeze-and-excitation), either way round.
+        let rank = shape.len();
+        if let Some(len) = host_planes::plane_scale_len(&a.t, &b.t) {
+            let t = host_planes::plane_scale(a.t, b.t, len);
+            return Ok(Value::Float(FloatValue { t, rank }));
+        }
+        if let Some(len) = host_planes::plane_scale_len(&b.t, &a.t) {
+            let t = host_planes::plane_scale(b.t, a.t, len);
+            return Ok(Value::Float(FloatValue { t, rank }));
+        }
+    }
     let t = match ctx.node.op.as_str() {
         "Add" => a.t + b.t,
         "Sub" => a.t - b.t,

@@ -1,10 +1,11 @@
 //! Host kernels as burn operations on the CPU backend, with their own backward passes.
 //!
-//! A burn backend extension: on `Flex` the operations run [`conv_kernel`] and [`pool_kernel`]
-//! on the tensors' buffers; under `Autodiff<Flex>` they also register a backward step that
+//! A burn backend extension: on `Flex` the operations run [`conv_kernel`], [`pool_kernel`] and
+//! [`activation_kernel`] on the tensors' buffers; under `Autodiff<Flex>` they also register a backward step that
 //! runs the matching gradient kernels, so attacks that differentiate the model take the fast
-//! path too. Other backends (a GPU) keep burn's own operators: [`conv2d_shape`] and
-//! [`max_pool2d_shape`] answer `None` when the tensors are not on the CPU backend.
+//! path too. Other backends (a GPU) keep burn's own operators: [`conv2d_shape`],
+//! [`max_pool2d_shape`] and [`activation_served`] answer no when the tensors are not on the
+//! CPU backend.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -16,13 +17,15 @@ use burn::backend::TensorMetadata;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
-use super::conv_kernel::{self, ConvShape};
+use super::activation_kernel::{self, Activation, Saved};
+use super::conv_kernel;
+use super::conv_shape::{ConvShape, ConvWindow};
 use super::pool_kernel::{self, PoolShape};
 
-/// Convolution and max pooling computed by gauntlet's host kernels.
+/// Convolution, max pooling and activations computed by gauntlet's host kernels.
 #[backend_extension(Flex, Autodiff)]
 pub trait HostKernels: Backend {
-    /// `[N, C, H, W]` ⊛ `[C_out, C, KH, KW]` + `[C_out]`, one group.
+    /// `[N, C, H, W]` ⊛ `[C_out, C / groups, KH, KW]` + `[C_out]`.
     fn host_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -32,10 +35,13 @@ pub trait HostKernels: Backend {
 
     /// Max pooling of `[N, C, H, W]`.
     fn host_max_pool2d(x: FloatTensor<Self>, shape: PoolShape) -> FloatTensor<Self>;
+
+    /// An element-wise activation, any shape.
+    fn host_activation(x: FloatTensor<Self>, f: Activation) -> FloatTensor<Self>;
 }
 
 /// The contiguous float32 values of a CPU tensor (a copy only when its layout is strided).
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+pub fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(v) => std::borrow::Cow::Borrowed(v),
         None => std::borrow::Cow::Owned(
@@ -45,6 +51,14 @@ fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
                 .to_vec(),
         ),
     }
+}
+
+/// The float32 values of a CPU tensor to overwrite, when its buffer is contiguous, holds
+/// exactly its values and is not shared.
+pub fn values_mut(t: &mut FlexTensor) -> Option<&mut [f32]> {
+    let n = t.layout().num_elements();
+    let whole = t.dtype() == DType::F32 && t.layout().contiguous_offsets() == Some((0, n));
+    t.try_storage_mut::<f32>().filter(|v| whole && v.len() == n)
 }
 
 fn flex(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
@@ -69,6 +83,15 @@ impl HostKernels for Flex {
         let [oh, ow] = shape.output();
         flex(pool_kernel::max_pool(&values(&x), shape), [n, c, oh, ow])
     }
+
+    fn host_activation(mut x: FlexTensor, f: Activation) -> FlexTensor {
+        if let Some(v) = values_mut(&mut x) {
+            activation_kernel::apply(v, f);
+            return x;
+        }
+        let y = activation_kernel::forward(&values(&x), f);
+        FlexTensor::from_data(TensorData::new(y, x.shape()))
+    }
 }
 
 #[derive(Debug)]
@@ -82,23 +105,18 @@ impl Backward<Flex, 3> for ConvBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let dy = values(&grad);
         let (x, weight, shape) = ops.state;
-        let [c_out, c, kh, kw] = [
-            shape.out_channels,
-            shape.input[1],
-            shape.kernel[0],
-            shape.kernel[1],
-        ];
         if let Some(node) = node_x {
             let dx = conv_kernel::input_grad(&values(&weight), &dy, shape);
             grads.register::<Flex>(node.id, flex(dx, shape.input));
         }
         if let Some(node) = node_weight {
             let dw = conv_kernel::weight_grad(&values(&x), &dy, shape);
-            grads.register::<Flex>(node.id, flex(dw, [c_out, c, kh, kw]));
+            grads.register::<Flex>(node.id, flex(dw, shape.weight()));
         }
         if let Some(node) = node_bias {
             let db = conv_kernel::bias_grad(&dy, shape);
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(db, [c_out])));
+            let db = FlexTensor::from_data(TensorData::new(db, [shape.out_channels]));
+            grads.register::<Flex>(node.id, db);
         }
     }
 }
@@ -117,6 +135,31 @@ impl Backward<Flex, 1> for MaxPoolBackward {
         if let Some(node) = node_x {
             let dx = pool_kernel::max_pool_backward(&values(&grad), &indices, shape);
             grads.register::<Flex>(node.id, flex(dx, input));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ActivationBackward;
+
+impl Backward<Flex, 1> for ActivationBackward {
+    /// The input or the output (which one: the second field), and the activation.
+    type State = (FlexTensor, Saved, Activation);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let mut grad = grads.consume::<Flex>(&ops.node);
+        let (saved, kind, f) = ops.state;
+        if let Some(node) = node_x {
+            let saved_values = values(&saved);
+            let dx = if let Some(g) = values_mut(&mut grad) {
+                activation_kernel::backward_in_place(&saved_values, kind, g, f);
+                grad
+            } else {
+                let dx = activation_kernel::backward(&saved_values, kind, &values(&grad), f);
+                FlexTensor::from_data(TensorData::new(dx, saved.shape()))
+            };
+            grads.register::<Flex>(node.id, dx);
         }
     }
 }
@@ -169,6 +212,26 @@ impl<C: CheckpointStrategy> HostKernels for Autodiff<Flex, C> {
             }
         }
     }
+
+    fn host_activation(x: FloatTensor<Self>, f: Activation) -> FloatTensor<Self> {
+        match ActivationBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let mut x = x.into_primitive();
+                // ReLU's slope can be read off its output, so it may overwrite its input.
+                if f == Activation::Relu && values_mut(&mut x).is_some() {
+                    let y = Flex::host_activation(x, f);
+                    return prep.finish((y.clone(), Saved::Output, f), y);
+                }
+                let y = Flex::host_activation(x.clone(), f);
+                prep.finish((x, Saved::Input, f), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::host_activation(x.into_primitive(), f)),
+        }
+    }
 }
 
 /// Whether tensors on `device` run on the CPU backend these kernels serve (with or without
@@ -178,13 +241,14 @@ fn served(device: &Device) -> bool {
     *device == cpu || *device == cpu.autodiff()
 }
 
-/// The convolution's shapes when the host kernels serve it (float32, one group, tensors on the
-/// CPU backend); `None` sends the caller to burn's own operator.
+/// The convolution's shapes when the host kernels serve it (float32, tensors on the CPU
+/// backend, `groups` dividing both channel counts — one group, grouped or depthwise); `None`
+/// sends the caller to burn's own operator.
 pub fn conv2d_shape(
     x: &Tensor<4>,
     weight: &Tensor<4>,
     bias: Option<&Tensor<1>>,
-    window: conv_kernel::ConvWindow,
+    window: ConvWindow,
     groups: usize,
 ) -> Option<ConvShape> {
     let float32 = x.dtype() == DType::F32
@@ -197,10 +261,10 @@ pub fn conv2d_shape(
         out_channels: c_out,
         kernel: [kh, kw],
         window,
+        groups,
     };
     let ours = float32
-        && groups == 1
-        && c_w == c
+        && c_w * groups == c
         && shape.is_valid()
         && served(&x.device())
         && served(&weight.device());
@@ -251,229 +315,18 @@ pub fn max_pool2d(x: Tensor<4>, shape: PoolShape) -> Tensor<4> {
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ops::conv_kernel::ConvWindow;
-    use crate::ops::pool_kernel::Axis;
-    use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
-    use gauntlet_core::device::{autodiff_device, compute_device};
-    use gauntlet_core::tensor::to_vec;
-
-    fn tensor<const D: usize>(shape: [usize; D], seed: usize, device: &Device) -> Tensor<D> {
-        let len: usize = shape.iter().product();
-        let values: Vec<f32> = (0..len)
-            .map(|i| (((i + seed) * 7919) % 997) as f32 / 499.0 - 1.0)
-            .collect();
-        Tensor::from_data(TensorData::new(values, shape), device)
-    }
-
-    /// The host convolution, or `None` where it hands over to burn.
-    fn host_conv(
-        x: Tensor<4>,
-        w: Tensor<4>,
-        b: Option<Tensor<1>>,
-        window: ConvWindow,
-        groups: usize,
-    ) -> Option<Tensor<4>> {
-        let shape = conv2d_shape(&x, &w, b.as_ref(), window, groups)?;
-        Some(conv2d(x, w, b, shape))
-    }
-
-    /// The host max pooling, or `None` where it hands over to burn.
-    fn host_pool(x: Tensor<4>, h: Axis, w: Axis, ceil_mode: bool) -> Option<Tensor<4>> {
-        let shape = max_pool2d_shape(&x, h, w, ceil_mode)?;
-        Some(max_pool2d(x, shape))
-    }
-
-    fn assert_close(mine: Vec<f32>, theirs: Vec<f32>, what: &str) {
-        assert_eq!(mine.len(), theirs.len(), "{what}: lengths");
-        let worst = mine
-            .iter()
-            .zip(&theirs)
-            .map(|(a, t)| (a - t).abs())
-            .fold(0f32, f32::max);
-        let scale = theirs.iter().map(|t| t.abs()).fold(1f32, f32::max);
-        assert!(
-            worst <= 1e-4 * scale,
-            "{what}: max difference {worst} (scale {scale})"
-        );
-    }
-
-    type ConvCase = (
-        usize,
-        usize,
-        usize,
-        [usize; 2],
-        [usize; 2],
-        [(usize, usize); 2],
-        [usize; 2],
-    );
-    const CONV_CASES: [ConvCase; 6] = [
-        (9, 1, 16, [5, 5], [1, 1], [(0, 0), (0, 0)], [1, 1]),
-        (9, 4, 8, [3, 3], [2, 2], [(1, 1), (1, 1)], [1, 1]),
-        (1, 3, 5, [3, 2], [1, 2], [(2, 0), (0, 1)], [1, 1]),
-        (2, 2, 3, [3, 3], [1, 1], [(2, 2), (2, 2)], [2, 2]),
-        (5, 3, 4, [1, 1], [1, 1], [(0, 0), (0, 0)], [1, 1]),
-        (1, 1, 2, [1, 7], [1, 1], [(0, 0), (3, 3)], [1, 1]),
-    ];
-
-    #[test]
-    fn convolution_matches_burn_forward_and_backward() {
-        for (n, c, c_out, [kh, kw], stride, padding, dilation) in CONV_CASES {
-            let what = format!(
-                "k {kh}×{kw} stride {stride:?} padding {padding:?} dilation {dilation:?} batch {n}"
-            );
-            let window = ConvWindow {
-                stride,
-                padding,
-                dilation,
-            };
-            let options = ConvOptions {
-                stride,
-                padding,
-                dilation,
-                groups: 1,
-            };
-            // Forward without a tape.
-            let device = compute_device();
-            let (x, w, b) = (
-                tensor([n, c, 11, 10], 1, &device),
-                tensor([c_out, c, kh, kw], 2, &device),
-                tensor([c_out], 3, &device),
-            );
-            let mine = host_conv(x.clone(), w.clone(), Some(b.clone()), window, 1).unwrap();
-            let theirs = burn::tensor::module::conv2d(x, w, Some(b), options.clone());
-            assert_eq!(mine.dims(), theirs.dims(), "{what}");
-            assert_close(to_vec(mine), to_vec(theirs), &format!("forward, {what}"));
-            // Gradients with respect to input, weights and bias, through a weighted sum.
-            let device = autodiff_device();
-            let grads = |host: bool| {
-                let x = tensor([n, c, 11, 10], 1, &device).require_grad();
-                let w = tensor([c_out, c, kh, kw], 2, &device).require_grad();
-                let b = tensor([c_out], 3, &device).require_grad();
-                let y = if host {
-                    host_conv(x.clone(), w.clone(), Some(b.clone()), window, 1).unwrap()
-                } else {
-                    burn::tensor::module::conv2d(
-                        x.clone(),
-                        w.clone(),
-                        Some(b.clone()),
-                        options.clone(),
-                    )
-                };
-                let weights = tensor(y.dims(), 4, &device);
-                let g = (y * weights).sum().backward();
-                [
-                    x.grad(&g).unwrap().into_data(),
-                    w.grad(&g).unwrap().into_data(),
-                    b.grad(&g).unwrap().into_data(),
-                ]
-                .map(|d| d.try_to_vec::<f32>().unwrap())
-            };
-            for (name, (mine, theirs)) in ["input", "weight", "bias"]
-                .into_iter()
-                .zip(grads(true).into_iter().zip(grads(false)))
-            {
-                assert_close(mine, theirs, &format!("{name} gradient, {what}"));
-            }
-        }
-    }
-
-    #[test]
-    fn only_the_input_tracked_gets_a_gradient_and_grouped_convolutions_go_to_burn() {
-        let device = autodiff_device();
-        let x = tensor([2, 2, 6, 6], 1, &device).require_grad();
-        let w = tensor([3, 2, 3, 3], 2, &device);
-        let window = ConvWindow {
-            stride: [1, 1],
-            padding: [(0, 0); 2],
-            dilation: [1, 1],
-        };
-        let y = host_conv(x.clone(), w.clone(), None, window, 1).unwrap();
-        let g = y.sum().backward();
-        assert_eq!(x.grad(&g).unwrap().dims(), [2, 2, 6, 6]);
-        assert!(w.grad(&g).is_none());
-        let w = tensor([4, 1, 3, 3], 2, &device);
-        assert!(host_conv(x, w, None, window, 2).is_none());
-    }
-
-    #[test]
-    fn max_pooling_matches_burn_forward_and_backward() {
-        let (n, c, ih, iw) = (2, 3, 9, 8);
-        let cases = [
-            ([2, 2], [2, 2], [(0, 0), (0, 0)], [1, 1], false),
-            ([3, 2], [3, 2], [(0, 0), (0, 0)], [1, 1], false),
-            ([3, 3], [2, 2], [(1, 1), (1, 1)], [1, 1], false),
-            ([3, 2], [2, 3], [(0, 0), (0, 0)], [1, 1], true),
-            ([2, 2], [1, 1], [(0, 0), (0, 0)], [2, 2], false),
-            ([3, 3], [3, 3], [(1, 1), (0, 0)], [1, 1], true),
-        ];
-        for (kernel, stride, padding, dilation, ceil_mode) in cases {
-            let what = format!("{kernel:?} {stride:?} {padding:?} {dilation:?} {ceil_mode}");
-            let axis = |i: usize| Axis {
-                input: 0,
-                kernel: kernel[i],
-                stride: stride[i],
-                dilation: dilation[i],
-                pad_begin: padding[i].0,
-                pad_end: padding[i].1,
-            };
-            let options = MaxPoolOptions {
-                kernel_size: kernel,
-                stride,
-                padding,
-                dilation,
-                ceil_mode,
-            };
-            for device in [compute_device(), autodiff_device()] {
-                let x = tensor([n, c, ih, iw], 5, &device);
-                let mine = host_pool(x.clone(), axis(0), axis(1), ceil_mode).unwrap();
-                let theirs = burn::tensor::module::max_pool2d(x, options.clone());
-                assert_eq!(mine.dims(), theirs.dims(), "{what}");
-                assert_eq!(to_vec(mine), to_vec(theirs), "forward, {what}");
-            }
-            let device = autodiff_device();
-            let grad = |host: bool| {
-                let x = tensor([n, c, ih, iw], 5, &device).require_grad();
-                let y = if host {
-                    host_pool(x.clone(), axis(0), axis(1), ceil_mode).unwrap()
-                } else {
-                    burn::tensor::module::max_pool2d(x.clone(), options.clone())
-                };
-                let weights = tensor(y.dims(), 4, &device);
-                let g = (y * weights).sum().backward();
-                x.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap()
-            };
-            assert_close(grad(true), grad(false), &format!("gradient, {what}"));
-        }
-    }
-
-    #[test]
-    fn max_pooling_propagates_nan() {
-        let mut values: Vec<f32> = vec![0.5; 16];
-        values[5] = f32::NAN;
-        // Without a tape, and tracked (the kernel that also records argmax indices).
-        for (device, tracked) in [(compute_device(), false), (autodiff_device(), true)] {
-            let x: Tensor<4> =
-                Tensor::from_data(TensorData::new(values.clone(), [1, 1, 4, 4]), &device);
-            let x = if tracked { x.require_grad() } else { x };
-            for (k, s, pad) in [(2, 2, 0), (3, 1, 1)] {
-                let a = Axis {
-                    input: 4,
-                    kernel: k,
-                    stride: s,
-                    dilation: 1,
-                    pad_begin: pad,
-                    pad_end: pad,
-                };
-                let y = to_vec(host_pool(x.clone(), a, a, false).unwrap());
-                assert!(
-                    y[0].is_nan(),
-                    "kernel {k}: the NaN at (1, 1) must reach the first window, got {y:?}"
-                );
-                assert!(y.iter().any(|v| !v.is_nan()));
-            }
-        }
-    }
+/// Whether the host activation kernels serve `x` (float32 on the CPU backend).
+pub fn activation_served<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == DType::F32 && served(&x.device())
 }
+
+/// An activation through the host kernels, for an `x` that [`activation_served`] accepts.
+pub fn activation<const D: usize>(x: Tensor<D>, f: Activation) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as HostKernels>::host_activation(
+        x.into_dispatch(),
+        f,
+    ))
+}
+
+#[cfg(test)]
+mod tests;

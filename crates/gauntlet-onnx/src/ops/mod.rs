@@ -4,24 +4,32 @@
 //! before burn is called, so a model that does not fit its data yields an error naming the
 //! node, never a panic.
 
+mod activation_kernel;
 mod broadcast;
 mod constant;
 mod context;
 mod conv_kernel;
+mod conv_shape;
+mod depthwise;
 mod einsum;
 mod elementwise;
 mod host;
+mod host_planes;
+mod im2col;
 mod indexing;
 mod logic;
+mod matmul;
 mod ml;
 mod nn;
 mod normalization;
 mod pad;
+mod plane_kernel;
 mod pool_kernel;
 mod reduce;
 mod resize;
 mod select;
 mod shape;
+mod simd;
 
 use gauntlet_core::Result;
 

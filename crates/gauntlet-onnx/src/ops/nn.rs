@@ -3,7 +3,7 @@
 use burn::tensor::activation;
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 
-use super::{conv_kernel, host, pool_kernel};
+use super::{conv_shape, host, host_planes, pool_kernel};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::Tensor;
 
@@ -149,7 +149,7 @@ pub fn conv(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
         let n = b.numel();
         b.t.reshape([n])
     });
-    let window = conv_kernel::ConvWindow {
+    let window = conv_shape::ConvWindow {
         stride: win.stride,
         padding: win.padding,
         dilation: win.dilation,
@@ -222,6 +222,10 @@ pub fn global_pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
         return Err(ctx.error(format!("expects N×C×spatial input, got {:?}", x.shape())));
     }
     let mut t = x.t;
+    if ctx.node.op == "GlobalAveragePool" && host::activation_served(&t) {
+        let t = host_planes::plane_mean(t, x.rank - 2);
+        return Ok(FloatValue { t, rank: x.rank });
+    }
     for axis in 2..x.rank {
         let phys = axis + crate::value::RANK - x.rank;
         t = if ctx.node.op == "GlobalMaxPool" {
