@@ -172,8 +172,10 @@ def compare_logits(args, path, x, expected, probabilities, work):
         got = softmax(got.astype(np.float64)).astype(np.float32)
     diff = float(np.abs(got - expected).max())
     rel = diff / max(float(np.abs(expected).max()), 1e-12)
-    fd = re.search(r"finite differences: max relative error ([0-9.eE+-]+) over (\d+)", p.stdout)
-    return got, np.load(grad), diff, rel, (float(fd.group(1)), int(fd.group(2))) if fd else None
+    fd = re.search(r"finite differences: max relative error ([0-9.eE+-]+) over (\d+) "
+                   r"coordinates \((\d+) above", p.stdout)
+    fd = (float(fd.group(1)), int(fd.group(2)), int(fd.group(3))) if fd else None
+    return got, np.load(grad), diff, rel, fd
 
 
 def torch_margin_grad(model, x):
@@ -297,7 +299,7 @@ def check_file(args, name, results):
 def markdown(results):
     """The table of docs/model-zoo.md."""
     lines = ["| model | exporter | input | max \\|Δ\\| vs onnxruntime (relative) | gradient vs PyTorch "
-             "(max \\|Δ\\|/max \\|g\\|) | finite differences (f64): worst rel. error, coords | "
+             "(max \\|Δ\\|/max \\|g\\|) | finite differences (f64): worst relative error | "
              "PGD audit (clean → robust, s) |", "|---|---|---|---|---|---|---|"]
     for r in results:
         if "error" in r:
@@ -309,7 +311,12 @@ def markdown(results):
         else:
             logits = f"{r['max_abs_prob_diff']:.1e} (probabilities)"
         grad = f"{r['grad_vs_torch']:.1e}" if "grad_vs_torch" in r else "—"
-        fd = f"{r['fd'][0]:.1e}, {r['fd'][1]}" if r.get("fd") else "—"
+        fd = r.get("fd")
+        if fd:
+            above = f"; {fd[2]} above 1e-3" if len(fd) > 2 and fd[2] else ""
+            fd = f"{fd[0]:.1e} over {fd[1]}{above}"
+        else:
+            fd = "—"
         pgd = r["pgd"]
         lines.append(f"| {r['model']} | {r['exporter']} | {'×'.join(map(str, r['input']))} | {logits} "
                      f"| {grad} | {fd} | {pgd['clean_accuracy']:.2f} → {pgd['pgd_robust_accuracy']:.2f}, "
