@@ -162,7 +162,7 @@ pub struct Scores {
 
 /// Operators the interpreter evaluates (default ONNX domain); the list lives beside their
 /// dispatch in `ops`.
-pub use crate::ops::SUPPORTED_OPS;
+pub use crate::ops::supported::SUPPORTED_OPS;
 
 impl Graph {
     /// Parses ONNX bytes, reading the class scores from the only float `[N, classes]` output.
@@ -217,7 +217,7 @@ impl Graph {
         // Unsupported operators are all reported at once.
         let supported: HashSet<&str> = SUPPORTED_OPS
             .iter()
-            .chain(crate::ops::SUPPORTED_ML_OPS)
+            .chain(crate::ops::supported::SUPPORTED_ML_OPS)
             .copied()
             .collect();
         let mut unsupported = Vec::new();

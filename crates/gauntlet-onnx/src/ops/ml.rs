@@ -8,9 +8,6 @@ use gauntlet_core::Result;
 
 use super::Ctx;
 
-/// ONNX-ML operators the interpreter evaluates, as `domain::op` (how [`crate::graph::Node`]
-/// names operators outside the default domain).
-pub const SUPPORTED_ML_OPS: &[&str] = &["ai.onnx.ml::LinearClassifier", "ai.onnx.ml::Normalizer"];
 use crate::graph::Attribute;
 use crate::value::{FloatValue, IntValue, Value};
 
