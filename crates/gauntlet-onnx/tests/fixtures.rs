@@ -8,7 +8,7 @@ use gauntlet_core::device::compute_device;
 use gauntlet_core::loss::Objective;
 use gauntlet_core::model::{loss_and_grad, Classifier};
 use gauntlet_core::tensor::{argmax_rows, from_rows, to_vec};
-use gauntlet_onnx::gradcheck::check_margin_gradient;
+use gauntlet_onnx::gradcheck::{check_margin_gradient, generic_point};
 use gauntlet_onnx::OnnxModel;
 
 fn root() -> PathBuf {
@@ -90,11 +90,7 @@ fn input_gradients_match_finite_differences() {
         let model = model.with_double_precision();
         // A generic point: real images have runs of equal pixels, which make max-pool windows
         // tie, where the max is not differentiable and finite differences are one-sided.
-        let x: Vec<f32> = x
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v + 0.01 * ((i * 7919 % 1000) as f32 / 1000.0))
-            .collect();
+        let x = generic_point(&x);
         let f = model.features();
         let logits = to_vec(model.logits(from_rows(x.clone(), n, f, &device)).unwrap());
         let labels = argmax_rows(&logits, model.num_classes());

@@ -17,6 +17,8 @@ mod host;
 mod host_planes;
 mod im2col;
 mod indexing;
+#[cfg(test)]
+mod kernel_testing;
 mod logic;
 mod matmul;
 mod ml;

@@ -3,18 +3,11 @@
 use super::*;
 use crate::ops::activation_kernel::Activation;
 use crate::ops::conv_shape::ConvWindow;
+use crate::ops::kernel_testing::{assert_close, tensor};
 use crate::ops::pool_kernel::Axis;
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use gauntlet_core::device::{autodiff_device, compute_device};
 use gauntlet_core::tensor::to_vec;
-
-fn tensor<const D: usize>(shape: [usize; D], seed: usize, device: &Device) -> Tensor<D> {
-    let len: usize = shape.iter().product();
-    let values: Vec<f32> = (0..len)
-        .map(|i| (((i + seed) * 7919) % 997) as f32 / 499.0 - 1.0)
-        .collect();
-    Tensor::from_data(TensorData::new(values, shape), device)
-}
 
 /// The host convolution, or `None` where it hands over to burn.
 fn host_conv(
@@ -32,20 +25,6 @@ fn host_conv(
 fn host_pool(x: Tensor<4>, h: Axis, w: Axis, ceil_mode: bool) -> Option<Tensor<4>> {
     let shape = max_pool2d_shape(&x, h, w, ceil_mode)?;
     Some(max_pool2d(x, shape))
-}
-
-fn assert_close(mine: Vec<f32>, theirs: Vec<f32>, what: &str) {
-    assert_eq!(mine.len(), theirs.len(), "{what}: lengths");
-    let worst = mine
-        .iter()
-        .zip(&theirs)
-        .map(|(a, t)| (a - t).abs())
-        .fold(0f32, f32::max);
-    let scale = theirs.iter().map(|t| t.abs()).fold(1f32, f32::max);
-    assert!(
-        worst <= 1e-4 * scale,
-        "{what}: max difference {worst} (scale {scale})"
-    );
 }
 
 /// Batch, channels, output channels, groups, kernel, stride, padding, dilation.

@@ -1,28 +1,9 @@
 //! The plane kernels against burn's own operators: forward values and every gradient.
 
 use super::*;
-use burn::tensor::Device;
+use crate::ops::kernel_testing::{assert_close, tensor};
 use gauntlet_core::device::{autodiff_device, compute_device};
 use gauntlet_core::tensor::to_vec;
-
-fn tensor<const D: usize>(shape: [usize; D], seed: usize, device: &Device) -> Tensor<D> {
-    let len: usize = shape.iter().product();
-    let values: Vec<f32> = (0..len)
-        .map(|i| (((i + seed) * 7919) % 997) as f32 / 499.0 - 1.0)
-        .collect();
-    Tensor::from_data(TensorData::new(values, shape), device)
-}
-
-fn assert_close(mine: Vec<f32>, theirs: Vec<f32>, what: &str) {
-    assert_eq!(mine.len(), theirs.len(), "{what}: lengths");
-    let worst = mine
-        .iter()
-        .zip(&theirs)
-        .map(|(a, t)| (a - t).abs())
-        .fold(0f32, f32::max);
-    let scale = theirs.iter().map(|t| t.abs()).fold(1f32, f32::max);
-    assert!(worst <= 1e-4 * scale, "{what}: max difference {worst}");
-}
 
 /// Small planes, and planes enough for several rayon tasks.
 const SHAPES: [[usize; 4]; 2] = [[2, 3, 5, 4], [4, 64, 20, 20]];
