@@ -10,6 +10,7 @@ mod context;
 mod conv_kernel;
 mod einsum;
 mod elementwise;
+mod fast_math;
 mod host;
 mod indexing;
 mod logic;
@@ -20,6 +21,8 @@ mod pad;
 mod pool_kernel;
 mod reduce;
 mod resize;
+mod row_kernel;
+mod row_ops;
 mod select;
 mod shape;
 
