@@ -119,7 +119,7 @@ impl Profile {
         };
         let total = started.elapsed();
         let mut ops: Vec<_> = self.by_op.into_iter().collect();
-        ops.sort_by(|a, b| b.1 .1.cpu.cmp(&a.1 .1.cpu));
+        ops.sort_by_key(|op| std::cmp::Reverse(op.1 .1.cpu));
         eprintln!(
             "profile of '{label}': {:.1} ms wall, {:.1} ms CPU ({:.2} cores busy)",
             ms(total.wall),
@@ -139,7 +139,7 @@ impl Profile {
             );
         }
         if self.level == Level::Nodes {
-            self.nodes.sort_by(|a, b| b.0.cpu.cmp(&a.0.cpu));
+            self.nodes.sort_by_key(|node| std::cmp::Reverse(node.0.cpu));
             for (spent, name, op, shape) in self.nodes.iter().take(40) {
                 eprintln!(
                     "  {:>8.2} ms CPU {:>8.2} ms wall  {op:<18} {shape:?}  {name}",

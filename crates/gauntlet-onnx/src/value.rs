@@ -108,10 +108,15 @@ impl FloatValue {
             )));
         }
         let target = physical(shape)?;
-        let t = match unit_axes_moved(&self.t.dims(), &target) {
+        let dims = self.t.dims();
+        let t = match unit_axes_moved(&dims, &target) {
+            // Nothing changes: a reshape would still copy a strided view.
+            _ if dims == target => self.t,
             // Only axes of length 1 come or go (Squeeze, Unsqueeze, a rank change): a
             // permutation says the same without copying a strided view (a reshape would).
             Some(axes) => self.t.permute(axes),
+            // Split or merged axes: a view where the strides allow (burn would copy).
+            None if crate::ops::view::served(&self.t) => crate::ops::view::reshape(self.t, target),
             None => self.t.reshape(target),
         };
         Ok(FloatValue {

@@ -14,6 +14,7 @@
 macro_rules! multiversion {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) {
             #[inline(always)]
             #[allow(clippy::too_many_arguments)]
@@ -67,18 +68,12 @@ pub fn exp(x: f32) -> f32 {
         1.0,
         1.000_000_0,
         0.499_999_94,
-        0.166_664_31,
+        0.166_664_32,
         0.041_668,
         0.008_374_165,
         0.001_384_382_4,
     ];
-    let xc = if x < EXP_LOW {
-        EXP_LOW
-    } else if x > EXP_HIGH {
-        EXP_HIGH
-    } else {
-        x
-    };
+    let xc = x.clamp(EXP_LOW, EXP_HIGH);
     let k = (xc * LOG2_E + ROUND) - ROUND;
     let r = (xc - k * LN2_HI) - k * LN2_LO;
     let mut p = P[6];
@@ -101,20 +96,20 @@ pub fn exp(x: f32) -> f32 {
 pub fn erf(x: f32) -> f32 {
     // erf(x) = x·P(x²)/Q(x²) on |x| ≤ 3.92, where erf rounds to ±1 in float32 beyond.
     const P: [f32; 6] = [
-        1.128_379_2,
+        std::f32::consts::FRAC_2_SQRT_PI,
         0.188_714_37,
-        0.052_530_842,
-        0.003_695_242_2,
+        0.052_530_844,
+        0.003_695_242,
         0.000_283_684_06,
-        2.067_747_7e-6,
+        2.067_747_6e-6,
     ];
     const Q: [f32; 6] = [
         1.0,
-        0.500_576_76,
+        0.500_576_73,
         0.113_415_19,
-        0.014_827_244,
+        0.014_827_245,
         0.001_146_232_2,
-        3.821_285_5e-5,
+        3.821_285_6e-5,
     ];
     const EDGE: f32 = 3.92;
     let a = if x.abs() > EDGE { EDGE } else { x.abs() };

@@ -25,6 +25,7 @@ mod row_kernel;
 mod row_ops;
 mod select;
 mod shape;
+pub(crate) mod view;
 
 use gauntlet_core::Result;
 
