@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run -p gauntlet-onnx --release --example onnx_logits -- \
 //!     MODEL.onnx INPUT.npy OUT_LOGITS.npy [--input-shape 3,224,224] [--output NAME]
-//!     [--grad OUT_GRAD.npy [--fd K]]
+//!     [--grad OUT_GRAD.npy [--fd K]] [--repeat R]
 //! ```
 //!
 //! INPUT.npy is a float32 array whose first axis is the batch; the logits are written as
@@ -14,7 +14,9 @@
 //! class: the objective `tests/fixtures.rs` checks, to compare with another framework. `--fd K`
 //! checks that gradient against central differences on K coordinates, in double precision.
 //! `--output` names the scores output of a graph with several; a channels-last model's INPUT
-//! is read (and its gradient written) in its own layout.
+//! is read (and its gradient written) in its own layout. `--repeat R` times R passes of each
+//! kind and prints every time: the first pass pays for fresh memory, later ones show the
+//! steady state of an attack's iterations.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,7 +30,8 @@ use gauntlet_core::tensor::{argmax_rows, from_rows, to_vec};
 use gauntlet_onnx::{LoadOptions, OnnxModel};
 
 const USAGE: &str = "usage: onnx_logits MODEL.onnx INPUT.npy OUT_LOGITS.npy \
-                     [--input-shape 3,224,224] [--output NAME] [--grad OUT_GRAD.npy [--fd K]]";
+                     [--input-shape 3,224,224] [--output NAME] [--grad OUT_GRAD.npy [--fd K]] \
+                     [--repeat R]";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -37,6 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut grad_path = None;
     let mut output = None;
     let mut fd_coordinates = 0usize;
+    let mut repeat = 1usize;
     while let Some(arg) = args.next() {
         if arg == "--input-shape" {
             let value = args.next().ok_or(USAGE)?;
@@ -48,6 +52,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             input_shape = Some(shape);
         } else if arg == "--output" {
             output = Some(args.next().ok_or(USAGE)?);
+        } else if arg == "--repeat" {
+            repeat = args.next().ok_or(USAGE)?.parse::<usize>()?.max(1);
         } else if arg == "--fd" {
             fd_coordinates = args.next().ok_or(USAGE)?.parse()?;
         } else if arg == "--grad" {
@@ -92,9 +98,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     let batch = from_rows(x, n, model.features(), &compute_device());
-    let started = Instant::now();
-    let logits = model.logits(batch.clone())?;
-    let elapsed = started.elapsed();
+    let mut logits = None;
+    let mut times = Vec::new();
+    for _ in 0..repeat {
+        let started = Instant::now();
+        logits = Some(model.logits(batch.clone())?);
+        times.push(started.elapsed().as_secs_f64());
+    }
+    let (logits, elapsed) = (logits.expect("one pass"), times[0]);
     let logits = to_vec(logits);
     write_npy_f32(&output_path, &logits, &[n, model.num_classes()])?;
     println!(
@@ -105,9 +116,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         n,
         model.num_classes(),
         loaded.as_secs_f64(),
-        elapsed.as_secs_f64(),
+        elapsed,
         output_path.display()
     );
+    if repeat > 1 {
+        println!("forward passes: {}", seconds(&times, n));
+    }
     if let Some(path) = grad_path {
         let positive = argmax_rows(&logits, model.num_classes());
         let negative: Vec<i64> = positive
@@ -118,9 +132,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             positive: &positive,
             negative: &negative,
         };
-        let started = Instant::now();
-        let step = loss_and_grad(&model, &batch, &objective)?;
-        let elapsed = started.elapsed();
+        let mut step = None;
+        let mut times = Vec::new();
+        for _ in 0..repeat {
+            let started = Instant::now();
+            step = Some(loss_and_grad(&model, &batch, &objective)?);
+            times.push(started.elapsed().as_secs_f64());
+        }
+        let (step, elapsed) = (step.expect("one pass"), times[0]);
         let grad = to_vec(step.grad);
         let written = match shape.get(1..).unwrap_or_default() {
             &[h, w, c] if channels_last => chw_to_hwc(&grad, n, [c, h, w]),
@@ -129,9 +148,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         write_npy_f32(&path, &written, &shape)?;
         println!(
             "input gradient in {:.2} s (forward and backward), written to {}",
-            elapsed.as_secs_f64(),
+            elapsed,
             path.display()
         );
+        if repeat > 1 {
+            println!("forward+backward passes: {}", seconds(&times, n));
+        }
         if fd_coordinates > 0 {
             let batch_f64 = from_rows(to_vec(batch), n, model.features(), &compute_device());
             let model =
@@ -199,4 +221,13 @@ fn finite_differences(
          1e-3)",
         coords.len()
     ))
+}
+
+/// `t s (n/t samples/s)` for each time.
+fn seconds(times: &[f64], n: usize) -> String {
+    times
+        .iter()
+        .map(|t| format!("{t:.2} s ({:.2}/s)", n as f64 / t))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -39,16 +39,28 @@ pub trait RowKernels: Backend {
     fn host_gelu(x: FloatTensor<Self>, kind: Gelu) -> FloatTensor<Self>;
 }
 
-/// The contiguous float32 values of a CPU tensor (a copy only when its layout is strided).
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+/// The float32 values of a CPU tensor, contiguous: borrowed, or from one copy when its layout
+/// is strided.
+enum Values<'a> {
+    Borrowed(&'a [f32]),
+    Copied(FlexTensor),
+}
+
+impl std::ops::Deref for Values<'_> {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        match self {
+            Values::Borrowed(v) => v,
+            Values::Copied(t) => t.as_slice().expect("contiguous after to_contiguous"),
+        }
+    }
+}
+
+fn values(t: &FlexTensor) -> Values<'_> {
     match t.as_slice::<f32>() {
-        Some(v) => std::borrow::Cow::Borrowed(v),
-        None => std::borrow::Cow::Owned(
-            t.to_contiguous()
-                .as_slice::<f32>()
-                .expect("contiguous after to_contiguous")
-                .to_vec(),
-        ),
+        Some(v) => Values::Borrowed(v),
+        None => Values::Copied(t.to_contiguous()),
     }
 }
 
