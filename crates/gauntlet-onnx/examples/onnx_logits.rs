@@ -15,8 +15,8 @@
 //! checks that gradient against central differences on K coordinates, in double precision.
 //! `--output` names the scores output of a graph with several; a channels-last model's INPUT
 //! is read (and its gradient written) in its own layout. `--repeat R` times R passes of each
-//! kind and prints every time: the first pass pays for fresh memory, later ones show the
-//! steady state of an attack's iterations.
+//! kind and prints every wall-clock and CPU time: the first pass pays for fresh memory, later
+//! ones show the steady state of an attack's iterations.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -101,11 +101,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut logits = None;
     let mut times = Vec::new();
     for _ in 0..repeat {
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), cpu_seconds());
         logits = Some(model.logits(batch.clone())?);
-        times.push(started.elapsed().as_secs_f64());
+        times.push((started.elapsed().as_secs_f64(), cpu_seconds() - cpu));
     }
-    let (logits, elapsed) = (logits.expect("one pass"), times[0]);
+    let (logits, elapsed) = (logits.expect("one pass"), times[0].0);
     let logits = to_vec(logits);
     write_npy_f32(&output_path, &logits, &[n, model.num_classes()])?;
     println!(
@@ -135,11 +135,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut step = None;
         let mut times = Vec::new();
         for _ in 0..repeat {
-            let started = Instant::now();
+            let (started, cpu) = (Instant::now(), cpu_seconds());
             step = Some(loss_and_grad(&model, &batch, &objective)?);
-            times.push(started.elapsed().as_secs_f64());
+            times.push((started.elapsed().as_secs_f64(), cpu_seconds() - cpu));
         }
-        let (step, elapsed) = (step.expect("one pass"), times[0]);
+        let (step, elapsed) = (step.expect("one pass"), times[0].0);
         let grad = to_vec(step.grad);
         let written = match shape.get(1..).unwrap_or_default() {
             &[h, w, c] if channels_last => chw_to_hwc(&grad, n, [c, h, w]),
@@ -223,11 +223,25 @@ fn finite_differences(
     ))
 }
 
-/// `t s (n/t samples/s)` for each time.
-fn seconds(times: &[f64], n: usize) -> String {
+/// `wall s (samples/s), CPU s` for each (wall, CPU) time: CPU over wall is how many cores
+/// were busy; on a shared machine the CPU time varies less than the wall time.
+fn seconds(times: &[(f64, f64)], n: usize) -> String {
     times
         .iter()
-        .map(|t| format!("{t:.2} s ({:.2}/s)", n as f64 / t))
+        .map(|(wall, cpu)| format!("{wall:.2} s ({:.2}/s, {cpu:.2} s CPU)", n as f64 / wall))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// CPU time used so far by the whole process, in seconds.
+fn cpu_seconds() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `t` is.
+    if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) } != 0 {
+        return 0.0;
+    }
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
