@@ -399,35 +399,54 @@ const CUBIC: f32 = 0.044_715;
 /// 1/√(2π), the standard normal density's constant.
 const INV_SQRT_2PI: f32 = 0.398_942_3;
 
+// The element loops below index plainly: iterator adapters (`zip(..).for_each`) may stay
+// out-of-line calls, compiled without the AVX-512 features of the `wide` version.
+
 multiversion! {
     /// Values of [`gelu`].
     fn gelu_chunk(x: &[f32], y: &mut [f32], kind: Gelu) {
-    match kind {
-        Gelu::Erf => y.iter_mut().zip(x).for_each(|(y, &x)| {
-            *y = 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
-        }),
-        Gelu::Tanh => y.iter_mut().zip(x).for_each(|(y, &x)| {
-            *y = 0.5 * x * (1.0 + tanh(SQRT_2_OVER_PI * (x + CUBIC * x * x * x)));
-        }),
-    }
+        let n = x.len().min(y.len());
+        let (x, y) = (&x[..n], &mut y[..n]);
+        match kind {
+            Gelu::Erf => {
+                for i in 0..n {
+                    let v = x[i];
+                    y[i] = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+                }
+            }
+            Gelu::Tanh => {
+                for i in 0..n {
+                    let v = x[i];
+                    y[i] = 0.5 * v * (1.0 + tanh(SQRT_2_OVER_PI * (v + CUBIC * v * v * v)));
+                }
+            }
+        }
     }
 }
 
 multiversion! {
     /// Values of [`gelu_backward`].
     fn gelu_chunk_backward(x: &[f32], dy: &[f32], dx: &mut [f32], kind: Gelu) {
-    match kind {
-        Gelu::Erf => dx.iter_mut().zip(x).zip(dy).for_each(|((dx, &x), &d)| {
-            let cdf = 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
-            let pdf = INV_SQRT_2PI * exp(-0.5 * x * x);
-            *dx = d * (cdf + x * pdf);
-        }),
-        Gelu::Tanh => dx.iter_mut().zip(x).zip(dy).for_each(|((dx, &x), &d)| {
-            let t = tanh(SQRT_2_OVER_PI * (x + CUBIC * x * x * x));
-            let du = SQRT_2_OVER_PI * (1.0 + 3.0 * CUBIC * x * x);
-            *dx = d * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du);
-        }),
-    }
+        let n = x.len().min(dy.len()).min(dx.len());
+        let (x, dy, dx) = (&x[..n], &dy[..n], &mut dx[..n]);
+        match kind {
+            Gelu::Erf => {
+                for i in 0..n {
+                    let v = x[i];
+                    let cdf = 0.5 * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+                    let pdf = INV_SQRT_2PI * exp(-0.5 * v * v);
+                    dx[i] = dy[i] * (cdf + v * pdf);
+                }
+            }
+            Gelu::Tanh => {
+                for i in 0..n {
+                    let v = x[i];
+                    let t = tanh(SQRT_2_OVER_PI * (v + CUBIC * v * v * v));
+                    let du = SQRT_2_OVER_PI * (1.0 + 3.0 * CUBIC * v * v);
+                    dx[i] = dy[i] * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du);
+                }
+            }
+        }
     }
 }
 
