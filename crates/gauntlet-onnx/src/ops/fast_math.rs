@@ -8,9 +8,10 @@
 //! `tanh` within 3e-7 absolute — float32 rounding for the GELU and softmax built on them.
 //! The coefficients were fitted for this file (weighted least squares on Chebyshev nodes).
 
-/// Defines `fn name(args)` whose body is compiled twice: for AVX-512 (with AVX2 and FMA)
-/// and for the baseline, the first taken at run time when the CPU has it. The body's loops
-/// then vectorize 16 floats wide. Arguments are plain `name: Type` pairs.
+/// Defines `fn name(args)` whose body is compiled three times: for AVX-512 (16 floats a
+/// vector), for AVX2 with FMA (8), and for the baseline; the widest the CPU has is taken at
+/// run time. Rust does not fuse products and sums on its own, so all three compute the same
+/// values. Arguments are plain `name: Type` pairs.
 macro_rules! multiversion {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$meta])*
@@ -26,9 +27,17 @@ macro_rules! multiversion {
                 unsafe fn wide($($arg: $ty),*) {
                     body($($arg),*)
                 }
-                if $crate::ops::fast_math::has_avx512() {
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn mid($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                match $crate::ops::fast_math::vector_level() {
                     // SAFETY: the CPU has every feature `wide` is compiled for.
-                    return unsafe { wide($($arg),*) };
+                    2 => return unsafe { wide($($arg),*) },
+                    // SAFETY: the CPU has every feature `mid` is compiled for.
+                    1 => return unsafe { mid($($arg),*) },
+                    _ => {}
                 }
             }
             body($($arg),*)
@@ -37,16 +46,20 @@ macro_rules! multiversion {
 }
 pub(crate) use multiversion;
 
-/// Whether the CPU runs the AVX-512 versions of [`multiversion`] functions.
+/// Which version of [`multiversion`] functions the CPU runs: 2 for AVX-512, 1 for AVX2 with
+/// FMA, 0 for the baseline.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-pub fn has_avx512() -> bool {
-    std::is_x86_feature_detected!("avx512f")
-        && std::is_x86_feature_detected!("avx512vl")
-        && std::is_x86_feature_detected!("avx512bw")
-        && std::is_x86_feature_detected!("avx512dq")
-        && std::is_x86_feature_detected!("avx2")
-        && std::is_x86_feature_detected!("fma")
+pub fn vector_level() -> u8 {
+    use std::is_x86_feature_detected as has;
+    let avx2 = has!("avx2") && has!("fma");
+    if avx2 && has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
+        2
+    } else if avx2 {
+        1
+    } else {
+        0
+    }
 }
 
 /// Below this, `exp` underflows to 0 (the smallest normal float is e^−87.34).
