@@ -5,7 +5,7 @@ use burn::tensor::{activation, Tensor};
 use gauntlet_core::Result;
 
 use super::broadcast::{align, broadcast_shape, host_map};
-use super::row_kernel::Gelu;
+use super::gelu_kernel::Gelu;
 use super::row_ops;
 use super::{Ctx, Inputs};
 use crate::value::{physical, FloatValue, IntValue, Value, RANK};

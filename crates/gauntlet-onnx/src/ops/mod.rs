@@ -11,6 +11,7 @@ mod conv_kernel;
 mod einsum;
 mod elementwise;
 mod fast_math;
+mod gelu_kernel;
 mod host;
 mod indexing;
 mod logic;

@@ -19,7 +19,8 @@ use burn::backend::TensorMetadata;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::tensor::{DType, Tensor, TensorData};
 
-use super::row_kernel::{self, Gelu, RowStats, SoftmaxShape};
+use super::gelu_kernel::{self, Gelu};
+use super::row_kernel::{self, RowStats, SoftmaxShape};
 
 /// Layer normalization, softmax and GELU computed by the row kernels.
 #[backend_extension(Flex, Autodiff)]
@@ -80,7 +81,7 @@ impl RowKernels for Flex {
     }
 
     fn host_gelu(x: FlexTensor, kind: Gelu) -> FlexTensor {
-        shaped_like(row_kernel::gelu(&values(&x), kind), &x)
+        shaped_like(gelu_kernel::gelu(&values(&x), kind), &x)
     }
 }
 
@@ -145,7 +146,7 @@ impl Backward<Flex, 1> for GeluBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, kind) = ops.state;
         if let Some(node) = node_x {
-            let dx = row_kernel::gelu_backward(&values(&x), &values(&grad), kind);
+            let dx = gelu_kernel::gelu_backward(&values(&x), &values(&grad), kind);
             grads.register::<Flex>(node.id, shaped_like(dx, &x));
         }
     }
