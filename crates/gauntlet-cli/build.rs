@@ -3,8 +3,8 @@
 
 fn main() {
     for (var, name) in [
-        ("PROFILE", "GAUNTLET_PROFILE"),
-        ("OPT_LEVEL", "GAUNTLET_OPT_LEVEL"),
+        ("PROFILE", "GAUNTLET_BUILD_PROFILE"),
+        ("OPT_LEVEL", "GAUNTLET_BUILD_OPT_LEVEL"),
     ] {
         let value = std::env::var(var).unwrap_or_else(|_| "unknown".into());
         println!("cargo:rustc-env={name}={value}");

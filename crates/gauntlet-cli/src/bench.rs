@@ -100,8 +100,8 @@ fn measure<T>(work: impl FnOnce() -> Result<T>) -> Result<(T, Usage)> {
 fn build_profile() -> String {
     format!(
         "{} build (opt-level {}, debug assertions {})",
-        env!("GAUNTLET_PROFILE"),
-        env!("GAUNTLET_OPT_LEVEL"),
+        env!("GAUNTLET_BUILD_PROFILE"),
+        env!("GAUNTLET_BUILD_OPT_LEVEL"),
         if cfg!(debug_assertions) { "on" } else { "off" }
     )
 }

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run -p gauntlet-onnx --release --example onnx_logits -- \
 //!     MODEL.onnx INPUT.npy OUT_LOGITS.npy [--input-shape 3,224,224] [--output NAME]
-//!     [--grad OUT_GRAD.npy [--fd K]]
+//!     [--grad OUT_GRAD.npy [--fd K]] [--repeat R]
 //! ```
 //!
 //! INPUT.npy is a float32 array whose first axis is the batch; the logits are written as
@@ -14,7 +14,9 @@
 //! class: the objective `tests/fixtures.rs` checks, to compare with another framework. `--fd K`
 //! checks that gradient against central differences on K coordinates, in double precision.
 //! `--output` names the scores output of a graph with several; a channels-last model's INPUT
-//! is read (and its gradient written) in its own layout.
+//! is read (and its gradient written) in its own layout. `--repeat R` times R passes of each
+//! kind and prints every wall-clock and CPU time: the first pass pays for fresh memory, later
+//! ones show the steady state of an attack's iterations.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -29,7 +31,8 @@ use gauntlet_onnx::gradcheck::check_margin_gradient;
 use gauntlet_onnx::{LoadOptions, OnnxModel};
 
 const USAGE: &str = "usage: onnx_logits MODEL.onnx INPUT.npy OUT_LOGITS.npy \
-                     [--input-shape 3,224,224] [--output NAME] [--grad OUT_GRAD.npy [--fd K]]";
+                     [--input-shape 3,224,224] [--output NAME] [--grad OUT_GRAD.npy [--fd K]] \
+                     [--repeat R]";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -38,6 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut grad_path = None;
     let mut output = None;
     let mut fd_coordinates = 0usize;
+    let mut repeat = 1usize;
     while let Some(arg) = args.next() {
         if arg == "--input-shape" {
             let value = args.next().ok_or(USAGE)?;
@@ -49,6 +53,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             input_shape = Some(shape);
         } else if arg == "--output" {
             output = Some(args.next().ok_or(USAGE)?);
+        } else if arg == "--repeat" {
+            repeat = args.next().ok_or(USAGE)?.parse::<usize>()?.max(1);
         } else if arg == "--fd" {
             fd_coordinates = args.next().ok_or(USAGE)?.parse()?;
         } else if arg == "--grad" {
@@ -93,9 +99,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     let batch = from_rows(x, n, model.features(), &compute_device());
-    let started = Instant::now();
-    let logits = model.logits(batch.clone())?;
-    let elapsed = started.elapsed();
+    let mut logits = None;
+    let mut times = Vec::new();
+    for _ in 0..repeat {
+        let (started, cpu) = (Instant::now(), cpu_seconds());
+        logits = Some(model.logits(batch.clone())?);
+        times.push((started.elapsed().as_secs_f64(), cpu_seconds() - cpu));
+    }
+    let (logits, elapsed) = (logits.expect("one pass"), times[0].0);
     let logits = to_vec(logits);
     write_npy_f32(&output_path, &logits, &[n, model.num_classes()])?;
     println!(
@@ -106,9 +117,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         n,
         model.num_classes(),
         loaded.as_secs_f64(),
-        elapsed.as_secs_f64(),
+        elapsed,
         output_path.display()
     );
+    if repeat > 1 {
+        println!("forward passes: {}", seconds(&times, n));
+    }
     if let Some(path) = grad_path {
         let positive = argmax_rows(&logits, model.num_classes());
         let negative: Vec<i64> = positive
@@ -119,9 +133,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             positive: &positive,
             negative: &negative,
         };
-        let started = Instant::now();
-        let step = loss_and_grad(&model, &batch, &objective)?;
-        let elapsed = started.elapsed();
+        let mut step = None;
+        let mut times = Vec::new();
+        for _ in 0..repeat {
+            let (started, cpu) = (Instant::now(), cpu_seconds());
+            step = Some(loss_and_grad(&model, &batch, &objective)?);
+            times.push((started.elapsed().as_secs_f64(), cpu_seconds() - cpu));
+        }
+        let (step, elapsed) = (step.expect("one pass"), times[0].0);
         let grad = to_vec(step.grad);
         let written = match shape.get(1..).unwrap_or_default() {
             &[h, w, c] if channels_last => chw_to_hwc(&grad, n, [c, h, w]),
@@ -130,9 +149,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         write_npy_f32(&path, &written, &shape)?;
         println!(
             "input gradient in {:.2} s (forward and backward), written to {}",
-            elapsed.as_secs_f64(),
+            elapsed,
             path.display()
         );
+        if repeat > 1 {
+            println!("forward+backward passes: {}", seconds(&times, n));
+        }
         if fd_coordinates > 0 {
             let x = to_vec(batch);
             let model =
@@ -154,4 +176,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// `wall s (samples/s), CPU s` for each (wall, CPU) time: CPU over wall is how many cores
+/// were busy; on a shared machine the CPU time varies less than the wall time.
+fn seconds(times: &[(f64, f64)], n: usize) -> String {
+    times
+        .iter()
+        .map(|(wall, cpu)| format!("{wall:.2} s ({:.2}/s, {cpu:.2} s CPU)", n as f64 / wall))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// CPU time used so far by the whole process, in seconds.
+fn cpu_seconds() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `t` is.
+    if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) } != 0 {
+        return 0.0;
+    }
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }

@@ -40,6 +40,8 @@ mod blockers;
 pub mod gradcheck;
 pub mod graph;
 mod ops;
+mod plan;
+mod profile;
 pub mod value;
 
 use std::collections::HashMap;
@@ -78,8 +80,8 @@ pub struct OnnxModel {
     sha256: String,
     /// Constants uploaded once, keyed by tensor name.
     constants: HashMap<String, Value>,
-    /// Index of the last node reading each tensor, so intermediates are freed early.
-    last_use: HashMap<String, usize>,
+    /// The nodes as evaluated (known patterns fused) and each tensor's last reader.
+    plan: plan::Plan,
     /// Channels-first shape of one sample: what callers see.
     sample_shape: Vec<usize>,
     /// The shape the graph takes (channels last for an NHWC model).
@@ -132,12 +134,7 @@ impl OnnxModel {
         for (name, t) in &graph.constants {
             constants.insert(name.clone(), Value::from_host(t, &device)?);
         }
-        let mut last_use = HashMap::new();
-        for (i, node) in graph.nodes.iter().enumerate() {
-            for input in &node.inputs {
-                last_use.insert(input.clone(), i);
-            }
-        }
+        let plan = plan::Plan::new(&graph);
         let batch_of_one = matches!(graph.input_dims.first(), Some(Dim::Fixed(1)));
         let declared: Option<Vec<usize>> = graph
             .input_dims
@@ -173,7 +170,7 @@ impl OnnxModel {
             label: label.to_string(),
             graph,
             constants,
-            last_use,
+            plan,
             sample_shape: layout.channels_first(&sample_shape),
             graph_sample_shape: sample_shape,
             layout,
@@ -345,7 +342,9 @@ impl OnnxModel {
         };
         let mut env: HashMap<&str, Value> = HashMap::new();
         env.insert(self.graph.input_name.as_str(), Value::Float(input));
-        for (i, node) in self.graph.nodes.iter().enumerate() {
+        let mut profile = profile::Profile::start();
+        for (i, node) in self.plan.nodes.iter().enumerate() {
+            let clock = profile.clock();
             let inputs = node
                 .inputs
                 .iter()
@@ -365,7 +364,7 @@ impl OnnxModel {
                         other => other,
                     };
                     let last =
-                        self.last_use.get(name) == Some(&i) && name != &self.graph.output_name;
+                        self.plan.last_use.get(name) == Some(&i) && name != &self.graph.output_name;
                     let value = if last {
                         env.remove(name.as_str())
                     } else {
@@ -401,12 +400,14 @@ impl OnnxModel {
                 node.name,
                 node.op
             );
+            profile.record(clock, node, &outputs);
             for (name, value) in node.outputs.iter().zip(outputs) {
                 if !name.is_empty() {
                     env.insert(name.as_str(), value);
                 }
             }
         }
+        profile.finish(&self.label);
         let out = env
             .remove(self.graph.output_name.as_str())
             .ok_or_else(|| {

@@ -36,6 +36,32 @@ pub fn physical(shape: &[usize]) -> Result<[usize; RANK]> {
     Ok(dims)
 }
 
+/// The permutation taking physical shape `from` to `to` when the two differ only in where
+/// their axes of length 1 sit (the other lengths in the same order); `None` otherwise, or
+/// when nothing moves.
+fn unit_axes_moved(from: &[usize; RANK], to: &[usize; RANK]) -> Option<[usize; RANK]> {
+    if from == to {
+        return None;
+    }
+    let long = |s: &[usize; RANK]| -> Vec<usize> { (0..RANK).filter(|&i| s[i] != 1).collect() };
+    let (long_from, long_to) = (long(from), long(to));
+    let lengths =
+        |s: &[usize; RANK], axes: &[usize]| axes.iter().map(|&i| s[i]).collect::<Vec<_>>();
+    if lengths(from, &long_from) != lengths(to, &long_to) {
+        return None;
+    }
+    // Output axis i reads input axis axes[i]: long axes in order, unit axes in order.
+    let mut units = (0..RANK).filter(|&i| from[i] == 1);
+    let mut longs = long_from.into_iter();
+    Some(std::array::from_fn(|i| {
+        if to[i] == 1 {
+            units.next().expect("as many unit axes on both sides")
+        } else {
+            longs.next().expect("as many long axes on both sides")
+        }
+    }))
+}
+
 impl FloatValue {
     /// Wraps a tensor of any rank.
     pub fn from_tensor<const D: usize>(t: Tensor<D>) -> Self {
@@ -81,8 +107,20 @@ impl FloatValue {
                 self.numel()
             )));
         }
+        let target = physical(shape)?;
+        let dims = self.t.dims();
+        let t = match unit_axes_moved(&dims, &target) {
+            // Nothing changes: a reshape would still copy a strided view.
+            _ if dims == target => self.t,
+            // Only axes of length 1 come or go (Squeeze, Unsqueeze, a rank change): a
+            // permutation says the same without copying a strided view (a reshape would).
+            Some(axes) => self.t.permute(axes),
+            // Split or merged axes: a view where the strides allow (burn would copy).
+            None if crate::ops::view::served(&self.t) => crate::ops::view::reshape(self.t, target),
+            None => self.t.reshape(target),
+        };
         Ok(FloatValue {
-            t: self.t.reshape(physical(shape)?),
+            t,
             rank: shape.len(),
         })
     }

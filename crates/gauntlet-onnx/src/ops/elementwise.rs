@@ -6,6 +6,8 @@ use gauntlet_core::Result;
 
 use super::activation_kernel::Activation;
 use super::broadcast::{align, broadcast_shape, host_map};
+use super::gelu_kernel::Gelu;
+use super::row_ops;
 use super::{host, host_planes, Ctx, Inputs};
 use crate::value::{physical, FloatValue, IntValue, Value, RANK};
 
@@ -45,10 +47,15 @@ pub fn unary(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
         "Abs" => t.abs(),
         "Reciprocal" => t.recip(),
         "LeakyRelu" => activation::leaky_relu(t, ctx.float("alpha", 0.01) as f64),
-        "Gelu" => match ctx.string("approximate", "none").as_str() {
-            "tanh" => activation::gelu_approximate(t),
-            _ => activation::gelu(t),
-        },
+        "Gelu" => {
+            let tanh = ctx.string("approximate", "none") == "tanh";
+            match (row_ops::served(&t), tanh) {
+                (true, false) => row_ops::gelu(t, Gelu::Erf),
+                (true, true) => row_ops::gelu(t, Gelu::Tanh),
+                (false, false) => activation::gelu(t),
+                (false, true) => activation::gelu_approximate(t),
+            }
+        }
         "Elu" => activation::elu(t, ctx.float("alpha", 1.0) as f64),
         "Selu" => activation::selu(t),
         "Softplus" => activation::softplus(t, 1.0),

@@ -48,6 +48,15 @@ pub fn gather(ctx: &Ctx, mut inputs: Inputs) -> Result<Value> {
         Value::Float(f) => {
             let phys = f.axis(axis);
             let n = idx.len();
+            if n > 0 && idx.windows(2).all(|w| w[1] == w[0] + 1) {
+                // A run of neighbours (typically one index: q, k, v out of a fused
+                // projection) is a view, and its backward pass a copy, not a scatter.
+                let selected = FloatValue {
+                    t: f.t.narrow(phys, idx[0] as usize, n),
+                    rank: f.rank,
+                };
+                return Ok(Value::Float(selected.reshape(&out_shape)?));
+            }
             let index: Tensor<1, Int> = Tensor::from_data(TensorData::new(idx, [n]), ctx.device);
             let selected = FloatValue {
                 t: f.t.select(phys, index),

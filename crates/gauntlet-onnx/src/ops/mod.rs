@@ -13,6 +13,8 @@ mod conv_shape;
 mod depthwise;
 mod einsum;
 mod elementwise;
+mod fast_math;
+mod gelu_kernel;
 mod host;
 mod host_planes;
 mod im2col;
@@ -29,10 +31,13 @@ mod plane_kernel;
 mod pool_kernel;
 mod reduce;
 mod resize;
+mod row_kernel;
+mod row_ops;
 mod select;
 mod shape;
 mod simd;
 pub(crate) mod supported;
+pub(crate) mod view;
 
 use gauntlet_core::Result;
 

@@ -345,6 +345,17 @@ pub fn matmul(ctx: &Ctx, a: FloatValue, b: FloatValue) -> Result<FloatValue> {
         )));
     }
     let batch = super::broadcast::broadcast_shape(ctx, &s1[..s1.len() - 2], &s2[..s2.len() - 2])?;
+    if b2.rank == 2 && a2.rank > 2 {
+        // A Linear layer, [.., M, K] × [K, N]: one [rows, K] × [K, N] product. One large
+        // GEMM keeps every core busy and packs the weight once, where a batched product
+        // would run one small GEMM per leading index (and repack the weight each time).
+        let rows = a2.numel() / k1;
+        let n = s2[1];
+        let y = a2.t.reshape([rows, k1]).matmul(b2.at_rank::<2>());
+        let mut shape = s1;
+        *shape.last_mut().expect("rank > 2") = n;
+        return FloatValue::from_tensor(y).reshape(&shape);
+    }
     let rank = batch.len() + 2;
     let y = FloatValue {
         t: a2.t.matmul(b2.t),
@@ -375,10 +386,22 @@ pub fn softmax(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
         let axis = ctx.axis(ctx.int("axis", 1), x.rank)?;
         let rows: usize = shape[..axis].iter().product();
         let cols: usize = shape[axis..].iter().product();
-        let y = apply(x.t.reshape([rows, cols]));
+        let x = x.t.reshape([rows, cols]);
+        let y = if super::row_ops::served(&x) {
+            let y = super::row_ops::softmax(x.reshape([rows, cols, 1]), log);
+            y.reshape([rows, cols])
+        } else {
+            apply(x)
+        };
         return FloatValue::from_tensor(y).reshape(&shape);
     }
     let axis = ctx.axis(ctx.int("axis", -1), x.rank)?;
+    if super::row_ops::served(&x.t) {
+        let outer: usize = shape[..axis].iter().product();
+        let inner: usize = shape[axis + 1..].iter().product();
+        let y = super::row_ops::softmax(x.t.reshape([outer, shape[axis], inner]), log);
+        return FloatValue::from_tensor(y).reshape(&shape);
+    }
     let phys = x.axis(axis);
     let t = if log {
         activation::log_softmax(x.t, phys)

@@ -4,6 +4,8 @@
 //! Each is built from burn operations on a `[rows, values]` view, so autodiff differentiates
 //! through the mean and variance as well, for the input and for the weights.
 
+use burn::tensor::Tensor;
+
 use gauntlet_core::Result;
 
 use super::broadcast::align;
@@ -60,6 +62,20 @@ pub fn layer_norm(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
     };
     let scale = per_row(scale, "scale")?;
     let bias = bias.map(|b| per_row(b, "bias")).transpose()?;
+    let statistics_wanted = ctx.node.outputs.iter().skip(1).any(|o| !o.is_empty());
+    if !statistics_wanted && super::row_ops::served(&x.t) {
+        // One fused pass per row, with its own backward step.
+        let device = x.t.device();
+        let bias = match bias {
+            Some(b) => b.t.reshape([inner]),
+            None => Tensor::zeros([inner], &device),
+        };
+        let x = x.t.reshape([outer, inner]);
+        let y = super::row_ops::layer_norm(x, scale.t.reshape([inner]), bias, eps as f32);
+        return Ok(vec![Value::Float(
+            FloatValue::from_tensor(y).reshape(&shape)?,
+        )]);
+    }
     let (y, mean, inv) = standardize(x.reshape(&[outer, inner])?, eps);
     let mut t = y.t * scale.t;
     if let Some(b) = bias {
