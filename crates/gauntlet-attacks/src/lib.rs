@@ -94,7 +94,7 @@ mod input;
 mod planes;
 mod rows;
 mod settings;
-mod step;
+pub mod step;
 
 use gauntlet_core::loss::Objective;
 

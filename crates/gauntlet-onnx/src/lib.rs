@@ -42,6 +42,7 @@ pub mod graph;
 mod ops;
 mod plan;
 mod profile;
+pub mod training;
 pub mod value;
 
 use std::collections::HashMap;
@@ -58,6 +59,7 @@ use gauntlet_core::{guard, Device, Error, Result};
 
 use graph::{Dim, Graph};
 use ops::{Ctx, Inputs};
+use training::{BatchStatistics, Pass, TrainingState};
 use value::{physical, FloatValue, Value};
 
 /// How to read an ONNX file beyond what it declares.
@@ -273,6 +275,50 @@ impl OnnxModel {
 
     /// Evaluates the graph on a flat batch, guarding against library panics.
     fn run(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+        Ok(self.run_with(x, None)?.0.cast(DType::F32))
+    }
+
+    /// The forward pass a trainer runs: the initializers named in `pass.parameters` read from
+    /// those tensors, BatchNormalization and Dropout in training form when `pass.train`. The
+    /// logits stay in the model's precision (double after
+    /// [`OnnxModel::with_double_precision`], for gradient checks); the statistics are those
+    /// each BatchNormalization node measured (none unless `pass.train`).
+    pub fn forward(&self, x: Tensor<2>, pass: &Pass) -> Result<(Tensor<2>, Vec<BatchStatistics>)> {
+        if self.batch_of_one && x.dims()[0] > 1 && pass.train {
+            return Err(Error::Model(format!(
+                "'{}' was exported with a fixed batch of one, so batch statistics cannot be \
+                 measured; export it again with a dynamic batch axis (torch.onnx.export(..., \
+                 dynamic_axes={{'input': {{0: 'batch'}}}}))",
+                self.label
+            )));
+        }
+        for (name, t) in pass.parameters {
+            let expected = match self.graph.constants.get(name) {
+                Some(graph::HostTensor::Float { data, .. }) => data.len(),
+                _ => {
+                    return Err(Error::Model(format!(
+                        "'{}' has no float initializer named '{name}' to replace",
+                        self.label
+                    )))
+                }
+            };
+            if t.dims()[0] != expected {
+                return Err(Error::Model(format!(
+                    "initializer '{name}' of '{}' holds {expected} values, but {} were given",
+                    self.label,
+                    t.dims()[0]
+                )));
+            }
+        }
+        self.run_with(x, Some(pass))
+    }
+
+    /// [`OnnxModel::run`] with an optional training pass; logits in the model's precision.
+    fn run_with(
+        &self,
+        x: Tensor<2>,
+        pass: Option<&Pass>,
+    ) -> Result<(Tensor<2>, Vec<BatchStatistics>)> {
         let [n, f] = x.dims();
         if f != self.features() {
             return Err(Error::Model(format!(
@@ -286,17 +332,22 @@ impl OnnxModel {
             Some(norm) => norm.apply(x, &self.device),
             None => x,
         };
-        guard::catch(&format!("evaluating '{}' failed", self.label), || {
+        let training = pass.map(TrainingState::new);
+        let session = pass.zip(training.as_ref());
+        let logits = guard::catch(&format!("evaluating '{}' failed", self.label), || {
             if self.batch_of_one && n > 1 {
                 let rows: Vec<Tensor<2>> = (0..n)
-                    .map(|i| self.run_graph(x.clone().slice([i..i + 1, 0..f])))
+                    .map(|i| self.run_graph(x.clone().slice([i..i + 1, 0..f]), session))
                     .collect::<Result<_>>()?;
                 Ok(Tensor::cat(rows, 0))
             } else {
-                self.run_graph(x)
+                self.run_graph(x, session)
             }
-        })
-        .map(|logits| logits.cast(DType::F32))
+        })?;
+        let statistics = training
+            .map(|t| t.statistics.into_inner())
+            .unwrap_or_default();
+        Ok((logits, statistics))
     }
 
     /// Logits in double precision for double-precision inputs (`n` flat rows). Meant for
@@ -316,7 +367,7 @@ impl OnnxModel {
             (&self.device, DType::F64),
         );
         let out = guard::catch("evaluating in double precision failed", || {
-            self.run_graph(x)
+            self.run_graph(x, None)
         })?;
         out.into_data()
             .convert::<f64>()
@@ -324,7 +375,11 @@ impl OnnxModel {
             .map_err(|e| Error::Model(format!("cannot read logits: {e:?}")))
     }
 
-    fn run_graph(&self, x: Tensor<2>) -> Result<Tensor<2>> {
+    fn run_graph(
+        &self,
+        x: Tensor<2>,
+        session: Option<(&Pass, &TrainingState)>,
+    ) -> Result<Tensor<2>> {
         let n = x.dims()[0];
         let mut shape = vec![n];
         shape.extend_from_slice(&self.sample_shape);
@@ -351,6 +406,9 @@ impl OnnxModel {
                 .map(|name| {
                     if name.is_empty() {
                         return Ok(None);
+                    }
+                    if let Some(t) = session.and_then(|(p, _)| p.parameters.get(name)) {
+                        return self.parameter_value(name, t.clone()).map(Some);
                     }
                     if let Some(v) = self.constants.get(name) {
                         return Ok(Some(v.clone()));
@@ -384,6 +442,7 @@ impl OnnxModel {
                 opset: self.graph.opset,
                 device: &self.device,
                 bpda: self.bpda,
+                training: session.map(|(_, t)| t),
             };
             // An operator given double-precision floats must not answer in single precision
             // (it would spoil gradient checks silently): caught in debug builds.
@@ -427,6 +486,32 @@ impl OnnxModel {
         }
         let classes: usize = s[1..].iter().product();
         Ok(out.t.reshape([n, classes]))
+    }
+}
+
+impl OnnxModel {
+    /// A caller's flat tensor standing for initializer `name`, at the initializer's shape and
+    /// the model's precision.
+    fn parameter_value(&self, name: &str, t: Tensor<1>) -> Result<Value> {
+        let shape = match self.graph.constants.get(name) {
+            Some(graph::HostTensor::Float { shape, .. }) => shape,
+            _ => {
+                return Err(Error::Model(format!(
+                    "'{}' has no float initializer named '{name}'",
+                    self.label
+                )))
+            }
+        };
+        let t = t.reshape(physical(shape)?);
+        let t = if t.dtype() == self.dtype {
+            t
+        } else {
+            t.cast(self.dtype)
+        };
+        Ok(Value::Float(FloatValue {
+            t,
+            rank: shape.len(),
+        }))
     }
 }
 

@@ -4,6 +4,7 @@
 use gauntlet_core::{Device, Error, Result};
 
 use crate::graph::{Attribute, Node};
+use crate::training::TrainingState;
 use crate::value::{FloatValue, IntValue, Value};
 
 /// What every operator may consult besides its inputs.
@@ -14,9 +15,17 @@ pub struct Ctx<'a> {
     /// Backward Pass Differentiable Approximation: non-differentiable rounding operators pass
     /// the gradient through unchanged (Athalye et al., 2018).
     pub bpda: bool,
+    /// Set while a trainer runs the graph ([`crate::training::Pass`]): BatchNormalization
+    /// and Dropout read it to choose their training form.
+    pub training: Option<&'a TrainingState>,
 }
 
 impl Ctx<'_> {
+    /// Whether training-form operators should train (batch statistics, dropout).
+    pub fn training(&self) -> Option<&TrainingState> {
+        self.training.filter(|t| t.train)
+    }
+
     /// An error about this node.
     pub fn error(&self, message: impl std::fmt::Display) -> Error {
         Error::Model(format!(

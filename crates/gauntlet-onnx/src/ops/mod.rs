@@ -37,6 +37,7 @@ mod select;
 mod shape;
 mod simd;
 pub(crate) mod supported;
+mod training_form;
 pub(crate) mod view;
 
 use gauntlet_core::Result;
@@ -68,6 +69,16 @@ pub fn evaluate(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
     let op = ctx.node.op.as_str();
     let one = |v: FloatValue| Ok(vec![Value::Float(v)]);
     match op {
+        "Dropout" if ctx.training().is_some() => {
+            let training = ctx.training().expect("checked by the guard");
+            let x = inputs.float(0, ctx)?;
+            // The ratio is an input from opset 12, an attribute before.
+            let ratio = match inputs.opt(1) {
+                Some(r) => r.to_host_f32().first().copied().unwrap_or(0.5),
+                None => ctx.float("ratio", 0.5),
+            };
+            one(training_form::dropout(ctx, training, x, ratio)?)
+        }
         "Identity" | "Dropout" => Ok(vec![inputs.value(0, ctx)?]),
         "Relu" | "Sigmoid" | "Tanh" | "Erf" | "Exp" | "Log" | "Sqrt" | "Neg" | "Abs"
         | "Reciprocal" | "LeakyRelu" | "Gelu" | "Elu" | "Selu" | "Softplus" | "HardSigmoid"

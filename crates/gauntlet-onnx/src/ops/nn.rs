@@ -263,6 +263,10 @@ pub fn batch_norm(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
         )));
     }
     let shape = channel_shape(c, x.rank);
+    if let Some(training) = ctx.training() {
+        let (scale, bias) = (scale.reshape(&shape)?.t, bias.reshape(&shape)?.t);
+        return super::training_form::batch_norm(ctx, training, x, scale, bias, eps);
+    }
     // Inference form: y = x·s + (b − μ·s), s = γ / √(σ² + ε).
     let s = scale.reshape(&shape)?.t / (var.reshape(&shape)?.t + eps).sqrt();
     let shift = bias.reshape(&shape)?.t - mean.reshape(&shape)?.t * s.clone();
