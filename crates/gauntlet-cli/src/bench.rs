@@ -22,6 +22,7 @@ use gauntlet_core::model::{loss_and_grad, predict, Classifier};
 use gauntlet_core::tensor::{from_rows, to_vec};
 use gauntlet_core::threat::{Bounds, Norm, ThreatModel};
 use gauntlet_onnx::OnnxModel;
+use gauntlet_train::{Method, OptimizerKind, Schedule, TrainSettings, Trainer};
 
 use crate::audit::with_flag_names;
 use crate::demo::{INPUTS, LABELS, MODEL};
@@ -45,6 +46,10 @@ pub struct BenchArgs {
     /// --model].
     #[arg(long)]
     pub pgd_steps: Option<usize>,
+    /// Batch of the training-step measurement (forward, backward to every weight, Adam)
+    /// [default: 128 on the embedded CNN, the batch size with --model]; 0 skips it.
+    #[arg(long)]
+    pub train_batch_size: Option<usize>,
     /// Seed of the random inputs used with --model (uniform in [0, 1]).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -197,6 +202,48 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     })?;
     let rate = (n * repeats) as f64 / usage.wall.as_secs_f64();
     rows.push(("forward + input gradient".into(), rate, usage));
+
+    let train_n = pick(args.train_batch_size, 128, batch_size).min(n);
+    if train_n >= 2 {
+        // Forward, backward to every weight, and an Adam update: what `train` and `harden`
+        // pay per clean sample.
+        let settings = TrainSettings {
+            method: Method::Plain,
+            epochs: 1,
+            batch_size: train_n,
+            lr: 1e-4,
+            optimizer: OptimizerKind::parse("adam", None).map_err(anyhow::Error::msg)?,
+            schedule: Schedule::Constant,
+            seed: args.seed,
+            from_scratch: false,
+            norm: Norm::Linf,
+            bounds: Bounds::default(),
+            eval_steps: 0,
+            collapse_drop: 1.0,
+        };
+        let mut trainer = Trainer::new(model, settings)?;
+        let x = from_rows(
+            work.x[..train_n * model.features()].to_vec(),
+            train_n,
+            model.features(),
+            &compute_device(),
+        );
+        let labels = &work.labels[..train_n];
+        let mut rng = StdRng::seed_from_u64(args.seed);
+        trainer.step(x.clone(), labels, 1e-4, 0, &mut rng)?;
+        let ((), usage) = measure(|| {
+            for _ in 0..repeats {
+                trainer.step(x.clone(), labels, 1e-4, 0, &mut rng)?;
+            }
+            Ok(())
+        })?;
+        let rate = (train_n * repeats) as f64 / usage.wall.as_secs_f64();
+        rows.push((
+            format!("training step (batch {train_n}, Adam)"),
+            rate,
+            usage,
+        ));
+    }
 
     if pgd_steps > 0 {
         // PGD at a budget too small to break samples, so every step is paid for.

@@ -8,6 +8,7 @@ mod progress;
 mod serve;
 mod settings;
 mod text;
+mod train;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Serve an ONNX classifier over HTTP (POST /predict, GET /health) until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Train an ONNX classifier's weights (cross-entropy) and write it back as ONNX.
+    Train(Box<train::TrainArgs>),
+    /// Harden an ONNX classifier (fast-at, pgd-at, trades, gaussian), write it back as ONNX,
+    /// and audit the original and the hardened model the same way.
+    Harden(Box<train::HardenArgs>),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +54,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::TextAudit(args) => text::run(*args),
         Command::Serve(args) => serve::run(args),
+        Command::Train(args) => train::run_train(*args),
+        Command::Harden(args) => train::run_harden(*args),
     };
     match outcome {
         Ok(code) => code,

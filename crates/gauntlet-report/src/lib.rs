@@ -17,6 +17,7 @@
 //! Files are written to a temporary name and renamed, so a report is never half-written.
 
 mod grid;
+pub mod hardening;
 pub mod html;
 mod manifest;
 mod markdown;

@@ -16,6 +16,7 @@
 pub mod checkpoint;
 pub mod export;
 pub mod init;
+pub mod job;
 pub mod method;
 pub mod optimizer;
 pub mod parameters;
@@ -23,6 +24,7 @@ pub mod schedule;
 pub mod trainer;
 
 pub use checkpoint::Checkpoint;
+pub use job::{JobOutcome, Status, TrainJob};
 pub use method::Method;
 pub use optimizer::OptimizerKind;
 pub use schedule::Schedule;

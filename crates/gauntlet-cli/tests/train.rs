@@ -1,0 +1,259 @@
+//! `gauntlet train` and `gauntlet harden`: the files they promise, a kill that loses nothing
+//! (a rerun resumes and writes the same model as an uninterrupted run), and bad input as a
+//! one-line error with exit code 2.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use gauntlet_onnx::graph::Graph;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A folder removed when the test ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("gauntlet-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn gauntlet(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
+    cmd.args(args);
+    cmd
+}
+
+fn data_args(root: &Path) -> Vec<String> {
+    vec![
+        "--model".into(),
+        root.join("models/mnist_cnn.onnx").display().to_string(),
+        "--inputs".into(),
+        root.join("data/mnist-demo/x.npy").display().to_string(),
+        "--labels".into(),
+        root.join("data/mnist-demo/y.npy").display().to_string(),
+    ]
+}
+
+fn run(args: Vec<String>) -> Output {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    gauntlet(&refs).output().unwrap()
+}
+
+#[test]
+fn harden_writes_the_model_the_curves_and_the_before_after_report() {
+    let scratch = Scratch::new("harden");
+    let out = scratch.0.join("out");
+    let mut args = vec!["harden".to_string(), "--method".into(), "fast-at".into()];
+    args.extend(data_args(&root()));
+    args.extend(
+        [
+            "--eps",
+            "0.1",
+            "--limit",
+            "240",
+            "--holdout",
+            "40",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--audit-samples",
+            "20",
+            "--eval-steps",
+            "3",
+            "--quiet",
+            "--out",
+        ]
+        .map(String::from),
+    );
+    args.push(out.display().to_string());
+    let output = run(args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The hardened model keeps the graph and its initializer names, with new values.
+    let original = std::fs::read(root().join("models/mnist_cnn.onnx")).unwrap();
+    let hardened = std::fs::read(out.join("model.onnx")).unwrap();
+    let (a, b) = (
+        Graph::parse(&original, "original").unwrap(),
+        Graph::parse(&hardened, "hardened").unwrap(),
+    );
+    let mut names_a: Vec<&String> = a.constants.keys().collect();
+    let mut names_b: Vec<&String> = b.constants.keys().collect();
+    names_a.sort();
+    names_b.sort();
+    assert_eq!(names_a, names_b);
+    assert_eq!(a.nodes.len(), b.nodes.len());
+    assert_ne!(original, hardened);
+
+    let training: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("training.json")).unwrap()).unwrap();
+    assert_eq!(training["status"]["status"], "finished");
+    assert_eq!(training["epochs"].as_array().unwrap().len(), 2);
+    assert_eq!(training["holdout_samples"], 40);
+    assert!(training["epochs"][1]["robust_accuracy"].is_number());
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["method"], "fast-at");
+    assert_eq!(report["gain"].as_array().unwrap().len(), 4);
+    assert!(report["before"]["clean_accuracy"].as_f64().unwrap() > 0.8);
+    assert!(report["provenance"]["model_sha256"].is_string());
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("hardened"));
+    for side in ["audit-original", "audit-hardened"] {
+        assert!(out.join(side).join("report.json").exists(), "{side}");
+    }
+    // A finished run leaves no checkpoint.
+    assert!(!out.join("checkpoint").exists());
+}
+
+#[test]
+fn a_killed_training_resumes_and_writes_the_same_model() {
+    let scratch = Scratch::new("train-kill");
+    let args = |out: &Path| -> Vec<String> {
+        let mut a = vec!["train".to_string()];
+        a.extend(data_args(&root()));
+        a.extend(
+            [
+                "--holdout",
+                "100",
+                "--epochs",
+                "5",
+                "--batch-size",
+                "8",
+                "--from-scratch",
+                "--seed",
+                "3",
+                "--quiet",
+                "--out",
+            ]
+            .map(String::from),
+        );
+        a.push(out.display().to_string());
+        a
+    };
+    let straight = scratch.0.join("straight");
+    assert!(run(args(&straight)).status.success());
+
+    let killed = scratch.0.join("killed");
+    let refs = args(&killed);
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let mut child = gauntlet(&refs)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = killed.join("checkpoint/state.json");
+    let started = Instant::now();
+    while !state.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let output = run(args(&killed));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let training: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(killed.join("training.json")).unwrap()).unwrap();
+    if training["resumed_epochs"].as_u64().unwrap() == 0 {
+        // The first run finished before the kill landed: nothing to compare on this machine.
+        eprintln!("the run finished before it could be killed");
+    }
+    assert_eq!(
+        std::fs::read(straight.join("model.onnx")).unwrap(),
+        std::fs::read(killed.join("model.onnx")).unwrap(),
+        "a resumed run must write the model an uninterrupted run writes"
+    );
+}
+
+#[test]
+fn bad_training_input_is_a_one_line_error() {
+    let scratch = Scratch::new("train-bad");
+    let labels = scratch.0.join("y.npy");
+    // 1,000 labels, one of them 99: outside the model's 10 classes.
+    let mut y = vec![0i64; 1000];
+    y[5] = 99;
+    gauntlet_core::data::write_npy_i64(&labels, &y).unwrap();
+    let x = root().join("data/mnist-demo/x.npy").display().to_string();
+    let model = root().join("models/mnist_cnn.onnx").display().to_string();
+    let out = scratch.0.join("out").display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "train",
+                "--model",
+                &model,
+                "--inputs",
+                &x,
+                "--labels",
+                labels.to_str().unwrap(),
+                "--out",
+                &out,
+            ],
+            "label 99",
+        ),
+        (
+            vec![
+                "harden", "--method", "fast-at", "--model", &model, "--inputs", &x, "--labels", &x,
+                "--out", &out,
+            ],
+            "--eps",
+        ),
+        (
+            vec![
+                "harden", "--method", "free-at", "--eps", "0.1", "--model", &model, "--inputs", &x,
+                "--labels", &x, "--out", &out,
+            ],
+            "unknown method",
+        ),
+        (
+            vec![
+                "train",
+                "--model",
+                &model,
+                "--inputs",
+                &x,
+                "--labels",
+                &x,
+                "--schedule",
+                "linear",
+                "--out",
+                &out,
+            ],
+            "schedule",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = gauntlet(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
