@@ -257,3 +257,97 @@ fn bad_training_input_is_a_one_line_error() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// The same command on a PyTorch-exported residual CNN with BatchNormalization (another
+/// architecture, another input shape, four classes): it trains, the running statistics move,
+/// and the audits run.
+#[test]
+fn harden_works_unchanged_on_a_residual_batchnorm_cnn() {
+    let scratch = Scratch::new("harden-resnet");
+    let n = 96;
+    let f = 3 * 8 * 8;
+    // The class is the brightest quadrant: learnable, not linearly trivial.
+    let x: Vec<f32> = (0..n * f)
+        .map(|i| ((i * 2_654_435_761usize) % 1000) as f32 / 1000.0)
+        .collect();
+    let y: Vec<i64> = (0..n)
+        .map(|s| {
+            let row = &x[s * f..(s + 1) * f];
+            let quadrant = |q: usize| -> f32 {
+                (0..f)
+                    .filter(|&i| {
+                        let (r, c) = ((i % 64) / 8, i % 8);
+                        (r / 4) * 2 + c / 4 == q
+                    })
+                    .map(|i| row[i])
+                    .sum()
+            };
+            (0..4)
+                .max_by(|&a, &b| quadrant(a).total_cmp(&quadrant(b)))
+                .unwrap() as i64
+        })
+        .collect();
+    let (xp, yp) = (scratch.0.join("x.npy"), scratch.0.join("y.npy"));
+    gauntlet_core::data::write_npy_f32(&xp, &x, &[n, 3, 8, 8]).unwrap();
+    gauntlet_core::data::write_npy_i64(&yp, &y).unwrap();
+    let model = root().join("fixtures/train/resnet_bn_train.onnx");
+    let out = scratch.0.join("out");
+    let args: Vec<String> = [
+        "harden",
+        "--method",
+        "pgd-at",
+        "--eps",
+        "0.03",
+        "--steps",
+        "3",
+        "--model",
+        model.to_str().unwrap(),
+        "--inputs",
+        xp.to_str().unwrap(),
+        "--labels",
+        yp.to_str().unwrap(),
+        "--holdout",
+        "16",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--audit-samples",
+        "16",
+        "--eval-steps",
+        "2",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let output = run(args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let before = Graph::parse(&std::fs::read(&model).unwrap(), "original").unwrap();
+    let after = Graph::parse(&std::fs::read(out.join("model.onnx")).unwrap(), "hardened").unwrap();
+    let values = |g: &Graph, name: &str| match &g.constants[name] {
+        gauntlet_onnx::graph::HostTensor::Float { data, .. } => data.clone(),
+        _ => panic!("{name} is not float"),
+    };
+    for name in [
+        "bn.running_mean",
+        "bn.running_var",
+        "block.conv1.weight",
+        "fc2.bias",
+    ] {
+        assert_ne!(
+            values(&before, name),
+            values(&after, name),
+            "{name} did not change"
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["method"], "pgd-at");
+    assert_eq!(report["after"]["worst_case"].as_array().unwrap().len(), 4);
+}
