@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::json;
 
 use gauntlet_audit::{AuditConfig, Silent};
-use gauntlet_core::threat::{Bounds, Norm};
+use gauntlet_core::threat::{decimal, Bounds, Norm};
 use gauntlet_report::hardening::{write_hardening_report, EpochPoint, HardeningReport};
 use gauntlet_train::{Method, OptimizerKind, Schedule, Status, TrainJob, TrainSettings};
 
@@ -168,14 +168,7 @@ pub fn run_harden(args: HardenArgs) -> Result<ExitCode> {
         let eps = match &args.audit_eps {
             Some(e) => e.clone(),
             None => {
-                // Through the decimal text: 0.3f32 as f64 is 0.30000001192….
-                let scale: f64 = method
-                    .eps()
-                    .or(args.sigma)
-                    .unwrap_or(0.1)
-                    .to_string()
-                    .parse()
-                    .unwrap_or(0.1);
+                let scale = decimal(method.eps().or(args.sigma).unwrap_or(0.1));
                 let round = |v: f64| (v * 1e6).round() / 1e6;
                 vec![
                     round(0.25 * scale),

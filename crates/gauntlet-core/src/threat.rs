@@ -340,3 +340,9 @@ mod tests {
         assert_eq!(Norm::L1.measure_row(&[]), 0.0);
     }
 }
+
+/// A budget given in `f32` as the `f64` its decimal text says: `0.3f32` is 0.30000001192… as
+/// an `f64` cast, which reports would print; this gives 0.3.
+pub fn decimal(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(f64::from(v))
+}

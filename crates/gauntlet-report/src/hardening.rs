@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use gauntlet_core::threat::decimal;
 use gauntlet_core::{Error, Result};
 use gauntlet_eval::Evaluation;
 use gauntlet_run::fs::write_atomic;
@@ -63,7 +64,7 @@ fn worst(e: &Evaluation) -> Vec<(String, f64, f64)> {
     let mut rows: Vec<(String, f64, f64)> = e
         .worst_case
         .iter()
-        .map(|w| (w.norm.to_string(), f64::from(w.eps), w.robust_accuracy))
+        .map(|w| (w.norm.to_string(), decimal(w.eps), w.robust_accuracy))
         .collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
     rows
