@@ -8,7 +8,9 @@ PyTorch on one seeded batch with each optimizer (SGD with momentum and weight de
 Nesterov, Adam, AdamW) and writes, per optimizer, every initializer's value after the
 steps — weights and BatchNorm running statistics — and the losses.
 
-Output: fixtures/train/resnet_bn_train.onnx and fixtures/train/step_reference.json.
+Output: fixtures/train/resnet_bn_train.onnx, fixtures/train/step_reference.json, and the
+hand-built fixtures/train/dropout.onnx (Dropout survives only in hand-built graphs).
+DROPOUT_ONLY=1 writes only the latter.
 
 Usage: .venv/bin/python tools/train_reference.py  (PyTorch 2.15, onnx 1.23; CPU)
 """
@@ -124,5 +126,34 @@ def main():
     print(f"wrote {path} ({ops.count('BatchNormalization')} BatchNormalization nodes) and step_reference.json")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and not os.environ.get("DROPOUT_ONLY"):
     main()
+
+
+def dropout_fixture():
+    """fixtures/train/dropout.onnx: x [N, 8] → MatMul (8×16 weight) → Dropout (ratio 0.5 as an
+    input, opset 13) → Gemm (16×4) → logits. Hand-built: exporters drop Dropout in eval mode."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w1 = numpy_helper.from_array(rng.normal(size=(8, 16)).astype(np.float32), "w1")
+    w2 = numpy_helper.from_array(rng.normal(size=(16, 4)).astype(np.float32), "w2")
+    ratio = numpy_helper.from_array(np.array(0.5, dtype=np.float32), "ratio")
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"], name="fc1"),
+        helper.make_node("Dropout", ["h", "ratio"], ["d"], name="drop"),
+        helper.make_node("Gemm", ["d", "w2"], ["logits"], name="fc2"),
+    ]
+    graph = helper.make_graph(
+        nodes, "dropout",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 4])],
+        [w1, w2, ratio],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(OUT, "dropout.onnx"))
+
+
+if __name__ == "__main__":
+    dropout_fixture()

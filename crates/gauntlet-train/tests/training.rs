@@ -405,3 +405,49 @@ fn a_short_run_from_scratch_learns_the_digits() {
     );
     assert!(h[2].clean_accuracy > 0.8, "{h:?}");
 }
+
+/// Dropout in training form drops about its ratio of values and scales the rest by
+/// 1 / (1 − ratio), reproducibly for a seed; in inference form it is the identity.
+#[test]
+fn dropout_drops_and_rescales_only_while_training() {
+    let model = OnnxModel::load(&root().join("fixtures/train/dropout.onnx")).unwrap();
+    let parameters = Parameters::discover(model.graph());
+    // The two matrices are weights; the ratio is a constant.
+    assert_eq!(parameters.trainable().count(), 2);
+    let n = 256;
+    let x: Vec<f32> = (0..n * 8)
+        .map(|i| ((i * 37) % 101) as f32 / 101.0)
+        .collect();
+    let batch = from_rows(x, n, 8, &compute_device());
+    let empty = HashMap::new();
+    let run = |train: bool, seed: u64| {
+        let pass = Pass {
+            parameters: &empty,
+            train,
+            seed,
+        };
+        to_vec(model.forward(batch.clone(), &pass).unwrap().0)
+    };
+    let eval = run(false, 0);
+    assert_eq!(eval, to_vec(model.logits(batch.clone()).unwrap()));
+    let (a, b, c) = (run(true, 1), run(true, 1), run(true, 2));
+    assert_eq!(a, b, "same seed, same mask");
+    assert_ne!(a, c, "another seed, another mask");
+    // Averaged over many masks the logits approach the inference ones (inverted dropout).
+    let masks = 200;
+    let mut mean = vec![0f32; eval.len()];
+    for seed in 0..masks {
+        for (m, v) in mean.iter_mut().zip(run(true, seed)) {
+            *m += v / masks as f32;
+        }
+    }
+    let scale = eval.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = mean
+        .iter()
+        .zip(&eval)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        worst < 0.25 * scale,
+        "mean over masks {worst} from inference (scale {scale})"
+    );
+}
