@@ -121,7 +121,10 @@ impl SmoothAdv {
         }
         let rows = attacked.len() * n;
         let origin: Vec<f32> = attacked.iter().flat_map(|_| x.iter().copied()).collect();
-        let row_labels: Vec<i64> = attacked.iter().flat_map(|_| labels.iter().copied()).collect();
+        let row_labels: Vec<i64> = attacked
+            .iter()
+            .flat_map(|_| labels.iter().copied())
+            .collect();
         let row_eps: Vec<f32> = attacked
             .iter()
             .flat_map(|&e| std::iter::repeat_n(radii[e], n))

@@ -301,7 +301,8 @@ fn certify_sample(
         .attack
         .run(model, x, &[class], &radii, plan.bounds, &mut rng)?;
     for (&radius, point) in radii.iter().zip(&points) {
-        let prediction = smoothing.predict(model, point, plan.predict_draws, plan.alpha, &mut rng)?;
+        let prediction =
+            smoothing.predict(model, point, plan.predict_draws, plan.alpha, &mut rng)?;
         let perturbation = Norm::L2.distance(x, point);
         if let (Some(certified), Some(attacked)) = (certificate.prediction, prediction) {
             if attacked != certified && (perturbation as f64) < certificate.radius {

@@ -27,19 +27,32 @@ impl Linear {
     }
 
     fn scores(&self, x: Tensor<2>) -> Tensor<2> {
-        let w = Tensor::from_data(TensorData::new(self.w.clone(), [self.w.len(), 1]), &x.device());
+        let w = Tensor::from_data(
+            TensorData::new(self.w.clone(), [self.w.len(), 1]),
+            &x.device(),
+        );
         let z = x.matmul(w) + self.b;
         Tensor::cat(vec![z.clone().neg(), z], 1)
     }
 
     fn margin(&self, x: &[f32]) -> f64 {
-        let dot: f64 = self.w.iter().zip(x).map(|(w, x)| (*w as f64) * (*x as f64)).sum();
+        let dot: f64 = self
+            .w
+            .iter()
+            .zip(x)
+            .map(|(w, x)| (*w as f64) * (*x as f64))
+            .sum();
         dot + self.b as f64
     }
 
     /// The exact radius of the smoothed classifier: the distance to the hyperplane.
     fn distance(&self, x: &[f32]) -> f64 {
-        let norm = self.w.iter().map(|w| (*w as f64).powi(2)).sum::<f64>().sqrt();
+        let norm = self
+            .w
+            .iter()
+            .map(|w| (*w as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
         self.margin(x).abs() / norm
     }
 }
@@ -70,15 +83,24 @@ fn model() -> Linear {
 fn certified_radius_is_at_most_the_exact_one_and_close_to_it_for_large_n() {
     let model = model();
     let smoothing = Smoothing::new(0.25, 10_000).unwrap();
-    let points: [[f32; 3]; 4] = [[0.8, 0.6, 0.2], [0.9, 0.7, 0.0], [0.2, 0.3, 0.4], [0.6, 0.5, 0.1]];
+    let points: [[f32; 3]; 4] = [
+        [0.8, 0.6, 0.2],
+        [0.9, 0.7, 0.0],
+        [0.2, 0.3, 0.4],
+        [0.6, 0.5, 0.1],
+    ];
     for (k, x) in points.iter().enumerate() {
         let exact = model.distance(x);
         let class = i64::from(model.margin(x) > 0.0);
         // Small n: a valid but loose bound.
         let mut rng = StdRng::seed_from_u64(k as u64);
-        let small = smoothing.certify(&model, x, 100, 1_000, 0.001, &mut rng).unwrap();
+        let small = smoothing
+            .certify(&model, x, 100, 1_000, 0.001, &mut rng)
+            .unwrap();
         // Large n: tight.
-        let large = smoothing.certify(&model, x, 100, 100_000, 0.001, &mut rng).unwrap();
+        let large = smoothing
+            .certify(&model, x, 100, 100_000, 0.001, &mut rng)
+            .unwrap();
         // Close to the hyperplane (point 3: pA ≈ 0.55) few draws may abstain; many must not.
         assert_eq!(large.prediction, Some(class), "point {k}: certified class");
         for (c, n) in [(small, 1_000), (large, 100_000)] {
@@ -108,13 +130,26 @@ fn certify_abstains_and_predict_abstains_on_the_hyperplane() {
     let on_plane = [0.5f32, 0.5, 0.0];
     assert!(model.margin(&on_plane).abs() < 1e-9);
     let mut rng = StdRng::seed_from_u64(7);
-    let c = smoothing.certify(&model, &on_plane, 100, 10_000, 0.001, &mut rng).unwrap();
-    assert_eq!(c.prediction, None, "pA ≈ ½: abstain (pA_lower = {})", c.pa_lower);
+    let c = smoothing
+        .certify(&model, &on_plane, 100, 10_000, 0.001, &mut rng)
+        .unwrap();
+    assert_eq!(
+        c.prediction, None,
+        "pA ≈ ½: abstain (pA_lower = {})",
+        c.pa_lower
+    );
     assert_eq!(c.radius, 0.0);
-    let p = smoothing.predict(&model, &on_plane, 10_000, 0.001, &mut rng).unwrap();
-    assert_eq!(p, None, "PREDICT must abstain between two equally likely classes");
+    let p = smoothing
+        .predict(&model, &on_plane, 10_000, 0.001, &mut rng)
+        .unwrap();
+    assert_eq!(
+        p, None,
+        "PREDICT must abstain between two equally likely classes"
+    );
     let far = [2.0f32, 2.0, 0.0];
-    let p = smoothing.predict(&model, &far, 1_000, 0.001, &mut rng).unwrap();
+    let p = smoothing
+        .predict(&model, &far, 1_000, 0.001, &mut rng)
+        .unwrap();
     assert_eq!(p, Some(1));
 }
 
@@ -139,10 +174,16 @@ fn bad_settings_are_refused() {
     let smoothing = Smoothing::new(0.25, 10).unwrap();
     let mut rng = StdRng::seed_from_u64(0);
     let x = [0.5f32, 0.5, 0.5];
-    assert!(smoothing.certify(&model(), &x, 0, 100, 0.001, &mut rng).is_err());
-    assert!(smoothing.certify(&model(), &x, 10, 0, 0.001, &mut rng).is_err());
+    assert!(smoothing
+        .certify(&model(), &x, 0, 100, 0.001, &mut rng)
+        .is_err());
+    assert!(smoothing
+        .certify(&model(), &x, 10, 0, 0.001, &mut rng)
+        .is_err());
     for alpha in [0.0, 1.0, -0.1, f64::NAN] {
-        assert!(smoothing.certify(&model(), &x, 10, 10, alpha, &mut rng).is_err());
+        assert!(smoothing
+            .certify(&model(), &x, 10, 10, alpha, &mut rng)
+            .is_err());
     }
 }
 
@@ -155,7 +196,14 @@ fn smooth_adv_walks_straight_at_the_hyperplane_within_its_budget() {
     let radii = [0.0f32, 0.05, 0.1];
     let attack = SmoothAdv::new(0.25, 10, 4, None).unwrap();
     let points = attack
-        .run(&model, &x, &[1], &radii, Bounds::default(), &mut StdRng::seed_from_u64(1))
+        .run(
+            &model,
+            &x,
+            &[1],
+            &radii,
+            Bounds::default(),
+            &mut StdRng::seed_from_u64(1),
+        )
         .unwrap();
     let norm = model.w.iter().map(|w| w * w).sum::<f32>().sqrt();
     assert_eq!(points[0], x.to_vec(), "radius 0: the input itself");
@@ -170,6 +218,9 @@ fn smooth_adv_walks_straight_at_the_hyperplane_within_its_budget() {
                 points[e][j]
             );
         }
-        assert!(model.margin(&points[e]) < model.margin(&x), "the margin must shrink");
+        assert!(
+            model.margin(&points[e]) < model.margin(&x),
+            "the margin must shrink"
+        );
     }
 }

@@ -34,7 +34,11 @@ fn clopper_pearson_lower_bound_matches_scipy_beta_ppf() {
             &format!("CP({k}/{n}, α={alpha})"),
         );
     }
-    assert_eq!(clopper_pearson_lower(0, 50, 0.001), 0.0, "no success: bound 0");
+    assert_eq!(
+        clopper_pearson_lower(0, 50, 0.001),
+        0.0,
+        "no success: bound 0"
+    );
 }
 
 #[test]
