@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench;
+mod certify;
 mod demo;
 mod progress;
 mod serve;
@@ -35,6 +36,9 @@ enum Command {
     TextAudit(Box<text::TextAuditArgs>),
     /// Measure forward, forward+gradient and PGD throughput (embedded MNIST CNN or --model).
     Bench(bench::BenchArgs),
+    /// Certified L2 robustness by randomized smoothing (CERTIFY/PREDICT, Cohen et al. 2019),
+    /// next to the SmoothAdv attack on the smoothed classifier.
+    Certify(Box<certify::CertifyArgs>),
     /// Serve an ONNX classifier over HTTP (POST /predict, GET /health) until Ctrl-C.
     Serve(serve::ServeArgs),
 }
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::TextAudit(args) => text::run(*args),
         Command::Serve(args) => serve::run(args),
+        Command::Certify(args) => certify::run(*args),
     };
     match outcome {
         Ok(code) => code,

@@ -13,7 +13,7 @@ use crate::grid::Grid;
 use crate::manifest::Manifest;
 use crate::queries::query_efficiency;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}\
 table{border-collapse:collapse;margin:.6em 0}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}\
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}\
@@ -51,7 +51,7 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn pct(x: f64) -> String {
+pub(crate) fn pct(x: f64) -> String {
     format!("{:.1} %", x * 100.0)
 }
 
@@ -206,9 +206,9 @@ fn curves(s: &mut String, evaluation: &Evaluation) {
 }
 
 /// One line of a plot.
-struct Series {
-    name: String,
-    points: Vec<(f64, f64)>,
+pub(crate) struct Series {
+    pub(crate) name: String,
+    pub(crate) points: Vec<(f64, f64)>,
 }
 
 /// A round tick step (1, 2 or 5 × 10^k) giving about `target` ticks over `[0, max]`.
@@ -229,17 +229,17 @@ fn tick_label(v: f64) -> String {
 }
 
 /// What the axes of a plot show.
-struct Axes {
-    x_label: String,
-    y_label: &'static str,
+pub(crate) struct Axes {
+    pub(crate) x_label: String,
+    pub(crate) y_label: &'static str,
     /// Logarithmic x axis (query budgets); ticks at powers of ten.
-    log_x: bool,
+    pub(crate) log_x: bool,
     /// The last series is the worst case, drawn as a wide band.
-    worst_last: bool,
+    pub(crate) worst_last: bool,
 }
 
 /// Draws one plot as inline SVG: axes, ticks, grid lines, one polyline per series, legend.
-fn plot(s: &mut String, axes: &Axes, series: &[Series]) {
+pub(crate) fn plot(s: &mut String, axes: &Axes, series: &[Series]) {
     const W: f64 = 720.0;
     const H: f64 = 380.0;
     const LEFT: f64 = 60.0;
