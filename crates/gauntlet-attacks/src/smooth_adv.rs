@@ -140,16 +140,16 @@ impl SmoothAdv {
                 &x_now,
                 (bounds.min, bounds.max),
             ));
-            for r in 0..rows {
+            for (r, &eps) in row_eps.iter().enumerate() {
                 let span = r * features..(r + 1) * features;
-                let step = self.rel_step * row_eps[r];
+                let step = self.rel_step * eps;
                 let mut delta: Vec<f32> = current[span.clone()]
                     .iter()
                     .zip(&direction[span.clone()])
                     .zip(&origin[span.clone()])
                     .map(|((c, d), o)| c + step * d - o)
                     .collect();
-                Norm::L2.project_rows(&mut delta, features, row_eps[r]);
+                Norm::L2.project_rows(&mut delta, features, eps);
                 for ((c, d), o) in current[span.clone()]
                     .iter_mut()
                     .zip(&delta)

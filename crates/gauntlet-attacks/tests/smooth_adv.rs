@@ -47,16 +47,19 @@ fn smooth_adv_stays_in_budget_and_box_and_lowers_the_smoothed_score() {
     let radii = [0.0f32, 0.5, 1.0, 2.0];
     let sigma = 0.25;
     let attack = SmoothAdv::new(sigma, 8, 4, None).unwrap();
-    let points = attack
-        .run(
-            &model,
-            &x,
-            &y,
-            &radii,
-            Bounds::default(),
-            &mut StdRng::seed_from_u64(5),
-        )
-        .unwrap();
+    let run = || {
+        attack
+            .run(
+                &model,
+                &x,
+                &y,
+                &radii,
+                Bounds::default(),
+                &mut StdRng::seed_from_u64(5),
+            )
+            .unwrap()
+    };
+    let points = run();
     assert_eq!(points.len(), radii.len());
     assert_eq!(points[0], x, "radius 0 returns the input");
     for (e, &r) in radii.iter().enumerate() {
@@ -83,16 +86,7 @@ fn smooth_adv_stays_in_budget_and_box_and_lowers_the_smoothed_score() {
             );
         }
     }
-    let again = attack
-        .run(
-            &model,
-            &x,
-            &y,
-            &radii,
-            Bounds::default(),
-            &mut StdRng::seed_from_u64(5),
-        )
-        .unwrap();
+    let again = run();
     assert_eq!(points, again, "same seed, same points");
     let clean = soft_score(&model, &x, &y, sigma, 64);
     let attacked = soft_score(&model, &points[3], &y, sigma, 64);

@@ -4,7 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::interrupt;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -44,11 +47,10 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-#[test]
-fn report_json_holds_the_contract() {
-    let out = out_dir("contract");
+/// Three digits, small n, a short attack: seconds even in the debug build. Report in `out`.
+fn small_run(out: &Path, batch_size: &str) {
     let output = certify(
-        &out,
+        out,
         &[
             "--sigma",
             "0.25",
@@ -67,12 +69,18 @@ fn report_json_holds_the_contract() {
             "--attack-samples",
             "2",
             "--batch-size",
-            "64",
+            batch_size,
         ],
     )
     .output()
     .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn report_json_holds_the_contract() {
+    let out = out_dir("contract");
+    small_run(&out, "64");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["status"], "complete");
@@ -138,32 +146,7 @@ fn report_json_holds_the_contract() {
 
     // Same seed, same numbers.
     let again = out_dir("contract-again");
-    let output = certify(
-        &again,
-        &[
-            "--sigma",
-            "0.25",
-            "--n0",
-            "10",
-            "--n",
-            "100",
-            "--alpha",
-            "0.01",
-            "--samples",
-            "3",
-            "--seed",
-            "4",
-            "--attack-steps",
-            "2",
-            "--attack-samples",
-            "2",
-            "--batch-size",
-            "32",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    small_run(&again, "32");
     let second: serde_json::Value =
         serde_json::from_slice(&std::fs::read(again.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["rows"], second["rows"]);
@@ -216,7 +199,7 @@ fn bad_input_is_a_one_line_error_with_exit_2() {
 #[test]
 fn sigint_writes_a_partial_report_and_exits_2() {
     let out = out_dir("interrupt");
-    let mut child = certify(
+    let child = certify(
         &out,
         &[
             "--sigma",
@@ -239,29 +222,7 @@ fn sigint_writes_a_partial_report_and_exits_2() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "certify did not stop after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let err = {
-        use std::io::Read;
-        let mut s = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
-        s
-    };
+    let (exit, err) = interrupt(child, Duration::from_secs(3), Duration::from_secs(60));
     assert_eq!(exit.code(), Some(2), "{err}");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
