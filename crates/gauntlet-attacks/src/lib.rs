@@ -85,6 +85,7 @@ pub mod hsj;
 pub mod outcome;
 pub mod pgd;
 pub mod simba;
+pub mod smooth_adv;
 pub mod square;
 pub mod transfer;
 

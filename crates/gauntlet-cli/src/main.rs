@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench;
+mod certify;
 mod demo;
 mod progress;
 mod serve;
@@ -36,6 +37,9 @@ enum Command {
     TextAudit(Box<text::TextAuditArgs>),
     /// Measure forward, forward+gradient and PGD throughput (embedded MNIST CNN or --model).
     Bench(bench::BenchArgs),
+    /// Certified L2 robustness by randomized smoothing (CERTIFY/PREDICT, Cohen et al. 2019),
+    /// next to the SmoothAdv attack on the smoothed classifier.
+    Certify(Box<certify::CertifyArgs>),
     /// Serve an ONNX classifier over HTTP (POST /predict, GET /health) until Ctrl-C.
     Serve(serve::ServeArgs),
     /// Train an ONNX classifier's weights (cross-entropy) and write it back as ONNX.
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Train(args) => train::run_train(*args),
         Command::Harden(args) => train::run_harden(*args),
+        Command::Certify(args) => certify::run(*args),
     };
     match outcome {
         Ok(code) => code,

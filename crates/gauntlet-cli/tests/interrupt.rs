@@ -2,7 +2,10 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::interrupt;
 
 #[test]
 fn sigint_writes_a_partial_report() {
@@ -11,7 +14,7 @@ fn sigint_writes_a_partial_report() {
     let _ = std::fs::remove_dir_all(&out);
     // FGSM finishes at once; PGD (50 batches of 500 steps) is still running when the signal
     // arrives, and stops after the batch in hand.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+    let child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
         .args([
             "audit",
             "--model",
@@ -39,29 +42,7 @@ fn sigint_writes_a_partial_report() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the audit did not stop after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stderr = {
-        use std::io::Read;
-        let mut s = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
-        s
-    };
+    let (exit, stderr) = interrupt(child, Duration::from_secs(3), Duration::from_secs(120));
     assert_eq!(exit.code(), Some(2), "{stderr}");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();

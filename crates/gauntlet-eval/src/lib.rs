@@ -6,12 +6,19 @@
 //! attack still has open, the batched attack run (with [`Checkpoint`] resume), and the
 //! reduction. Attack failures after work has started do not lose what was computed: the
 //! evaluation records the error and keeps the finished attacks.
+//!
+//! Certified robustness lives beside it: [`smoothing`] (randomized smoothing's CERTIFY and
+//! PREDICT, Cohen et al. 2019), [`stats`] (the confidence bounds they need) and
+//! [`certification`] (both over a data set, with the SmoothAdv attack as the empirical side).
 
+pub mod certification;
 pub mod checkpoint;
 pub mod diagnostics;
 mod evaluation;
 mod plan;
 pub mod run;
+pub mod smoothing;
+pub mod stats;
 
 pub use checkpoint::{BatchRecord, BudgetRecord, Checkpoint};
 pub use evaluation::{AttackResult, Evaluation, WorstCase};

@@ -13,7 +13,7 @@ use gauntlet_core::{Error, Result};
 use gauntlet_eval::Evaluation;
 use gauntlet_run::fs::write_atomic;
 
-use crate::html::{escape, plot, Axes, Series, STYLE};
+use crate::html::{escape, pct, plot, Axes, Series, STYLE};
 
 /// One epoch's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -114,10 +114,6 @@ pub fn write_hardening_report(dir: &Path, r: &HardeningReport) -> Result<Hardeni
         markdown: write("report.md", markdown(r, &gain).as_bytes())?,
         html: write("report.html", html(r, &gain).as_bytes())?,
     })
-}
-
-fn pct(v: f64) -> String {
-    format!("{:.1} %", 100.0 * v)
 }
 
 fn markdown(r: &HardeningReport, gain: &[Value]) -> String {

@@ -51,7 +51,7 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn pct(x: f64) -> String {
+pub(crate) fn pct(x: f64) -> String {
     format!("{:.1} %", x * 100.0)
 }
 

@@ -14,8 +14,11 @@
 //! - `adversarial/` — adversarial inputs as `.npy`, and PNG grids of clean / adversarial /
 //!   amplified perturbation.
 //!
+//! [`certify`] writes the report of `gauntlet certify` (randomized smoothing) the same way.
+//!
 //! Files are written to a temporary name and renamed, so a report is never half-written.
 
+pub mod certify;
 mod grid;
 pub mod hardening;
 pub mod html;
