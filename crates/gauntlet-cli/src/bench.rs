@@ -219,6 +219,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             norm: Norm::Linf,
             bounds: Bounds::default(),
             eval_steps: 0,
+            eps_warmup: 0.0,
             collapse_drop: 1.0,
         };
         let mut trainer = Trainer::new(model, settings)?;

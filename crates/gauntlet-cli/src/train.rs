@@ -103,6 +103,9 @@ pub struct HardenArgs {
     /// TRADES' robustness weight [6].
     #[arg(long)]
     pub beta: Option<f32>,
+    /// Epochs over which ε grows linearly from 0 (0: the full budget from the start).
+    #[arg(long, default_value_t = 0.0)]
+    pub eps_warmup: f32,
     /// PGD steps of the per-epoch held-out check (0: none).
     #[arg(long, default_value_t = 10)]
     pub eval_steps: usize,
@@ -128,7 +131,7 @@ pub struct HardenArgs {
 
 /// `gauntlet train`: plain training (cross-entropy), no audit.
 pub fn run_train(args: TrainArgs) -> Result<ExitCode> {
-    let settings = settings(&args, Method::Plain, Norm::Linf, 0, 0.2)?;
+    let settings = settings(&args, Method::Plain, Norm::Linf, 0, 0.2, 0.0)?;
     let outcome = train(&args, settings)?;
     finish(&args, &outcome)
 }
@@ -157,6 +160,7 @@ pub fn run_harden(args: HardenArgs) -> Result<ExitCode> {
         norm,
         args.eval_steps,
         args.collapse_drop,
+        args.eps_warmup,
     )?;
     let outcome = train(&args.train, settings.clone())?;
     let Some(hardened) = outcome.model.clone() else {
@@ -282,6 +286,7 @@ fn settings(
     norm: Norm,
     eval_steps: usize,
     collapse_drop: f32,
+    eps_warmup: f32,
 ) -> Result<TrainSettings> {
     let optimizer = OptimizerKind::parse(&args.optimizer, args.weight_decay)
         .map_err(|e| anyhow::anyhow!("--optimizer: {e}"))?;
@@ -310,6 +315,7 @@ fn settings(
         norm,
         bounds: Bounds::default(),
         eval_steps,
+        eps_warmup,
         collapse_drop,
     })
 }

@@ -40,6 +40,7 @@ fn settings(method: Method, optimizer: OptimizerKind, lr: f32) -> TrainSettings 
         norm: Norm::Linf,
         bounds: Bounds::default(),
         eval_steps: 0,
+        eps_warmup: 0.0,
         collapse_drop: 0.3,
     }
 }
