@@ -204,6 +204,19 @@ impl TrainJob {
         if self.fresh {
             checkpoint.remove()?;
         }
+        let blockers = loaded.model.gradient_blockers();
+        if !blockers.is_empty() {
+            let list: Vec<String> = blockers
+                .iter()
+                .map(|(n, op)| format!("{n} ({op})"))
+                .collect();
+            log(&format!(
+                "warning: {} has gradient-blocking nodes on the way to its scores: {}; weights \
+                 before them get no gradient from the loss and will not train",
+                self.model.display(),
+                list.join(", ")
+            ));
+        }
         let mut trainer = Trainer::new(&loaded.model, self.settings.clone())?;
         let resumed_epochs = if checkpoint.resume(&mut trainer)? {
             log(&format!(
