@@ -275,7 +275,12 @@ impl<'m> Trainer<'m> {
             step_size: step_size * scale,
             bounds: self.settings.bounds,
         };
-        let fixed = self.tensors(false);
+        // The weights as constants, for the inner maximization (adversarial methods only).
+        let fixed = if self.settings.method.eps().is_some() {
+            self.tensors(false)
+        } else {
+            HashMap::new()
+        };
         let leaves = self.tensors(true);
         let pass = Pass {
             parameters: &leaves,
