@@ -285,9 +285,22 @@ pub fn parse_epsilons(text: &str) -> Result<Vec<f32>> {
         .collect()
 }
 
+/// A budget given in `f32` as the `f64` its decimal text says: `0.3f32` is 0.30000001192… as
+/// an `f64` cast, which reports would print; this gives 0.3.
+pub fn decimal(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(f64::from(v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn budgets_read_as_their_decimal_text() {
+        assert_eq!(decimal(0.3), 0.3);
+        assert_eq!(decimal(0.075), 0.075);
+        assert_eq!(decimal(8.0 / 255.0), 0.03137255);
+    }
 
     #[test]
     fn rejects_invalid_budgets() {
@@ -339,10 +352,4 @@ mod tests {
         assert_eq!(Norm::Linf.dual(), Norm::L1);
         assert_eq!(Norm::L1.measure_row(&[]), 0.0);
     }
-}
-
-/// A budget given in `f32` as the `f64` its decimal text says: `0.3f32` is 0.30000001192… as
-/// an `f64` cast, which reports would print; this gives 0.3.
-pub fn decimal(v: f32) -> f64 {
-    v.to_string().parse().unwrap_or(f64::from(v))
 }
