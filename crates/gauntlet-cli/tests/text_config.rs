@@ -8,29 +8,11 @@ use std::process::Command;
 
 use gauntlet_text::TextAuditConfig;
 
+mod common;
+use common::Scratch;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "gauntlet-text-config-{}-{name}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The long flags `gauntlet text-audit --help` lists.
@@ -81,7 +63,7 @@ fn every_flag_of_text_audit_has_a_config_key() {
 
 #[test]
 fn the_file_is_used_and_flags_override_it() {
-    let dir = Scratch::new("run");
+    let dir = Scratch::new("text-config-run");
     let out = dir.0.join("out");
     let corpus = root().join("data/spam-demo/spam-demo.jsonl.gz");
     let config = dir.0.join("gauntlet.toml");

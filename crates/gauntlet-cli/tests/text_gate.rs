@@ -6,27 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::Scratch;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("gauntlet-text-gate-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// DeepWordBug on 6 demo messages against the built-in Naive Bayes, up to 30 % of words.
@@ -68,7 +52,7 @@ fn still_caught(report: &serde_json::Value, row: &str) -> f64 {
 
 #[test]
 fn thresholds_baseline_and_junit_decide_the_exit_code() {
-    let dir = Scratch::new("run");
+    let dir = Scratch::new("text-gate-run");
     let first = dir.0.join("first");
     let junit = dir.0.join("junit.xml");
     let junit_arg = junit.display().to_string();
@@ -194,7 +178,7 @@ fn thresholds_baseline_and_junit_decide_the_exit_code() {
 
 #[test]
 fn malformed_gates_exit_2_before_any_work() {
-    let dir = Scratch::new("bad");
+    let dir = Scratch::new("text-gate-bad");
     let missing = dir.0.join("missing.json").display().to_string();
     let not_json = dir.0.join("not.json");
     std::fs::write(&not_json, "{ nope").unwrap();

@@ -12,29 +12,11 @@ use std::time::{Duration, Instant};
 use gauntlet_text::corpus::{load_corpus, split_by_id};
 use gauntlet_text::mime::extract_text;
 
+mod common;
+use common::Scratch;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "gauntlet-text-resume-{}-{name}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn python3() -> Option<String> {
@@ -120,7 +102,7 @@ fn report(out: &Path) -> serde_json::Value {
 #[test]
 fn a_killed_text_audit_resumes_without_requerying_or_losing_a_message() {
     let Some(py) = python3() else { return };
-    let dir = Scratch::new("kill");
+    let dir = Scratch::new("text-resume-kill");
     let out = dir.0.join("out");
     let checkpoint = out.join("text-checkpoint.jsonl");
     let (log1, log2) = (dir.0.join("first.log"), dir.0.join("second.log"));
@@ -240,7 +222,7 @@ fn a_killed_text_audit_resumes_without_requerying_or_losing_a_message() {
 #[test]
 fn ctrl_c_stops_with_a_partial_report_and_exit_code_2_then_the_rerun_completes() {
     let Some(py) = python3() else { return };
-    let dir = Scratch::new("interrupt");
+    let dir = Scratch::new("text-resume-interrupt");
     let out = dir.0.join("out");
     let checkpoint = out.join("text-checkpoint.jsonl");
     let log = dir.0.join("filter.log");

@@ -8,26 +8,11 @@ use std::time::{Duration, Instant};
 
 use gauntlet_onnx::graph::Graph;
 
+mod common;
+use common::Scratch;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A folder removed when the test ends.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("gauntlet-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn gauntlet(args: &[&str]) -> Command {
@@ -54,7 +39,7 @@ fn run(args: Vec<String>) -> Output {
 
 #[test]
 fn harden_writes_the_model_the_curves_and_the_before_after_report() {
-    let scratch = Scratch::new("harden");
+    let scratch = Scratch::new("cli-harden");
     let out = scratch.0.join("out");
     let mut args = vec!["harden".to_string(), "--method".into(), "fast-at".into()];
     args.extend(data_args(&root()));
@@ -125,7 +110,7 @@ fn harden_writes_the_model_the_curves_and_the_before_after_report() {
 
 #[test]
 fn a_killed_training_resumes_and_writes_the_same_model() {
-    let scratch = Scratch::new("train-kill");
+    let scratch = Scratch::new("cli-train-kill");
     let args = |out: &Path| -> Vec<String> {
         let mut a = vec!["train".to_string()];
         a.extend(data_args(&root()));
@@ -194,7 +179,7 @@ fn a_killed_training_resumes_and_writes_the_same_model() {
 
 #[test]
 fn bad_training_input_is_a_one_line_error() {
-    let scratch = Scratch::new("train-bad");
+    let scratch = Scratch::new("cli-train-bad");
     let labels = scratch.0.join("y.npy");
     // 1,000 labels, one of them 99: outside the model's 10 classes.
     let mut y = vec![0i64; 1000];
@@ -263,7 +248,7 @@ fn bad_training_input_is_a_one_line_error() {
 /// and the audits run.
 #[test]
 fn harden_works_unchanged_on_a_residual_batchnorm_cnn() {
-    let scratch = Scratch::new("harden-resnet");
+    let scratch = Scratch::new("cli-harden-resnet");
     let n = 96;
     let f = 3 * 8 * 8;
     // The class is the brightest quadrant: learnable, not linearly trivial.

@@ -232,7 +232,7 @@ impl TrainJob {
         if resumed_epochs == 0 {
             log(&format!(
                 "{} trainable values in {} tensors; held-out before training: clean {}{}",
-                loaded_count(&trainer),
+                trainer.parameters().trainable_count(),
                 trainer.parameters().trainable().count(),
                 percent(before_clean),
                 before_robust
@@ -355,10 +355,6 @@ impl TrainJob {
         }
         out.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
-}
-
-fn loaded_count(trainer: &Trainer) -> usize {
-    trainer.parameters().trainable_count()
 }
 
 fn percent(v: f32) -> String {

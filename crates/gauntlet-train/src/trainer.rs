@@ -235,17 +235,12 @@ impl<'m> Trainer<'m> {
         inner: &Inner,
         seed: u64,
     ) -> Result<Tensor<2>> {
-        let leaf = x.detach().autodiff().require_grad();
         let pass = Pass {
             parameters: weights,
             train: true,
             seed,
         };
-        let (logits, _) = self.model.forward(leaf.clone(), &pass)?;
-        let grads = inner.per_sample(logits).sum().backward();
-        leaf.grad(&grads)
-            .map(|g| g.without_autodiff().cast(DType::F32))
-            .ok_or_else(|| Error::Model("the model's output does not depend on its input".into()))
+        input_gradient(self.model, &pass, x, inner)
     }
 
     /// One optimizer step on a batch; returns the batch's mean loss and how many of the
@@ -378,23 +373,15 @@ impl<'m> Trainer<'m> {
 
     /// Folds a training batch's statistics into the running averages.
     fn fold_statistics(&mut self, statistics: &[BatchStatistics]) {
+        let list = &mut self.parameters.list;
         for s in statistics {
-            let mean = self
-                .parameters
-                .get_mut(&s.mean_name)
-                .map(|p| p.values.clone());
-            let var = self
-                .parameters
-                .get_mut(&s.var_name)
-                .map(|p| p.values.clone());
-            if let (Some(mut mean), Some(mut var)) = (mean, var) {
+            let position = |name: &str| list.iter().position(|p| p.name == name);
+            if let (Some(m), Some(v)) = (position(&s.mean_name), position(&s.var_name)) {
+                let mut mean = std::mem::take(&mut list[m].values);
+                let mut var = std::mem::take(&mut list[v].values);
                 s.update(&mut mean, &mut var);
-                if let Some(p) = self.parameters.get_mut(&s.mean_name) {
-                    p.values = mean;
-                }
-                if let Some(p) = self.parameters.get_mut(&s.var_name) {
-                    p.values = var;
-                }
+                list[m].values = mean;
+                list[v].values = var;
             }
         }
     }
@@ -605,6 +592,21 @@ impl<'m> Trainer<'m> {
     }
 }
 
+/// Input gradient of `inner` summed over the batch at `x`, the model run as `pass` says.
+fn input_gradient(
+    model: &OnnxModel,
+    pass: &Pass,
+    x: Tensor<2>,
+    inner: &Inner,
+) -> Result<Tensor<2>> {
+    let leaf = x.detach().autodiff().require_grad();
+    let (logits, _) = model.forward(leaf.clone(), pass)?;
+    let grads = inner.per_sample(logits).sum().backward();
+    leaf.grad(&grads)
+        .map(|g| g.without_autodiff().cast(DType::F32))
+        .ok_or_else(|| Error::Model("the model's output does not depend on its input".into()))
+}
+
 /// A model with trained weights, in inference form: what attacks and audits run on.
 pub struct TrainedModel<'m> {
     model: &'m OnnxModel,
@@ -623,12 +625,12 @@ impl TrainedModel<'_> {
 
     /// Input gradient of `inner` summed over the batch.
     fn input_gradient(&self, x: Tensor<2>, inner: &Inner) -> Result<Tensor<2>> {
-        let leaf = x.detach().autodiff().require_grad();
-        let logits = self.run(leaf.clone())?;
-        let grads = inner.per_sample(logits).sum().backward();
-        leaf.grad(&grads)
-            .map(|g| g.without_autodiff())
-            .ok_or_else(|| Error::Model("the model's output does not depend on its input".into()))
+        let pass = Pass {
+            parameters: &self.parameters,
+            train: false,
+            seed: 0,
+        };
+        input_gradient(self.model, &pass, x, inner)
     }
 }
 

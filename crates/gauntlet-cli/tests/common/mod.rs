@@ -35,3 +35,22 @@ pub fn interrupt(mut child: Child, after: Duration, limit: Duration) -> (ExitSta
         .unwrap();
     (exit, stderr)
 }
+
+/// A scratch directory under the system's temporary folder, unique to this process and
+/// `name`, removed when dropped.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("gauntlet-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
