@@ -10,6 +10,7 @@ use gauntlet_attacks::{by_name, suite, AttackSettings};
 use gauntlet_core::layout::Layout;
 use gauntlet_core::threat::{parse_epsilons, Bounds, Norm, ThreatModel};
 use gauntlet_run::gate::{Gate, Plan, WORST};
+use gauntlet_run::Shard;
 
 use crate::config::AuditConfig;
 use crate::target::{OnnxOptions, StopSignal};
@@ -154,7 +155,13 @@ impl AuditConfig {
         gate.check_applicable(&plan).map_err(|e| anyhow!("{e}"))?;
 
         let never: StopSignal = Arc::new(|| false);
+        let shard = match &self.shard {
+            None => Shard::WHOLE,
+            Some(spec) => Shard::resolve(spec).map_err(|e| anyhow!("`shard`: {e}"))?,
+        };
         Ok(Audit {
+            shard,
+            restore_only: false,
             config: self,
             threat,
             attacks,

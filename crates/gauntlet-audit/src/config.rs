@@ -172,6 +172,10 @@ pub struct AuditConfig {
     pub out: PathBuf,
     /// Discard a checkpoint left in `out` instead of resuming from it.
     pub fresh: bool,
+    /// Run only part of the samples: `I/N` (part I of N, from 0) or `auto` (a Kubernetes
+    /// Indexed Job's or a Slurm job array's index). `gauntlet merge` combines the parts into
+    /// the report the whole run would have written.
+    pub shard: Option<String>,
     /// Do not rerun with BPDA when the model has gradient-blocking operators.
     pub no_bpda: bool,
     /// Skip the gradient-masking diagnostics.
@@ -234,6 +238,7 @@ impl Default for AuditConfig {
             seed: 0,
             out: PathBuf::from("gauntlet-report"),
             fresh: false,
+            shard: None,
             no_bpda: false,
             no_diagnostics: false,
             quiet: false,

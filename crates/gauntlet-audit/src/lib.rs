@@ -31,8 +31,10 @@
 
 mod check;
 pub mod config;
+pub mod merge;
 mod rows;
 mod run;
+mod shard_record;
 pub mod target;
 
 use std::sync::Arc;
@@ -43,6 +45,7 @@ use gauntlet_run::gate::Gate;
 
 pub use config::{AuditConfig, List};
 pub use gauntlet_eval::{Evaluation, Progress, Silent};
+pub use merge::merge;
 pub use run::AuditRun;
 pub use target::{OnnxOptions, StopSignal};
 
@@ -63,6 +66,10 @@ pub struct Audit {
     gate: Gate,
     stop: StopSignal,
     command: Vec<String>,
+    /// The part of the samples this process runs.
+    shard: gauntlet_run::Shard,
+    /// Merging shards: every batch comes from the shards' checkpoints, none is computed.
+    restore_only: bool,
 }
 
 impl Audit {
@@ -79,6 +86,11 @@ impl Audit {
     /// The attacks in run order, suites expanded.
     pub fn attacks(&self) -> &[String] {
         &self.attacks
+    }
+
+    /// The part of the samples this audit runs (`0/1`: all of them).
+    pub fn shard(&self) -> gauntlet_run::Shard {
+        self.shard
     }
 
     /// Whether the attacks run as an ensemble (each only where every earlier one failed).

@@ -14,11 +14,12 @@ use gauntlet_core::data::Dataset;
 use gauntlet_core::model::Differentiable;
 use gauntlet_core::threat::ThreatModel;
 use gauntlet_eval::diagnostics::{diagnose, Diagnostic};
-use gauntlet_eval::{run_audit_with, AuditPlan, Checkpoint, Evaluation, Progress};
+use gauntlet_eval::{run_audit_with, AuditPlan, Blocks, Checkpoint, Evaluation, Progress};
 use gauntlet_report::{write_report, DataInfo, Manifest, Traffic, Written};
-use gauntlet_run::gate::{Judgement, Verdict};
+use gauntlet_run::gate::{Gate, Judgement, Verdict};
 
 use crate::rows::rows;
+use crate::shard_record::{self, ShardRecord};
 use crate::target::Target;
 use crate::{Audit, TRANSFER};
 
@@ -94,6 +95,21 @@ impl Audit {
         if let Some(n) = config.samples {
             data.truncate(n);
         }
+        // A shard runs whole blocks of the samples; the rest belong to other shards.
+        let total = data.len();
+        let own = self.shard.samples(total, config.batch_size);
+        if own.is_empty() {
+            bail!(
+                "`shard` {} has no samples: {total} samples make only {} blocks of `batch_size` \
+                 {}; use at most that many shards (or a smaller `batch_size`)",
+                self.shard,
+                total.div_ceil(config.batch_size.max(1)),
+                config.batch_size
+            );
+        }
+        if !self.shard.is_whole() {
+            data = data.subset(&own);
+        }
         let criterion = match config.target_class {
             Some(t) if t as usize >= model.num_classes() => {
                 bail!(
@@ -112,6 +128,10 @@ impl Audit {
             batch_size: config.batch_size,
             seed: config.seed,
             ensemble: self.ensemble,
+            blocks: Blocks {
+                global: (!self.shard.is_whole()).then(|| own.clone()),
+                restore_only: self.restore_only,
+            },
         };
         plan.validate()?;
         for attack in &plan.attacks {
@@ -126,7 +146,7 @@ impl Audit {
             target: &target.info.path,
             target_sha256: &target.info.sha256,
             data_sha256: &data.sha256,
-            samples: data.len(),
+            samples: total,
             threat: &self.threat,
             criterion: &criterion,
             attacks: plan.attacks.iter().map(|a| a.describe()).collect(),
@@ -137,10 +157,21 @@ impl Audit {
             bpda,
             max_queries: config.max_queries,
         };
-        let fingerprint = serde_json::to_string_pretty(&fingerprint)
+        // The whole run's fingerprint: every shard of one run has the same, and merging
+        // checks it. A shard's checkpoint also names the shard, so another shard's never
+        // resumes in its folder.
+        let run_fingerprint = serde_json::to_string_pretty(&fingerprint)
             .context("cannot serialize the run's fingerprint")?;
-        let checkpoint =
-            Checkpoint::open(config.out.join("checkpoint"), &fingerprint, config.fresh)?;
+        let checkpoint_dir = config.out.join("checkpoint");
+        let fingerprint = if self.shard.is_whole() {
+            run_fingerprint.clone()
+        } else {
+            format!("{run_fingerprint}\nshard {}", self.shard)
+        };
+        if self.restore_only {
+            shard_record::check_fingerprint(&checkpoint_dir, &run_fingerprint)?;
+        }
+        let checkpoint = Checkpoint::open(&checkpoint_dir, &fingerprint, config.fresh)?;
 
         let mut evaluation = run_audit_with(model, &data, &plan, progress, Some(&checkpoint))?;
         // Gradient-blocking operators (input quantization, Sign, …) mask gradients: rerun the
@@ -178,15 +209,33 @@ impl Audit {
             &diagnostics,
             model.sample_shape(),
         )?;
-        let checkpoint_dir = checkpoint.dir().to_path_buf();
-        if evaluation.errors.is_empty() {
-            // Complete and reported: nothing to resume, and the next run measures afresh.
+        let complete = evaluation.errors.is_empty();
+        // The gate judges the whole run: a shard's own report covers only its part, so only
+        // whether it finished counts (the thresholds apply to the merged report).
+        let no_thresholds = Gate::new(Vec::new(), None);
+        let gate = if self.shard.is_whole() {
+            &self.gate
+        } else {
+            shard_record::write_shard_record(
+                &config.out,
+                &ShardRecord {
+                    shard: self.shard,
+                    run_fingerprint,
+                    samples: total,
+                    batch_size: config.batch_size,
+                    complete,
+                    config: config.clone(),
+                },
+            )?;
+            &no_thresholds
+        };
+        if complete && self.shard.is_whole() {
+            // Complete and reported: nothing to resume, and the next run measures afresh. A
+            // shard keeps its checkpoint: it is what `gauntlet merge` reads.
             checkpoint.finish()?;
         }
 
-        let judgement = self
-            .gate
-            .judge(&rows(&evaluation), evaluation.errors.is_empty());
+        let judgement = gate.judge(&rows(&evaluation), complete);
         if let Some(path) = &config.junit {
             let xml = gauntlet_run::gate::junit(&judgement, "gauntlet", evaluation.seconds);
             gauntlet_run::fs::write_atomic(path, xml.as_bytes()).with_context(|| {

@@ -89,6 +89,12 @@ pub struct AuditArgs {
     /// resuming from it.
     #[arg(long)]
     pub fresh: bool,
+    /// Run part of the samples: I/N (part I of N, counted from 0), or auto (a Kubernetes
+    /// Indexed Job's JOB_COMPLETION_INDEX, with the count in GAUNTLET_SHARDS, or a Slurm job
+    /// array's SLURM_ARRAY_TASK_ID). `gauntlet merge` combines the parts' output folders into
+    /// the report of the whole run.
+    #[arg(long, value_name = "I/N|auto")]
+    pub shard: Option<String>,
     /// Inputs: .npy (float32 N×C×H×W or N×D in the valid box; uint8 is scaled to [0,1]) or MNIST IDX.
     #[arg(long)]
     pub inputs: Option<PathBuf>,
@@ -225,8 +231,13 @@ pub fn run_config(config: AuditConfig, command: Vec<String>) -> Result<ExitCode>
         .with_command(redact_command(command));
     let progress = Bar::new(quiet);
     let run = audit.run(&progress).map_err(with_flag_names)?;
+    Ok(show_run(&run, quiet, json))
+}
+
+/// What the terminal shows of a finished (or merged) audit, and its exit code.
+pub fn show_run(run: &AuditRun, quiet: bool, json: bool) -> ExitCode {
     if !quiet && !json {
-        print_summary(&run);
+        print_summary(run);
     }
     for line in run.judgement.problems() {
         eprintln!("{line}");
@@ -244,7 +255,7 @@ pub fn run_config(config: AuditConfig, command: Vec<String>) -> Result<ExitCode>
         }
         eprintln!("the report holds the attacks that finished (status: incomplete)");
     }
-    Ok(ExitCode::from(run.exit_code()))
+    ExitCode::from(run.exit_code())
 }
 
 fn print_summary(run: &AuditRun) {

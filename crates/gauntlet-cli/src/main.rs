@@ -5,6 +5,7 @@ mod audit;
 mod bench;
 mod certify;
 mod demo;
+mod merge;
 mod progress;
 mod serve;
 mod settings;
@@ -33,6 +34,9 @@ enum Command {
     Audit(Box<audit::AuditArgs>),
     /// Audit the embedded MNIST CNN on the embedded MNIST test subset (runs offline).
     Demo(demo::DemoArgs),
+    /// Combine the output folders of a sharded audit (`audit --shard I/N`) into the report of
+    /// the whole run.
+    Merge(merge::MergeArgs),
     /// Spam-filter evasion: attack a text classifier with typos and word tricks.
     TextAudit(Box<text::TextAuditArgs>),
     /// Measure forward, forward+gradient and PGD throughput (embedded MNIST CNN or --model).
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Audit(args) => audit::run(*args),
         Command::Demo(args) => demo::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
         Command::TextAudit(args) => text::run(*args),
         Command::Serve(args) => serve::run(args),

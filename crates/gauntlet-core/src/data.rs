@@ -130,6 +130,17 @@ impl Dataset {
             })
     }
 
+    /// The samples at `indices`, in that order, as a data set of their own (a shard's part of
+    /// a run). The content hash stays the whole file's: it identifies the data, not the part.
+    pub fn subset(&self, indices: &[usize]) -> Dataset {
+        Dataset {
+            inputs: self.rows(indices),
+            sample_shape: self.sample_shape.clone(),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            sha256: self.sha256.clone(),
+        }
+    }
+
     /// Flat rows of the samples at `indices`, in that order.
     pub fn rows(&self, indices: &[usize]) -> Vec<f32> {
         let f = self.features();

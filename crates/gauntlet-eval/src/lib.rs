@@ -22,7 +22,7 @@ pub mod stats;
 
 pub use checkpoint::{BatchRecord, BudgetRecord, Checkpoint};
 pub use evaluation::{AttackResult, Evaluation, WorstCase};
-pub use plan::AuditPlan;
+pub use plan::{AuditPlan, Blocks};
 pub use run::{check_data, run_audit, run_audit_with, MAX_CONSECUTIVE_FAILURES};
 
 /// Progress and cancellation: the trait every kind of audit shares (crate `gauntlet-run`).

@@ -2,6 +2,7 @@
 //! group the samples each attack still has to work on, run the attack batch by batch (with the
 //! checkpoint), and reduce the per-sample outcomes to robust accuracy.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -90,7 +91,7 @@ pub fn run_audit_with(
     }
     let started = Instant::now();
     let n = data.len();
-    let clean_predictions = clean_predictions(model, data, plan.batch_size, checkpoint)?;
+    let clean_predictions = clean_predictions(model, data, plan, checkpoint)?;
     let correct: Vec<bool> = (0..n)
         .map(|i| clean_predictions[i] == data.labels[i])
         .collect();
@@ -113,7 +114,7 @@ pub fn run_audit_with(
     let mut errors = Vec::new();
     let mut resumed_batches = 0usize;
     for (attack_index, attack) in plan.attacks.iter().enumerate() {
-        let groups = open_groups(&attackable, &broken, plan.ensemble);
+        let batches = open_batches(&attackable, &broken, plan);
         let run = AttackRun {
             model,
             data,
@@ -123,7 +124,7 @@ pub fn run_audit_with(
             checkpoint,
             progress,
         };
-        let mut state = run.run(&groups, attackable.len(), &clean_predictions)?;
+        let mut state = run.run(&batches, attackable.len(), &clean_predictions)?;
         resumed_batches += state.resumed_batches;
         errors.append(&mut state.failures);
         if let Some(message) = state.stopped.take() {
@@ -166,18 +167,28 @@ pub fn run_audit_with(
     })
 }
 
-/// Stage 1: clean predictions, batched (restored when a checkpoint has them: on a remote
-/// target they cost queries).
+/// Stage 1: clean predictions, batched by blocks (restored when a checkpoint has them: on a
+/// remote target they cost queries).
 fn clean_predictions(
     model: &dyn Differentiable,
     data: &Dataset,
-    batch_size: usize,
+    plan: &AuditPlan,
     checkpoint: Option<&Checkpoint>,
 ) -> Result<Vec<i64>> {
     let n = data.len();
     if let Some(p) = checkpoint.and_then(|c| c.load_clean(n)) {
         return Ok(p);
     }
+    if plan.blocks.restore_only {
+        return Err(Error::Data(
+            "the shards hold no clean predictions for this run; merge the output folders of \
+             finished shards"
+                .into(),
+        ));
+    }
+    // A shard holds whole blocks of `batch_size` and only the last may be short, so these
+    // batches are the whole run's blocks.
+    let batch_size = plan.batch_size;
     let f = data.features();
     let device = compute_device();
     let mut predictions = Vec::with_capacity(n);
@@ -192,18 +203,31 @@ fn clean_predictions(
     Ok(predictions)
 }
 
-/// Stage 2: the samples an attack still has to work on, grouped by how many budgets are open
-/// for them (largest first). In an ensemble a sample already broken at budget e is broken at
-/// every larger one, so what is left is a prefix of the budgets.
-fn open_groups(
+/// One batch of an attack: samples of one block with the same number of open budgets.
+struct Batch {
+    /// Names the batch's seed and checkpoint record: its block and open budgets, the same in a
+    /// shard as in the whole run.
+    id: u64,
+    /// Budgets still open for its samples (the smallest `open`).
+    open: usize,
+    /// The samples, indices into the data set.
+    members: Vec<usize>,
+}
+
+/// Stage 2: the batches an attack runs. Samples it still has to work on are taken block by
+/// block (see [`crate::Blocks`]) and grouped by how many budgets are open for them (largest
+/// first). In an ensemble a sample already broken at budget e is broken at every larger one,
+/// so what is left is a prefix of the budgets.
+fn open_batches(
     attackable: &[usize],
     broken: &[Vec<Option<String>>],
-    ensemble: bool,
-) -> Vec<(usize, Vec<usize>)> {
+    plan: &AuditPlan,
+) -> Vec<Batch> {
     let budgets = broken.len();
-    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+    // Keyed by id: block first, then largest open first (ids ascend with fewer open budgets).
+    let mut batches: BTreeMap<u64, Batch> = BTreeMap::new();
     for &i in attackable {
-        let open = if ensemble {
+        let open = if plan.ensemble {
             (0..budgets).take_while(|&e| broken[e][i].is_none()).count()
         } else {
             budgets
@@ -211,13 +235,19 @@ fn open_groups(
         if open == 0 {
             continue;
         }
-        match groups.iter_mut().find(|(m, _)| *m == open) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((open, vec![i])),
-        }
+        let block = plan.blocks.global(i) / plan.batch_size;
+        let id = (block * budgets + (budgets - open)) as u64;
+        batches
+            .entry(id)
+            .or_insert_with(|| Batch {
+                id,
+                open,
+                members: Vec::new(),
+            })
+            .members
+            .push(i);
     }
-    groups.sort_by_key(|(m, _)| std::cmp::Reverse(*m));
-    groups
+    batches.into_values().collect()
 }
 
 /// One attack's run over the data set.
@@ -267,14 +297,15 @@ impl AttackState {
         }
     }
 
-    /// Copies one batch's record into the per-sample arrays.
-    fn absorb(&mut self, record: &BatchRecord, features: usize) {
+    /// Copies one batch's record into the per-sample arrays; `members` are the data set's
+    /// indices of the record's samples (the record names them in the whole run).
+    fn absorb(&mut self, record: &BatchRecord, members: &[usize], features: usize) {
         self.gradient_evals += record.gradient_evals;
         self.queries += record.queries;
         self.seconds += record.seconds;
         let (m, f, n) = (record.samples.len(), features, self.unattacked.len());
         for (e, budget) in record.budgets.iter().enumerate() {
-            for (k, &i) in record.samples.iter().enumerate() {
+            for (k, &i) in members.iter().enumerate() {
                 self.success[e][i] = budget.success[k];
                 self.predictions[e][i] = budget.predictions[k];
                 self.perturbation[e][i] = budget.perturbation[k];
@@ -292,98 +323,98 @@ impl AttackState {
 }
 
 impl AttackRun<'_> {
-    /// Stage 3: the attack over its groups, batch by batch. Failed batches are recorded and
-    /// the run goes on, until [`MAX_CONSECUTIVE_FAILURES`] in a row or a cancellation.
+    /// Stage 3: the attack over its batches. Failed batches are recorded and the run goes on,
+    /// until [`MAX_CONSECUTIVE_FAILURES`] in a row or a cancellation.
     fn run(
         &self,
-        groups: &[(usize, Vec<usize>)],
+        batches: &[Batch],
         attackable: usize,
         clean_predictions: &[i64],
     ) -> Result<AttackState> {
         let epsilons = self.plan.threat.epsilons();
         let name = self.attack.name();
+        let features = self.data.features();
         let mut state = AttackState::new(epsilons.len(), self.data, clean_predictions);
         self.progress.begin(name, attackable as u64);
-        let skipped = attackable - groups.iter().map(|(_, g)| g.len()).sum::<usize>();
+        let skipped = attackable - batches.iter().map(|b| b.members.len()).sum::<usize>();
         self.progress.advance(skipped as u64);
-        let mut batch_index = 0u64;
         let mut consecutive_failures = 0usize;
-        'groups: for (open, members) in groups {
-            let threat = if *open == epsilons.len() {
-                self.plan.threat.clone()
-            } else {
-                ThreatModel::new(
-                    self.plan.threat.norm(),
-                    &epsilons[..*open],
-                    self.plan.threat.bounds(),
-                )?
-            };
-            for batch in members.chunks(self.plan.batch_size) {
-                if self.progress.cancelled() {
-                    state.stopped =
-                        Some(format!("interrupted by the user during '{name}'; the results of finished attacks are kept"));
-                    break 'groups;
-                }
-                let this_batch = batch_index;
-                batch_index += 1;
-                let restored = self.checkpoint.and_then(|c| {
-                    c.load(
-                        self.attack_index,
-                        name,
-                        this_batch,
-                        batch,
-                        &epsilons[..*open],
-                        self.data.features(),
-                    )
-                });
-                if let Some(record) = restored {
-                    // A restored batch succeeded when it ran: it ends a run of failures, as it
-                    // did then (otherwise a resumed run could stop an attack the first finished).
-                    consecutive_failures = 0;
-                    state.resumed_batches += 1;
-                    state.absorb(&record, self.data.features());
-                    self.progress.advance(batch.len() as u64);
-                    continue;
-                }
-                match self.run_batch(batch, this_batch, &threat) {
-                    Ok(record) => {
-                        consecutive_failures = 0;
-                        if let Some(c) = self.checkpoint {
-                            c.save(self.attack_index, name, this_batch, &record)?;
-                        }
-                        state.absorb(&record, self.data.features());
-                    }
-                    Err(_) if self.progress.cancelled() => {
-                        state.stopped = Some(format!(
-                            "interrupted by the user during '{name}'; finished batches are kept (rerun \
-                             with the same output directory to resume)"
-                        ));
-                        break 'groups;
-                    }
-                    Err(e) => {
-                        // A failed batch (an endpoint down, a model error) is recorded for its
-                        // samples and the run goes on; a resumed run retries it.
-                        consecutive_failures += 1;
-                        for &i in batch {
-                            state.unattacked[i] = true;
-                        }
-                        state.failures.push(format!(
-                            "attack '{name}' failed on {} samples (first: #{}): {e}",
-                            batch.len(),
-                            batch[0]
-                        ));
-                        if consecutive_failures >= MAX_CONSECUTIVE_FAILURES {
-                            self.progress.advance(batch.len() as u64);
-                            state.stopped = Some(format!(
-                                "attack '{name}' stopped after {MAX_CONSECUTIVE_FAILURES} failed batches in a \
-                                 row; last error: {e}"
-                            ));
-                            break 'groups;
-                        }
-                    }
-                }
-                self.progress.advance(batch.len() as u64);
+        for batch in batches {
+            if self.progress.cancelled() {
+                state.stopped = Some(format!(
+                    "interrupted by the user during '{name}'; the results of finished attacks are kept"
+                ));
+                break;
             }
+            let members = &batch.members;
+            let open = &epsilons[..batch.open];
+            // Records name samples by their index in the whole run, so shards' records merge.
+            let global: Vec<usize> = members
+                .iter()
+                .map(|&i| self.plan.blocks.global(i))
+                .collect();
+            let restored = self
+                .checkpoint
+                .and_then(|c| c.load(self.attack_index, name, batch.id, &global, open, features));
+            if let Some(record) = restored {
+                // A restored batch succeeded when it ran: it ends a run of failures, as it
+                // did then (otherwise a resumed run could stop an attack the first finished).
+                consecutive_failures = 0;
+                state.resumed_batches += 1;
+                state.absorb(&record, members, features);
+                self.progress.advance(members.len() as u64);
+                continue;
+            }
+            if self.plan.blocks.restore_only {
+                return Err(Error::Data(format!(
+                    "no shard holds attack '{name}' on samples {}…{} (batch {}); rerun the shard \
+                     that owns them with the same command to finish it, then merge again",
+                    global[0],
+                    global[global.len() - 1],
+                    batch.id
+                )));
+            }
+            let threat =
+                ThreatModel::new(self.plan.threat.norm(), open, self.plan.threat.bounds())?;
+            match self.run_batch(members, batch.id, &threat) {
+                Ok(mut record) => {
+                    consecutive_failures = 0;
+                    if let Some(c) = self.checkpoint {
+                        record.samples = global;
+                        c.save(self.attack_index, name, batch.id, &record)?;
+                    }
+                    state.absorb(&record, members, features);
+                }
+                Err(_) if self.progress.cancelled() => {
+                    state.stopped = Some(format!(
+                        "interrupted by the user during '{name}'; finished batches are kept (rerun \
+                         with the same output directory to resume)"
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    // A failed batch (an endpoint down, a model error) is recorded for its
+                    // samples and the run goes on; a resumed run retries it.
+                    consecutive_failures += 1;
+                    for &i in members {
+                        state.unattacked[i] = true;
+                    }
+                    state.failures.push(format!(
+                        "attack '{name}' failed on {} samples (first: #{}): {e}",
+                        members.len(),
+                        global[0]
+                    ));
+                    if consecutive_failures >= MAX_CONSECUTIVE_FAILURES {
+                        self.progress.advance(members.len() as u64);
+                        state.stopped = Some(format!(
+                            "attack '{name}' stopped after {MAX_CONSECUTIVE_FAILURES} failed batches in a \
+                             row; last error: {e}"
+                        ));
+                        break;
+                    }
+                }
+            }
+            self.progress.advance(members.len() as u64);
         }
         self.progress.end();
         Ok(state)
@@ -396,8 +427,8 @@ impl AttackRun<'_> {
         batch_index: u64,
         threat: &ThreatModel,
     ) -> Result<BatchRecord> {
-        // A seed per (attack, batch) makes results independent of what ran before, and lets a
-        // resumed run reproduce the batches it did not finish.
+        // A seed per (attack, batch) makes results independent of what ran before, lets a
+        // resumed run reproduce the batches it did not finish, and a shard the whole run's.
         let mut rng = StdRng::seed_from_u64(
             self.plan.seed
                 ^ ((self.attack_index as u64) << 48)

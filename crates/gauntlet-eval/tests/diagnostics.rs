@@ -37,6 +37,7 @@ fn audit(
         batch_size: 4,
         seed: 5,
         ensemble,
+        blocks: Default::default(),
     };
     let evaluation = run_audit(model, &data, &plan, &Silent).unwrap();
     assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);

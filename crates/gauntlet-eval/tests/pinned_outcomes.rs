@@ -53,6 +53,7 @@ fn outcomes(norm: Norm, eps: &[f32], attacks: &[&str], ensemble: bool) -> Value 
         batch_size: 5,
         seed: 7,
         ensemble,
+        blocks: Default::default(),
     };
     let evaluation = run_audit(&model, &data, &plan, &Silent).unwrap();
     assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);

@@ -36,6 +36,7 @@ fn plan(attacks: &[&str], eps: &[f32], ensemble: bool, batch_size: usize) -> Aud
         batch_size,
         seed: 3,
         ensemble,
+        blocks: Default::default(),
     }
 }
 

@@ -13,6 +13,8 @@
 //! * [`fs::write_atomic`]: report files that are never half written.
 //! * [`journal`]: an append-only, fsynced JSON Lines [`Journal`] of finished items, so a run
 //!   killed at any instant resumes without recomputing or losing a finished item.
+//! * [`shard`]: one run split over processes or machines ([`Shard`], `I/N` or a job
+//!   scheduler's index), by whole blocks, so merged shards equal the unsharded run.
 //!
 //! ```
 //! use gauntlet_run::gate::{Gate, Plan, Row};
@@ -31,7 +33,9 @@ pub mod gate;
 pub mod journal;
 pub mod markup;
 pub mod progress;
+pub mod shard;
 
 pub use gate::{Gate, GateError, Verdict};
 pub use journal::{Journal, JournalError};
 pub use progress::{Progress, Silent};
+pub use shard::{Shard, ShardError};
