@@ -273,7 +273,10 @@ impl PoisonStudy {
             progress.end();
             rows.extend(new_rows);
             if progress.cancelled() {
-                return Err(Error::invalid("run", "interrupted before every attack ran"));
+                return Err(Error::invalid(
+                    "poisoning run",
+                    "interrupted (Ctrl-C) before every attack ran; no report was written",
+                ));
             }
         }
 

@@ -73,16 +73,16 @@ impl<'a> Roni<'a> {
         let need = settings.train_size + settings.quiz_size + 1;
         if settings.train_size < 2 || settings.quiz_size == 0 || settings.trials == 0 {
             return Err(Error::invalid(
-                "roni",
+                "roni settings",
                 "the training sample needs at least 2 messages, the quiz and the trials at least 1",
             ));
         }
         if !(0.0..1.0).contains(&settings.clean_quantile) {
-            return Err(Error::invalid("roni", "clean_quantile must be in [0, 1)"));
+            return Err(Error::invalid("roni_quantile", "must be in [0, 1)"));
         }
         if trusted.len() < need || spam == 0 || spam == trusted.len() {
             return Err(Error::invalid(
-                "roni",
+                "trusted_fraction",
                 format!(
                     "RONI needs at least {need} trusted training messages of both classes, got {} ({spam} spam); \
                      use a larger corpus or a larger trusted share",
