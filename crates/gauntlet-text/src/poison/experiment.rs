@@ -333,7 +333,7 @@ impl PoisonStudy {
             })
             .collect();
         progress.begin("RONI: clean training mail", candidates.len() as u64);
-        let impacts = roni.impacts(&candidates, &|| {});
+        let impacts = roni.impacts(&candidates);
         progress.advance(candidates.len() as u64);
         progress.end();
         let calibration: Vec<f64> = (0..s.train.len())
@@ -474,7 +474,7 @@ impl PoisonStudy {
                         trusted_index: None,
                     })
                     .collect();
-                let poison_impacts = roni.impacts(&candidates, &|| {});
+                let poison_impacts = roni.impacts(&candidates);
                 let mut reject = vec![false; r.rows.len()];
                 for (&i, &impact) in poison_idx.iter().zip(&poison_impacts) {
                     reject[i] = rejected(impact, s.roni_threshold);

@@ -112,17 +112,13 @@ impl<'a> Roni<'a> {
     }
 
     /// Each candidate's impact (mean change in correct quiz classifications when it joins
-    /// the training sample), on all cores; `tick` is called once per candidate judged.
-    pub fn impacts(&self, candidates: &[Candidate], tick: &(dyn Fn() + Sync)) -> Vec<f64> {
+    /// the training sample), on all cores.
+    pub fn impacts(&self, candidates: &[Candidate]) -> Vec<f64> {
         candidates
             .par_iter()
             .map_init(
                 || self.learner.scratch(),
-                |scratch, c| {
-                    let impact = self.impact(scratch, c);
-                    tick();
-                    impact
-                },
+                |scratch, c| self.impact(scratch, c),
             )
             .collect()
     }
