@@ -173,26 +173,28 @@ impl Learner {
     /// Fits on `train` in `scratch` and counts the `quiz` messages classified correctly at
     /// the 0.5 threshold; leaves `scratch` clean. `train` must hold both classes.
     pub fn correct_on(&self, scratch: &mut Scratch, train: &[Row], quiz: &[Row]) -> usize {
-        let correct = |score: &dyn Fn(&[(u32, f32)]) -> f64| {
-            quiz.iter()
-                .filter(|q| (score(q.x) >= 0.5) == q.spam)
-                .count()
-        };
         match scratch {
             Scratch::Nb(counts) => {
                 counts.fit(train);
-                let n = correct(&|x| counts.score(x));
+                let n = count_correct(quiz, |x| counts.score(x));
                 counts.reset();
                 n
             }
             Scratch::Lr(buffers) => {
                 let bias = buffers.fit(train, &self.lr);
-                let n = correct(&|x| linear_score(&buffers.w, bias, x));
+                let n = count_correct(quiz, |x| linear_score(&buffers.w, bias, x));
                 buffers.reset(train);
                 n
             }
         }
     }
+}
+
+/// Quiz messages whose verdict at the 0.5 threshold matches their label.
+fn count_correct(quiz: &[Row], score: impl Fn(&[(u32, f32)]) -> f64) -> usize {
+    quiz.iter()
+        .filter(|q| (score(q.x) >= 0.5) == q.spam)
+        .count()
 }
 
 /// A fitted filter.
