@@ -44,31 +44,13 @@ impl PoisonAttack {
 
     /// Parses a comma-separated list (`dictionary,focused`), without repeats.
     pub fn parse_list(list: &str) -> Result<Vec<Self>> {
-        let mut out = Vec::new();
-        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let attack = Self::ALL
-                .into_iter()
-                .find(|a| a.name() == name)
-                .ok_or_else(|| {
-                    Error::invalid(
-                        "attack",
-                        format!(
-                            "unknown attack {name:?}; choose from {}",
-                            Self::ALL.map(|a| a.name()).join(", ")
-                        ),
-                    )
-                })?;
-            if !out.contains(&attack) {
-                out.push(attack);
-            }
-        }
-        if out.is_empty() {
-            return Err(Error::invalid(
-                "attack",
-                "no attack given; e.g. dictionary,optimal,focused,label-flip",
-            ));
-        }
-        Ok(out)
+        parse_names(
+            list,
+            &Self::ALL,
+            Self::name,
+            "attack",
+            "dictionary,optimal,focused,label-flip",
+        )
     }
 }
 
@@ -103,29 +85,46 @@ impl PoisonDefense {
 
     /// Parses a comma-separated list (`none,roni`), without repeats.
     pub fn parse_list(list: &str) -> Result<Vec<Self>> {
-        let mut out = Vec::new();
-        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let d = Self::ALL
-                .into_iter()
-                .find(|d| d.name() == name)
-                .ok_or_else(|| {
-                    Error::invalid(
-                        "defense",
-                        format!("unknown defense {name:?}; choose from none, roni, threshold"),
-                    )
-                })?;
-            if !out.contains(&d) {
-                out.push(d);
-            }
-        }
-        if out.is_empty() {
-            return Err(Error::invalid(
-                "defense",
-                "no defense given; e.g. none,roni",
-            ));
-        }
-        Ok(out)
+        parse_names(list, &Self::ALL, Self::name, "defense", "none,roni")
     }
+}
+
+/// Parses a comma-separated list of names out of `all`, without repeats; errors name the
+/// setting (`field`), the unknown name and the choices.
+fn parse_names<T: Copy + PartialEq>(
+    list: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+    field: &str,
+    example: &str,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for given in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let item = all
+            .iter()
+            .copied()
+            .find(|&x| name(x) == given)
+            .ok_or_else(|| {
+                let choices: Vec<&str> = all.iter().map(|&x| name(x)).collect();
+                Error::invalid(
+                    field,
+                    format!(
+                        "unknown {field} {given:?}; choose from {}",
+                        choices.join(", ")
+                    ),
+                )
+            })?;
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::invalid(
+            field,
+            format!("no {field} given; e.g. {example}"),
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

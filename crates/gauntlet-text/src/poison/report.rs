@@ -8,7 +8,6 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use gauntlet_run::fs::write_atomic;
 use gauntlet_run::markup::escape;
 use gauntlet_run::plot::{plot, Axes, Series};
 
@@ -16,7 +15,7 @@ use super::config::PoisonConfig;
 use super::dictionary::Dictionary;
 use crate::error::{Error, Result};
 use crate::html::STYLE;
-use crate::output::ReportFiles;
+use crate::output::{write_files, ReportFiles};
 
 /// The corpus and its split.
 #[derive(Debug, Clone, Serialize)]
@@ -297,21 +296,10 @@ impl PoisonReport {
     /// Writes `report.json`, `report.md` and `report.html` into `dir` (created if missing),
     /// each atomically.
     pub fn write(&self, dir: &Path) -> Result<ReportFiles> {
-        let err = |path: &Path, e: &dyn std::fmt::Display| Error::Report {
-            path: path.to_path_buf(),
+        let body = serde_json::to_string_pretty(self).map_err(|e| Error::Report {
+            path: dir.join("report.json"),
             detail: e.to_string(),
-        };
-        std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
-        let files = ReportFiles {
-            json: dir.join("report.json"),
-            markdown: dir.join("report.md"),
-            html: dir.join("report.html"),
-        };
-        let body = serde_json::to_string_pretty(self).map_err(|e| err(&files.json, &e))?;
-        write_atomic(&files.json, body.as_bytes()).map_err(|e| err(&files.json, &e))?;
-        write_atomic(&files.markdown, self.to_markdown().as_bytes())
-            .map_err(|e| err(&files.markdown, &e))?;
-        write_atomic(&files.html, self.to_html().as_bytes()).map_err(|e| err(&files.html, &e))?;
-        Ok(files)
+        })?;
+        write_files(dir, "report", &body, &self.to_markdown(), &self.to_html())
     }
 }
