@@ -1,8 +1,8 @@
 //! The poisoning study as a library call: load the corpus, split it, and for every attack,
 //! attacker share and defense retrain the built-in filter on the clean training mail plus the
-//! poison, then measure on held-out mail. [`PoisonConfig`] (in [`super::config`]) holds the settings (one per
-//! `gauntlet text-poison` flag), [`PoisonConfig::validate`] checks them into a [`PoisonStudy`],
-//! and [`PoisonStudy::run`] returns the [`PoisonReport`].
+//! poison, then measure on held-out mail. [`PoisonConfig`] (in [`super::config`]) holds the
+//! settings (one per `gauntlet text-poison` flag), [`PoisonConfig::validate`] checks them into
+//! a [`PoisonStudy`], and [`PoisonStudy::run`] returns the [`PoisonReport`].
 //!
 //! How decisions are counted: the built-in filters give a spam score and call it spam at
 //! ≥ 0.5 (`Label::from_score`), so "ham misclassified" is held-out ham scored ≥ the cut-off
