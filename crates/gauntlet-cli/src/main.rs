@@ -10,6 +10,7 @@ mod progress;
 mod serve;
 mod settings;
 mod text;
+mod text_poison;
 mod train;
 
 use std::process::ExitCode;
@@ -39,6 +40,9 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Spam-filter evasion: attack a text classifier with typos and word tricks.
     TextAudit(Box<text::TextAuditArgs>),
+    /// Spam-filter poisoning: corrupt a built-in filter's training mail (dictionary, focused,
+    /// label-flip), retrain, measure the damage, and defend (RONI, dynamic threshold).
+    TextPoison(Box<text_poison::TextPoisonArgs>),
     /// Measure forward, forward+gradient and PGD throughput (embedded MNIST CNN or --model).
     Bench(bench::BenchArgs),
     /// Certified L2 robustness by randomized smoothing (CERTIFY/PREDICT, Cohen et al. 2019),
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
         Command::TextAudit(args) => text::run(*args),
+        Command::TextPoison(args) => text_poison::run(*args),
         Command::Serve(args) => serve::run(args),
         Command::Train(args) => train::run_train(*args),
         Command::Harden(args) => train::run_harden(*args),

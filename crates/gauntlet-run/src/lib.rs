@@ -11,6 +11,7 @@
 //!   error or incomplete run), JUnit XML and a JSON summary. Each audit turns its own report
 //!   into [`gate::Row`]s.
 //! * [`fs::write_atomic`]: report files that are never half written.
+//! * [`plot`]: line plots as inline SVG for every report's curves.
 //! * [`journal`]: an append-only, fsynced JSON Lines [`Journal`] of finished items, so a run
 //!   killed at any instant resumes without recomputing or losing a finished item.
 //! * [`shard`]: one run split over processes or machines ([`Shard`], `I/N` or a job
@@ -32,6 +33,7 @@ pub mod fs;
 pub mod gate;
 pub mod journal;
 pub mod markup;
+pub mod plot;
 pub mod progress;
 pub mod shard;
 

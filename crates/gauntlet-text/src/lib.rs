@@ -21,6 +21,9 @@
 //!   readable from `gauntlet.toml`); [`TextAuditConfig::validate`] checks them once into a
 //!   [`TextAudit`], whose [`TextAudit::run`] resumes from a [`checkpoint`], writes
 //!   `text-report.{json,md,html}` ([`output`], [`html`]) and judges the [`gate`].
+//! * [`poison`] poisons the built-in filters' training mail (dictionary, focused, label-flip
+//!   attacks), retrains them and measures the damage, with the RONI and dynamic-threshold
+//!   defenses (`gauntlet text-poison`).
 //!
 //! ```no_run
 //! use gauntlet_text::TextAuditConfig;
@@ -48,6 +51,7 @@ pub mod html;
 pub mod mime;
 pub mod normalize;
 pub mod output;
+pub mod poison;
 pub mod report;
 pub mod tokenize;
 mod validate;

@@ -22,20 +22,44 @@ pub struct ReportFiles {
 
 /// Writes the report's three files into `dir` (created if missing).
 pub fn write_report(dir: &Path, report: &TextAuditReport) -> Result<ReportFiles> {
+    let body = serde_json::to_string_pretty(report).map_err(|e| Error::Report {
+        path: dir.join("text-report.json"),
+        detail: e.to_string(),
+    })?;
+    write_files(
+        dir,
+        "text-report",
+        &body,
+        &report.to_markdown(),
+        &html::render(report),
+    )
+}
+
+/// Writes `STEM.json`, `STEM.md` and `STEM.html` into `dir` (created if missing), each
+/// atomically: the three files of every text report.
+pub(crate) fn write_files(
+    dir: &Path,
+    stem: &str,
+    json: &str,
+    markdown: &str,
+    html: &str,
+) -> Result<ReportFiles> {
     let err = |path: &Path, e: &dyn std::fmt::Display| Error::Report {
         path: path.to_path_buf(),
         detail: e.to_string(),
     };
     std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
     let files = ReportFiles {
-        json: dir.join("text-report.json"),
-        markdown: dir.join("text-report.md"),
-        html: dir.join("text-report.html"),
+        json: dir.join(format!("{stem}.json")),
+        markdown: dir.join(format!("{stem}.md")),
+        html: dir.join(format!("{stem}.html")),
     };
-    let body = serde_json::to_string_pretty(report).map_err(|e| err(&files.json, &e))?;
-    write_atomic(&files.json, body.as_bytes()).map_err(|e| err(&files.json, &e))?;
-    write_atomic(&files.markdown, report.to_markdown().as_bytes())
-        .map_err(|e| err(&files.markdown, &e))?;
-    write_atomic(&files.html, html::render(report).as_bytes()).map_err(|e| err(&files.html, &e))?;
+    for (path, text) in [
+        (&files.json, json),
+        (&files.markdown, markdown),
+        (&files.html, html),
+    ] {
+        write_atomic(path, text.as_bytes()).map_err(|e| err(path, &e))?;
+    }
     Ok(files)
 }

@@ -45,6 +45,22 @@ impl Default for LogisticOptions {
     }
 }
 
+impl LogisticOptions {
+    /// Rejects settings the trainer cannot use.
+    pub(crate) fn check(&self) -> Result<()> {
+        if !(8..=26).contains(&self.hash_bits)
+            || self.char_ngrams.is_empty()
+            || self.learning_rate <= 0.0
+        {
+            return Err(Error::invalid(
+                "logistic options",
+                "hash_bits must be 8..=26, char_ngrams non-empty, learning_rate > 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A trained logistic-regression filter over hashed n-gram features.
 #[derive(Debug, Clone)]
 pub struct LogisticRegression {
@@ -116,15 +132,7 @@ impl LogisticRegression {
     /// Train with AdaGrad SGD on the logistic loss (deterministic for a seed).
     pub fn train(name: &str, messages: &[Message], opts: LogisticOptions) -> Result<Self> {
         check_training_set(name, messages.iter().map(|m| m.label))?;
-        if !(8..=26).contains(&opts.hash_bits)
-            || opts.char_ngrams.is_empty()
-            || opts.learning_rate <= 0.0
-        {
-            return Err(Error::invalid(
-                "logistic options",
-                "hash_bits must be 8..=26, char_ngrams non-empty, learning_rate > 0",
-            ));
-        }
+        opts.check()?;
         let data: Vec<(Vec<(u32, f32)>, f64)> = messages
             .iter()
             .map(|m| {
@@ -136,29 +144,10 @@ impl LogisticRegression {
             .collect();
         let dim = 1usize << opts.hash_bits;
         let mut w = vec![0f32; dim];
-        let mut g2 = vec![1e-8f32; dim];
-        let (mut b, mut gb2) = (0f64, 1e-8f64);
-        let mut order: Vec<usize> = (0..data.len()).collect();
-        let mut rng = StdRng::seed_from_u64(opts.seed);
-        for _ in 0..opts.epochs {
-            order.shuffle(&mut rng);
-            for &k in &order {
-                let (x, y) = &data[k];
-                let z = b + x
-                    .iter()
-                    .map(|&(i, v)| w[i as usize] as f64 * v as f64)
-                    .sum::<f64>();
-                let g = sigmoid(z) - y;
-                for &(i, v) in x {
-                    let i = i as usize;
-                    let gi = (g * v as f64) as f32 + opts.l2 as f32 * w[i];
-                    g2[i] += gi * gi;
-                    w[i] -= opts.learning_rate as f32 * gi / g2[i].sqrt();
-                }
-                gb2 += g * g;
-                b -= opts.learning_rate * g / gb2.sqrt();
-            }
-        }
+        let mut g2 = vec![ADAGRAD_START; dim];
+        let rows: Vec<(&[(u32, f32)], f64)> =
+            data.iter().map(|(x, y)| (x.as_slice(), *y)).collect();
+        let b = sgd(&rows, &opts, &mut w, &mut g2);
         Ok(LogisticRegression {
             name: name.to_string(),
             opts,
@@ -169,14 +158,56 @@ impl LogisticRegression {
 
     /// Spam probability of one text.
     pub fn score(&self, text: &str) -> f64 {
-        let x = featurize(text, &self.opts);
-        sigmoid(
-            self.bias
-                + x.iter()
-                    .map(|&(i, v)| self.weights[i as usize] as f64 * v as f64)
-                    .sum::<f64>(),
-        )
+        linear_score(&self.weights, self.bias, &featurize(text, &self.opts))
     }
+}
+
+/// AdaGrad's initial squared-gradient sum (keeps the first step finite).
+pub(crate) const ADAGRAD_START: f32 = 1e-8;
+
+/// The training loop, once: AdaGrad SGD on the logistic loss over `(features, 1.0 spam / 0.0
+/// ham)` rows, updating `w` and its squared-gradient sums `g2` (fresh: zeros and
+/// [`ADAGRAD_START`]) in place; returns the bias. Only the buckets the rows touch are read or
+/// written, so retraining on a few messages (`crate::poison`) can reuse and reset the buffers.
+pub(crate) fn sgd(
+    rows: &[(&[(u32, f32)], f64)],
+    opts: &LogisticOptions,
+    w: &mut [f32],
+    g2: &mut [f32],
+) -> f64 {
+    let (mut b, mut gb2) = (0f64, 1e-8f64);
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    for _ in 0..opts.epochs {
+        order.shuffle(&mut rng);
+        for &k in &order {
+            let (x, y) = rows[k];
+            let z = b + x
+                .iter()
+                .map(|&(i, v)| w[i as usize] as f64 * v as f64)
+                .sum::<f64>();
+            let g = sigmoid(z) - y;
+            for &(i, v) in x {
+                let i = i as usize;
+                let gi = (g * v as f64) as f32 + opts.l2 as f32 * w[i];
+                g2[i] += gi * gi;
+                w[i] -= opts.learning_rate as f32 * gi / g2[i].sqrt();
+            }
+            gb2 += g * g;
+            b -= opts.learning_rate * g / gb2.sqrt();
+        }
+    }
+    b
+}
+
+/// Spam probability of a featurized text under weights `w` and bias `b`.
+pub(crate) fn linear_score(w: &[f32], b: f64, x: &[(u32, f32)]) -> f64 {
+    sigmoid(
+        b + x
+            .iter()
+            .map(|&(i, v)| w[i as usize] as f64 * v as f64)
+            .sum::<f64>(),
+    )
 }
 
 impl Classifier for LogisticRegression {

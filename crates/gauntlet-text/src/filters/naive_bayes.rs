@@ -36,23 +36,15 @@ impl NaiveBayes {
                 counts.entry(t).or_default()[c] += 1;
             }
         }
-        counts.retain(|_, c| c[0] + c[1] >= Self::MIN_COUNT);
-        let totals = counts.values().fold([0f64; 2], |acc, c| {
-            [acc[0] + c[0] as f64, acc[1] + c[1] as f64]
-        });
-        let v = counts.len() as f64;
-        let (den_h, den_s) = (totals[0] + Self::ALPHA * v, totals[1] + Self::ALPHA * v);
+        counts.retain(|_, c| kept(*c));
+        let smoothing = Smoothing::new(counts.values().copied());
         let word_llr = counts
             .into_iter()
-            .map(|(w, c)| {
-                let ls = ((c[1] as f64 + Self::ALPHA) / den_s).ln();
-                let lh = ((c[0] as f64 + Self::ALPHA) / den_h).ln();
-                (w, ls - lh)
-            })
+            .map(|(w, c)| (w, smoothing.llr(c)))
             .collect();
         Ok(NaiveBayes {
             name: name.to_string(),
-            log_prior_ratio: (docs[1] as f64 / docs[0] as f64).ln(),
+            log_prior_ratio: log_prior_ratio(docs),
             word_llr,
         })
     }
@@ -92,7 +84,62 @@ impl NaiveBayes {
     /// saturating at exactly 0.0 or 1.0 so that score changes stay visible.
     pub fn score(&self, text: &str) -> f64 {
         let (z, n) = self.log_odds(text);
-        sigmoid(z / (n.max(1) as f64).sqrt())
+        squash(z, n)
+    }
+}
+
+// The training arithmetic, once: `NaiveBayes::train` and retraining on pre-counted mail
+// (`crate::poison`, which refits thousands of times) both use it.
+
+/// Whether a word with these [ham, spam] counts stays in the vocabulary.
+pub(crate) fn kept(counts: [u32; 2]) -> bool {
+    counts[0] + counts[1] >= NaiveBayes::MIN_COUNT
+}
+
+/// log P(spam) / P(ham) from the number of [ham, spam] training messages.
+pub(crate) fn log_prior_ratio(docs: [usize; 2]) -> f64 {
+    (docs[1] as f64 / docs[0] as f64).ln()
+}
+
+/// The spam score of posterior log-odds `z` over `n` known tokens (see [`NaiveBayes::score`]).
+pub(crate) fn squash(z: f64, n: usize) -> f64 {
+    sigmoid(z / (n.max(1) as f64).sqrt())
+}
+
+/// Laplace smoothing over a vocabulary: the per-class denominators.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Smoothing {
+    den: [f64; 2],
+}
+
+impl Smoothing {
+    /// From the [ham, spam] counts of every kept word.
+    pub(crate) fn new(kept_counts: impl Iterator<Item = [u32; 2]>) -> Self {
+        let (mut totals, mut v) = ([0f64; 2], 0usize);
+        for c in kept_counts {
+            totals[0] += c[0] as f64;
+            totals[1] += c[1] as f64;
+            v += 1;
+        }
+        Self::from_totals(totals, v)
+    }
+
+    /// From the kept words' per-class token totals and their number.
+    pub(crate) fn from_totals(totals: [f64; 2], vocab: usize) -> Self {
+        let v = vocab as f64;
+        Smoothing {
+            den: [
+                totals[0] + NaiveBayes::ALPHA * v,
+                totals[1] + NaiveBayes::ALPHA * v,
+            ],
+        }
+    }
+
+    /// log P(w | spam) - log P(w | ham) of a kept word with these [ham, spam] counts.
+    pub(crate) fn llr(&self, c: [u32; 2]) -> f64 {
+        let ls = ((c[1] as f64 + NaiveBayes::ALPHA) / self.den[1]).ln();
+        let lh = ((c[0] as f64 + NaiveBayes::ALPHA) / self.den[0]).ln();
+        ls - lh
     }
 }
 
