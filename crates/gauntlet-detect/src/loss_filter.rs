@@ -10,7 +10,7 @@
 //! are spread over every class).
 
 use crate::detection::Detection;
-use crate::spectral::REMOVAL_MULTIPLIER;
+use crate::spectral::{removal_budget, REMOVAL_MULTIPLIER};
 
 /// Per-row cross-entropy of `logits` (`n × classes`, row-major) under `labels`.
 pub fn cross_entropy(logits: &[f32], classes: usize, labels: &[i64]) -> Vec<f32> {
@@ -29,7 +29,7 @@ pub fn cross_entropy(logits: &[f32], classes: usize, labels: &[i64]) -> Vec<f32>
 /// Flags the highest-loss share of `losses` (one per row).
 pub fn detect(losses: Vec<f32>, expected_fraction: f64) -> Detection {
     let n = losses.len();
-    let budget = ((REMOVAL_MULTIPLIER * expected_fraction * n as f64).ceil() as usize).min(n);
+    let budget = removal_budget(expected_fraction, n);
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| losses[b].total_cmp(&losses[a]));
     let mut flagged = order[..budget].to_vec();

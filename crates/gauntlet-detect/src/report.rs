@@ -149,7 +149,7 @@ fn render_markdown(r: &ScanReport) -> String {
             ", {} poisoned per the manifest",
             p.len()
         )),
-        r.r.seed,
+        r.seed,
         r.seconds
     );
     let _ = writeln!(s, "| {} |", HEADERS.join(" | "));
@@ -201,7 +201,7 @@ fn render_html(r: &ScanReport) -> String {
             ", activations of <code>{}</code>",
             escape(l)
         )),
-        r.r.seed
+        r.seed
     );
     s.push_str("<table><tr>");
     for h in HEADERS {

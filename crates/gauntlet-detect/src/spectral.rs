@@ -19,6 +19,13 @@ use crate::linalg::{top_right_singular_vectors, Matrix};
 /// The paper's multiplier on ε: 1.5ε of each class is removed.
 pub const REMOVAL_MULTIPLIER: f64 = 1.5;
 
+/// `⌈1.5 · ε̂ · n⌉`, at most `n`: how many of `n` inputs the paper's rule removes. (The
+/// product is rounded first, so that 1.5 · 0.05 · 1000 is 75, not 76.)
+pub fn removal_budget(expected_fraction: f64, n: usize) -> usize {
+    let product = REMOVAL_MULTIPLIER * expected_fraction * n as f64;
+    ((product * 1e9).round() / 1e9).ceil().min(n as f64) as usize
+}
+
 /// Spectral-signature scores and flags for `activations` (one row per input) labelled
 /// `labels`, with `expected_fraction` the bound ε̂ on a class's poisoned share.
 pub fn detect(
@@ -40,8 +47,7 @@ pub fn detect(
         for (&i, s) in rows.iter().zip(&class_scores) {
             scores[i] = *s as f32;
         }
-        let budget = ((REMOVAL_MULTIPLIER * expected_fraction * rows.len() as f64).ceil() as usize)
-            .min(rows.len());
+        let budget = removal_budget(expected_fraction, rows.len());
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by(|&a, &b| class_scores[b].total_cmp(&class_scores[a]));
         flagged.extend(order[..budget].iter().map(|&k| rows[k]));
