@@ -7,6 +7,7 @@ mod certify;
 mod demo;
 mod merge;
 mod progress;
+mod scan;
 mod serve;
 mod settings;
 mod text;
@@ -55,6 +56,9 @@ enum Command {
     /// Harden an ONNX classifier (fast-at, pgd-at, trades, gaussian), write it back as ONNX,
     /// and audit the original and the hardened model the same way.
     Harden(Box<train::HardenArgs>),
+    /// Find poisoned training data (spectral signatures, activation clustering, loss) or
+    /// triggered inputs (STRIP); precision and recall given the poisoning manifest.
+    Scan(Box<scan::ScanArgs>),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run_train(*args),
         Command::Harden(args) => train::run_harden(*args),
         Command::Certify(args) => certify::run(*args),
+        Command::Scan(args) => scan::run(*args),
     };
     match outcome {
         Ok(code) => code,
