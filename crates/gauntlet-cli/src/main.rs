@@ -5,6 +5,7 @@ mod audit;
 mod bench;
 mod certify;
 mod demo;
+mod poison;
 mod progress;
 mod serve;
 mod settings;
@@ -47,6 +48,9 @@ enum Command {
     /// Harden an ONNX classifier (fast-at, pgd-at, trades, gaussian), write it back as ONNX,
     /// and audit the original and the hardened model the same way.
     Harden(Box<train::HardenArgs>),
+    /// Poison a training set (BadNets, label flipping, clean-label backdoor): writes x.npy,
+    /// y.npy and manifest.json (which indices were poisoned, and how).
+    Poison(Box<poison::PoisonCommand>),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run_train(*args),
         Command::Harden(args) => train::run_harden(*args),
         Command::Certify(args) => certify::run(*args),
+        Command::Poison(args) => poison::run(*args),
     };
     match outcome {
         Ok(code) => code,
