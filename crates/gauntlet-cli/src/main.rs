@@ -7,6 +7,7 @@ mod certify;
 mod demo;
 mod poison;
 mod progress;
+mod scan;
 mod serve;
 mod settings;
 mod text;
@@ -51,6 +52,9 @@ enum Command {
     /// Poison a training set (BadNets, label flipping, clean-label backdoor): writes x.npy,
     /// y.npy and manifest.json (which indices were poisoned, and how).
     Poison(Box<poison::PoisonCommand>),
+    /// Find poisoned training data (spectral signatures, activation clustering, loss) or
+    /// triggered inputs (STRIP); precision and recall given the poisoning manifest.
+    Scan(Box<scan::ScanArgs>),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Harden(args) => train::run_harden(*args),
         Command::Certify(args) => certify::run(*args),
         Command::Poison(args) => poison::run(*args),
+        Command::Scan(args) => scan::run(*args),
     };
     match outcome {
         Ok(code) => code,

@@ -36,6 +36,7 @@
 //! # Ok::<(), gauntlet_core::Error>(())
 //! ```
 
+mod activations;
 mod blockers;
 pub mod gradcheck;
 pub mod graph;
@@ -381,6 +382,28 @@ impl OnnxModel {
         session: Option<(&Pass, &TrainingState)>,
     ) -> Result<Tensor<2>> {
         let n = x.dims()[0];
+        let out = self.evaluate_to(x, session, &self.graph.output_name)?;
+        let s = out.shape();
+        if s.first() != Some(&n) {
+            return Err(Error::Model(format!(
+                "'{}' returned an output of shape {s:?} for a batch of {n}; a classifier must \
+                 return one row of scores per sample",
+                self.label
+            )));
+        }
+        let classes: usize = s[1..].iter().product();
+        Ok(out.t.reshape([n, classes]))
+    }
+
+    /// Evaluates the plan's nodes until one produces `target` (the graph's output, or an
+    /// intermediate value for [`OnnxModel::activations`]) and returns that value.
+    fn evaluate_to(
+        &self,
+        x: Tensor<2>,
+        session: Option<(&Pass, &TrainingState)>,
+        target: &str,
+    ) -> Result<FloatValue> {
+        let n = x.dims()[0];
         let mut shape = vec![n];
         shape.extend_from_slice(&self.sample_shape);
         let mut t = x.reshape(physical(&shape)?).cast(self.dtype);
@@ -421,8 +444,7 @@ impl OnnxModel {
                         }),
                         other => other,
                     };
-                    let last =
-                        self.plan.last_use.get(name) == Some(&i) && name != &self.graph.output_name;
+                    let last = self.plan.last_use.get(name) == Some(&i) && name != target;
                     let value = if last {
                         env.remove(name.as_str())
                     } else {
@@ -460,32 +482,25 @@ impl OnnxModel {
                 node.op
             );
             profile.record(clock, node, &outputs);
+            let reached = node.outputs.iter().any(|o| o == target);
             for (name, value) in node.outputs.iter().zip(outputs) {
                 if !name.is_empty() {
                     env.insert(name.as_str(), value);
                 }
             }
+            if reached {
+                break;
+            }
         }
         profile.finish(&self.label);
-        let out = env
-            .remove(self.graph.output_name.as_str())
+        env.remove(target)
             .ok_or_else(|| {
                 Error::Model(format!(
-                    "'{}': no node produces the graph output '{}'",
-                    self.label, self.graph.output_name
+                    "'{}': no node produces the value '{target}'",
+                    self.label
                 ))
             })?
-            .into_float(&self.device)?;
-        let s = out.shape();
-        if s.first() != Some(&n) {
-            return Err(Error::Model(format!(
-                "'{}' returned an output of shape {s:?} for a batch of {n}; a classifier must \
-                 return one row of scores per sample",
-                self.label
-            )));
-        }
-        let classes: usize = s[1..].iter().product();
-        Ok(out.t.reshape([n, classes]))
+            .into_float(&self.device)
     }
 }
 
