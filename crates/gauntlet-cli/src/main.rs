@@ -6,6 +6,7 @@ mod bench;
 mod certify;
 mod demo;
 mod poison;
+mod poison_loop;
 mod progress;
 mod scan;
 mod serve;
@@ -52,6 +53,9 @@ enum Command {
     /// Poison a training set (BadNets, label flipping, clean-label backdoor): writes x.npy,
     /// y.npy and manifest.json (which indices were poisoned, and how).
     Poison(Box<poison::PoisonCommand>),
+    /// The closed loop: poison → train → audit → scan → drop flagged → retrain → re-audit,
+    /// next to a model trained on clean data; one before/after report.
+    PoisonLoop(Box<poison_loop::LoopArgs>),
     /// Find poisoned training data (spectral signatures, activation clustering, loss) or
     /// triggered inputs (STRIP); precision and recall given the poisoning manifest.
     Scan(Box<scan::ScanArgs>),
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         Command::Harden(args) => train::run_harden(*args),
         Command::Certify(args) => certify::run(*args),
         Command::Poison(args) => poison::run(*args),
+        Command::PoisonLoop(args) => poison_loop::run_loop(*args),
         Command::Scan(args) => scan::run(*args),
     };
     match outcome {

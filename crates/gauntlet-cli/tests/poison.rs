@@ -162,3 +162,89 @@ fn bad_input_exits_2_with_a_message() {
         assert!(!out.join("manifest.json").exists());
     }
 }
+
+#[test]
+fn poison_loop_trains_scans_repairs_and_reports_before_and_after() {
+    let scratch = Scratch::new("cli-poison-loop");
+    let out = scratch.0.join("loop");
+    let x = root().join("data/mnist-demo/x.npy");
+    let y = root().join("data/mnist-demo/y.npy");
+    let output = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .arg("poison-loop")
+        .arg("--inputs")
+        .arg(&x)
+        .arg("--labels")
+        .arg(&y)
+        .arg("--test-inputs")
+        .arg(&x)
+        .arg("--test-labels")
+        .arg(&y)
+        .arg("--architecture")
+        .arg(root().join("models/mnist_cnn.onnx"))
+        .args([
+            "--attack",
+            "badnets",
+            "--fraction",
+            "0.1",
+            "--target-class",
+            "0",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--holdout",
+            "100",
+            "--pictures",
+            "4",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for f in [
+        "report.json",
+        "report.md",
+        "report.html",
+        "triggered_examples.png",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let models = report["models"].as_array().unwrap();
+    let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "clean data",
+            "poisoned data",
+            "after spectral",
+            "after activation-clustering"
+        ]
+    );
+    assert_eq!(models[0]["training_samples"], 1000);
+    for m in &models[2..] {
+        let flagged = m["flagged"].as_u64().unwrap();
+        let found = m["poisons_found"].as_u64().unwrap();
+        assert_eq!(m["poisons_total"], 100);
+        assert!(found <= 100 && found <= flagged);
+        assert_eq!(m["clean_lost"].as_u64().unwrap(), flagged - found);
+        assert_eq!(m["training_samples"].as_u64().unwrap(), 1000 - flagged);
+        let success = m["attack_success"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&success));
+    }
+    assert_eq!(report["pictures"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        report["pictures"][0]["predictions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}

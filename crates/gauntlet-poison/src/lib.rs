@@ -8,7 +8,8 @@
 //! - [`clean_label`]: the label-consistent backdoor (Turner et al. 2019);
 //! - [`selection`]: exactly `round(fraction · n)` samples, drawn by seed;
 //! - [`manifest`]: `manifest.json`, with the sorted `poisoned` indices;
-//! - [`job`]: `gauntlet poison` as one call, writing plain `.npy` files any framework reads.
+//! - [`job`]: `gauntlet poison` as one call, writing plain `.npy` files any framework reads;
+//! - [`closed_loop`]: poison → train → audit → scan → drop → retrain → re-audit, one report.
 //!
 //! In the data flow (data + model + threat model → attack → outcomes → evaluation → report)
 //! poisoning sits before training: it changes the data a model is made from.
@@ -16,6 +17,7 @@
 pub mod attack;
 pub mod badnets;
 pub mod clean_label;
+pub mod closed_loop;
 pub mod job;
 pub mod label_flip;
 pub mod manifest;
