@@ -137,7 +137,7 @@ impl Trigger {
                 )));
             }
             let cell = |r: usize, col: usize| {
-                if !checker || (r + col) % 2 == 0 {
+                if !checker || (r + col).is_multiple_of(2) {
                     bounds.max
                 } else {
                     bounds.min
@@ -240,7 +240,7 @@ impl Trigger {
     /// Stamps the trigger on every row of a flat batch; the rows must be of its geometry.
     pub fn apply_rows(&self, rows: &mut [f32]) -> Result<()> {
         let f = self.features();
-        if f == 0 || rows.len() % f != 0 {
+        if f == 0 || !rows.len().is_multiple_of(f) {
             return Err(Error::Data(format!(
                 "the trigger was made for samples of shape {:?} ({f} values), but the data has \
                  rows of another size; build the trigger for this data's shape",

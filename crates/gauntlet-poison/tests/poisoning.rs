@@ -103,9 +103,9 @@ fn all_to_one_badnets_poisons_exactly_the_manifest_rows_at_the_trigger_pixels() 
             "poisons come from the non-target classes"
         );
         assert_eq!(poisoned.labels[i], 7);
-        for j in 0..f {
+        for (j, &in_trigger) in mask.iter().enumerate() {
             let (before, after) = (clean.inputs[i * f + j], poisoned.inputs[i * f + j]);
-            if !mask[j] {
+            if !in_trigger {
                 assert_eq!(
                     before, after,
                     "row {i} pixel {j} outside the trigger changed"
@@ -205,10 +205,10 @@ fn clean_label_keeps_labels_and_stays_in_the_ball_and_the_box() {
     let mut largest = 0f32;
     for &i in &manifest.poisoned {
         assert_eq!(clean.labels[i], 7, "only target-class images");
-        for j in 0..f {
+        for (j, &in_trigger) in mask.iter().enumerate() {
             let after = poisoned.inputs[i * f + j];
             assert!((0.0..=1.0).contains(&after));
-            if !mask[j] {
+            if !in_trigger {
                 largest = largest.max((after - clean.inputs[i * f + j]).abs());
             }
         }
