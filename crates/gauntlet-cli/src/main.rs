@@ -6,6 +6,8 @@ mod bench;
 mod certify;
 mod demo;
 mod merge;
+mod poison;
+mod poison_loop;
 mod progress;
 mod scan;
 mod serve;
@@ -56,6 +58,12 @@ enum Command {
     /// Harden an ONNX classifier (fast-at, pgd-at, trades, gaussian), write it back as ONNX,
     /// and audit the original and the hardened model the same way.
     Harden(Box<train::HardenArgs>),
+    /// Poison a training set (BadNets, label flipping, clean-label backdoor): writes x.npy,
+    /// y.npy and manifest.json (which indices were poisoned, and how).
+    Poison(Box<poison::PoisonCommand>),
+    /// The closed loop: poison → train → audit → scan → drop flagged → retrain → re-audit,
+    /// next to a model trained on clean data; one before/after report.
+    PoisonLoop(Box<poison_loop::LoopArgs>),
     /// Find poisoned training data (spectral signatures, activation clustering, loss) or
     /// triggered inputs (STRIP); precision and recall given the poisoning manifest.
     Scan(Box<scan::ScanArgs>),
@@ -75,6 +83,8 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run_train(*args),
         Command::Harden(args) => train::run_harden(*args),
         Command::Certify(args) => certify::run(*args),
+        Command::Poison(args) => poison::run(*args),
+        Command::PoisonLoop(args) => poison_loop::run_loop(*args),
         Command::Scan(args) => scan::run(*args),
     };
     match outcome {

@@ -9,8 +9,8 @@ use gauntlet_core::{Error, Result};
 use gauntlet_eval::{AttackResult, Evaluation};
 
 const MAX_COLUMNS: usize = 8;
-const SCALE: u32 = 3;
-const GAP: u32 = 2;
+pub(crate) const SCALE: u32 = 3;
+pub(crate) const GAP: u32 = 2;
 
 /// A grid as written: where, which samples its columns show, and the PNG itself (so the HTML
 /// report can embed it without reading the file back).
@@ -94,7 +94,15 @@ pub fn write_grid(
     }))
 }
 
-fn paint(img: &mut RgbImage, values: &[f32], c: usize, h: usize, w: usize, x0: u32, y0: u32) {
+pub(crate) fn paint(
+    img: &mut RgbImage,
+    values: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    x0: u32,
+    y0: u32,
+) {
     for y in 0..h {
         for x in 0..w {
             let px = |ch: usize| (values[ch * h * w + y * w + x].clamp(0.0, 1.0) * 255.0) as u8;

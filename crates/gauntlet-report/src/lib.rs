@@ -24,6 +24,7 @@ pub mod hardening;
 pub mod html;
 mod manifest;
 mod markdown;
+pub mod poisoning;
 pub mod queries;
 
 use std::path::{Path, PathBuf};
