@@ -172,7 +172,7 @@ fn four_shards_merged_equal_the_unsharded_run_and_bad_sets_are_refused() {
     assert_eq!(mixed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&mixed.stderr).contains("another run"));
     // A folder that is not a shard.
-    let not_a_shard = merge(&[whole.clone()], &out);
+    let not_a_shard = merge(std::slice::from_ref(&whole), &out);
     assert_eq!(not_a_shard.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&not_a_shard.stderr).contains("shard.json"));
 }
