@@ -237,8 +237,8 @@ mod tests {
     fn only_the_most_extreme_discriminators_count() {
         // 150 strong spam clues and 200 mild ham clues: the mild ones are cut.
         let mut probs = vec![0.99; MAX_DISCRIMINATORS];
-        probs.extend(std::iter::repeat(0.35).take(200));
-        let all_spam = chi2_combine(std::iter::repeat(0.99).take(MAX_DISCRIMINATORS));
+        probs.extend(std::iter::repeat_n(0.35, 200));
+        let all_spam = chi2_combine(std::iter::repeat_n(0.99, MAX_DISCRIMINATORS));
         assert_eq!(chi2_combine(probs.into_iter()), all_spam);
     }
 
