@@ -20,8 +20,9 @@ pub struct TextPoisonArgs {
     /// JSON Lines corpus, gzip or plain, with fields id, label (spam/ham), text.
     #[arg(long)]
     pub corpus: PathBuf,
-    /// The built-in filter retrained on the poisoned mail: nb (Naive Bayes) or lr (logistic
-    /// regression).
+    /// The built-in filter retrained on the poisoned mail: nb (Naive Bayes), lr (logistic
+    /// regression) or spambayes (SpamBayes-style: token presence, chi-squared combining, ham /
+    /// unsure / spam cut-offs 0.20 / 0.90, as Nelson et al. 2008 attacked).
     #[arg(long, default_value = "nb")]
     pub filter: String,
     /// Attacks, comma-separated: dictionary, optimal (the training ham vocabulary as the

@@ -96,7 +96,7 @@ fn bad_input_exits_2_with_a_message() {
         ),
         (vec!["--fraction", "0.7"], "outside (0, 0.5]"),
         (vec!["--fraction", "0"], "outside (0, 0.5]"),
-        (vec!["--filter", "svm"], "nb or lr"),
+        (vec!["--filter", "svm"], "nb, lr or spambayes"),
         (vec!["--defense", "magic"], "unknown defense"),
     ];
     for (extra, message) in cases {

@@ -1,10 +1,10 @@
 //! Spam poisoning (`gauntlet_text::poison`) on the shipped demo corpus: the attack mails are
 //! what the attack says, the retraining entry point scores exactly as the built-in filters,
-//! the dictionary attack hurts ham, RONI finds the dictionary mails, and the study is
-//! reproducible from its seed.
+//! the dictionary attack hurts ham (SpamBayes) or spam detection (Naive Bayes), RONI finds the
+//! dictionary mails, and the study is reproducible from its seed.
 
 use gauntlet_text::corpus::{demo_corpus_path, Label};
-use gauntlet_text::filters::{LogisticOptions, LogisticRegression, NaiveBayes};
+use gauntlet_text::filters::{LogisticOptions, LogisticRegression, NaiveBayes, SpamBayes};
 use gauntlet_text::poison::craft::{attack_count, dictionary_mails};
 use gauntlet_text::poison::dictionary::Dictionary;
 use gauntlet_text::poison::learner::{FilterKind, Learner, Row};
@@ -15,7 +15,12 @@ mod common;
 use common::demo_split;
 
 fn study(attacks: &str, fractions: &[f64], defenses: &str) -> PoisonReport {
+    study_of("nb", attacks, fractions, defenses)
+}
+
+fn study_of(filter: &str, attacks: &str, fractions: &[f64], defenses: &str) -> PoisonReport {
     let mut c = PoisonConfig::new(demo_corpus_path());
+    c.filter = filter.into();
     c.attacks = attacks.into();
     c.fractions = fractions.to_vec();
     c.defenses = defenses.into();
@@ -57,7 +62,7 @@ fn dictionary_mails_are_spam_and_number_round_share_times_training() {
 fn retraining_scores_exactly_as_the_built_in_filters() {
     let (train, test) = demo_split();
     let texts: Vec<&str> = train.iter().chain(&test).map(|m| m.text.as_str()).collect();
-    for kind in [FilterKind::Nb, FilterKind::Lr] {
+    for kind in [FilterKind::Nb, FilterKind::Lr, FilterKind::SpamBayes] {
         let mut learner = Learner::new(kind);
         let x = learner.encode(&texts);
         let rows: Vec<Row> = train
@@ -72,6 +77,7 @@ fn retraining_scores_exactly_as_the_built_in_filters() {
         let held: Vec<String> = test.iter().map(|m| m.text.clone()).collect();
         let want = match kind {
             FilterKind::Nb => NaiveBayes::train("nb", &train).unwrap().scores(&held),
+            FilterKind::SpamBayes => SpamBayes::train("sb", &train).unwrap().scores(&held),
             FilterKind::Lr => LogisticRegression::train("lr", &train, LogisticOptions::default())
                 .unwrap()
                 .scores(&held),
@@ -85,9 +91,17 @@ fn retraining_scores_exactly_as_the_built_in_filters() {
         let few = &rows[..30];
         let quiz = &rows[100..160];
         let full = learner.fit(few).unwrap();
+        let (ham_cutoff, spam_cutoff) = kind.cutoffs();
         let expected = quiz
             .iter()
-            .filter(|q| (full.score(q.x) >= 0.5) == q.spam)
+            .filter(|q| {
+                let s = full.score(q.x);
+                if q.spam {
+                    s >= spam_cutoff
+                } else {
+                    s < ham_cutoff
+                }
+            })
             .count();
         let mut scratch = learner.scratch();
         assert_eq!(learner.correct_on(&mut scratch, few, quiz), expected);
@@ -182,5 +196,76 @@ fn bad_settings_are_named() {
     assert!(e.contains("\"nope\""), "{e}");
     c.attacks = "label-flip".into();
     c.filter = "svm".into();
-    assert!(c.validate().unwrap_err().to_string().contains("nb or lr"));
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("nb, lr or spambayes"));
+}
+
+/// SpamBayes counts a word once per message, so a word seen only in spam is spam evidence
+/// (f > 0.5) however often it is repeated, and repeating it changes nothing.
+#[test]
+fn spambayes_counts_presence_and_spam_only_words_lean_spam() {
+    let (train, _) = demo_split();
+    let base = SpamBayes::train("sb", &train).unwrap();
+    assert_eq!(base.word_prob("zzqxspamonly"), 0.5, "unknown word");
+    let with = |text: &str| {
+        let mut t = train.clone();
+        t.push(gauntlet_text::corpus::Message {
+            id: "extra".into(),
+            label: Label::Spam,
+            text: text.into(),
+        });
+        SpamBayes::train("sb", &t).unwrap()
+    };
+    let once = with("zzqxspamonly offer");
+    let many = with(&"zzqxspamonly ".repeat(50));
+    assert!(once.word_prob("zzqxspamonly") > 0.5);
+    assert_eq!(
+        once.word_prob("zzqxspamonly"),
+        many.word_prob("zzqxspamonly")
+    );
+    // Scoring counts presence too: repeating a ham's words does not change its score.
+    let ham = train.iter().find(|m| m.label == Label::Ham).unwrap();
+    let doubled = format!("{}\n{}", ham.text, ham.text);
+    assert!((base.score(&ham.text) - base.score(&doubled)).abs() < 1e-12);
+}
+
+/// On SpamBayes the dictionary attack does what Nelson et al. saw: every dictionary word
+/// becomes "seen in some spam", so ordinary ham is pulled out of the ham band (unsure or
+/// spam), more as the share grows.
+#[test]
+fn dictionary_attack_makes_spambayes_misclassify_ham() {
+    let shares = [0.01, 0.05];
+    let r = study_of("spambayes", "dictionary", &shares, "none");
+    let clean = &r.clean[0];
+    let ham: Vec<f64> = shares
+        .iter()
+        .map(|&f| row(&r, "dictionary", f, "none").ham_misclassified)
+        .collect();
+    assert!(
+        ham[0] > clean.ham_misclassified + 0.1 && ham[1] >= ham[0],
+        "ham misclassified {ham:?} vs clean {}",
+        clean.ham_misclassified
+    );
+    for &f in &shares {
+        let x = row(&r, "dictionary", f, "none");
+        assert!(x.ham_as_spam <= x.ham_misclassified);
+    }
+}
+
+/// RONI on SpamBayes: one dictionary mail in a small training sample makes the quiz ham's
+/// words spam-leaning, a consistent negative impact, so the dictionary mails are rejected
+/// (and few clean ones).
+#[test]
+fn roni_flags_dictionary_mail_on_spambayes() {
+    let r = study_of("spambayes", "dictionary", &[0.05], "none,roni");
+    let x = row(&r, "dictionary", 0.05, "roni");
+    let (attack, clean) = (x.attack_flagged.unwrap(), x.clean_flagged.unwrap());
+    assert!(x.attack_mails >= 20);
+    assert!(clean <= 0.05, "clean flagged {clean}");
+    assert!(attack >= 0.9, "attack flagged {attack} vs clean {clean}");
+    let none = row(&r, "dictionary", 0.05, "none");
+    assert!(x.ham_misclassified < none.ham_misclassified);
 }

@@ -15,7 +15,7 @@ pub const DEFAULT_FRACTIONS: [f64; 6] = [0.001, 0.005, 0.01, 0.02, 0.05, 0.1];
 pub struct PoisonConfig {
     /// JSON Lines corpus (fields id, label, text), gzip or plain.
     pub corpus: PathBuf,
-    /// The built-in filter retrained: `nb` or `lr`.
+    /// The built-in filter retrained: `nb`, `lr` or `spambayes`.
     pub filter: String,
     /// Attacks, comma-separated: dictionary, optimal, focused, label-flip.
     pub attacks: String,

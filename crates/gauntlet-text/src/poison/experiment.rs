@@ -4,12 +4,14 @@
 //! settings (one per `gauntlet text-poison` flag), [`PoisonConfig::validate`] checks them into
 //! a [`PoisonStudy`], and [`PoisonStudy::run`] returns the [`PoisonReport`].
 //!
-//! How decisions are counted: the built-in filters give a spam score and call it spam at
-//! ≥ 0.5 (`Label::from_score`), so "ham misclassified" is held-out ham scored ≥ the cut-off
-//! (0.5, or the dynamic threshold's) and "spam missed" is held-out spam below it. SpamBayes,
-//! which Nelson et al. attacked, has a third verdict, "unsure", and their 36 % counts ham
-//! classified unsure *or* spam; a filter without an unsure band is judged here on spam alone,
-//! the stricter test for the attacker.
+//! How decisions are counted: NB and LR give a spam score and call it spam at ≥ 0.5
+//! (`Label::from_score`), so "ham misclassified" is held-out ham scored ≥ the cut-off (0.5, or
+//! the dynamic threshold's) and "spam missed" is held-out spam below it. SpamBayes, which
+//! Nelson et al. attacked, has a third verdict, "unsure" (scores in [0.20, 0.90)), and their
+//! 36 % counts ham classified unsure *or* spam: for `spambayes`, `ham_misclassified` is that
+//! count (ham at or above the ham cut-off), `ham_as_spam` the strict one (ham at or above the
+//! spam cut-off), and "spam missed" is spam below the spam cut-off (unsure or ham). For NB and
+//! LR the two ham counts coincide. The dynamic threshold picks one cut-off for every filter.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -148,6 +150,9 @@ struct Received<'a> {
 /// What a defense produced.
 struct Defended {
     fitted: Fitted,
+    /// The ham cut-off (scores at or above it are not ham).
+    ham_threshold: f64,
+    /// The spam cut-off.
     threshold: f64,
     attack_flagged: Option<f64>,
     clean_flagged: Option<f64>,
@@ -157,6 +162,7 @@ struct Defended {
 #[derive(Default, Clone)]
 struct Measured {
     ham_misclassified: f64,
+    ham_as_spam: f64,
     spam_missed: f64,
     attack_flagged: Option<f64>,
     clean_flagged: Option<f64>,
@@ -235,6 +241,7 @@ impl PoisonStudy {
             clean.push(CleanRow {
                 defense: d.name().into(),
                 ham_misclassified: m.ham_misclassified,
+                ham_as_spam: m.ham_as_spam,
                 spam_missed: m.spam_missed,
                 clean_flagged: m.clean_flagged,
                 threshold: m.threshold,
@@ -396,7 +403,8 @@ impl PoisonStudy {
         let d = self.defend(learner, s, r, defense)?;
         let xs: Vec<&[(u32, f32)]> = s.test_x.iter().map(|x| &x[..]).collect();
         let scores = d.fitted.scores(&xs);
-        let (mut ham, mut ham_bad, mut spam, mut spam_bad) = (0usize, 0usize, 0usize, 0usize);
+        let (mut ham, mut ham_bad, mut ham_spam) = (0usize, 0usize, 0usize);
+        let (mut spam, mut spam_bad) = (0usize, 0usize);
         for (k, (&score, &is_spam)) in scores.iter().zip(&s.test_spam).enumerate() {
             if exclude.contains(&k) {
                 continue;
@@ -407,11 +415,13 @@ impl PoisonStudy {
                 spam_bad += usize::from(!flagged);
             } else {
                 ham += 1;
-                ham_bad += usize::from(flagged);
+                ham_bad += usize::from(score >= d.ham_threshold);
+                ham_spam += usize::from(flagged);
             }
         }
         Ok(Measured {
             ham_misclassified: ham_bad as f64 / ham.max(1) as f64,
+            ham_as_spam: ham_spam as f64 / ham.max(1) as f64,
             spam_missed: spam_bad as f64 / spam.max(1) as f64,
             attack_flagged: d.attack_flagged,
             clean_flagged: d.clean_flagged,
@@ -427,10 +437,12 @@ impl PoisonStudy {
         r: &Received,
         defense: PoisonDefense,
     ) -> Result<Defended> {
+        let (ham_cutoff, spam_cutoff) = self.kind.cutoffs();
         match defense {
             PoisonDefense::None => Ok(Defended {
                 fitted: learner.fit(&r.rows)?,
-                threshold: 0.5,
+                ham_threshold: ham_cutoff,
+                threshold: spam_cutoff,
                 attack_flagged: None,
                 clean_flagged: None,
             }),
@@ -453,8 +465,10 @@ impl PoisonStudy {
                     .iter()
                     .map(|v| (fitted.score(v.x), v.spam))
                     .collect();
+                let threshold = dynamic_threshold(&scored);
                 Ok(Defended {
-                    threshold: dynamic_threshold(&scored),
+                    ham_threshold: threshold,
+                    threshold,
                     fitted,
                     attack_flagged: r.poison.iter().any(|&p| p).then_some(0.0),
                     clean_flagged: Some(0.0),
@@ -497,7 +511,8 @@ impl PoisonStudy {
                 let attack_rejected = poison_idx.iter().filter(|&&i| reject[i]).count();
                 Ok(Defended {
                     fitted: learner.fit(&kept)?,
-                    threshold: 0.5,
+                    ham_threshold: ham_cutoff,
+                    threshold: spam_cutoff,
                     attack_flagged: (!poison_idx.is_empty())
                         .then(|| attack_rejected as f64 / poison_idx.len() as f64),
                     clean_flagged: Some(clean_rejected as f64 / clean_n.max(1) as f64),
@@ -521,6 +536,7 @@ impl PoisonStudy {
             defense: defense.name().into(),
             attack_mails,
             ham_misclassified: m.ham_misclassified,
+            ham_as_spam: m.ham_as_spam,
             spam_missed: m.spam_missed,
             attack_flagged: m.attack_flagged,
             clean_flagged: m.clean_flagged,
@@ -625,6 +641,7 @@ impl PoisonStudy {
                     let m = self.measure(learner, s, &r, d, &targets, Some(t))?;
                     let acc = &mut sums[fi][di];
                     acc.0.ham_misclassified += m.ham_misclassified;
+                    acc.0.ham_as_spam += m.ham_as_spam;
                     acc.0.spam_missed += m.spam_missed;
                     acc.0.threshold += m.threshold;
                     if let Some(a) = m.attack_flagged {
@@ -650,6 +667,7 @@ impl PoisonStudy {
                     defense: d.name().into(),
                     attack_mails: attack_count(f, s.train.len()),
                     ham_misclassified: m.ham_misclassified / n,
+                    ham_as_spam: m.ham_as_spam / n,
                     spam_missed: m.spam_missed / n,
                     attack_flagged: m.attack_flagged.map(|a| a / n),
                     clean_flagged: m.clean_flagged.map(|a| a / n),

@@ -6,7 +6,7 @@
 //! * [`dictionary`]: the attack's word list (embedded `wamerican`, a file, or the training
 //!   ham vocabulary).
 //! * [`craft`]: the attack mails and label flips for one attacker share.
-//! * [`learner`]: retraining `NaiveBayes` / `LogisticRegression` on pre-encoded mail with the
+//! * [`learner`]: retraining `NaiveBayes` / `SpamBayes` / `LogisticRegression` on pre-encoded mail with the
 //!   filters' own arithmetic.
 //! * [`roni`]: Reject On Negative Impact; [`threshold`]: the dynamic threshold.
 //! * [`config`]: the settings; [`experiment`]: the study as a library call ([`PoisonConfig`]

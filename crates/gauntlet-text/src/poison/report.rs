@@ -67,8 +67,12 @@ impl DictionaryInfo {
 pub struct CleanRow {
     /// none, roni or threshold.
     pub defense: String,
-    /// Held-out ham at or above the cut-off.
+    /// Held-out ham not called ham: at or above the ham cut-off (SpamBayes: unsure or spam,
+    /// Nelson et al.'s count; NB, LR: spam).
     pub ham_misclassified: f64,
+    /// Held-out ham called spam: at or above the spam cut-off (the strict count; equal to
+    /// `ham_misclassified` for filters without an unsure band).
+    pub ham_as_spam: f64,
     /// Held-out spam below the cut-off.
     pub spam_missed: f64,
     /// RONI: share of the (untrusted) clean training mail it rejects.
@@ -88,8 +92,12 @@ pub struct PoisonRow {
     pub defense: String,
     /// Attack mails added (focused: per target) or labels flipped: round(fraction × training).
     pub attack_mails: usize,
-    /// Held-out ham at or above the cut-off (focused: mean over targets, targets excluded).
+    /// Held-out ham not called ham: at or above the ham cut-off (SpamBayes: unsure or spam,
+    /// Nelson et al.'s count; NB, LR: spam). Focused: mean over targets, targets excluded.
     pub ham_misclassified: f64,
+    /// Held-out ham called spam: at or above the spam cut-off (the strict count; equal to
+    /// `ham_misclassified` for filters without an unsure band).
+    pub ham_as_spam: f64,
     /// Held-out spam below the cut-off.
     pub spam_missed: f64,
     /// Defenses: share of the poison rejected (null without poison or without a defense).
@@ -113,7 +121,7 @@ pub struct PoisonReport {
     pub tool: String,
     /// Seed of every random choice.
     pub seed: u64,
-    /// The filter retrained: nb or lr.
+    /// The filter retrained: nb, lr or spambayes.
     pub filter: String,
     /// The corpus.
     pub corpus: CorpusInfo,
@@ -180,29 +188,31 @@ impl PoisonReport {
                 d.source, d.words
             );
         }
-        s.push_str("Ham misclassified = held-out ham scored at or above the cut-off (spam); spam missed = held-out spam below it.\n\n");
-        s.push_str("## Unpoisoned filter\n\n| defense | ham misclassified | spam missed | clean flagged | cut-off |\n|---|---|---|---|---|\n");
+        s.push_str("Ham misclassified = held-out ham not called ham (at or above the ham cut-off: for SpamBayes unsure or spam, Nelson et al.'s count); ham as spam = held-out ham at or above the spam cut-off (the strict count); spam missed = held-out spam below the spam cut-off.\n\n");
+        s.push_str("## Unpoisoned filter\n\n| defense | ham misclassified | ham as spam | spam missed | clean flagged | cut-off |\n|---|---|---|---|---|---|\n");
         for c in &self.clean {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {:.3} |",
+                "| {} | {} | {} | {} | {} | {:.3} |",
                 c.defense,
                 pct(c.ham_misclassified),
+                pct(c.ham_as_spam),
                 pct(c.spam_missed),
                 opt_pct(c.clean_flagged),
                 c.threshold
             );
         }
-        s.push_str("\n## Poisoned\n\n| attack | share | defense | attack mails | ham misclassified | spam missed | attack flagged | clean flagged | focused success | cut-off | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        s.push_str("\n## Poisoned\n\n| attack | share | defense | attack mails | ham misclassified | ham as spam | spam missed | attack flagged | clean flagged | focused success | cut-off | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "| {} | {} % | {} | {} | {} | {} | {} | {} | {} | {:.3} | {:.1} |",
+                "| {} | {} % | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {:.1} |",
                 r.attack,
                 share(r.fraction),
                 r.defense,
                 r.attack_mails,
                 pct(r.ham_misclassified),
+                pct(r.ham_as_spam),
                 pct(r.spam_missed),
                 opt_pct(r.attack_flagged),
                 opt_pct(r.clean_flagged),
