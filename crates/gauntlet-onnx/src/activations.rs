@@ -11,7 +11,6 @@ use std::collections::HashSet;
 
 use burn::tensor::{DType, Tensor};
 
-use gauntlet_core::model::Classifier;
 use gauntlet_core::{guard, Error, Result};
 
 use crate::OnnxModel;
@@ -85,14 +84,7 @@ impl OnnxModel {
             )));
         }
         let [n, f] = x.dims();
-        if f != self.features() {
-            return Err(Error::Model(format!(
-                "samples have {f} values but '{}' expects {} (shape {:?}); check the input shape",
-                self.label,
-                self.features(),
-                self.sample_shape
-            )));
-        }
+        self.check_features(f)?;
         let x = x.detach();
         let x = match &self.normalization {
             Some(norm) => norm.apply(x, &self.device),

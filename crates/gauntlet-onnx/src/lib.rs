@@ -314,13 +314,8 @@ impl OnnxModel {
         self.run_with(x, Some(pass))
     }
 
-    /// [`OnnxModel::run`] with an optional training pass; logits in the model's precision.
-    fn run_with(
-        &self,
-        x: Tensor<2>,
-        pass: Option<&Pass>,
-    ) -> Result<(Tensor<2>, Vec<BatchStatistics>)> {
-        let [n, f] = x.dims();
+    /// Refuses samples whose value count is not the model's.
+    pub(crate) fn check_features(&self, f: usize) -> Result<()> {
         if f != self.features() {
             return Err(Error::Model(format!(
                 "samples have {f} values but '{}' expects {} (shape {:?}); check the input shape",
@@ -329,6 +324,17 @@ impl OnnxModel {
                 self.sample_shape
             )));
         }
+        Ok(())
+    }
+
+    /// [`OnnxModel::run`] with an optional training pass; logits in the model's precision.
+    fn run_with(
+        &self,
+        x: Tensor<2>,
+        pass: Option<&Pass>,
+    ) -> Result<(Tensor<2>, Vec<BatchStatistics>)> {
+        let [n, f] = x.dims();
+        self.check_features(f)?;
         let x = match &self.normalization {
             Some(norm) => norm.apply(x, &self.device),
             None => x,
