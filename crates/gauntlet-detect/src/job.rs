@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use burn::tensor::Tensor;
+
 use gauntlet_core::data::{read_maybe_gz, Dataset};
 use gauntlet_core::hash::sha256_hex;
 use gauntlet_core::model::Classifier;
@@ -162,25 +164,20 @@ pub fn extract_activations(
     batch_size: usize,
     progress: &dyn Progress,
 ) -> Result<Matrix> {
-    let f = data.features();
-    let device = gauntlet_core::device::compute_device();
     let mut values = Vec::new();
     let mut cols = 0;
-    progress.begin(&format!("activations of '{layer}'"), data.len() as u64);
-    for start in (0..data.len()).step_by(batch_size.max(1)) {
-        let end = (start + batch_size.max(1)).min(data.len());
-        let x = from_rows(
-            data.inputs[start * f..end * f].to_vec(),
-            end - start,
-            f,
-            &device,
-        );
-        let a = model.activations(x, layer)?;
-        cols = a.dims()[1];
-        values.extend(to_vec(a).into_iter().map(f64::from));
-        progress.advance((end - start) as u64);
-    }
-    progress.end();
+    in_batches(
+        data,
+        batch_size,
+        &format!("activations of '{layer}'"),
+        progress,
+        |x| {
+            let a = model.activations(x, layer)?;
+            cols = a.dims()[1];
+            values.extend(to_vec(a).into_iter().map(f64::from));
+            Ok(())
+        },
+    )?;
     Ok(Matrix::new(values, data.len(), cols))
 }
 
@@ -191,23 +188,38 @@ pub fn logits(
     batch_size: usize,
     progress: &dyn Progress,
 ) -> Result<Vec<f32>> {
-    let f = data.features();
-    let device = gauntlet_core::device::compute_device();
     let mut out = Vec::new();
-    progress.begin("losses", data.len() as u64);
-    for start in (0..data.len()).step_by(batch_size.max(1)) {
-        let end = (start + batch_size.max(1)).min(data.len());
-        let x = from_rows(
+    in_batches(data, batch_size, "losses", progress, |x| {
+        out.extend(to_vec(model.logits(x)?));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Feeds the data set to `step` in batches of `batch_size` rows, with progress.
+fn in_batches(
+    data: &Dataset,
+    batch_size: usize,
+    what: &str,
+    progress: &dyn Progress,
+    mut step: impl FnMut(Tensor<2>) -> Result<()>,
+) -> Result<()> {
+    let f = data.features();
+    let batch_size = batch_size.max(1);
+    let device = gauntlet_core::device::compute_device();
+    progress.begin(what, data.len() as u64);
+    for start in (0..data.len()).step_by(batch_size) {
+        let end = (start + batch_size).min(data.len());
+        step(from_rows(
             data.inputs[start * f..end * f].to_vec(),
             end - start,
             f,
             &device,
-        );
-        out.extend(to_vec(model.logits(x)?));
+        ))?;
         progress.advance((end - start) as u64);
     }
     progress.end();
-    Ok(out)
+    Ok(())
 }
 
 impl ScanJob {
