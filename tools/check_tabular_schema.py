@@ -23,7 +23,7 @@ Interpretation of the contract where it leaves room (the Rust side should match)
 - Kinds and bounds are checked exactly (no tolerance): binary in {0, 1}; integer a whole number;
   categorical one of `values`; continuous any finite number; min <= x <= max.
 - Unknown keys in the schema are errors (a typo such as `immutible` must not pass silently).
-- A rule's `name` is optional (reports then show the rule text).
+- A rule's `name` is optional (reports then show the rule text). `if` and `then` are keywords.
 """
 import argparse
 import csv
