@@ -12,6 +12,7 @@ mod progress;
 mod scan;
 mod serve;
 mod settings;
+mod tabular;
 mod text;
 mod text_poison;
 mod train;
@@ -43,6 +44,9 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Spam-filter evasion: attack a text classifier with typos and word tricks.
     TextAudit(Box<text::TextAuditArgs>),
+    /// Evasion of a model on table rows (network or tree ensemble) that keeps the schema's
+    /// rules: immutable features, kinds, bounds, one-hot groups, relations between features.
+    TabularAudit(Box<tabular::TabularAuditArgs>),
     /// Spam-filter poisoning: corrupt a built-in filter's training mail (dictionary, focused,
     /// label-flip), retrain, measure the damage, and defend (RONI, dynamic threshold).
     TextPoison(Box<text_poison::TextPoisonArgs>),
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::TextAudit(args) => text::run(*args),
         Command::TextPoison(args) => text_poison::run(*args),
+        Command::TabularAudit(args) => tabular::run(*args),
         Command::Serve(args) => serve::run(args),
         Command::Train(args) => train::run_train(*args),
         Command::Harden(args) => train::run_harden(*args),
