@@ -104,9 +104,11 @@ impl Ensemble {
     }
 
     /// The aggregated score per output before the post-transform: leaf weights combined by
-    /// the aggregate, averaged for `AVERAGE`, plus `base_values` where there is one per
-    /// output (or the single offset of a one-target regressor); an output no leaf wrote
-    /// reads 0, as onnxruntime reads it.
+    /// the aggregate, averaged for `AVERAGE`, plus the base values (a regressor's when there
+    /// is one per output, or the single offset of a one-target regressor; a classifier's
+    /// `base_values[k]` on class k). A regressor's output no leaf wrote reads 0, as
+    /// onnxruntime reads it. For a binary booster (one score column) `raw_scores[0]` is the
+    /// margin the post-transform turns into probabilities.
     pub fn raw_scores(&self, row: &[f32]) -> Vec<f32> {
         if self.single_output() {
             return vec![self.single_score(row) as f32];
@@ -114,11 +116,14 @@ impl Ensemble {
         let mut scores = self.accumulate(row);
         match self.kind {
             EnsembleKind::Regressor => self.finish_regression(&mut scores),
+            // Classifiers add base value k to class k (one base value: class 0, the margin
+            // of a binary booster).
             EnsembleKind::Classifier { .. } => {
-                if self.base_values.len() == self.n_outputs {
-                    for (s, &b) in scores.iter_mut().zip(&self.base_values) {
-                        s.value = self.round(s.value + b);
-                    }
+                for (s, &b) in scores.iter_mut().zip(&self.base_values) {
+                    *s = Score {
+                        value: self.round(s.value + b),
+                        written: true,
+                    };
                 }
             }
         }
