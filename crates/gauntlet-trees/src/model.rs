@@ -238,7 +238,7 @@ impl TreeModel {
     }
 
     fn check_rows(&self, rows: &[f32]) -> Result<usize, TreeError> {
-        if rows.len() % self.n_features != 0 {
+        if !rows.len().is_multiple_of(self.n_features) {
             return Err(TreeError::Input(format!(
                 "{} values do not make whole rows of {} features; pass n × {} values, row-major",
                 rows.len(),
