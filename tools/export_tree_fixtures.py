@@ -336,6 +336,69 @@ def hand_built():
     classifier("elementwise_chain", b, n_features, [0, 1, 2], x, extra=(nodes, inits, "p"))
 
 
+def tree_ensemble_v5(name, n_features, n_targets, x, thresholds, rng, aggregate=1, post=0,
+                     n_trees=4, depth=3, with_member=False):
+    """The opset-5 `TreeEnsemble` op: interior nodes and leaves in separate columns,
+    modes as a uint8 tensor (6 = BRANCH_MEMBER, its sets in `membership_values`, NaN-ended)."""
+    cols = {k: [] for k in ("feat", "mode", "split", "t", "f", "tl", "fl", "miss")}
+    leaf_t, leaf_w, membership, roots = [], [], [], []
+
+    def grow(level):
+        if level == depth:
+            leaf_t.append(int(rng.integers(n_targets)))
+            leaf_w.append(float(rng.uniform(-1, 1)))
+            return len(leaf_t) - 1, 1
+        i = len(cols["feat"])
+        for k in cols:
+            cols[k].append(0)
+        feature = int(rng.integers(n_features))
+        mode = int(rng.integers(7 if with_member else 6))
+        cols["feat"][i], cols["mode"][i] = feature, mode
+        cols["split"][i] = float(rng.choice(thresholds[feature]))
+        cols["miss"][i] = int(rng.integers(2))
+        if mode == 6:
+            # onnxruntime implements membership for integer values only (gauntlet-trees
+            # refuses BRANCH_MEMBER; kept for experiments with with_member=True)
+            k = int(rng.integers(1, 4))
+            membership.extend(float(v) for v in rng.choice(np.arange(-3, 4), k, replace=False))
+            membership.append(float("nan"))
+        t, tl = grow(level + 1)
+        f, fl = grow(level + 1)
+        cols["t"][i], cols["tl"][i], cols["f"][i], cols["fl"][i] = t, tl, f, fl
+        return i, 0
+
+    for _ in range(n_trees):
+        root, _ = grow(0)
+        roots.append(root)
+    tensor = lambda n, v: oh.make_tensor(n, TensorProto.FLOAT, [len(v)], v)
+    node = oh.make_node(
+        "TreeEnsemble", ["X"], ["Y"], domain=ML, name="ensemble",
+        n_targets=n_targets, aggregate_function=aggregate, post_transform=post,
+        tree_roots=roots, nodes_featureids=cols["feat"],
+        nodes_modes=oh.make_tensor("nodes_modes", TensorProto.UINT8, [len(cols["mode"])], cols["mode"]),
+        nodes_splits=tensor("nodes_splits", cols["split"]),
+        nodes_truenodeids=cols["t"], nodes_trueleafs=cols["tl"],
+        nodes_falsenodeids=cols["f"], nodes_falseleafs=cols["fl"],
+        nodes_missing_value_tracks_true=cols["miss"],
+        membership_values=tensor("membership_values", membership),
+        leaf_targetids=leaf_t, leaf_weights=tensor("leaf_weights", leaf_w))
+    out = [oh.make_tensor_value_info("Y", TensorProto.FLOAT, [None, n_targets])]
+    save(name, make_model(node, n_features, out, ml_opset=5), x, classifier=False)
+
+
+def opset5():
+    rng = np.random.default_rng(5)
+    n_features = 4
+    thresholds = feature_thresholds(n_features, rng)
+    x = grid_rows(300, thresholds, rng)
+    for aggregate, agg_name in ((0, "average"), (1, "sum"), (2, "min"), (3, "max")):
+        tree_ensemble_v5(f"v5_{agg_name}_2t", n_features, 2, x, thresholds, rng, aggregate=aggregate)
+    for post, post_name in ((1, "logistic"), (2, "softmax")):
+        tree_ensemble_v5(f"v5_post_{post_name}", n_features, 3, x, thresholds, rng, post=post)
+    tree_ensemble_v5("v5_sum_1t", n_features, 1, x, thresholds, rng)
+
+
+
 # ---------------------------------------------------------------- real exports
 
 def _bool_ints_patch():
@@ -422,5 +485,6 @@ if __name__ == "__main__":
         if stale.endswith((".onnx", ".npy", ".labels.txt")):
             os.remove(os.path.join(OUT, stale))
     hand_built()
+    opset5()
     if "--hand-built-only" not in sys.argv:
         real_exports()

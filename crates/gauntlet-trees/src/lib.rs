@@ -1,8 +1,8 @@
 //! Tree ensembles from ONNX files, evaluated exactly as onnxruntime evaluates them, with
 //! their structure exposed for structure-aware attacks.
 //!
-//! * [`TreeModel`]: one ONNX file (an `ai.onnx.ml` `TreeEnsembleClassifier` or
-//!   `TreeEnsembleRegressor` and the Cast / Identity / ZipMap / elementwise nodes the
+//! * [`TreeModel`]: one ONNX file (an `ai.onnx.ml` `TreeEnsembleClassifier`,
+//!   `TreeEnsembleRegressor` or opset-5 `TreeEnsemble`, and the Cast / Identity / ZipMap / elementwise nodes the
 //!   exporters put after it) — `predict` returns what onnxruntime returns as the probability
 //!   (classifier) or prediction (regressor) output;
 //! * [`Ensemble`], [`Tree`], [`Node`]: the trees, read-only (`leaf_of`, `raw_scores`);
@@ -16,6 +16,7 @@
 //! `docs/tree-ensembles.md` gives the measured agreement.
 
 mod build;
+mod build_v5;
 pub mod ensemble;
 pub mod error;
 pub mod model;

@@ -7,11 +7,12 @@ use std::path::Path;
 use onnx_ir::{Message, ModelProto, NodeProto};
 use rayon::prelude::*;
 
-use crate::build::ensemble_from_node;
+use crate::build::{ensemble_from_node, Built};
+use crate::build_v5::ensemble_from_tree_ensemble;
 use crate::ensemble::{Ensemble, EnsembleKind, Precision};
 use crate::error::TreeError;
 use crate::postprocess::{PostProcess, Value};
-use crate::proto::{data_type, node_label, qualified_op};
+use crate::proto::{data_type, node_label};
 use crate::tree::Node;
 
 /// Rows per parallel task: small batches stay on the calling thread.
@@ -48,18 +49,6 @@ impl TreeModel {
         })?;
         let nodes: Vec<&NodeProto> = graph.node.iter().collect();
         let is_ml = |n: &NodeProto| n.domain == "ai.onnx.ml";
-        if let Some(n) = nodes
-            .iter()
-            .find(|n| is_ml(n) && n.op_type == "TreeEnsemble")
-        {
-            return Err(TreeError::UnsupportedOp {
-                node: node_label(n),
-                op: qualified_op(n),
-                supported: "ai.onnx.ml::TreeEnsembleClassifier, ai.onnx.ml::TreeEnsembleRegressor \
-                            (export with ai.onnx.ml opset ≤ 4)"
-                    .into(),
-            });
-        }
         let ensembles: Vec<&NodeProto> = nodes
             .iter()
             .copied()
@@ -67,7 +56,7 @@ impl TreeModel {
                 is_ml(n)
                     && matches!(
                         n.op_type.as_str(),
-                        "TreeEnsembleClassifier" | "TreeEnsembleRegressor"
+                        "TreeEnsembleClassifier" | "TreeEnsembleRegressor" | "TreeEnsemble"
                     )
             })
             .collect();
@@ -75,8 +64,8 @@ impl TreeModel {
             match ensembles.as_slice() {
                 [one] => *one,
                 [] => return Err(TreeError::Model(
-                    "the graph has no ai.onnx.ml TreeEnsembleClassifier or TreeEnsembleRegressor \
-                     node; for neural networks use gauntlet-onnx"
+                    "the graph has no ai.onnx.ml TreeEnsembleClassifier, TreeEnsembleRegressor or \
+                     TreeEnsemble node; for neural networks use gauntlet-onnx"
                         .into(),
                 )),
                 many => {
@@ -132,7 +121,14 @@ impl TreeModel {
             )));
         }
 
-        let built = ensemble_from_node(node, declared_width, precision)?;
+        let built = if node.op_type == "TreeEnsemble" {
+            Built {
+                ensemble: ensemble_from_tree_ensemble(node, declared_width, precision)?,
+                labels: Vec::new(),
+            }
+        } else {
+            ensemble_from_node(node, declared_width, precision)?
+        };
         let max_feature = built
             .ensemble
             .trees

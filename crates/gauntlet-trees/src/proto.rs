@@ -8,6 +8,7 @@ use crate::error::TreeError;
 /// ONNX `TensorProto.DataType` codes read here.
 pub(crate) mod data_type {
     pub const FLOAT: i32 = 1;
+    pub const UINT8: i32 = 2;
     pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
     pub const DOUBLE: i32 = 11;
@@ -112,6 +113,33 @@ impl<'a> Attributes<'a> {
         }
     }
 
+    /// A tensor attribute's values as `f64` (`TreeEnsemble`'s `leaf_weights`, `nodes_splits`,
+    /// …); `None` when absent.
+    pub(crate) fn tensor_reals(&self, name: &str) -> Result<Option<Vec<f64>>, TreeError> {
+        match self.find(name) {
+            None => Ok(None),
+            Some(a) => match a.t.as_ref() {
+                Some(t) => reals_of_tensor(t)
+                    .map(Some)
+                    .map_err(|m| self.error(format!("attribute '{name}': {m}"))),
+                None => Err(self.wrong_type(name, "a tensor")),
+            },
+        }
+    }
+
+    /// A tensor attribute's integer values (`TreeEnsemble`'s uint8 `nodes_modes`).
+    pub(crate) fn tensor_ints(&self, name: &str) -> Result<Vec<i64>, TreeError> {
+        match self.find(name) {
+            None => Ok(Vec::new()),
+            Some(a) => match a.t.as_ref() {
+                Some(t) => {
+                    ints_of_tensor(t).map_err(|m| self.error(format!("attribute '{name}': {m}")))
+                }
+                None => Err(self.wrong_type(name, "a tensor")),
+            },
+        }
+    }
+
     /// `name` (a list of floats) or `name_as_tensor` (a float or double tensor), whichever
     /// the file gives, as `f64` (exact for both); `None` when neither is present.
     pub(crate) fn reals(&self, name: &str) -> Result<Option<Vec<f64>>, TreeError> {
@@ -173,8 +201,10 @@ pub(crate) fn ints_of_tensor(t: &TensorProto) -> Result<Vec<i64>, String> {
             .chunks_exact(4)
             .map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
             .collect(),
-        data_type::INT32 => t.int32_data.iter().map(|&v| i64::from(v)).collect(),
-        other => return Err(format!("element type {other} is not int32 or int64")),
+        data_type::UINT8 if !raw.is_empty() => raw.iter().map(|&b| i64::from(b)).collect(),
+        // onnx keeps uint8 values in int32_data when not raw
+        data_type::INT32 | data_type::UINT8 => t.int32_data.iter().map(|&v| i64::from(v)).collect(),
+        other => return Err(format!("element type {other} is not an integer type")),
     };
     check_count(t, values.len())?;
     Ok(values)

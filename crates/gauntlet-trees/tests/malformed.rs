@@ -135,3 +135,27 @@ fn rows_of_the_wrong_width() {
     let err = model.predict(&[0.0; 7]).unwrap_err().to_string();
     assert_mentions(&err, &["7 values", "4 features"]);
 }
+
+#[test]
+fn opset5_set_membership_is_refused_clearly() {
+    let mut model = fixture_model("v5_sum_2t");
+    let modes = ensemble_attribute(&mut model, "nodes_modes")
+        .t
+        .as_mut()
+        .unwrap();
+    if modes.raw_data.is_empty() {
+        modes.int32_data[0] = 6;
+    } else {
+        let mut raw = modes.raw_data.to_vec();
+        raw[0] = 6;
+        modes.raw_data = raw.into();
+    }
+    assert_mentions(&error_of(&model), &["BRANCH_MEMBER", "opset 3"]);
+}
+
+#[test]
+fn opset5_leaf_target_outside_n_targets() {
+    let mut model = fixture_model("v5_sum_2t");
+    ensemble_attribute(&mut model, "leaf_targetids").ints[0] = 5;
+    assert_mentions(&error_of(&model), &["leaf_targetids[0] = 5", "n_targets"]);
+}
