@@ -26,6 +26,7 @@ pub mod schema;
 pub mod space;
 pub mod summary;
 pub mod table;
+pub mod tree_model;
 
 pub use audit::{TabularAudit, TabularRun};
 pub use config::TabularAuditConfig;

@@ -38,9 +38,11 @@ pub fn load_model(path: &Path, width: usize) -> Result<Loaded> {
     let label = path.display().to_string();
     let sha256 = gauntlet_core::hash::sha256_hex(&bytes);
     if holds_tree_ensemble(&bytes, &label)? {
-        return Err(Error::Model {
-            model: label,
-            reason: "tree ensembles are not supported yet".into(),
+        let model = crate::tree_model::TreeTabular::from_bytes(&bytes, &label, width)?;
+        return Ok(Loaded {
+            model: Box::new(model),
+            kind: ModelKind::TreeEnsemble,
+            sha256,
         });
     }
     let network = gauntlet_onnx::OnnxModel::from_bytes(&bytes, &label, None)?;

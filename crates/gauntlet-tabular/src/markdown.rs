@@ -48,21 +48,26 @@ pub fn markdown(report: &Report) -> String {
     );
     let _ = writeln!(
         md,
-        "| attack | rules | attacked | evaded | robust accuracy | features changed (mean / median) | fooled but breaking the rules | queries |\n|---|---|---|---|---|---|---|---|"
+        "| attack | rules | attacked | evaded | robust accuracy | features changed (mean / median) | change size (median) | fooled but breaking the rules | queries |\n|---|---|---|---|---|---|---|---|---|"
     );
     for s in report.attacks.iter().chain([&report.worst]) {
         let l0 = s.l0.as_ref().map_or("–".to_string(), |l| {
             format!("{:.2} / {}", l.mean, l.median)
         });
+        let size = s
+            .distance
+            .as_ref()
+            .map_or("–".to_string(), |d| format!("{:.4}", d.median));
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.attack,
             if s.constrained { "kept" } else { "ignored" },
             s.attacked,
             s.evaded,
             percent(s.robust_accuracy),
             l0,
+            size,
             if s.fooled == 0 {
                 "–".to_string()
             } else {

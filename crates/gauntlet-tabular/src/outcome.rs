@@ -36,6 +36,9 @@ pub struct RowOutcome {
     pub l0: usize,
     /// The summed cost of the changes (equal to `l0` when every feature costs 1).
     pub cost: f64,
+    /// The size of the change: L2 of the per-column change in units of each column's spread
+    /// in the data.
+    pub distance: f64,
     /// Every way the row breaks the schema, in words.
     pub violations: Vec<String>,
     /// The row the attack returned, in the schema's column order.
@@ -91,6 +94,7 @@ pub fn verify(
                 evaded: fooled && violations.is_empty(),
                 l0: changed.len(),
                 cost: space.cost(original, row),
+                distance: space.distance(original, row),
                 changed: changed
                     .iter()
                     .map(|&u| space.units[u].name.clone())

@@ -139,6 +139,20 @@ impl Space {
             .sum()
     }
 
+    /// The size of the change from `original` to `row`: the L2 norm of the per-column change
+    /// in units of each column's spread in the data (so a change of a whole column's range
+    /// counts 1, whatever its unit).
+    pub fn distance(&self, original: &[f32], row: &[f32]) -> f64 {
+        (0..self.width)
+            .map(|c| {
+                let d = (f64::from(row[c]) - f64::from(original[c]))
+                    / self.units[self.unit_of[c]].scale;
+                d * d
+            })
+            .sum::<f64>()
+            .sqrt()
+    }
+
     /// The values unit `u` may be set to from `row` (each a list of column writes), nearest
     /// first where there is an order. Empty for an immutable unit.
     pub fn moves(&self, u: usize, row: &[f32]) -> Vec<Vec<(usize, f32)>> {

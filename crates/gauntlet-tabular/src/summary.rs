@@ -63,6 +63,8 @@ pub struct AttackSummary {
     pub l0: Option<Spread>,
     /// Cost, over evaded rows.
     pub cost: Option<Spread>,
+    /// Size of the change (L2 in units of each column's spread), over evaded rows.
+    pub distance: Option<Spread>,
     /// How often each feature was changed, over evaded rows (most first).
     pub features_changed: Vec<(String, usize)>,
     /// Fooled rows that break the schema, and the share of fooled rows they are.
@@ -128,6 +130,7 @@ impl AttackSummary {
             },
             l0: Spread::of(evaded.iter().map(|o| o.l0 as f64).collect()),
             cost: Spread::of(evaded.iter().map(|o| o.cost).collect()),
+            distance: Spread::of(evaded.iter().map(|o| o.distance).collect()),
             features_changed: ranked(changed),
             violating: violating.len(),
             violation_share: if fooled == 0 {
@@ -143,13 +146,17 @@ impl AttackSummary {
     }
 }
 
-/// Per attacked row, the cheapest evasion among the constrained attacks' outcomes.
+/// Per attacked row, the cheapest evasion among the constrained attacks' outcomes (the
+/// smallest change among equally cheap ones).
 pub fn worst_case<'a>(outcomes: &'a [RowOutcome]) -> Vec<&'a RowOutcome> {
     let mut best: BTreeMap<usize, &RowOutcome> = BTreeMap::new();
     for o in outcomes.iter().filter(|o| o.constrained) {
         let keep = match best.get(&o.row) {
             None => true,
-            Some(b) => (o.evaded && !b.evaded) || (o.evaded && b.evaded && o.cost < b.cost),
+            Some(b) => {
+                (o.evaded && !b.evaded)
+                    || (o.evaded && b.evaded && (o.cost, o.distance) < (b.cost, b.distance))
+            }
         };
         if keep {
             best.insert(o.row, o);
@@ -181,6 +188,7 @@ mod tests {
             changed: vec!["a".into(); cost as usize],
             l0: cost as usize,
             cost,
+            distance: cost,
             violations: violations.iter().map(|s| s.to_string()).collect(),
             adversarial: None,
         }

@@ -4,7 +4,7 @@
 //! the search tries every allowed value of every feature not yet changed (a one-hot group is
 //! one feature), repairs the rules a change breaks, and scores all candidates in one batch.
 //! The first level with a success gives the cheapest evasion found (the fewest features, when
-//! every feature costs 1); otherwise the `width` candidates that gained the most margin per
+//! every feature costs 1; among those, the smallest change); otherwise the `width` candidates that gained the most margin per
 //! unit of cost become the next beam. With a beam as wide as the level, this is exhaustive
 //! search in order of cost; narrower, it is the greedy coordinate search of the tabular
 //! literature (e.g. Cartella et al. 2021) with a beam, and its answer is an upper bound.
@@ -95,7 +95,8 @@ impl BeamSearch {
             row: original.to_vec(),
             merit: 0.0,
         }];
-        let mut best: Option<(f64, f32, Vec<f32>)> = None;
+        // (cost, distance, row): the cheapest success, the smallest change among equals.
+        let mut best: Option<(f64, f64, Vec<f32>)> = None;
         let mut seen: HashSet<Vec<u32>> = HashSet::new();
         for _level in 0..self.max_changes {
             let mut candidates: Vec<Vec<f32>> = Vec::new();
@@ -135,12 +136,13 @@ impl BeamSearch {
                     let margin = goal.margin(s);
                     let cost = space.cost(original, row);
                     if context.success(original, row, s, goal) {
+                        let distance = space.distance(original, row);
                         let better = match &best {
                             None => true,
-                            Some((c, m, _)) => cost < *c || (cost == *c && margin > *m),
+                            Some((c, d, _)) => cost < *c || (cost == *c && distance < *d),
                         };
                         if better {
-                            best = Some((cost, margin, row.clone()));
+                            best = Some((cost, distance, row.clone()));
                         }
                     } else {
                         next.push(State {
