@@ -37,8 +37,9 @@ pub struct TabularAuditArgs {
     /// The CSV column holding the class (overrides the schema's `label`).
     #[arg(long)]
     pub label_column: Option<String>,
-    /// Attacks, comma separated: tree (tree ensembles), cpgd (networks), beam (any model)
-    /// [default: every one the model supports].
+    /// Attacks, comma separated: tree (tree ensembles), cpgd (networks), beam (any model), hsj
+    /// (HopSkipJump, the decision-based fallback) [default: tree, beam and cpgd where the
+    /// model supports them].
     #[arg(long, value_delimiter = ',')]
     pub attacks: Vec<String>,
     /// FROM:TO — attack only rows of class FROM, toward TO (label texts or indices), e.g.
@@ -80,6 +81,9 @@ pub struct TabularAuditArgs {
     /// bounds only].
     #[arg(long)]
     pub eps: Option<f64>,
+    /// hsj: queries per row [default: 5000].
+    #[arg(long)]
+    pub queries: Option<u64>,
     /// Gate: ATTACK=MIN, the least share of attacked rows not evaded (repeatable), e.g.
     /// worst=0.5.
     #[arg(long, value_name = "ATTACK=MIN")]

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::attacks::beam::BeamSearch;
 use crate::attacks::cpgd::ConstrainedPgd;
+use crate::attacks::hsj::DecisionBased;
 use crate::attacks::{Context, Needs, TabularAttack};
-use crate::config::{TabularAuditConfig, ATTACKS};
+use crate::config::{TabularAuditConfig, ATTACKS, DEFAULT_ATTACKS};
 use crate::error::{Error, Result};
 use crate::feasibility::violations;
 use crate::loader::{load_model, ModelKind};
@@ -228,7 +229,7 @@ impl TabularAudit {
                 path: config.model.display().to_string(),
                 sha256: loaded.sha256.clone(),
                 description: model.describe(),
-                classes: classes,
+                classes,
             },
             data: report::DataInfo {
                 path: config.data.display().to_string(),
@@ -354,11 +355,14 @@ impl TabularAudit {
                     ..self.beam.clone()
                 }),
                 "cpgd" => Box::new(self.cpgd.clone()),
+                "hsj" => Box::new(DecisionBased {
+                    queries: self.config.queries,
+                }),
                 _ => Box::new(self.beam.clone()),
             }
         };
         if self.config.attacks.is_empty() {
-            return Ok(ATTACKS
+            return Ok(DEFAULT_ATTACKS
                 .iter()
                 .map(|n| build(n))
                 .filter(|a| offers(a.needs()))
@@ -529,6 +533,9 @@ impl TabularAuditConfig {
                 "beam_width",
                 "beam_width, max_changes and max_queries must each be at least 1",
             ));
+        }
+        if self.queries == 0 {
+            return Err(Error::config("queries", "must be at least 1"));
         }
         if self.steps == 0 || self.restarts == 0 {
             return Err(Error::config(

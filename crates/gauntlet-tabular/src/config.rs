@@ -17,7 +17,8 @@ pub struct TabularAuditConfig {
     pub schema: PathBuf,
     /// The label column (overrides the schema's `label`).
     pub label_column: Option<String>,
-    /// Attacks to run: `beam`, `tree`, `cpgd`; empty: every attack the model supports.
+    /// Attacks to run: `tree`, `beam`, `cpgd`, `hsj`; empty: `tree`, `beam` and `cpgd` where
+    /// the model supports them (`hsj` is the decision-based fallback, asked for by name).
     pub attacks: Vec<String>,
     /// `FROM:TO`: attack only rows of class FROM, toward class TO (label texts or indices),
     /// e.g. `1:0` or `spam:nonspam`. Without it, every correctly classified row, untargeted.
@@ -45,6 +46,8 @@ pub struct TabularAuditConfig {
     pub restarts: usize,
     /// `cpgd`'s L∞ radius in units of each column's spread; none: the schema's bounds only.
     pub eps: Option<f64>,
+    /// Queries per row of `hsj`.
+    pub queries: u64,
     /// Gate thresholds `ATTACK=MIN` on robust accuracy (share of attacked rows not evaded).
     pub fail_under: Vec<String>,
     /// A previous `report.json` (or its directory) to compare with.
@@ -81,6 +84,7 @@ impl Default for TabularAuditConfig {
             steps: 50,
             restarts: 2,
             eps: None,
+            queries: 5_000,
             fail_under: Vec::new(),
             baseline: None,
             max_drop: None,
@@ -93,4 +97,7 @@ impl Default for TabularAuditConfig {
 }
 
 /// Attack names the audit knows.
-pub const ATTACKS: [&str; 3] = ["tree", "beam", "cpgd"];
+pub const ATTACKS: [&str; 4] = ["tree", "beam", "cpgd", "hsj"];
+
+/// The attacks run when none are named (each where the model supports it).
+pub const DEFAULT_ATTACKS: [&str; 3] = ["tree", "beam", "cpgd"];

@@ -58,9 +58,9 @@ pub enum Error {
         /// Why it is rejected.
         reason: String,
     },
-    /// The interpreter failed on an ONNX model.
+    /// The engine shared with the image audit failed (the ONNX interpreter, HopSkipJump).
     #[error(transparent)]
-    Onnx(#[from] gauntlet_core::Error),
+    Engine(#[from] gauntlet_core::Error),
     /// The resume journal could not be used.
     #[error(transparent)]
     Journal(#[from] gauntlet_run::journal::JournalError),

@@ -37,8 +37,9 @@ pub struct RowOutcome {
     /// The summed cost of the changes (equal to `l0` when every feature costs 1).
     pub cost: f64,
     /// The size of the change: L2 of the per-column change in units of each column's spread
-    /// in the data.
-    pub distance: f64,
+    /// in the data. Single precision: it survives the checkpoint's JSON exactly, so a resumed
+    /// run reports what an uninterrupted one does.
+    pub distance: f32,
     /// Every way the row breaks the schema, in words.
     pub violations: Vec<String>,
     /// The row the attack returned, in the schema's column order.
@@ -94,7 +95,7 @@ pub fn verify(
                 evaded: fooled && violations.is_empty(),
                 l0: changed.len(),
                 cost: space.cost(original, row),
-                distance: space.distance(original, row),
+                distance: space.distance(original, row) as f32,
                 changed: changed
                     .iter()
                     .map(|&u| space.units[u].name.clone())

@@ -45,6 +45,10 @@ pub struct Space {
     thresholds: Option<Vec<Vec<f32>>>,
     /// Columns per row.
     width: usize,
+    /// Each column's least value in the data.
+    data_lo: Vec<f32>,
+    /// Each column's greatest value in the data.
+    data_hi: Vec<f32>,
 }
 
 /// Relative grid of steps, in units of a column's spread, tried by models without thresholds.
@@ -111,6 +115,8 @@ impl Space {
             unit_of,
             thresholds,
             width,
+            data_lo: lo,
+            data_hi: hi,
         }
     }
 
@@ -277,6 +283,16 @@ impl Space {
                 row[c] = unit.clamp(row[c]);
             }
         }
+    }
+
+    /// A column's least value in the data and its spread (greatest minus least; 1 for a
+    /// constant column).
+    pub fn data_range(&self, column: usize) -> (f32, f32) {
+        let spread = self.data_hi[column] - self.data_lo[column];
+        (
+            self.data_lo[column],
+            if spread > 0.0 { spread } else { 1.0 },
+        )
     }
 
     /// The unit a column belongs to.

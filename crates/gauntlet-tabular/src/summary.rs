@@ -130,7 +130,7 @@ impl AttackSummary {
             },
             l0: Spread::of(evaded.iter().map(|o| o.l0 as f64).collect()),
             cost: Spread::of(evaded.iter().map(|o| o.cost).collect()),
-            distance: Spread::of(evaded.iter().map(|o| o.distance).collect()),
+            distance: Spread::of(evaded.iter().map(|o| f64::from(o.distance)).collect()),
             features_changed: ranked(changed),
             violating: violating.len(),
             violation_share: if fooled == 0 {
@@ -148,15 +148,12 @@ impl AttackSummary {
 
 /// Per attacked row, the cheapest evasion among the constrained attacks' outcomes (the
 /// smallest change among equally cheap ones).
-pub fn worst_case<'a>(outcomes: &'a [RowOutcome]) -> Vec<&'a RowOutcome> {
+pub fn worst_case(outcomes: &[RowOutcome]) -> Vec<&RowOutcome> {
     let mut best: BTreeMap<usize, &RowOutcome> = BTreeMap::new();
     for o in outcomes.iter().filter(|o| o.constrained) {
         let keep = match best.get(&o.row) {
             None => true,
-            Some(b) => {
-                (o.evaded && !b.evaded)
-                    || (o.evaded && b.evaded && (o.cost, o.distance) < (b.cost, b.distance))
-            }
+            Some(b) => o.evaded && (!b.evaded || (o.cost, o.distance) < (b.cost, b.distance)),
         };
         if keep {
             best.insert(o.row, o);
@@ -188,7 +185,7 @@ mod tests {
             changed: vec!["a".into(); cost as usize],
             l0: cost as usize,
             cost,
-            distance: cost,
+            distance: cost as f32,
             violations: violations.iter().map(|s| s.to_string()).collect(),
             adversarial: None,
         }

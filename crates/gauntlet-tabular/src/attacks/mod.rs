@@ -7,9 +7,11 @@
 //! | `beam` | scores only | a beam search over feature changes, cheapest first (minimum-cost evasion) |
 //! | `tree` | a tree ensemble's thresholds | the same search over the values where a split changes side |
 //! | `cpgd` | input gradients | PGD on the relaxed row, projected to the box and kinds, rules repaired |
+//! | `hsj` | scores only | HopSkipJump on rows scaled to [0, 1], then repaired and reduced (the decision-based fallback) |
 
 pub mod beam;
 pub mod cpgd;
+pub mod hsj;
 pub mod reduce;
 
 use crate::error::Result;
