@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gauntlet_run::gate::{junit, Gate, Judgement, Verdict};
+use gauntlet_run::gate::{junit, Gate, Judgement, Plan, Verdict};
 use gauntlet_run::journal::Journal;
 use gauntlet_run::Progress;
 use serde::{Deserialize, Serialize};
@@ -141,6 +141,16 @@ impl TabularAudit {
         };
 
         let attacks = self.attacks(&loaded.kind)?;
+        // A threshold naming an attack this run does not have is an error before any work.
+        self.gate.check_applicable(&Plan {
+            rows: attacks
+                .iter()
+                .map(|a| a.name().to_string())
+                .chain([WORST.to_string()])
+                .collect(),
+            norm: None,
+            epsilons: Vec::new(),
+        })?;
         let passes: Vec<Pass> = attacks
             .iter()
             .flat_map(|a| {

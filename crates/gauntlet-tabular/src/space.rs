@@ -49,6 +49,8 @@ pub struct Space {
     data_lo: Vec<f32>,
     /// Each column's greatest value in the data.
     data_hi: Vec<f32>,
+    /// Per column, the schema's rules that read it.
+    rules_of: Vec<Vec<usize>>,
 }
 
 /// Relative grid of steps, in units of a column's spread, tried by models without thresholds.
@@ -109,6 +111,12 @@ impl Space {
                 scale: if spread > 0.0 { spread } else { 1.0 },
             });
         }
+        let mut rules_of = vec![Vec::new(); width];
+        for (r, rule) in schema.rules.iter().enumerate() {
+            for c in rule.body.columns() {
+                rules_of[c].push(r);
+            }
+        }
         Space {
             units,
             constrained,
@@ -117,6 +125,7 @@ impl Space {
             width,
             data_lo: lo,
             data_hi: hi,
+            rules_of,
         }
     }
 
@@ -139,9 +148,10 @@ impl Space {
     /// The cost of turning `original` into `row` (the sum of the changed units' costs; with
     /// unit costs, the number of features changed).
     pub fn cost(&self, original: &[f32], row: &[f32]) -> f64 {
-        self.changed(original, row)
+        self.units
             .iter()
-            .map(|&u| self.units[u].cost)
+            .filter(|u| u.columns.iter().any(|&c| original[c] != row[c]))
+            .map(|u| u.cost)
             .sum()
     }
 
@@ -257,6 +267,28 @@ impl Space {
             if !moved {
                 break;
             }
+        }
+    }
+
+    /// `row` after `writes` (each a value of its column's domain) brought into the space:
+    /// repaired only if the constrained space has a rule, reading a written column, that
+    /// the row breaks — the common case of a move that breaks nothing costs a few
+    /// comparisons.
+    pub fn settle(
+        &self,
+        schema: &Schema,
+        original: &[f32],
+        row: &mut [f32],
+        writes: &[(usize, f32)],
+    ) {
+        let broken = self.constrained
+            && writes.iter().any(|&(c, _)| {
+                self.rules_of[c]
+                    .iter()
+                    .any(|&r| !schema.rules[r].body.holds(row))
+            });
+        if broken {
+            self.repair(schema, original, row);
         }
     }
 

@@ -15,6 +15,7 @@
 //! (2020, "An Efficient Adversarial Attack for Tree Ensembles") search, one feature at a time.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::attacks::reduce::reduce;
 use crate::attacks::{Context, Needs, TabularAttack};
@@ -37,10 +38,9 @@ pub struct BeamSearch {
 /// Rows scored per model call, so a wide level does not hold every candidate's scores at once.
 const CHUNK: usize = 8192;
 
+/// A row of the beam.
 struct State {
     row: Vec<f32>,
-    /// Margin gained per unit of cost, the beam's order.
-    merit: f32,
 }
 
 impl TabularAttack for BeamSearch {
@@ -87,19 +87,23 @@ impl TabularAttack for BeamSearch {
 impl BeamSearch {
     fn search(&self, context: &Context, original: &[f32], goal: Goal) -> Result<Option<Vec<f32>>> {
         let space = context.space;
+        let width = space.width();
         let classes = context.model.classes();
         let start_scores = context.model.scores(original)?;
         let start_margin = goal.margin(&start_scores);
         let mut queries = 1u64;
         let mut beam = vec![State {
             row: original.to_vec(),
-            merit: 0.0,
         }];
         // (cost, distance, row): the cheapest success, the smallest change among equals.
         let mut best: Option<(f64, f64, Vec<f32>)> = None;
-        let mut seen: HashSet<Vec<u32>> = HashSet::new();
+        // Rows already scored, by a 64-bit digest of their bits (a collision, at odds of about
+        // 2⁻⁶⁴ per pair, would only skip one candidate).
+        let mut seen: HashSet<u64, BuildHasherDefault<Digested>> = HashSet::default();
+        let mut row = Vec::with_capacity(width);
         for _level in 0..self.max_changes {
-            let mut candidates: Vec<Vec<f32>> = Vec::new();
+            // Candidates, flat: `width` values each.
+            let mut candidates: Vec<f32> = Vec::new();
             for state in &beam {
                 let changed = space.changed(original, &state.row);
                 for u in 0..space.units.len() {
@@ -107,33 +111,34 @@ impl BeamSearch {
                         continue;
                     }
                     for writes in space.moves(u, &state.row) {
-                        let mut row = state.row.clone();
+                        row.clear();
+                        row.extend_from_slice(&state.row);
                         for &(c, v) in &writes {
                             row[c] = v;
                         }
-                        space.repair(context.schema, original, &mut row);
+                        space.settle(context.schema, original, &mut row, &writes);
                         if row == state.row {
                             continue;
                         }
-                        if seen.insert(row.iter().map(|v| v.to_bits()).collect()) {
-                            candidates.push(row);
+                        if seen.insert(digest(&row)) {
+                            candidates.extend_from_slice(&row);
                         }
                     }
                 }
             }
+            let budget_left = self.max_queries.saturating_sub(queries) as usize;
+            candidates.truncate(budget_left.saturating_mul(width));
             if candidates.is_empty() {
                 break;
             }
-            let budget_left = self.max_queries.saturating_sub(queries) as usize;
-            candidates.truncate(budget_left);
-            let mut next: Vec<State> = Vec::with_capacity(candidates.len());
-            for chunk in candidates.chunks(CHUNK) {
-                let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
-                let scores = context.model.scores(&flat)?;
-                queries += chunk.len() as u64;
-                for (i, row) in chunk.iter().enumerate() {
+            // (merit, index) of every candidate that did not succeed.
+            let mut open: Vec<(f32, usize)> = Vec::new();
+            let mut cheapest_open = f64::INFINITY;
+            for (k, chunk) in candidates.chunks(CHUNK * width).enumerate() {
+                let scores = context.model.scores(chunk)?;
+                queries += (chunk.len() / width) as u64;
+                for (i, row) in chunk.chunks(width).enumerate() {
                     let s = &scores[i * classes..(i + 1) * classes];
-                    let margin = goal.margin(s);
                     let cost = space.cost(original, row);
                     if context.success(original, row, s, goal) {
                         let distance = space.distance(original, row);
@@ -142,23 +147,18 @@ impl BeamSearch {
                             Some((c, d, _)) => cost < *c || (cost == *c && distance < *d),
                         };
                         if better {
-                            best = Some((cost, distance, row.clone()));
+                            best = Some((cost, distance, row.to_vec()));
                         }
                     } else {
-                        next.push(State {
-                            row: row.clone(),
-                            merit: (margin - start_margin) / cost.max(1e-9) as f32,
-                        });
+                        let merit = (goal.margin(s) - start_margin) / cost.max(1e-9) as f32;
+                        open.push((merit, k * CHUNK + i));
+                        cheapest_open = cheapest_open.min(cost);
                     }
                 }
             }
             if let Some((best_cost, _, _)) = &best {
                 // Deeper levels cost more, unless costs differ so much that a cheaper path
                 // still lies ahead.
-                let cheapest_open = next
-                    .iter()
-                    .map(|s| space.cost(original, &s.row))
-                    .fold(f64::INFINITY, f64::min);
                 if cheapest_open >= *best_cost {
                     break;
                 }
@@ -166,13 +166,46 @@ impl BeamSearch {
             if queries >= self.max_queries {
                 break;
             }
-            next.sort_by(|a, b| b.merit.total_cmp(&a.merit));
-            next.truncate(self.width);
-            beam = next;
+            open.sort_by(|a, b| b.0.total_cmp(&a.0));
+            beam = open
+                .iter()
+                .take(self.width)
+                .map(|&(_, i)| State {
+                    row: candidates[i * width..(i + 1) * width].to_vec(),
+                })
+                .collect();
         }
         match best {
             Some((_, _, row)) => reduce(context, original, row, goal).map(Some),
             None => Ok(None),
         }
+    }
+}
+
+/// A 64-bit digest of a row's bits (FNV-1a over each value, then a final mix).
+fn digest(row: &[f32]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in row {
+        h ^= u64::from(v.to_bits());
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^ (h >> 31)
+}
+
+/// The set's hasher: its keys are digests already.
+#[derive(Default)]
+struct Digested(u64);
+
+impl Hasher for Digested {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
     }
 }
