@@ -109,6 +109,51 @@ fn a_phishing_audit_writes_the_contract_and_the_gate_decides() {
 }
 
 #[test]
+fn a_config_file_gives_the_settings_and_flags_win() {
+    let scratch = Scratch::new("tabular-cli-config");
+    let config = scratch.0.join("gauntlet.toml");
+    std::fs::write(
+        &config,
+        "model = \"models/tabular/phishing_decision_tree.onnx\"\n\
+         data = \"data/tabular/phishing/test.csv\"\n\
+         schema = \"data/tabular/phishing/schema.toml\"\n\
+         direction = \"1:0\"\nsamples = 5\nattacks = [\"tree\"]\n",
+    )
+    .unwrap();
+    let out = scratch.0.join("out");
+    let run = gauntlet(&[
+        "tabular-audit",
+        "--config",
+        config.to_str().unwrap(),
+        "--samples",
+        "7",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(summary["verdict"], "pass", "{summary}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["clean"]["attacked"], 7,
+        "the flag wins over the file"
+    );
+    let attacks: Vec<&str> = report["attacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["attack"].as_str().unwrap())
+        .collect();
+    assert_eq!(attacks, ["tree", "tree"]);
+}
+
+#[test]
 fn mistakes_are_explained() {
     let scratch = Scratch::new("tabular-cli-errors");
     let out = scratch.0.to_str().unwrap();

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use gauntlet_run::markup::escape;
 
-use crate::markdown::{markdown, percent};
+use crate::markdown::{cells, markdown, percent};
 use crate::outcome::RowOutcome;
 use crate::report::Report;
 use crate::schema::Schema;
@@ -55,17 +55,11 @@ pub fn page(report: &Report, worst: &[&RowOutcome], schema: &Schema, table: &Tab
     );
     h.push_str(
         "<table><tr><th class=\"l\">attack</th><th>rules</th><th>attacked</th><th>evaded</th>\
-         <th>robust accuracy</th><th>features changed<br>mean / median / max</th><th>change size<br>median</th>\
+         <th>robust accuracy</th><th>features changed<br>mean / median</th><th>change size<br>median</th>\
          <th>fooled but breaking the rules</th><th>queries</th><th>seconds</th></tr>",
     );
     for s in report.attacks.iter().chain([&report.worst]) {
-        let l0 = s.l0.as_ref().map_or("–".to_string(), |l| {
-            format!("{:.2} / {} / {}", l.mean, l.median, l.max)
-        });
-        let size = s
-            .distance
-            .as_ref()
-            .map_or("–".to_string(), |d| format!("{:.4}", d.median));
+        let [l0, size, broken] = cells(s);
         let _ = write!(
             h,
             "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
@@ -76,7 +70,7 @@ pub fn page(report: &Report, worst: &[&RowOutcome], schema: &Schema, table: &Tab
             percent(s.robust_accuracy),
             l0,
             size,
-            if s.fooled == 0 { "–".into() } else { format!("{} of {} ({})", s.violating, s.fooled, percent(s.violation_share)) },
+            broken,
             s.queries,
             s.seconds
         );

@@ -4,7 +4,30 @@
 use std::fmt::Write as _;
 
 use crate::report::Report;
-use crate::summary::WORST;
+use crate::summary::{AttackSummary, WORST};
+
+/// The cells both reports show for an attack: features changed (mean / median), change size
+/// (median), and the fooling rows that break the schema.
+pub fn cells(s: &AttackSummary) -> [String; 3] {
+    let l0 = s.l0.as_ref().map_or("–".to_string(), |l| {
+        format!("{:.2} / {}", l.mean, l.median)
+    });
+    let size = s
+        .distance
+        .as_ref()
+        .map_or("–".to_string(), |d| format!("{:.4}", d.median));
+    let broken = if s.fooled == 0 {
+        "–".to_string()
+    } else {
+        format!(
+            "{} of {} ({})",
+            s.violating,
+            s.fooled,
+            percent(s.violation_share)
+        )
+    };
+    [l0, size, broken]
+}
 
 /// A percentage with one decimal.
 pub fn percent(x: f64) -> String {
@@ -51,13 +74,7 @@ pub fn markdown(report: &Report) -> String {
         "| attack | rules | attacked | evaded | robust accuracy | features changed (mean / median) | change size (median) | fooled but breaking the rules | queries |\n|---|---|---|---|---|---|---|---|---|"
     );
     for s in report.attacks.iter().chain([&report.worst]) {
-        let l0 = s.l0.as_ref().map_or("–".to_string(), |l| {
-            format!("{:.2} / {}", l.mean, l.median)
-        });
-        let size = s
-            .distance
-            .as_ref()
-            .map_or("–".to_string(), |d| format!("{:.4}", d.median));
+        let [l0, size, broken] = cells(s);
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -68,16 +85,7 @@ pub fn markdown(report: &Report) -> String {
             percent(s.robust_accuracy),
             l0,
             size,
-            if s.fooled == 0 {
-                "–".to_string()
-            } else {
-                format!(
-                    "{} of {} ({})",
-                    s.violating,
-                    s.fooled,
-                    percent(s.violation_share)
-                )
-            },
+            broken,
             if s.attack == WORST {
                 "–".to_string()
             } else {
