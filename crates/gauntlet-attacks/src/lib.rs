@@ -88,6 +88,7 @@ pub mod simba;
 pub mod smooth_adv;
 pub mod square;
 pub mod transfer;
+pub mod uap;
 
 mod attack;
 mod decision;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use gauntlet_core::{Error, Result};
 
-use crate::{apgd, boundary, cw, deepfool, fab, fgsm, hsj, pgd, simba, square, Attack};
+use crate::{apgd, boundary, cw, deepfool, fab, fgsm, hsj, pgd, simba, square, uap, Attack};
 
 /// Most iterations [`AttackSettings::validated`] accepts.
 pub const MAX_STEPS: usize = 100_000;
@@ -101,6 +101,7 @@ pub const ATTACK_NAMES: &[&str] = &[
     "simba-dct",
     "hsj",
     "boundary",
+    "uap",
 ];
 
 /// Attack suites, run as ensembles in increasing cost (AutoAttack, Croce & Hein 2020).
@@ -171,6 +172,7 @@ pub fn by_name(name: &str, settings: &AttackSettings) -> Result<Box<dyn Attack>>
         "simba-dct" => Box::new(simba::Simba::dct(queries)),
         "hsj" | "hopskipjump" => Box::new(hsj::HopSkipJump::new(queries)),
         "boundary" => Box::new(boundary::Boundary::new(queries)),
+        "uap" | "universal" => Box::new(uap::Universal::new(steps, s.rel_step)?),
         "fab" => Box::new(fab::Fab::new(steps, s.restarts)?),
         "fab-t" | "fabt" => Box::new(fab::Fab::targeted(
             steps,

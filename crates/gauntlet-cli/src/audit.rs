@@ -108,9 +108,9 @@ pub struct AuditArgs {
     #[arg(long)]
     pub eps: Option<String>,
     /// Attacks, comma-separated (white-box: fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab, fab-t,
-    /// cw, deepfool; black-box: square, simba, simba-dct, hsj, boundary, transfer-<attack>), or a
-    /// suite run as an ensemble: auto (= standard: apgd-ce, apgd-t, fab-t, square) or fast
-    /// (apgd-ce, apgd-t) [auto].
+    /// cw, deepfool, uap (one perturbation for a whole batch); black-box: square, simba,
+    /// simba-dct, hsj, boundary, transfer-<attack>), or a suite run as an ensemble: auto
+    /// (= standard: apgd-ce, apgd-t, fab-t, square) or fast (apgd-ce, apgd-t) [auto].
     #[arg(long)]
     pub attacks: Option<String>,
     /// Iterations of iterative attacks (defaults: 40 for pgd, 50 for deepfool, 100 otherwise).
