@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use gauntlet_attacks::pgd::Pgd;
-use gauntlet_attacks::{Attack, AttackInput};
+use gauntlet_attacks::{by_name, default_queries, Attack, AttackInput, AttackSettings};
 use gauntlet_audit::{List, OnnxOptions};
 use gauntlet_core::criterion::Criterion;
 use gauntlet_core::data::{parse_inputs, parse_labels};
@@ -50,6 +50,20 @@ pub struct BenchArgs {
     /// [default: 128 on the embedded CNN, the batch size with --model]; 0 skips it.
     #[arg(long)]
     pub train_batch_size: Option<usize>,
+    /// Attacks measured one by one (samples/s and cores busy), comma separated; "none" skips
+    /// them [default: AutoAttack's apgd-ce, apgd-t, fab-t, square].
+    #[arg(long, value_delimiter = ',')]
+    pub attacks: Vec<String>,
+    /// Samples each attack of --attacks runs on [default: 64 on the embedded CNN, 8 with
+    /// --model].
+    #[arg(long)]
+    pub attack_samples: Option<usize>,
+    /// Iterations of each iterative attack of --attacks [default: 20].
+    #[arg(long, default_value_t = 20)]
+    pub attack_steps: usize,
+    /// Queries per sample of each black-box attack of --attacks [default: 500].
+    #[arg(long, default_value_t = 500)]
+    pub attack_queries: u64,
     /// Seed of the random inputs used with --model (uniform in [0, 1]).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -260,6 +274,52 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             outcome.gradient_evals
         );
         rows.push((name, rate, usage));
+    }
+
+    // Each attack at a budget too small to break samples (every iteration and query is paid
+    // for), on a slice of the batch: its throughput and how many cores it keeps busy.
+    let names: Vec<String> = if args.attacks.is_empty() {
+        ["apgd-ce", "apgd-t", "fab-t", "square"]
+            .map(String::from)
+            .to_vec()
+    } else if args.attacks.iter().any(|a| a == "none") {
+        Vec::new()
+    } else {
+        args.attacks.clone()
+    };
+    let attack_n = pick(args.attack_samples, 64, 8).min(n);
+    if !names.is_empty() && attack_n > 0 {
+        let f = model.features();
+        let x = &work.x[..attack_n * f];
+        let labels = &work.labels[..attack_n];
+        let criterion = Criterion::Untargeted;
+        let settings = AttackSettings {
+            steps: Some(args.attack_steps.max(1)),
+            queries: Some(args.attack_queries),
+            ..AttackSettings::default()
+        };
+        for name in &names {
+            let attack = by_name(name, &settings)?;
+            let norm = if attack.norms().contains(&Norm::Linf) {
+                Norm::Linf
+            } else {
+                Norm::L2
+            };
+            let threat = ThreatModel::new(norm, &[0.01], Bounds::default())?;
+            let input = AttackInput::new(model, x, labels, &criterion, &threat)?;
+            let (_, usage) =
+                measure(|| Ok(attack.run(&input, &mut StdRng::seed_from_u64(args.seed))?))?;
+            let budget = if default_queries(name).is_some() {
+                format!("{} queries", args.attack_queries)
+            } else {
+                format!("{} steps", args.attack_steps.max(1))
+            };
+            rows.push((
+                format!("{name} ({budget}, {attack_n} samples, ε = 0.01)"),
+                attack_n as f64 / usage.wall.as_secs_f64(),
+                usage,
+            ));
+        }
     }
 
     println!(
