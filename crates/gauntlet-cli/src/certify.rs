@@ -2,6 +2,7 @@
 //! certification → the report and the terminal. Ctrl-C stops after the sample in hand and
 //! writes what is done (status `incomplete`, exit 2).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,12 +15,16 @@ use gauntlet_audit::OnnxOptions;
 use gauntlet_core::data::Dataset;
 use gauntlet_core::model::Classifier;
 use gauntlet_core::threat::{parse_epsilons, Bounds, Norm, ThreatModel};
-use gauntlet_eval::certification::{run_certification, CertifyPlan, STANDARD_RADII};
+use gauntlet_eval::certification::{
+    run_certification_resumable, BrokenCertificate, CertifyPlan, SampleResult, STANDARD_RADII,
+};
+use gauntlet_eval::certify_journal::{SampleJournal, SampleRecord};
 use gauntlet_eval::smoothing::Smoothing;
 use gauntlet_report::certify::{
     certify_table, describe_broken, write_certify_report, CertifyManifest, CertifyReport,
 };
 use gauntlet_report::DataInfo;
+use gauntlet_run::journal::Journal;
 
 use crate::audit::redact_command;
 use crate::progress::{interrupted, Bar};
@@ -78,6 +83,34 @@ pub struct CertifyArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Start afresh instead of resuming from the checkpoint an interrupted run left in --out.
+    #[arg(long)]
+    pub fresh: bool,
+}
+
+/// The checkpoint of finished samples inside the output directory.
+const CHECKPOINT_FILE: &str = "certify-checkpoint.jsonl";
+
+/// Finished samples restored from, and recorded to, the checkpoint journal.
+struct Resume {
+    journal: Journal,
+    restored: HashMap<usize, SampleRecord>,
+}
+
+impl SampleJournal for Resume {
+    fn restored(&mut self, index: usize) -> Option<(SampleResult, Vec<BrokenCertificate>)> {
+        self.restored.remove(&index).map(|r| r.results())
+    }
+
+    fn record(
+        &mut self,
+        result: &SampleResult,
+        broken: &[BrokenCertificate],
+    ) -> gauntlet_core::Result<()> {
+        self.journal
+            .append(&SampleRecord::new(result, broken))
+            .map_err(|e| gauntlet_core::Error::Data(e.to_string()))
+    }
 }
 
 /// Runs `gauntlet certify`.
@@ -123,8 +156,35 @@ pub fn run(args: CertifyArgs) -> Result<ExitCode> {
     }
     gauntlet_eval::check_data(&model, &data, &threat)?;
 
+    // Everything that decides the per-sample results: a checkpoint of another run is discarded.
+    let fingerprint = gauntlet_core::hash::sha256_hex(
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "plan": plan.describe(),
+            "model": model.sha256(),
+            "data": data.sha256,
+            "samples": data.len(),
+        })
+        .to_string()
+        .as_bytes(),
+    );
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
+    let opened =
+        Journal::open::<SampleRecord>(&args.out.join(CHECKPOINT_FILE), &fingerprint, args.fresh)?;
+    let resumed = opened.records.len();
+    let mut resume = Resume {
+        journal: opened.journal,
+        restored: opened.records.into_iter().map(|r| (r.index(), r)).collect(),
+    };
+    if resumed > 0 && !args.quiet {
+        eprintln!(
+            "resumed {resumed} finished samples from {} (pass --fresh to recompute)",
+            args.out.join(CHECKPOINT_FILE).display()
+        );
+    }
     let progress = Bar::new(args.quiet);
-    let certification = run_certification(&model, &data, &plan, &progress)?;
+    let certification = run_certification_resumable(&model, &data, &plan, &progress, &mut resume)?;
     let manifest = CertifyManifest {
         gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
         command: redact_command(std::env::args().collect()),
@@ -172,9 +232,13 @@ pub fn run(args: CertifyArgs) -> Result<ExitCode> {
         eprintln!("error: {e}");
     }
     if !certification.complete() || interrupted() {
-        eprintln!("the report holds the samples that finished (status: incomplete)");
+        eprintln!(
+            "the report holds the samples that finished (status: incomplete); rerun the same \
+             command to resume"
+        );
         return Ok(ExitCode::from(2));
     }
+    resume.journal.finish()?;
     Ok(ExitCode::from(
         if certification.broken_certificates.is_empty() {
             0

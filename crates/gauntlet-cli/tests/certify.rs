@@ -236,3 +236,82 @@ fn sigint_writes_a_partial_report_and_exits_2() {
         .contains("interrupted"));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn an_interrupted_certification_resumes_to_the_uninterrupted_result() {
+    let flags = [
+        "--sigma",
+        "0.25",
+        "--n0",
+        "10",
+        "--n",
+        "400",
+        "--samples",
+        "40",
+        "--seed",
+        "3",
+        "--attack-steps",
+        "2",
+        "--attack-samples",
+        "2",
+        "--predict-n",
+        "100",
+    ];
+    let whole = out_dir("resume-whole");
+    let output = certify(&whole, &flags).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let per_sample = |dir: &Path| -> serde_json::Value {
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+        report["per_sample"].clone()
+    };
+    let expected = per_sample(&whole);
+    assert!(
+        !whole.join("certify-checkpoint.jsonl").exists(),
+        "a finished run removes its checkpoint"
+    );
+
+    let parts = out_dir("resume-parts");
+    let child = certify(&parts, &flags)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (exit, err) = interrupt(child, Duration::from_millis(1500), Duration::from_secs(60));
+    if exit.code() == Some(2) {
+        // Stopped midway: the checkpoint holds the finished samples (and its header).
+        let checkpoint = std::fs::read_to_string(parts.join("certify-checkpoint.jsonl")).unwrap();
+        assert!(checkpoint.lines().count() > 1, "{err}");
+    }
+    // The rerun without --quiet, to read what it restored.
+    let rerun = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .arg("certify")
+        .args([
+            "--model",
+            root().join("models/mnist_cnn.onnx").to_str().unwrap(),
+        ])
+        .args([
+            "--inputs",
+            root().join("data/mnist-demo/x.npy").to_str().unwrap(),
+        ])
+        .args([
+            "--labels",
+            root().join("data/mnist-demo/y.npy").to_str().unwrap(),
+        ])
+        .args(["--out", parts.to_str().unwrap()])
+        .args(flags)
+        .output()
+        .unwrap();
+    assert_eq!(rerun.status.code(), Some(0), "{}", stderr(&rerun));
+    if exit.code() == Some(2) {
+        assert!(stderr(&rerun).contains("resumed"), "{}", stderr(&rerun));
+    }
+    assert!(!parts.join("certify-checkpoint.jsonl").exists());
+    assert_eq!(
+        per_sample(&parts),
+        expected,
+        "resumed and uninterrupted results differ"
+    );
+    let _ = std::fs::remove_dir_all(&whole);
+    let _ = std::fs::remove_dir_all(&parts);
+}

@@ -27,6 +27,8 @@ use gauntlet_core::model::Differentiable;
 use gauntlet_core::threat::{Bounds, Norm};
 use gauntlet_core::{Error, Result};
 
+pub use crate::certified::{Attacked, BrokenCertificate, SampleResult};
+use crate::certify_journal::{NoJournal, SampleJournal};
 use crate::smoothing::{check_alpha, Certificate, Smoothing};
 use crate::Progress;
 
@@ -101,39 +103,6 @@ impl CertifyPlan {
     }
 }
 
-/// The smoothed prediction on the attacked input at one radius.
-#[derive(Debug, Clone, Serialize)]
-pub struct Attacked {
-    /// The attack's L2 budget.
-    pub radius: f32,
-    /// PREDICT on the adversarial point; `None`: abstained.
-    pub prediction: Option<i64>,
-    /// L2 distance of the adversarial point from the input.
-    pub perturbation: f32,
-}
-
-/// One sample's results.
-#[derive(Debug, Clone, Serialize)]
-pub struct SampleResult {
-    /// Index in the data set.
-    pub index: usize,
-    /// True class.
-    pub label: i64,
-    /// CERTIFY's class (`None`: abstained).
-    pub prediction: Option<i64>,
-    /// Lower confidence bound on the top class's probability under noise.
-    pub pa_lower: f64,
-    /// Certified L2 radius (0 when abstaining).
-    pub radius: f64,
-    /// CERTIFY returned the true class.
-    pub correct: bool,
-    /// PREDICT on the clean input (`None`: abstained).
-    pub clean_prediction: Option<i64>,
-    /// PREDICT on the SmoothAdv point of each radius > 0 (empty when the sample was not
-    /// attacked: neither certified nor correctly predicted).
-    pub attacked: Vec<Attacked>,
-}
-
 /// Certified and empirical accuracy at one radius.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct RadiusRow {
@@ -144,25 +113,6 @@ pub struct RadiusRow {
     /// Share of samples whose smoothed prediction stays correct under the SmoothAdv attack of
     /// every budget ≤ `radius` (an upper bound); at 0, the clean smoothed accuracy.
     pub empirical_accuracy: f64,
-}
-
-/// A certificate an attack broke: a bug, in the model's evaluation or in gauntlet.
-#[derive(Debug, Clone, Serialize)]
-pub struct BrokenCertificate {
-    /// Index of the sample.
-    pub index: usize,
-    /// The certified class.
-    pub certified_class: i64,
-    /// The certified radius.
-    pub certified_radius: f64,
-    /// The attack's budget, smaller than the certified radius.
-    pub attack_radius: f32,
-    /// The adversarial point's distance from the input.
-    pub perturbation: f32,
-    /// What PREDICT said on the adversarial point, with `confirm_draws` draws.
-    pub attacked_prediction: i64,
-    /// Draws of the confirming PREDICT.
-    pub confirm_draws: u64,
 }
 
 /// The run's results.
@@ -208,6 +158,19 @@ pub fn run_certification(
     plan: &CertifyPlan,
     progress: &dyn Progress,
 ) -> Result<Certification> {
+    run_certification_resumable(model, data, plan, progress, &mut NoJournal)
+}
+
+/// [`run_certification`] with a journal: samples an earlier run finished are restored from
+/// it (each sample's draws depend only on the seed and its index, so they are the same), and
+/// every newly finished sample is recorded before the next starts.
+pub fn run_certification_resumable(
+    model: &dyn Differentiable,
+    data: &Dataset,
+    plan: &CertifyPlan,
+    progress: &dyn Progress,
+    journal: &mut dyn SampleJournal,
+) -> Result<Certification> {
     plan.validate()?;
     let start = Instant::now();
     let features = data.features();
@@ -221,10 +184,20 @@ pub fn run_certification(
             interrupted = true;
             break;
         }
+        if let Some((result, mut found)) = journal.restored(index) {
+            per_sample.push(result);
+            broken.append(&mut found);
+            progress.advance(1);
+            continue;
+        }
         let x = &data.inputs[index * features..(index + 1) * features];
         let label = data.labels[index];
         match certify_sample(model, x, label, index, plan) {
             Ok((result, mut found)) => {
+                if let Err(e) = journal.record(&result, &found) {
+                    errors.push(format!("sample {index}: {e}"));
+                    break;
+                }
                 per_sample.push(result);
                 broken.append(&mut found);
             }

@@ -12,6 +12,8 @@
 //! [`certification`] (both over a data set, with the SmoothAdv attack as the empirical side).
 
 pub mod certification;
+pub mod certified;
+pub mod certify_journal;
 pub mod checkpoint;
 pub mod diagnostics;
 mod evaluation;
