@@ -267,7 +267,8 @@ impl Apgd {
         let m = open.len();
         let clean = rows.clean_rows(&open);
         let radii = rows.radii(&open);
-        let noise = random_start(norm, m, f, &radii, rng);
+        let mut noise = random_start(norm, m, f, &radii, rng);
+        input.threat().confine(&mut noise, f);
         let start: Vec<f32> = clean
             .iter()
             .zip(&noise)

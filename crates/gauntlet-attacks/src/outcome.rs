@@ -177,6 +177,8 @@ fn verify(input: &AttackInput, candidates: Vec<Vec<f32>>) -> Result<Vec<EpsilonO
     let mut per_eps = Vec::with_capacity(candidates.len());
     for (rows, &eps) in candidates.into_iter().zip(threat.epsilons()) {
         let mut delta: Vec<f32> = rows.iter().zip(x).map(|(a, x)| a - x).collect();
+        // A region-confined threat: nothing outside the mask changes, whatever the attack did.
+        threat.confine(&mut delta, f);
         norm.project_rows(&mut delta, f, eps);
         let adversarial: Vec<f32> = delta
             .iter()

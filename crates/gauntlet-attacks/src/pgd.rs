@@ -109,7 +109,8 @@ impl FixedBudget for Pgd {
             let clean = rows.clean_rows(active.rows());
             let radii = rows.radii(active.rows());
             let start: Vec<f32> = if self.random_start {
-                let noise = random_start(norm, active.len(), f, &radii, rng);
+                let mut noise = random_start(norm, active.len(), f, &radii, rng);
+                input.threat().confine(&mut noise, f);
                 clean
                     .iter()
                     .zip(&noise)

@@ -89,6 +89,9 @@ pub struct AuditConfig {
     pub black_box: bool,
     /// Surrogate ONNX model for `transfer-<attack>` attacks.
     pub surrogate: Option<PathBuf>,
+    /// A black-and-white PNG at the model's input resolution: attacks change only the white
+    /// pixels (every channel); the black ones never change.
+    pub mask: Option<PathBuf>,
     /// Total rows a black-box target may receive over the run (after the answer cache).
     pub max_queries: Option<u64>,
     /// A live HTTP(S) prediction endpoint, attacked by queries.
@@ -203,6 +206,7 @@ impl Default for AuditConfig {
             model: None,
             black_box: false,
             surrogate: None,
+            mask: None,
             max_queries: None,
             target: None,
             target_cmd: None,

@@ -31,6 +31,7 @@
 
 mod check;
 pub mod config;
+pub mod mask;
 pub mod merge;
 mod rows;
 mod run;

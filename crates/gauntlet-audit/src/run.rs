@@ -11,6 +11,7 @@ use gauntlet_attacks::transfer::Transfer;
 use gauntlet_attacks::{by_name, Attack};
 use gauntlet_core::criterion::Criterion;
 use gauntlet_core::data::Dataset;
+use gauntlet_core::masked::MaskedGradients;
 use gauntlet_core::model::Differentiable;
 use gauntlet_core::threat::ThreatModel;
 use gauntlet_eval::diagnostics::{diagnose, Diagnostic};
@@ -84,6 +85,20 @@ impl Audit {
         let config = &self.config;
         let target = Target::load(config, &self.onnx, self.stop.clone())?;
         let model = target.model();
+        // A region-confined audit: the threat model carries the mask (the verification removes
+        // every change outside it) and gradient attacks see gradients only inside it.
+        let (threat, masked) = match &config.mask {
+            Some(path) => {
+                let mask = crate::mask::load_mask(path, model.sample_shape())?;
+                let threat = self.threat.clone().with_mask(mask.clone())?;
+                (threat, Some(MaskedGradients::new(model, mask)))
+            }
+            None => (self.threat.clone(), None),
+        };
+        let model: &dyn Differentiable = match &masked {
+            Some(m) => m,
+            None => model,
+        };
         let inputs = config.inputs.as_ref().expect("checked");
         let labels = config.labels.as_ref().expect("checked");
         let mut data = Dataset::load(inputs, labels)?;
@@ -123,7 +138,7 @@ impl Audit {
         let (attacks, surrogate_sha256) = self.build_attacks()?;
         let plan = AuditPlan {
             attacks,
-            threat: self.threat.clone(),
+            threat: threat.clone(),
             criterion: criterion.clone(),
             batch_size: config.batch_size,
             seed: config.seed,
@@ -147,7 +162,7 @@ impl Audit {
             target_sha256: &target.info.sha256,
             data_sha256: &data.sha256,
             samples: total,
-            threat: &self.threat,
+            threat: &threat,
             criterion: &criterion,
             attacks: plan.attacks.iter().map(|a| a.describe()).collect(),
             ensemble: self.ensemble,

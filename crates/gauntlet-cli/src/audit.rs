@@ -81,6 +81,10 @@ pub struct AuditArgs {
     /// …: crafted with the named white-box attack on the surrogate, evaluated on the target).
     #[arg(long, value_name = "SURROGATE.onnx")]
     pub surrogate: Option<PathBuf>,
+    /// Confine every attack to a region: a black-and-white PNG at the model's input resolution
+    /// (white: may change, every channel; black: never changes).
+    #[arg(long, value_name = "FILE.png")]
+    pub mask: Option<PathBuf>,
     /// Total queries a black-box target may receive over the whole run (after the cache);
     /// once spent, the remaining samples are recorded as not attacked.
     #[arg(long, value_name = "N")]

@@ -202,6 +202,10 @@ pub struct ThreatModel {
     norm: Norm,
     epsilons: Vec<f32>,
     bounds: Bounds,
+    /// Per feature, 1 where the attacker may change it and 0 where it must stay exactly as
+    /// it is (a region: the glasses, a sticker); `None`: every feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mask: Option<Vec<f32>>,
 }
 
 impl ThreatModel {
@@ -242,7 +246,52 @@ impl ThreatModel {
             norm,
             epsilons,
             bounds,
+            mask: None,
         })
+    }
+
+    /// The same threat model confined to a region: `mask` holds one value per feature, 1
+    /// where the attacker may change the feature and 0 where it must not change at all.
+    pub fn with_mask(self, mask: Vec<f32>) -> Result<Self> {
+        if let Some((i, v)) = mask.iter().enumerate().find(|(_, &v)| v != 0.0 && v != 1.0) {
+            return Err(Error::Parameter(format!(
+                "mask value {v} at feature {i}: a mask holds only 0 (never changes) and 1 (may change)"
+            )));
+        }
+        if !mask.contains(&1.0) {
+            return Err(Error::Parameter(
+                "the mask allows no change anywhere (it is all 0); paint the region the attacker \
+                 may change white"
+                    .into(),
+            ));
+        }
+        Ok(ThreatModel {
+            mask: Some(mask),
+            ..self
+        })
+    }
+
+    /// The same threat model (norm, box, region) at other budgets.
+    pub fn with_epsilons(&self, epsilons: &[f32]) -> Result<Self> {
+        let mut threat = ThreatModel::new(self.norm, epsilons, self.bounds)?;
+        threat.mask = self.mask.clone();
+        Ok(threat)
+    }
+
+    /// The region the attacker may change, one 0/1 value per feature; `None`: everywhere.
+    pub fn mask(&self) -> Option<&[f32]> {
+        self.mask.as_deref()
+    }
+
+    /// `delta` (rows of `features` values) with every change outside the mask removed.
+    pub fn confine(&self, delta: &mut [f32], features: usize) {
+        if let Some(mask) = &self.mask {
+            for row in delta.chunks_mut(features) {
+                for (d, m) in row.iter_mut().zip(mask) {
+                    *d *= m;
+                }
+            }
+        }
     }
 
     /// The norm budgets are measured in.

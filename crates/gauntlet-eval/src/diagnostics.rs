@@ -16,7 +16,7 @@ use gauntlet_core::device::compute_device;
 use gauntlet_core::loss::Objective;
 use gauntlet_core::model::{loss_and_grad, AnswerKind, Differentiable};
 use gauntlet_core::tensor::{from_rows, to_vec};
-use gauntlet_core::threat::{Norm, ThreatModel};
+use gauntlet_core::threat::Norm;
 use gauntlet_core::Result;
 
 use crate::{AuditPlan, Evaluation};
@@ -98,7 +98,7 @@ pub fn diagnose(
             Norm::L2 => width * (f as f32).sqrt(),
             Norm::L1 => width * f as f32,
         };
-        let threat = ThreatModel::new(plan.threat.norm(), &[huge], b)?;
+        let threat = plan.threat.with_epsilons(&[huge])?;
         let x = data.rows(&probe);
         let labels: Vec<i64> = probe.iter().map(|&i| data.labels[i]).collect();
         let criterion = Criterion::Untargeted;

@@ -374,8 +374,7 @@ impl AttackRun<'_> {
                     batch.id
                 )));
             }
-            let threat =
-                ThreatModel::new(self.plan.threat.norm(), open, self.plan.threat.bounds())?;
+            let threat = self.plan.threat.with_epsilons(open)?;
             match self.run_batch(members, batch.id, &threat) {
                 Ok(mut record) => {
                     consecutive_failures = 0;
