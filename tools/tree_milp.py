@@ -299,9 +299,9 @@ def main():
         x0 = X[i]
         t0 = time.perf_counter()
         prob, xv, cv, pv = build(ens, schema, x0, X, dst, a.time_limit)
-        status = prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=a.time_limit, threads=1))
+        status, error = solve(prob, a.time_limit)
         secs = time.perf_counter() - t0
-        rec = dict(row=i, status=pulp.LpStatus[status], seconds=secs, variables=len(prob.variables()), constraints=len(prob.constraints))
+        rec = dict(row=i, status=error or pulp.LpStatus[status], seconds=secs, variables=len(prob.variables()), constraints=len(prob.constraints))
         sol_status = prob.sol_status if hasattr(prob, "sol_status") else None
         rec["optimal"] = rec["status"] == "Optimal" and sol_status in (None, pulp.LpSolutionOptimal)
         if rec["status"] == "Optimal" or sol_status == pulp.LpSolutionIntegerFeasible:
@@ -338,6 +338,21 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump(dict(summary=summary, rows=out), f, indent=1)
+
+
+def solve(prob, time_limit, tries=2):
+    """CBC's status, or (None, message) when PuLP could not read CBC's answer on any try (seen once
+    in ~700 solves: an IndexError in PuLP's readsol_MPS; the same row solved on a rerun)."""
+    import pulp
+
+    error = None
+    for _ in range(tries):
+        try:
+            return prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=1)), None
+        except (IndexError, ValueError, pulp.PulpSolverError) as e:
+            error = f"solver error: {type(e).__name__}: {e}"
+            print(f"  {error}; trying again", file=sys.stderr)
+    return None, error
 
 
 def cbc_version():
