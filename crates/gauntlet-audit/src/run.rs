@@ -322,7 +322,7 @@ impl Audit {
                     .unwrap_or_default(),
                 sha256: data.sha256.clone(),
             },
-            threat_model: self.threat.clone(),
+            threat_model: plan.threat.clone(),
             criterion: match criterion {
                 Criterion::Untargeted => "untargeted".into(),
                 Criterion::Targeted(t) => {

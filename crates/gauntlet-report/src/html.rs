@@ -482,8 +482,12 @@ fn reproduce(s: &mut String, manifest: &Manifest) {
     row(s, "inputs", &manifest.data.inputs);
     row(s, "labels", &manifest.data.labels);
     row(s, "data sha256", &manifest.data.sha256);
+    let region = manifest.threat_model.mask().map_or(String::new(), |m| {
+        let open = m.iter().filter(|&&v| v == 1.0).count();
+        format!(", confined to a mask: {open} of {} features may change", m.len())
+    });
     let threat = format!(
-        "{} ε ∈ {{{}}}",
+        "{} ε ∈ {{{}}}{region}",
         manifest.threat_model.norm(),
         eps_list(manifest)
     );
