@@ -484,7 +484,10 @@ fn reproduce(s: &mut String, manifest: &Manifest) {
     row(s, "data sha256", &manifest.data.sha256);
     let region = manifest.threat_model.mask().map_or(String::new(), |m| {
         let open = m.iter().filter(|&&v| v == 1.0).count();
-        format!(", confined to a mask: {open} of {} features may change", m.len())
+        format!(
+            ", confined to a mask: {open} of {} features may change",
+            m.len()
+        )
     });
     let threat = format!(
         "{} ε ∈ {{{}}}{region}",
