@@ -15,6 +15,8 @@
 //! (2020, "An Efficient Adversarial Attack for Tree Ensembles") search, one feature at a time.
 
 use std::collections::HashSet;
+
+use rayon::prelude::*;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::attacks::reduce::reduce;
@@ -76,8 +78,9 @@ impl TabularAttack for BeamSearch {
         rows: &[f32],
         goals: &[Goal],
     ) -> Result<Vec<Option<Vec<f32>>>> {
+        // Rows are independent searches: one per core.
         let width = context.space.width();
-        rows.chunks(width)
+        rows.par_chunks(width)
             .zip(goals)
             .map(|(row, &goal)| self.search(context, row, goal))
             .collect()
