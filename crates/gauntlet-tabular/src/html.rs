@@ -10,6 +10,7 @@ use crate::markdown::{cells, markdown, percent};
 use crate::outcome::RowOutcome;
 use crate::report::Report;
 use crate::schema::Schema;
+use crate::summary::WORST;
 use crate::table::Table;
 
 /// Example evasions shown.
@@ -71,7 +72,7 @@ pub fn page(report: &Report, worst: &[&RowOutcome], schema: &Schema, table: &Tab
             l0,
             size,
             broken,
-            s.queries,
+            if s.attack == WORST { "–".to_string() } else { s.queries.to_string() },
             s.seconds
         );
     }
