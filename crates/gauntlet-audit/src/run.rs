@@ -324,6 +324,12 @@ impl Audit {
             traffic: target.traffic().map(|stats| Traffic {
                 sent: stats.sent,
                 cached: stats.cached,
+                cache_hits: stats.hits,
+                cache_misses: stats.misses,
+                cache_hit_rate: stats.hit_rate(),
+                cache_evictions: stats.evictions,
+                cache_bytes: stats.cache_bytes,
+                cache_limit_bytes: stats.cache_limit,
             }),
         }
     }

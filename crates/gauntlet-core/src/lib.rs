@@ -46,6 +46,7 @@ pub mod guard;
 pub mod hash;
 pub mod layout;
 pub mod loss;
+pub mod lru;
 pub mod model;
 pub mod preprocess;
 pub mod query;
