@@ -14,7 +14,9 @@ use gauntlet_core::data::Dataset;
 use gauntlet_core::model::Differentiable;
 use gauntlet_core::threat::ThreatModel;
 use gauntlet_eval::diagnostics::{diagnose, Diagnostic};
-use gauntlet_eval::{run_audit_with, AuditPlan, Blocks, Checkpoint, Evaluation, Progress};
+use gauntlet_eval::{
+    run_audit_to, AdversarialStore, AuditPlan, Blocks, Checkpoint, Evaluation, Progress,
+};
 use gauntlet_report::{write_report, DataInfo, Manifest, Traffic, Written};
 use gauntlet_run::gate::{Gate, Judgement, Verdict};
 
@@ -173,18 +175,35 @@ impl Audit {
         }
         let checkpoint = Checkpoint::open(&checkpoint_dir, &fingerprint, config.fresh)?;
 
-        let mut evaluation = run_audit_with(model, &data, &plan, progress, Some(&checkpoint))?;
+        // Adversarial rows go into the report's files as batches finish.
+        let adversarial_dir = config.out.join("adversarial");
+        std::fs::create_dir_all(&adversarial_dir).with_context(|| {
+            format!(
+                "cannot create the directory '{}'",
+                adversarial_dir.display()
+            )
+        })?;
+        let store = AdversarialStore::new(&adversarial_dir, model_layout, model.sample_shape());
+        let mut evaluation = run_audit_to(
+            model,
+            &data,
+            &plan,
+            progress,
+            Some(&checkpoint),
+            Some(&store),
+        )?;
         // Gradient-blocking operators (input quantization, Sign, …) mask gradients: rerun the
         // attacks with BPDA and keep the worst case over both runs.
         let bpda = bpda && !progress.cancelled();
         if bpda {
             if let Some(bpda_model) = target.with_bpda(&self.onnx)? {
-                let rerun = run_audit_with(
+                let rerun = run_audit_to(
                     &bpda_model,
                     &data,
                     &plan,
                     progress,
                     Some(&checkpoint.nested("bpda")?),
+                    Some(&store.with_suffix("+bpda")),
                 )?;
                 evaluation = evaluation.combine(rerun, "+bpda");
             }

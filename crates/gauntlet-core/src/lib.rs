@@ -48,6 +48,7 @@ pub mod layout;
 pub mod loss;
 pub mod lru;
 pub mod model;
+pub mod npy_rows;
 pub mod preprocess;
 pub mod query;
 pub mod tensor;
