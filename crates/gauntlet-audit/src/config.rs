@@ -94,6 +94,9 @@ pub struct AuditConfig {
     pub mask: Option<PathBuf>,
     /// Total rows a black-box target may receive over the run (after the answer cache).
     pub max_queries: Option<u64>,
+    /// Bound of a black-box target's answer cache, MiB; least recently used answers are
+    /// evicted first (0: no cache). Default 256.
+    pub query_cache_mb: u64,
     /// A live HTTP(S) prediction endpoint, attacked by queries.
     pub target: Option<String>,
     /// An external command speaking JSON Lines on stdin/stdout, attacked by queries.
@@ -208,6 +211,7 @@ impl Default for AuditConfig {
             surrogate: None,
             mask: None,
             max_queries: None,
+            query_cache_mb: 256,
             target: None,
             target_cmd: None,
             num_classes: None,

@@ -15,7 +15,9 @@ use gauntlet_core::masked::MaskedGradients;
 use gauntlet_core::model::Differentiable;
 use gauntlet_core::threat::ThreatModel;
 use gauntlet_eval::diagnostics::{diagnose, Diagnostic};
-use gauntlet_eval::{run_audit_with, AuditPlan, Blocks, Checkpoint, Evaluation, Progress};
+use gauntlet_eval::{
+    run_audit_to, AdversarialStore, AuditPlan, Blocks, Checkpoint, Evaluation, Progress,
+};
 use gauntlet_report::{write_report, DataInfo, Manifest, Traffic, Written};
 use gauntlet_run::gate::{Gate, Judgement, Verdict};
 
@@ -188,18 +190,35 @@ impl Audit {
         }
         let checkpoint = Checkpoint::open(&checkpoint_dir, &fingerprint, config.fresh)?;
 
-        let mut evaluation = run_audit_with(model, &data, &plan, progress, Some(&checkpoint))?;
+        // Adversarial rows go into the report's files as batches finish.
+        let adversarial_dir = config.out.join("adversarial");
+        std::fs::create_dir_all(&adversarial_dir).with_context(|| {
+            format!(
+                "cannot create the directory '{}'",
+                adversarial_dir.display()
+            )
+        })?;
+        let store = AdversarialStore::new(&adversarial_dir, model_layout, model.sample_shape());
+        let mut evaluation = run_audit_to(
+            model,
+            &data,
+            &plan,
+            progress,
+            Some(&checkpoint),
+            Some(&store),
+        )?;
         // Gradient-blocking operators (input quantization, Sign, …) mask gradients: rerun the
         // attacks with BPDA and keep the worst case over both runs.
         let bpda = bpda && !progress.cancelled();
         if bpda {
             if let Some(bpda_model) = target.with_bpda(&self.onnx)? {
-                let rerun = run_audit_with(
+                let rerun = run_audit_to(
                     &bpda_model,
                     &data,
                     &plan,
                     progress,
                     Some(&checkpoint.nested("bpda")?),
+                    Some(&store.with_suffix("+bpda")),
                 )?;
                 evaluation = evaluation.combine(rerun, "+bpda");
             }
@@ -339,6 +358,12 @@ impl Audit {
             traffic: target.traffic().map(|stats| Traffic {
                 sent: stats.sent,
                 cached: stats.cached,
+                cache_hits: stats.hits,
+                cache_misses: stats.misses,
+                cache_hit_rate: stats.hit_rate(),
+                cache_evictions: stats.evictions,
+                cache_bytes: stats.cache_bytes,
+                cache_limit_bytes: stats.cache_limit,
             }),
         }
     }

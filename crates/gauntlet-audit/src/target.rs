@@ -131,16 +131,18 @@ pub struct BlackBox {
 }
 
 impl BlackBox {
-    /// `max_queries`: total rows the target may receive (after the cache), if limited; `stop`
-    /// is asked before every query.
+    /// `max_queries`: total rows the target may receive (after the cache), if limited;
+    /// `cache_bytes`: the answer cache's bound (0: no cache); `stop` is asked before every
+    /// query.
     pub fn new(
         target: Arc<dyn Classifier>,
         max_queries: Option<u64>,
+        cache_bytes: usize,
         stop: StopSignal,
     ) -> BlackBox {
         // A stop request ends a slow target between queries instead of after the batch in hand.
         let target = Interruptible::new(target, move || stop());
-        let cache = CachedTarget::new(target);
+        let cache = CachedTarget::new(target).with_cache_bytes(cache_bytes);
         let cache = Arc::new(match max_queries {
             Some(limit) => cache.with_limit(limit),
             None => cache,
@@ -151,7 +153,7 @@ impl BlackBox {
         }
     }
 
-    /// Rows sent to the target and rows answered from the cache so far.
+    /// Rows sent to the target and the answer cache's counters so far.
     pub fn stats(&self) -> QueryStats {
         self.cache.stats()
     }
@@ -175,7 +177,12 @@ impl Target {
     ) -> Result<Target> {
         if config.target.is_some() || config.target_cmd.is_some() {
             let (classifier, info) = connect(config, options)?;
-            let black_box = BlackBox::new(Arc::new(classifier), config.max_queries, stop);
+            let black_box = BlackBox::new(
+                Arc::new(classifier),
+                config.max_queries,
+                cache_bytes(config),
+                stop,
+            );
             return Ok(Target {
                 info,
                 white_box: None,
@@ -195,7 +202,12 @@ impl Target {
         let model = options.build(&bytes, &label, false)?;
         if config.black_box {
             let info = onnx_info(&model, &label, "black-box (ONNX file, queries only)");
-            let black_box = BlackBox::new(Arc::new(model), config.max_queries, stop);
+            let black_box = BlackBox::new(
+                Arc::new(model),
+                config.max_queries,
+                cache_bytes(config),
+                stop,
+            );
             return Ok(Target {
                 info,
                 white_box: None,
@@ -240,6 +252,13 @@ impl Target {
     pub fn traffic(&self) -> Option<QueryStats> {
         self.black_box.as_ref().map(BlackBox::stats)
     }
+}
+
+/// `query_cache_mb` in bytes.
+fn cache_bytes(config: &AuditConfig) -> usize {
+    usize::try_from(config.query_cache_mb)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(1 << 20)
 }
 
 fn answer_spec(config: &AuditConfig) -> Result<AnswerSpec> {

@@ -106,3 +106,85 @@ fn a_bad_config_is_refused_before_anything_is_loaded_or_written() {
     assert!(err.contains("cannot read the model file"), "{err}");
     assert!(!scratch.0.join("report.json").exists());
 }
+
+/// Stops the run once `after` samples are done (as Ctrl-C would).
+struct StopAfter {
+    done: std::cell::Cell<u64>,
+    after: u64,
+}
+
+impl gauntlet_audit::Progress for StopAfter {
+    fn begin(&self, _: &str, _: u64) {}
+    fn advance(&self, done: u64) {
+        self.done.set(self.done.get() + done);
+    }
+    fn end(&self) {}
+    fn cancelled(&self) -> bool {
+        self.done.get() >= self.after
+    }
+}
+
+#[test]
+fn the_adversarial_files_written_as_batches_finish_equal_the_in_memory_rows() {
+    use gauntlet_attacks::{by_name, AttackSettings};
+    use gauntlet_core::criterion::Criterion;
+    use gauntlet_core::data::{write_npy_f32, Dataset};
+    use gauntlet_core::threat::{Bounds, Norm, ThreatModel};
+    use gauntlet_eval::{run_audit, AuditPlan};
+    use gauntlet_onnx::OnnxModel;
+
+    let scratch = Scratch::new("streamed");
+    let mut c = config(&scratch.0);
+    c.attacks = "fgsm".into();
+    c.batch_size = 4;
+    c.no_diagnostics = true;
+    // Interrupted after two batches, then resumed from the checkpoint.
+    let stop = StopAfter {
+        done: Default::default(),
+        after: 8,
+    };
+    let interrupted = c.clone().check().unwrap().run(&stop).unwrap();
+    assert_eq!(interrupted.exit_code(), 2);
+    let run = c.check().unwrap().run(&Silent).unwrap();
+    assert!(run.evaluation.resumed_batches > 0);
+    assert_eq!(run.exit_code(), 0, "{:?}", run.judgement.problems());
+
+    // The same plan with the rows kept in memory, written the way the report writes them.
+    let model = OnnxModel::load(&root().join("models/mnist_cnn.onnx")).unwrap();
+    let mut data = Dataset::load(
+        &root().join("data/mnist-demo/x.npy"),
+        &root().join("data/mnist-demo/y.npy"),
+    )
+    .unwrap();
+    data.truncate(16);
+    let plan = AuditPlan {
+        attacks: vec![by_name("fgsm", &AttackSettings::default()).unwrap()],
+        threat: ThreatModel::new(Norm::Linf, &[0.1, 0.3], Bounds::default()).unwrap(),
+        criterion: Criterion::Untargeted,
+        batch_size: 4,
+        seed: 0,
+        ensemble: true,
+        blocks: Default::default(),
+    };
+    let memory = run_audit(&model, &data, &plan, &Silent).unwrap();
+    assert_eq!(run.written.adversarial.len(), memory.results.len());
+    let expected = scratch.0.join("expected.npy");
+    for (written, kept) in run.written.adversarial.iter().zip(&memory.results) {
+        let rows = kept.adversarial.to_vec(16, 784).unwrap();
+        write_npy_f32(&expected, &rows, &[16, 1, 28, 28]).unwrap();
+        assert_eq!(
+            std::fs::read(written).unwrap(),
+            std::fs::read(&expected).unwrap(),
+            "{}",
+            written.display()
+        );
+    }
+    let partial: Vec<_> = std::fs::read_dir(scratch.0.join("adversarial"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.ends_with(".partial").then_some(name)
+        })
+        .collect();
+    assert!(partial.is_empty(), "{partial:?}");
+}

@@ -89,6 +89,10 @@ pub struct AuditArgs {
     /// once spent, the remaining samples are recorded as not attacked.
     #[arg(long, value_name = "N")]
     pub max_queries: Option<u64>,
+    /// Bound of a black-box target's answer cache, MiB; the least recently used answers are
+    /// evicted first, and the report gives the hit rate (0: no cache) [256].
+    #[arg(long, value_name = "MIB")]
+    pub query_cache_mb: Option<u64>,
     /// Discard the checkpoint an interrupted run left in the output directory instead of
     /// resuming from it.
     #[arg(long)]

@@ -151,5 +151,41 @@ fn a_config_can_describe_a_black_box_audit() {
     );
     let r = report(&dir);
     assert!(r["model"]["access"].as_str().unwrap().contains("black-box"));
-    assert!(r["manifest"]["traffic"]["sent"].as_u64().unwrap() > 0);
+    let traffic = &r["manifest"]["traffic"];
+    let sent = traffic["sent"].as_u64().unwrap();
+    assert!(sent > 0);
+    assert_eq!(traffic["cache_limit_bytes"].as_u64(), Some(256 << 20));
+    let (hits, misses) = (
+        traffic["cache_hits"].as_u64().unwrap(),
+        traffic["cache_misses"].as_u64().unwrap(),
+    );
+    let rate = traffic["cache_hit_rate"].as_f64().unwrap();
+    assert!(
+        (rate - hits as f64 / (hits + misses) as f64).abs() < 1e-9,
+        "{traffic}"
+    );
+    let md = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
+    assert!(md.contains("hit"), "the readable report gives the hit rate");
+
+    // Without the cache nothing is answered from it, and the target sees at least as much.
+    let run = gauntlet(&[
+        "audit",
+        "--config",
+        &config,
+        "--quiet",
+        "--attacks",
+        "square",
+        "--queries",
+        "50",
+        "--query-cache-mb",
+        "0",
+        "--fail-under",
+        "square:linf:0.3=0",
+    ]);
+    assert_eq!(run.status.code(), Some(0));
+    let r = report(&dir);
+    let traffic = &r["manifest"]["traffic"];
+    assert_eq!(traffic["cache_limit_bytes"].as_u64(), Some(0));
+    assert_eq!(traffic["cache_hits"].as_u64(), Some(0));
+    assert!(traffic["sent"].as_u64().unwrap() >= sent);
 }

@@ -363,6 +363,16 @@ fn write_npy<T: npyz::AutoSerialize + Copy>(
     values: &[T],
     shape: &[usize],
 ) -> Result<()> {
+    write_npy_iter(path, shape, values.iter().copied())
+}
+
+/// Writes a `.npy` array of `shape` from values produced in order (so a large array need not
+/// be in memory at once).
+pub(crate) fn write_npy_iter<T: npyz::AutoSerialize>(
+    path: &Path,
+    shape: &[usize],
+    values: impl Iterator<Item = T>,
+) -> Result<()> {
     let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let mut writer = npyz::WriteOptions::new()
@@ -371,9 +381,7 @@ fn write_npy<T: npyz::AutoSerialize + Copy>(
         .writer(std::io::BufWriter::new(file))
         .begin_nd()
         .map_err(|e| Error::io(path, e))?;
-    writer
-        .extend(values.iter().copied())
-        .map_err(|e| Error::io(path, e))?;
+    writer.extend(values).map_err(|e| Error::io(path, e))?;
     writer.finish().map_err(|e| Error::io(path, e))
 }
 

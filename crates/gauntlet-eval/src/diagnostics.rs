@@ -189,10 +189,7 @@ pub fn diagnose(
         if white_box && !rows.is_empty() {
             let labels: Vec<i64> = rows.iter().map(|&i| data.labels[i]).collect();
             let clean = from_rows(data.rows(&rows), rows.len(), f, &device);
-            let adv_rows: Vec<f32> = rows
-                .iter()
-                .flat_map(|&i| first.adversarial[i * f..(i + 1) * f].to_vec())
-                .collect();
+            let adv_rows = first.adversarial.rows(&rows, f)?;
             let adv = from_rows(adv_rows, rows.len(), f, &device);
             let objective = Objective::CrossEntropy(&labels);
             let before: f32 = loss_and_grad(model, &clean, &objective)?

@@ -5,6 +5,8 @@ use serde::Serialize;
 
 use gauntlet_core::threat::Norm;
 
+use crate::AdversarialRows;
+
 /// One attack at one budget, over all evaluated samples.
 #[derive(Debug, Clone, Serialize)]
 pub struct AttackResult {
@@ -45,9 +47,10 @@ pub struct AttackResult {
     /// Per sample: perturbation norm (0 if not attacked).
     #[serde(skip)]
     pub perturbation: Vec<f32>,
-    /// Flat adversarial rows for every sample (clean rows where not attacked).
+    /// Adversarial rows for every sample (clean rows where not attacked): in memory, or in
+    /// the report's `.npy` file when streamed there.
     #[serde(skip)]
-    pub adversarial: Vec<f32>,
+    pub adversarial: AdversarialRows,
 }
 
 /// Worst case over all attacks at one budget.

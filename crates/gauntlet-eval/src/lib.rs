@@ -11,6 +11,7 @@
 //! PREDICT, Cohen et al. 2019), [`stats`] (the confidence bounds they need) and
 //! [`certification`] (both over a data set, with the SmoothAdv attack as the empirical side).
 
+pub mod adversarial;
 pub mod certification;
 pub mod certified;
 pub mod certify_journal;
@@ -22,10 +23,11 @@ pub mod run;
 pub mod smoothing;
 pub mod stats;
 
+pub use adversarial::{AdversarialRows, AdversarialStore};
 pub use checkpoint::{BatchRecord, BudgetRecord, Checkpoint};
 pub use evaluation::{AttackResult, Evaluation, WorstCase};
 pub use plan::{AuditPlan, Blocks};
-pub use run::{check_data, run_audit, run_audit_with, MAX_CONSECUTIVE_FAILURES};
+pub use run::{check_data, run_audit, run_audit_to, run_audit_with, MAX_CONSECUTIVE_FAILURES};
 
 /// Progress and cancellation: the trait every kind of audit shares (crate `gauntlet-run`).
 pub use gauntlet_run::progress::{Progress, Silent};

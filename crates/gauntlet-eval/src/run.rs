@@ -18,7 +18,9 @@ use gauntlet_core::threat::ThreatModel;
 use gauntlet_core::{Error, Result};
 
 use crate::checkpoint::{BatchRecord, BudgetRecord, Checkpoint};
-use crate::{AttackResult, AuditPlan, Evaluation, Progress, WorstCase};
+use crate::{
+    AdversarialRows, AdversarialStore, AttackResult, AuditPlan, Evaluation, Progress, WorstCase,
+};
 
 /// An attack stops after this many failed batches in a row (a target that is down for good).
 pub const MAX_CONSECUTIVE_FAILURES: usize = 3;
@@ -75,6 +77,20 @@ pub fn run_audit_with(
     progress: &dyn Progress,
     checkpoint: Option<&Checkpoint>,
 ) -> Result<Evaluation> {
+    run_audit_to(model, data, plan, progress, checkpoint, None)
+}
+
+/// [`run_audit_with`], streaming every attack's adversarial rows into `store`'s files as its
+/// batches finish or are restored (with no store they stay in memory): memory then holds a
+/// batch's rows per (attack, budget), not the data set's.
+pub fn run_audit_to(
+    model: &dyn Differentiable,
+    data: &Dataset,
+    plan: &AuditPlan,
+    progress: &dyn Progress,
+    checkpoint: Option<&Checkpoint>,
+    store: Option<&AdversarialStore>,
+) -> Result<Evaluation> {
     plan.validate()?;
     for attack in &plan.attacks {
         attack.check_target(model)?;
@@ -123,6 +139,7 @@ pub fn run_audit_with(
             attack_index,
             checkpoint,
             progress,
+            store,
         };
         let mut state = run.run(&batches, attackable.len(), &clean_predictions)?;
         resumed_batches += state.resumed_batches;
@@ -259,6 +276,7 @@ struct AttackRun<'a> {
     attack_index: usize,
     checkpoint: Option<&'a Checkpoint>,
     progress: &'a dyn Progress,
+    store: Option<&'a AdversarialStore>,
 }
 
 /// What an attack produced over all samples, per budget.
@@ -266,7 +284,7 @@ struct AttackState {
     success: Vec<Vec<bool>>,
     predictions: Vec<Vec<i64>>,
     perturbation: Vec<Vec<f32>>,
-    adversarial: Vec<Vec<f32>>,
+    adversarial: Vec<AdversarialRows>,
     sample_queries: Vec<Vec<u64>>,
     gradient_evals: u64,
     queries: u64,
@@ -279,13 +297,30 @@ struct AttackState {
 }
 
 impl AttackState {
-    fn new(budgets: usize, data: &Dataset, clean_predictions: &[i64]) -> Self {
+    /// Nothing attacked yet: clean predictions and clean rows (in `store`'s files, when
+    /// streamed) at every budget of `threat`.
+    fn new(
+        attack: &str,
+        threat: &ThreatModel,
+        data: &Dataset,
+        clean_predictions: &[i64],
+        store: Option<&AdversarialStore>,
+    ) -> Result<Self> {
         let n = data.len();
-        AttackState {
+        let budgets = threat.epsilons().len();
+        let adversarial = threat
+            .epsilons()
+            .iter()
+            .map(|&eps| match store {
+                Some(store) => store.open(attack, threat.norm(), eps, data),
+                None => Ok(AdversarialRows::Memory(data.inputs.clone())),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AttackState {
             success: vec![vec![false; n]; budgets],
             predictions: vec![clean_predictions.to_vec(); budgets],
             perturbation: vec![vec![0f32; n]; budgets],
-            adversarial: vec![data.inputs.clone(); budgets],
+            adversarial,
             sample_queries: vec![Vec::new(); budgets],
             gradient_evals: 0,
             queries: 0,
@@ -294,12 +329,13 @@ impl AttackState {
             failures: Vec::new(),
             resumed_batches: 0,
             stopped: None,
-        }
+        })
     }
 
-    /// Copies one batch's record into the per-sample arrays; `members` are the data set's
-    /// indices of the record's samples (the record names them in the whole run).
-    fn absorb(&mut self, record: &BatchRecord, members: &[usize], features: usize) {
+    /// Copies one batch's record into the per-sample arrays (its rows into their place);
+    /// `members` are the data set's indices of the record's samples (the record names them in
+    /// the whole run).
+    fn absorb(&mut self, record: &BatchRecord, members: &[usize], features: usize) -> Result<()> {
         self.gradient_evals += record.gradient_evals;
         self.queries += record.queries;
         self.seconds += record.seconds;
@@ -310,7 +346,7 @@ impl AttackState {
                 self.predictions[e][i] = budget.predictions[k];
                 self.perturbation[e][i] = budget.perturbation[k];
                 let row = &record.adversarial[(e * m + k) * f..(e * m + k + 1) * f];
-                self.adversarial[e][i * f..(i + 1) * f].copy_from_slice(row);
+                self.adversarial[e].write_row(i, row)?;
                 if !budget.queries.is_empty() {
                     if self.sample_queries[e].is_empty() {
                         self.sample_queries[e] = vec![0; n];
@@ -319,6 +355,7 @@ impl AttackState {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -334,7 +371,13 @@ impl AttackRun<'_> {
         let epsilons = self.plan.threat.epsilons();
         let name = self.attack.name();
         let features = self.data.features();
-        let mut state = AttackState::new(epsilons.len(), self.data, clean_predictions);
+        let mut state = AttackState::new(
+            name,
+            &self.plan.threat,
+            self.data,
+            clean_predictions,
+            self.store,
+        )?;
         self.progress.begin(name, attackable as u64);
         let skipped = attackable - batches.iter().map(|b| b.members.len()).sum::<usize>();
         self.progress.advance(skipped as u64);
@@ -361,7 +404,7 @@ impl AttackRun<'_> {
                 // did then (otherwise a resumed run could stop an attack the first finished).
                 consecutive_failures = 0;
                 state.resumed_batches += 1;
-                state.absorb(&record, members, features);
+                state.absorb(&record, members, features)?;
                 self.progress.advance(members.len() as u64);
                 continue;
             }
@@ -382,7 +425,7 @@ impl AttackRun<'_> {
                         record.samples = global;
                         c.save(self.attack_index, name, batch.id, &record)?;
                     }
-                    state.absorb(&record, members, features);
+                    state.absorb(&record, members, features)?;
                 }
                 Err(_) if self.progress.cancelled() => {
                     state.stopped = Some(format!(
@@ -465,6 +508,7 @@ fn reduce_attack(
     let n = correct.len();
     let clean_correct = correct.iter().filter(|&&c| c).count();
     let unattacked = state.unattacked.iter().filter(|&&u| u).count();
+    let mut adversarial = std::mem::take(&mut state.adversarial).into_iter();
     let mut results = Vec::new();
     for (e, &eps) in plan.threat.epsilons().iter().enumerate() {
         for (slot, &hit) in broken[e].iter_mut().zip(&state.success[e]) {
@@ -509,7 +553,7 @@ fn reduce_attack(
             success,
             predictions: std::mem::take(&mut state.predictions[e]),
             perturbation,
-            adversarial: std::mem::take(&mut state.adversarial[e]),
+            adversarial: adversarial.next().unwrap_or_default(),
         });
     }
     results

@@ -17,28 +17,12 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use common::{attack, linf, Fake, Grad, Script, Seen, Spec, TempDir};
+use common::{open_to_square, plan, stop_in_square_after, Fake, Grad, Script, Seen, Spec, TempDir};
 use gauntlet_core::criterion::Criterion;
-use gauntlet_eval::{run_audit, run_audit_with, AuditPlan, Checkpoint, Evaluation, Silent};
+use gauntlet_eval::{run_audit, run_audit_with, Checkpoint, Evaluation, Silent};
 const MAX_CONSECUTIVE_FAILURES: usize = 3;
 
 const EPS: [f32; 3] = [0.01, 0.02, 0.03];
-const SQUARE_QUERIES: usize = 100;
-
-fn plan(attacks: &[&str], eps: &[f32], ensemble: bool, batch_size: usize) -> AuditPlan {
-    AuditPlan {
-        attacks: attacks
-            .iter()
-            .map(|&name| attack(name, if name == "square" { SQUARE_QUERIES } else { 1 }))
-            .collect(),
-        threat: linf(eps),
-        criterion: Criterion::Untargeted,
-        batch_size,
-        seed: 3,
-        ensemble,
-        blocks: Default::default(),
-    }
-}
 
 /// Does `attack` break a sample of this spec at `eps`, by construction (module docs)?
 fn breaks(attack: &str, spec: &Spec, eps: f32) -> bool {
@@ -712,6 +696,10 @@ struct Outcome {
     sample_queries: Vec<u64>,
 }
 
+fn features(ev: &Evaluation) -> usize {
+    ev.clean_inputs.len() / ev.samples
+}
+
 fn outcomes(ev: &Evaluation) -> Vec<Outcome> {
     ev.results
         .iter()
@@ -722,7 +710,7 @@ fn outcomes(ev: &Evaluation) -> Vec<Outcome> {
             success: r.success.clone(),
             predictions: r.predictions.clone(),
             perturbation: r.perturbation.clone(),
-            adversarial: r.adversarial.clone(),
+            adversarial: r.adversarial.to_vec(ev.samples, features(ev)).unwrap(),
             sample_queries: r.sample_queries.clone(),
         })
         .collect()
@@ -773,15 +761,7 @@ fn a_second_run_with_the_same_checkpoint_restores_every_batch() {
 
 #[test]
 fn a_run_interrupted_and_resumed_gives_the_results_of_an_uninterrupted_one() {
-    // Every sample stays open to Square at some ε, so its progress counts batches only.
-    let specs = vec![
-        Spec::masked(0.015),
-        Spec::honest(0.05),
-        Spec::masked(0.015),
-        Spec::masked(0.005),
-        Spec::masked(0.025),
-        Spec::honest(0.015),
-    ];
+    let specs = open_to_square();
     let labels = [0; 6];
     let plan = plan(&["fgsm", "square"], &EPS, true, 1);
     let model = Fake::new(specs.clone());
@@ -790,8 +770,7 @@ fn a_run_interrupted_and_resumed_gives_the_results_of_an_uninterrupted_one() {
 
     let dir = TempDir::new("interrupted");
     let checkpoint = Checkpoint::open(dir.path(), "fake run", true).unwrap();
-    let progress =
-        Script::new(|begun, advanced| begun.last().is_some_and(|a| a == "square") && advanced >= 2);
+    let progress = stop_in_square_after(2);
     let interrupted = run_audit_with(
         &Fake::new(specs.clone()),
         &data,

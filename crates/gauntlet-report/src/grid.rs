@@ -62,7 +62,8 @@ pub fn write_grid(
         Rgb([255, 255, 255]),
     );
     for (col, &i) in columns.iter().enumerate() {
-        let adv = &result.adversarial[i * f..(i + 1) * f];
+        let adv = result.adversarial.row(i, f)?;
+        let adv = adv.as_slice();
         let clean = &evaluation.clean_inputs[i * f..(i + 1) * f];
         let delta: Vec<f32> = adv.iter().zip(clean).map(|(a, b)| a - b).collect();
         let peak = delta.iter().fold(1e-12f32, |m, v| m.max(v.abs()));

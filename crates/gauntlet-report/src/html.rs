@@ -212,11 +212,7 @@ fn query_curves(s: &mut String, evaluation: &Evaluation, manifest: &Manifest) {
     }
     let _ = writeln!(s, "<h2 id=\"queries\">Success rate vs queries</h2>");
     if let Some(t) = manifest.traffic {
-        let _ = writeln!(
-            s,
-            "<p>The target received {} queries; {} identical ones were answered from gauntlet's cache.</p>",
-            t.sent, t.cached
-        );
+        let _ = writeln!(s, "<p>{}</p>", t.sentence());
     }
     let mut budgets: Vec<(String, f32)> = Vec::new();
     for q in &stats {

@@ -35,7 +35,7 @@ use gauntlet_core::data::{write_npy_f32, write_npy_i64};
 use gauntlet_core::layout::{chw_to_hwc, Layout};
 use gauntlet_core::{Error, Result};
 use gauntlet_eval::diagnostics::Diagnostic;
-use gauntlet_eval::{AttackResult, Evaluation, WorstCase};
+use gauntlet_eval::{AdversarialRows, AttackResult, Evaluation, WorstCase};
 
 pub use grid::{write_grid, Grid};
 pub use manifest::{DataInfo, Manifest, ModelInfo, Traffic};
@@ -128,7 +128,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn file_stem(result: &AttackResult) -> String {
-    format!("{}_{}_eps{}", result.attack, result.norm, result.eps)
+    gauntlet_eval::adversarial::file_stem(&result.attack, result.norm, result.eps)
 }
 
 /// Writes the whole report into `dir` (created if needed).
@@ -154,12 +154,18 @@ pub fn write_report(
         .collect();
     for result in &evaluation.results {
         let path = adv_dir.join(format!("{}.npy", file_stem(result)));
-        match (layout, sample_shape) {
-            (Layout::Nhwc, &[c, h, w]) => {
-                let values = chw_to_hwc(&result.adversarial, n, [c, h, w]);
-                write_npy_f32(&path, &values, &file_shape)?
+        match &result.adversarial {
+            AdversarialRows::Memory(rows) => match (layout, sample_shape) {
+                (Layout::Nhwc, &[c, h, w]) => {
+                    let values = chw_to_hwc(rows, n, [c, h, w]);
+                    write_npy_f32(&path, &values, &file_shape)?
+                }
+                _ => write_npy_f32(&path, rows, &shape)?,
+            },
+            // Rows streamed during the run are already in their file; it only moves in place.
+            streamed => {
+                streamed.persist(&path)?;
             }
-            _ => write_npy_f32(&path, &result.adversarial, &shape)?,
         }
         adversarial.push(path);
     }

@@ -80,11 +80,44 @@ pub struct Manifest {
     pub traffic: Option<Traffic>,
 }
 
-/// Rows sent to a black-box target, and rows answered from the answer cache instead.
+/// Rows sent to a black-box target, rows answered from the answer cache instead, and how the
+/// cache (bounded by bytes, least recently used answers evicted first) fared.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Traffic {
     /// Rows (inputs) that reached the target.
     pub sent: u64,
-    /// Rows answered from the cache: repeats of an input already sent.
+    /// Rows answered without reaching the target: repeats of an input already sent.
     pub cached: u64,
+    /// Rows whose answer was found in the cache.
+    pub cache_hits: u64,
+    /// Rows whose answer was not in the cache.
+    pub cache_misses: u64,
+    /// Hits over lookups, 0 to 1.
+    pub cache_hit_rate: f64,
+    /// Answers evicted from the cache to stay within its bound.
+    pub cache_evictions: u64,
+    /// Bytes the cache held at the end of the run.
+    pub cache_bytes: u64,
+    /// The cache's bound, bytes (0: no cache).
+    pub cache_limit_bytes: u64,
+}
+
+impl Traffic {
+    /// One sentence for the readable reports.
+    pub fn sentence(&self) -> String {
+        let cache = if self.cache_limit_bytes == 0 {
+            "the answer cache was off".to_string()
+        } else {
+            format!(
+                "the answer cache (bounded to {:.0} MiB) hit {:.1} % of lookups and evicted {} answers",
+                self.cache_limit_bytes as f64 / (1u64 << 20) as f64,
+                100.0 * self.cache_hit_rate,
+                self.cache_evictions
+            )
+        };
+        format!(
+            "The target received {} queries; {} identical ones were answered from gauntlet's cache; {cache}.",
+            self.sent, self.cached
+        )
+    }
 }

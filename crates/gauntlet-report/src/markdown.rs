@@ -51,11 +51,7 @@ fn queries_section(s: &mut String, evaluation: &Evaluation, manifest: &Manifest)
     }
     let _ = writeln!(s, "\n## Queries\n");
     if let Some(t) = manifest.traffic {
-        let _ = writeln!(
-            s,
-            "The target received {} queries; {} identical ones were answered from gauntlet's cache.\n",
-            t.sent, t.cached
-        );
+        let _ = writeln!(s, "{}\n", t.sentence());
     }
     let _ = writeln!(
         s,

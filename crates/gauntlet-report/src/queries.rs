@@ -119,7 +119,7 @@ mod tests {
             success: vec![true, false, true, true, false],
             predictions: vec![],
             perturbation: vec![],
-            adversarial: vec![],
+            adversarial: Default::default(),
         };
         let q = of_result(&r);
         assert_eq!((q.attacked, q.successful), (4, 3));

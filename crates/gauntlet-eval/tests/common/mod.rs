@@ -23,13 +23,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use gauntlet_attacks::{by_name, Attack, AttackSettings};
+use gauntlet_core::criterion::Criterion;
 use gauntlet_core::data::Dataset;
 use gauntlet_core::device::compute_device;
 use gauntlet_core::model::{Classifier, Differentiable};
 use gauntlet_core::tensor::{from_rows, to_vec};
 use gauntlet_core::threat::{Bounds, Norm, ThreatModel};
 use gauntlet_core::{Error, Result, Tensor};
-use gauntlet_eval::Progress;
+use gauntlet_eval::{AuditPlan, Progress};
 
 /// Builds an attack from its name with the given budget: iterations for gradient attacks,
 /// queries for black-box ones. The one place that knows `AttackSettings`' fields.
@@ -361,6 +362,46 @@ pub fn dataset(labels: &[i64]) -> Dataset {
 /// An L∞ threat model on [0, 1].
 pub fn linf(eps: &[f32]) -> ThreatModel {
     ThreatModel::new(Norm::Linf, eps, Bounds { min: 0.0, max: 1.0 }).unwrap()
+}
+
+/// Six samples, each open to Square at some budget of [0.01, 0.02, 0.03] after FGSM, so
+/// Square's progress counts batches only (for interrupting it midway).
+pub fn open_to_square() -> Vec<Spec> {
+    vec![
+        Spec::masked(0.015),
+        Spec::honest(0.05),
+        Spec::masked(0.015),
+        Spec::masked(0.005),
+        Spec::masked(0.025),
+        Spec::honest(0.015),
+    ]
+}
+
+/// Cancels the run once Square has finished `batches` samples.
+pub fn stop_in_square_after(batches: u64) -> Script<'static> {
+    Script::new(move |begun, advanced| {
+        begun.last().is_some_and(|a| a == "square") && advanced >= batches
+    })
+}
+
+/// Square's query budget in [`plan`]: enough that it breaks what it can (module docs).
+pub const SQUARE_QUERIES: usize = 100;
+
+/// A plan of `attacks` at L∞ budgets `eps`, untargeted, seed 3; Square gets
+/// [`SQUARE_QUERIES`], the others one step.
+pub fn plan(attacks: &[&str], eps: &[f32], ensemble: bool, batch_size: usize) -> AuditPlan {
+    AuditPlan {
+        attacks: attacks
+            .iter()
+            .map(|&name| attack(name, if name == "square" { SQUARE_QUERIES } else { 1 }))
+            .collect(),
+        threat: linf(eps),
+        criterion: Criterion::Untargeted,
+        batch_size,
+        seed: 3,
+        ensemble,
+        blocks: Default::default(),
+    }
 }
 
 /// Says, from the attacks begun so far and the samples advanced in the current one, whether
