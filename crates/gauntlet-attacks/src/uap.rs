@@ -161,8 +161,9 @@ impl FixedBudget for Universal {
                     f,
                     &device,
                 ))?);
-                if fooled(&logits) > best.0 {
-                    best = (fooled(&logits), delta);
+                let count = fooled(&logits);
+                if count > best.0 {
+                    best = (count, delta);
                 }
             }
             rows.push(perturbed(&best.1));

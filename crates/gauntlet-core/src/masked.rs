@@ -12,13 +12,22 @@ use crate::{Result, Tensor};
 /// `inner` with its input gradient multiplied by a 0/1 mask.
 pub struct MaskedGradients<'a> {
     inner: &'a dyn Differentiable,
-    mask: Vec<f32>,
+    /// The mask as a `[1, F]` row, and its complement: built once, not per gradient step.
+    inside: Tensor<2>,
+    outside: Tensor<2>,
 }
 
 impl<'a> MaskedGradients<'a> {
     /// Wraps `inner`; `mask` has one 0/1 value per feature.
     pub fn new(inner: &'a dyn Differentiable, mask: Vec<f32>) -> Self {
-        MaskedGradients { inner, mask }
+        let f = mask.len();
+        let device = crate::device::compute_device();
+        let outside = mask.iter().map(|m| 1.0 - m).collect();
+        MaskedGradients {
+            inner,
+            inside: from_rows(mask, 1, f, &device),
+            outside: from_rows(outside, 1, f, &device),
+        }
     }
 }
 
@@ -44,11 +53,7 @@ impl Differentiable for MaskedGradients<'_> {
     /// The same values, `x ⊙ m + stop_gradient(x) ⊙ (1 − m)`: the tape reaches the input only
     /// inside the mask.
     fn logits_tracked(&self, x: Tensor<2>) -> Result<Tensor<2>> {
-        let f = self.mask.len();
-        let device = x.device();
-        let inside = from_rows(self.mask.clone(), 1, f, &device);
-        let outside = from_rows(self.mask.iter().map(|m| 1.0 - m).collect(), 1, f, &device);
-        let confined = x.clone() * inside + x.detach() * outside;
+        let confined = x.clone() * self.inside.clone() + x.detach() * self.outside.clone();
         self.inner.logits_tracked(confined)
     }
 
