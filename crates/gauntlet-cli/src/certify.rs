@@ -266,7 +266,7 @@ fn flag_names(error: gauntlet_core::Error) -> anyhow::Error {
     anyhow::anyhow!(text)
 }
 
-fn parse_shape(text: &str) -> Result<Vec<usize>> {
+pub fn parse_shape(text: &str) -> Result<Vec<usize>> {
     let shape: Vec<usize> = text
         .split(',')
         .map(|v| v.trim().parse::<usize>())

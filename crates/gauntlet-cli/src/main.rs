@@ -6,6 +6,7 @@ mod bench;
 mod certify;
 mod demo;
 mod merge;
+mod patch;
 mod poison;
 mod poison_loop;
 mod progress;
@@ -55,6 +56,10 @@ enum Command {
     /// Certified L2 robustness by randomized smoothing (CERTIFY/PREDICT, Cohen et al. 2019),
     /// next to the SmoothAdv attack on the smoothed classifier.
     Certify(Box<certify::CertifyArgs>),
+    /// A physical-world patch: one sticker optimized over many pictures under random
+    /// rotation, scale, position and light (EOT), judged on held-out pictures against the same
+    /// patch made without EOT and a random patch; writes patch.png, patch.npy and the report.
+    Patch(Box<patch::PatchArgs>),
     /// Serve an ONNX classifier over HTTP (POST /predict, GET /health) until Ctrl-C.
     Serve(serve::ServeArgs),
     /// Train an ONNX classifier's weights (cross-entropy) and write it back as ONNX.
@@ -88,6 +93,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run_train(*args),
         Command::Harden(args) => train::run_harden(*args),
         Command::Certify(args) => certify::run(*args),
+        Command::Patch(args) => patch::run(*args),
         Command::Poison(args) => poison::run(*args),
         Command::PoisonLoop(args) => poison_loop::run_loop(*args),
         Command::Scan(args) => scan::run(*args),

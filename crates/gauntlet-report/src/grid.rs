@@ -9,8 +9,10 @@ use gauntlet_core::{Error, Result};
 use gauntlet_eval::{AttackResult, Evaluation};
 
 const MAX_COLUMNS: usize = 8;
-pub(crate) const SCALE: u32 = 3;
-pub(crate) const GAP: u32 = 2;
+/// Screen pixels per picture pixel in the report's image grids.
+pub const SCALE: u32 = 3;
+/// White pixels between the pictures of a grid.
+pub const GAP: u32 = 2;
 
 /// A grid as written: where, which samples its columns show, and the PNG itself (so the HTML
 /// report can embed it without reading the file back).
@@ -95,15 +97,9 @@ pub fn write_grid(
     }))
 }
 
-pub(crate) fn paint(
-    img: &mut RgbImage,
-    values: &[f32],
-    c: usize,
-    h: usize,
-    w: usize,
-    x0: u32,
-    y0: u32,
-) {
+/// Paints one channels-first picture (`c` = 1 grey or 3 colour, values in 0..1) at `(x0, y0)`,
+/// each pixel a `SCALE` × `SCALE` square.
+pub fn paint(img: &mut RgbImage, values: &[f32], c: usize, h: usize, w: usize, x0: u32, y0: u32) {
     for y in 0..h {
         for x in 0..w {
             let px = |ch: usize| (values[ch * h * w + y * w + x].clamp(0.0, 1.0) * 255.0) as u8;

@@ -13,7 +13,8 @@ use crate::grid::Grid;
 use crate::manifest::Manifest;
 use crate::queries::query_efficiency;
 
-pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
+/// The reports' shared inline style sheet.
+pub const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}\
 table{border-collapse:collapse;margin:.6em 0}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}\
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}\

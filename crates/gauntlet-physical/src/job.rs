@@ -1,0 +1,281 @@
+//! The whole patch attack as one library call: make the patch under EOT, make the same-size
+//! patch without EOT, draw a random patch of the same size, and judge all three on held-out
+//! pictures under the same conditions. Checkpointed: a killed run resumes where it stopped.
+
+use std::path::{Path, PathBuf};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use gauntlet_core::model::Differentiable;
+use gauntlet_core::{Error, Result};
+use gauntlet_run::fs::write_atomic;
+use gauntlet_run::Progress;
+
+use crate::eot::Eot;
+use crate::evaluate::{eligible, Example, Judge, SettingResult};
+use crate::optimize::{mix, PatchProblem, PatchState, Schedule};
+use crate::scene::{Goal, Scene};
+use crate::shape::{Footprint, Shape};
+
+/// The patch attack's settings, checked.
+#[derive(Debug, Clone)]
+pub struct PatchSettings {
+    /// The patch's outline.
+    pub shape: Shape,
+    /// Its area as a fraction of each picture (or of its placement region).
+    pub size: f64,
+    /// The conditions the patch must survive.
+    pub eot: Eot,
+    /// What it should do.
+    pub goal: Goal,
+    /// Steps, batch, learning rate, seed (shared by both optimized patches).
+    pub schedule: Schedule,
+    /// Random conditions per held-out picture and setting.
+    pub draws: usize,
+}
+
+impl PatchSettings {
+    /// Checks the numbers once.
+    pub fn check(&self, classes: usize) -> Result<()> {
+        if !(self.size > 0.0 && self.size <= 1.0) {
+            return Err(Error::Parameter(format!(
+                "--size {} must be a fraction of the picture's area in (0, 1], e.g. 0.1",
+                self.size
+            )));
+        }
+        if let Goal::Targeted(t) = self.goal {
+            if t < 0 || t as usize >= classes {
+                return Err(Error::Parameter(format!(
+                    "--target-class {t} is not a class of this model (it has {classes}: 0..{})",
+                    classes - 1
+                )));
+            }
+        }
+        let s = &self.schedule;
+        if s.steps == 0 || s.batch_size == 0 || self.draws == 0 {
+            return Err(Error::Parameter(
+                "--steps, --batch-size and --draws must each be at least 1".into(),
+            ));
+        }
+        if !(s.lr.is_finite() && s.lr > 0.0) {
+            return Err(Error::Parameter(format!(
+                "--lr {} must be a positive number",
+                s.lr
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The three patches compared, in the report's order.
+pub const PATCHES: [&str; 3] = ["with EOT", "without EOT", "random"];
+
+/// What a patch run produced.
+#[derive(Debug, Clone)]
+pub struct PatchOutcome {
+    /// Every step done and the evaluation run.
+    pub complete: bool,
+    /// The patch's outline at scale 1.
+    pub footprint: Footprint,
+    /// The optimization with EOT (the patch written out).
+    pub with_eot: PatchState,
+    /// The same optimization without EOT: upright, scale 1, in the middle.
+    pub without_eot: PatchState,
+    /// Uniform noise of the same size.
+    pub random: Vec<f32>,
+    /// Success per setting, per patch ([`PATCHES`] order); empty when incomplete.
+    pub table: Vec<SettingResult>,
+    /// Patched held-out pictures under the spec, for the report.
+    pub examples: Vec<Example>,
+    /// Held-out pictures counted (correctly classified, not of the target class).
+    pub judged_pictures: usize,
+    /// Steps restored from a checkpoint (0: a fresh run).
+    pub resumed_steps: usize,
+}
+
+/// The checkpoint: both optimizations' states, for one run's fingerprint.
+#[derive(Debug, Serialize, Deserialize)]
+struct Checkpoint {
+    fingerprint: String,
+    with_eot: PatchState,
+    without_eot: PatchState,
+}
+
+/// The checkpoint's file inside the output folder.
+pub const CHECKPOINT_FILE: &str = "patch-checkpoint.json";
+
+/// Steps between checkpoints.
+const CHECKPOINT_EVERY: usize = 25;
+
+/// One patch attack.
+pub struct PatchJob<'a> {
+    /// The white-box model.
+    pub model: &'a dyn Differentiable,
+    /// Pictures the patches are made on.
+    pub train: &'a Scene<'a>,
+    /// Held-out pictures they are judged on.
+    pub eval: &'a Scene<'a>,
+    /// Settings.
+    pub settings: PatchSettings,
+    /// Everything else that decides the result (model and data hashes), for the checkpoint.
+    pub identity: serde_json::Value,
+    /// Output folder (the checkpoint lives there).
+    pub out: PathBuf,
+    /// Ignore a checkpoint.
+    pub fresh: bool,
+}
+
+impl PatchJob<'_> {
+    fn fingerprint(&self, footprint: &Footprint) -> String {
+        let s = &self.settings;
+        gauntlet_core::hash::sha256_hex(
+            serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "identity": self.identity,
+                "shape": s.shape.describe(),
+                "footprint": [footprint.height, footprint.width, footprint.area()],
+                "size": s.size,
+                "eot": s.eot,
+                "goal": s.goal,
+                "schedule": s.schedule,
+            })
+            .to_string()
+            .as_bytes(),
+        )
+    }
+
+    fn restore(&self, path: &Path, fingerprint: &str) -> Option<Checkpoint> {
+        if self.fresh {
+            return None;
+        }
+        let bytes = std::fs::read(path).ok()?;
+        let checkpoint: Checkpoint = serde_json::from_slice(&bytes).ok()?;
+        (checkpoint.fingerprint == fingerprint).then_some(checkpoint)
+    }
+
+    /// Runs the attack; with `progress` cancelled it stops at the next step, checkpoints and
+    /// returns an incomplete outcome.
+    pub fn run(&self, progress: &dyn Progress) -> Result<PatchOutcome> {
+        let s = &self.settings;
+        s.check(self.model.num_classes())?;
+        let canvas = self.train.canvas;
+        let footprint = s.shape.footprint(self.train.mean_patch_area(s.size))?;
+        let fingerprint = self.fingerprint(&footprint);
+        std::fs::create_dir_all(&self.out).map_err(|e| Error::io(&self.out, e))?;
+        let path = self.out.join(CHECKPOINT_FILE);
+        let start = |offset: u64| {
+            PatchState::start(
+                &footprint,
+                canvas.channels,
+                canvas.bounds,
+                mix(s.schedule.seed, &[offset]),
+            )
+        };
+        let restored = self.restore(&path, &fingerprint);
+        let resumed_steps = restored
+            .as_ref()
+            .map_or(0, |c| c.with_eot.step + c.without_eot.step);
+        // Both optimizations start from the same noise, so they differ only by EOT.
+        let (mut with_eot, mut without_eot) = match restored {
+            Some(c) => (c.with_eot, c.without_eot),
+            None => (start(1), start(1)),
+        };
+        let save = |a: &PatchState, b: &PatchState| -> Result<()> {
+            let json = serde_json::to_vec(&Checkpoint {
+                fingerprint: fingerprint.clone(),
+                with_eot: a.clone(),
+                without_eot: b.clone(),
+            })
+            .map_err(|e| Error::Data(format!("cannot serialize the checkpoint: {e}")))?;
+            write_atomic(&path, &json).map_err(|e| Error::io(&path, e))
+        };
+        for (eot, phase) in [(s.eot, 0u64), (Eot::none(), 1)] {
+            let problem = PatchProblem {
+                model: self.model,
+                scene: self.train,
+                footprint: &footprint,
+                size: s.size,
+                eot,
+                goal: s.goal,
+                schedule: Schedule {
+                    seed: mix(s.schedule.seed, &[10 + phase]),
+                    ..s.schedule
+                },
+            };
+            let name = if phase == 0 {
+                "patch with EOT"
+            } else {
+                "patch without EOT"
+            };
+            progress.begin(name, s.schedule.steps as u64);
+            if phase == 0 {
+                let state = std::mem::replace(&mut with_eot, start(1));
+                with_eot = problem.run(state, progress, CHECKPOINT_EVERY, &mut |st| {
+                    save(st, &without_eot)
+                })?;
+            } else {
+                let state = std::mem::replace(&mut without_eot, start(1));
+                without_eot = problem.run(state, progress, CHECKPOINT_EVERY, &mut |st| {
+                    save(&with_eot, st)
+                })?;
+            }
+            progress.end();
+        }
+        let mut rng = StdRng::seed_from_u64(mix(s.schedule.seed, &[2]));
+        let random: Vec<f32> = (0..with_eot.patch.len())
+            .map(|_| rng.gen_range(canvas.bounds.0..=canvas.bounds.1))
+            .collect();
+        let done = with_eot.step == s.schedule.steps && without_eot.step == s.schedule.steps;
+        let mut outcome = PatchOutcome {
+            complete: false,
+            footprint: footprint.clone(),
+            with_eot,
+            without_eot,
+            random,
+            table: Vec::new(),
+            examples: Vec::new(),
+            judged_pictures: 0,
+            resumed_steps,
+        };
+        if !done || progress.cancelled() {
+            return Ok(outcome);
+        }
+        let pictures = eligible(self.model, self.eval, s.goal, 256)?;
+        if pictures.is_empty() {
+            return Err(Error::Data(
+                "no held-out picture to judge the patch on: the model misclassifies all of them, \
+                 or all belong to the target class"
+                    .into(),
+            ));
+        }
+        let judge = Judge {
+            model: self.model,
+            scene: self.eval,
+            footprint: &footprint,
+            size: s.size,
+            goal: s.goal,
+            draws: s.draws,
+            seed: mix(s.schedule.seed, &[3]),
+            batch_pictures: (512 / s.draws).max(1),
+        };
+        let settings = s.eot.settings();
+        let show = settings
+            .iter()
+            .rev()
+            .nth(1)
+            .map_or(settings[0].0.clone(), |x| x.0.clone());
+        let patches: [&[f32]; 3] = [
+            &outcome.with_eot.patch,
+            &outcome.without_eot.patch,
+            &outcome.random,
+        ];
+        let (table, examples) = judge.run(&patches, &settings, &pictures, (&show, 8), progress)?;
+        outcome.table = table;
+        outcome.examples = examples;
+        outcome.judged_pictures = pictures.len();
+        outcome.complete = true;
+        Ok(outcome)
+    }
+}
