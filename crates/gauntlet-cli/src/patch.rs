@@ -11,7 +11,8 @@ use gauntlet_audit::target::onnx_info;
 use gauntlet_audit::OnnxOptions;
 use gauntlet_core::data::{parse_inputs, read_maybe_gz, Dataset};
 use gauntlet_core::model::Classifier;
-use gauntlet_physical::optimize::{PatchLoss, Schedule};
+use gauntlet_physical::optimize::{PatchLoss, Printability, Schedule};
+use gauntlet_physical::palette::Palette;
 use gauntlet_physical::report::{write_patch_report, PatchManifest};
 use gauntlet_physical::{Canvas, Eot, Goal, PatchJob, PatchSettings, Scene, Shape};
 use gauntlet_report::DataInfo;
@@ -80,6 +81,17 @@ pub struct PatchArgs {
     /// The margin loss's κ: a picture fooled by this many logits counts as done.
     #[arg(long, default_value_t = 5.0)]
     pub kappa: f32,
+    /// Weight of the total-variation penalty: a smooth patch survives printing and camera blur.
+    #[arg(long, default_value_t = 0.0)]
+    pub tv: f32,
+    /// Printable colours: default (a 27-colour RGB cube) or a file of 'r g b' lines (0–255,
+    /// e.g. measured from your printer); the written patch is snapped onto them and judged
+    /// both ways.
+    #[arg(long, value_name = "default|FILE")]
+    pub palette: Option<String>,
+    /// Weight of the non-printability score against --palette while the patch is made.
+    #[arg(long, default_value_t = 0.0)]
+    pub nps: f32,
     /// Random conditions per held-out picture and setting.
     #[arg(long, default_value_t = 10)]
     pub draws: usize,
@@ -269,6 +281,15 @@ pub fn run(args: PatchArgs) -> Result<ExitCode> {
             loss: PatchLoss::parse(&args.loss, args.kappa)?,
         },
         draws: args.draws,
+        printability: Printability {
+            tv: args.tv,
+            nps: args.nps,
+            palette: match args.palette.as_deref() {
+                None => None,
+                Some("default") => Some(Palette::default_cube(channels, bounds)?),
+                Some(path) => Some(Palette::from_file(Path::new(path), channels, bounds)?),
+            },
+        },
     };
     settings.check(model.num_classes())?;
     let job = PatchJob {

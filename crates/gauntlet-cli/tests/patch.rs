@@ -69,6 +69,12 @@ fn a_sticker_on_stop_signs_writes_the_contract_files() {
             "2",
             "--eval-samples",
             "20",
+            "--palette",
+            "default",
+            "--nps",
+            "1",
+            "--tv",
+            "0.1",
         ],
     );
     assert!(
@@ -88,7 +94,7 @@ fn a_sticker_on_stop_signs_writes_the_contract_files() {
     assert_eq!(names[0], "fixed");
     assert!(names.iter().any(|n| n.ends_with("(the spec)")), "{names:?}");
     for row in rows {
-        for patch in ["with_eot", "without_eot", "random"] {
+        for patch in ["with_eot", "printed", "without_eot", "random"] {
             let share = row[patch].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&share));
         }
@@ -136,6 +142,15 @@ fn a_sticker_on_stop_signs_writes_the_contract_files() {
     assert!(png.width() >= 600);
     assert_eq!(png.get_pixel(0, 0).0[3], 0);
     assert_eq!(png.get_pixel(png.width() / 2, png.height() / 2).0[3], 255);
+    // With a palette the written patch is the snapped one: 27 colours at most.
+    let plane = mask.len();
+    let mut colours: Vec<[u32; 3]> = (0..plane)
+        .map(|k| [0, 1, 2].map(|c| (patch[c * plane + k] * 1000.0).round() as u32))
+        .collect();
+    colours.sort();
+    colours.dedup();
+    assert!(colours.len() <= 27, "{}", colours.len());
+    assert!(out.join("patch_unsnapped.npy").exists());
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("data:image/png;base64,") && html.contains("without EOT"));
 }
@@ -143,11 +158,12 @@ fn a_sticker_on_stop_signs_writes_the_contract_files() {
 #[test]
 fn bad_flags_say_what_is_wrong() {
     let dir = Scratch::new("patch-errors");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--eot", "twist=3"], "unknown item"),
         (&["--target-class", "42"], "not a class of this model"),
         (&["--shape", "hexagon"], "use square, circle"),
         (&["--source-class", "77"], "no picture of that class"),
+        (&["--nps", "1"], "--nps needs a palette"),
     ];
     for (extra, expected) in cases {
         let run = patch(&dir.0.join("bad"), extra);

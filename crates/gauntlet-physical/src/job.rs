@@ -15,7 +15,7 @@ use gauntlet_run::Progress;
 
 use crate::eot::Eot;
 use crate::evaluate::{eligible, Example, Judge, SettingResult};
-use crate::optimize::{mix, PatchProblem, PatchState, Schedule};
+use crate::optimize::{mix, PatchProblem, PatchState, Printability, Schedule};
 use crate::scene::{Goal, Scene};
 use crate::shape::{Footprint, Shape};
 
@@ -34,6 +34,8 @@ pub struct PatchSettings {
     pub schedule: Schedule,
     /// Random conditions per held-out picture and setting.
     pub draws: usize,
+    /// Smoothness and palette: how printable the patch is made, and whether it is snapped.
+    pub printability: Printability,
 }
 
 impl PatchSettings {
@@ -59,6 +61,19 @@ impl PatchSettings {
                 "--steps, --batch-size and --draws must each be at least 1".into(),
             ));
         }
+        let p = &self.printability;
+        if !(p.tv.is_finite() && p.tv >= 0.0 && p.nps.is_finite() && p.nps >= 0.0) {
+            return Err(Error::Parameter(format!(
+                "--tv {} and --nps {} must be finite weights ≥ 0",
+                p.tv, p.nps
+            )));
+        }
+        if p.nps > 0.0 && p.palette.is_none() {
+            return Err(Error::Parameter(
+                "--nps needs a palette to score against; add --palette default or --palette FILE"
+                    .into(),
+            ));
+        }
         if !(s.lr.is_finite() && s.lr > 0.0) {
             return Err(Error::Parameter(format!(
                 "--lr {} must be a positive number",
@@ -69,8 +84,8 @@ impl PatchSettings {
     }
 }
 
-/// The three patches compared, in the report's order.
-pub const PATCHES: [&str; 3] = ["with EOT", "without EOT", "random"];
+/// A patch in the report's table: its key in `report.json`, its label, its values.
+pub type Column<'a> = (&'static str, &'static str, &'a [f32]);
 
 /// What a patch run produced.
 #[derive(Debug, Clone)]
@@ -85,7 +100,10 @@ pub struct PatchOutcome {
     pub without_eot: PatchState,
     /// Uniform noise of the same size.
     pub random: Vec<f32>,
-    /// Success per setting, per patch ([`PATCHES`] order); empty when incomplete.
+    /// The EOT patch snapped onto the palette (what a printer makes of it), when one was given.
+    pub printed: Option<Vec<f32>>,
+    /// Success per setting, per patch ([`PatchOutcome::columns`] order); empty when
+    /// incomplete.
     pub table: Vec<SettingResult>,
     /// Patched held-out pictures under the spec, for the report.
     pub examples: Vec<Example>,
@@ -93,6 +111,25 @@ pub struct PatchOutcome {
     pub judged_pictures: usize,
     /// Steps restored from a checkpoint (0: a fresh run).
     pub resumed_steps: usize,
+}
+
+impl PatchOutcome {
+    /// The patches compared, in the table's order: with EOT, printed (snapped), without EOT,
+    /// random.
+    pub fn columns(&self) -> Vec<Column<'_>> {
+        let mut out: Vec<Column> = vec![("with_eot", "with EOT", &self.with_eot.patch)];
+        if let Some(printed) = &self.printed {
+            out.push(("printed", "with EOT, snapped to the palette", printed));
+        }
+        out.push(("without_eot", "without EOT", &self.without_eot.patch));
+        out.push(("random", "random patch", &self.random));
+        out
+    }
+
+    /// The patch to print: snapped onto the palette when one was given.
+    pub fn patch(&self) -> &[f32] {
+        self.printed.as_deref().unwrap_or(&self.with_eot.patch)
+    }
 }
 
 /// The checkpoint: both optimizations' states, for one run's fingerprint.
@@ -140,6 +177,7 @@ impl PatchJob<'_> {
                 "eot": s.eot,
                 "goal": s.goal,
                 "schedule": s.schedule,
+                "printability": s.printability.describe(),
             })
             .to_string()
             .as_bytes(),
@@ -203,6 +241,7 @@ impl PatchJob<'_> {
                     seed: mix(s.schedule.seed, &[10 + phase]),
                     ..s.schedule
                 },
+                printability: &s.printability,
             };
             let name = if phase == 0 {
                 "patch with EOT"
@@ -234,6 +273,7 @@ impl PatchJob<'_> {
             with_eot,
             without_eot,
             random,
+            printed: None,
             table: Vec::new(),
             examples: Vec::new(),
             judged_pictures: 0,
@@ -266,11 +306,13 @@ impl PatchJob<'_> {
             .rev()
             .nth(1)
             .map_or(settings[0].0.clone(), |x| x.0.clone());
-        let patches: [&[f32]; 3] = [
-            &outcome.with_eot.patch,
-            &outcome.without_eot.patch,
-            &outcome.random,
-        ];
+        outcome.printed = s
+            .printability
+            .palette
+            .as_ref()
+            .map(|p| p.snap(&outcome.with_eot.patch));
+        let columns = outcome.columns();
+        let patches: Vec<&[f32]> = columns.iter().map(|c| c.2).collect();
         let (table, examples) = judge.run(&patches, &settings, &pictures, (&show, 8), progress)?;
         outcome.table = table;
         outcome.examples = examples;

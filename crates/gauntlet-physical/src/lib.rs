@@ -12,10 +12,12 @@ pub mod evaluate;
 pub mod homography;
 pub mod job;
 pub mod optimize;
+pub mod palette;
 pub mod placement;
 pub mod report;
 pub mod scene;
 pub mod shape;
+pub mod smoothness;
 
 pub use eot::Eot;
 pub use job::{PatchJob, PatchOutcome, PatchSettings};

@@ -27,9 +27,11 @@ use gauntlet_run::Progress;
 use gauntlet_train::optimizer::{Optimizer, OptimizerKind};
 
 use crate::eot::Eot;
+use crate::palette::Palette;
 use crate::placement::Placement;
 use crate::scene::{Goal, Scene};
 use crate::shape::Footprint;
+use crate::smoothness::total_variation;
 
 /// How long and how fast a patch is optimized.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -74,6 +76,47 @@ impl PatchLoss {
                 "unknown patch loss '{other}'; use ce (cross-entropy) or margin (hinge on the \
                  logit margin)"
             ))),
+        }
+    }
+}
+
+/// How printable the patch is made: penalties added to each step's loss.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Printability {
+    /// Weight of the total variation (smoothness, `smoothness.rs`).
+    pub tv: f32,
+    /// Weight of the non-printability score against `palette`.
+    pub nps: f32,
+    /// The printer's colours; the patch is also snapped onto them at the end.
+    pub palette: Option<Palette>,
+}
+
+impl Printability {
+    /// For the checkpoint's fingerprint.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "tv": self.tv,
+            "nps": self.nps,
+            "palette": self.palette.as_ref().map(|p| (&p.source, &p.colours)),
+        })
+    }
+
+    /// Adds the penalties' gradients to `descent` (the gradient of the minimized loss).
+    fn add_gradient(&self, patch: &[f32], footprint: &Footprint, descent: &mut [f32]) {
+        if self.tv > 0.0 {
+            let (_, g) =
+                total_variation(patch, &footprint.opacity, footprint.height, footprint.width);
+            descent
+                .iter_mut()
+                .zip(&g)
+                .for_each(|(d, g)| *d += self.tv * g);
+        }
+        if let (true, Some(palette)) = (self.nps > 0.0, &self.palette) {
+            let (_, g) = palette.score(patch, &footprint.opacity);
+            descent
+                .iter_mut()
+                .zip(&g)
+                .for_each(|(d, g)| *d += self.nps * g);
         }
     }
 }
@@ -149,6 +192,8 @@ pub struct PatchProblem<'a> {
     pub goal: Goal,
     /// Steps, batch, rate, seed.
     pub schedule: Schedule,
+    /// Smoothness and palette penalties.
+    pub printability: &'a Printability,
 }
 
 /// Where a curve point is recorded: about a hundred per run.
@@ -248,28 +293,28 @@ impl PatchProblem<'_> {
                 PatchLoss::CrossEntropy => vec![true; batch.len()],
                 PatchLoss::Margin { kappa } => result.loss.iter().map(|&m| m < kappa).collect(),
             };
-            let summed = placements
+            // Per-picture gradients in parallel, summed in batch order: a float sum whose order
+            // depended on how rayon split the work would make runs irreproducible.
+            let per_picture: Vec<Option<Vec<f32>>> = placements
                 .par_iter()
                 .zip(grad.par_chunks(f))
                 .zip(active.par_iter())
-                .fold(
-                    || vec![0f32; n],
-                    |mut acc, ((p, g), &on)| {
-                        if on {
-                            p.backward(g, &state.patch, &canvas, &mut acc);
-                        }
+                .map(|((p, g), &on)| {
+                    on.then(|| {
+                        let mut acc = vec![0f32; n];
+                        p.backward(g, &state.patch, &canvas, &mut acc);
                         acc
-                    },
-                )
-                .reduce(
-                    || vec![0f32; n],
-                    |mut a, b| {
-                        a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                        a
-                    },
-                );
+                    })
+                })
+                .collect();
+            let mut summed = vec![0f32; n];
+            for g in per_picture.iter().flatten() {
+                summed.iter_mut().zip(g).for_each(|(s, v)| *s += v);
+            }
             let scale = -1.0 / batch.len() as f32;
-            let descent: Vec<f32> = summed.iter().map(|g| g * scale).collect();
+            let mut descent: Vec<f32> = summed.iter().map(|g| g * scale).collect();
+            self.printability
+                .add_gradient(&state.patch, self.footprint, &mut descent);
             optimizer.step(&mut [&mut state.patch], &[descent], self.schedule.lr);
             let (lo, hi) = canvas.bounds;
             state.patch.iter_mut().for_each(|v| *v = v.clamp(lo, hi));

@@ -1,6 +1,7 @@
 //! What a patch run leaves behind: the patch (printable PNG, `.npy` values and mask), the
-//! success table per transformation setting in `report.json` (the contract), `report.md` and a
-//! self-contained `report.html` with the patch, the table, the curves and patched examples.
+//! success table per transformation setting in `report.json` (the contract), `report.md`, a
+//! self-contained `report.html` with the patch, the table, the curves and patched examples,
+//! and those examples as `examples.png` (one row per patch compared).
 
 use std::fmt::Write as _;
 use std::io::Cursor;
@@ -16,8 +17,8 @@ use gauntlet_report::{paint, DataInfo, ModelInfo, GAP, SCALE};
 use gauntlet_run::fs::write_atomic;
 use gauntlet_run::plot::{plot, Axes, Series};
 
-use crate::eot::Eot;
-use crate::job::{PatchOutcome, PatchSettings, PATCHES};
+use crate::evaluate::SettingResult;
+use crate::job::{PatchOutcome, PatchSettings};
 use crate::optimize::CurvePoint;
 use crate::placement::Canvas;
 use crate::scene::Goal;
@@ -42,15 +43,17 @@ pub struct PatchManifest {
     pub eval_data: DataInfo,
 }
 
-/// One row of the table as written.
-#[derive(Debug, Clone, Serialize)]
-struct Row<'a> {
-    setting: &'a str,
-    eot: Eot,
-    trials: usize,
-    with_eot: f64,
-    without_eot: f64,
-    random: f64,
+/// One row of the table as written: the setting, then each patch's success by its key.
+fn row_json(row: &SettingResult, outcome: &PatchOutcome) -> serde_json::Value {
+    let mut out = serde_json::json!({
+        "setting": row.setting,
+        "eot": row.eot,
+        "trials": row.trials,
+    });
+    for ((key, _, _), share) in outcome.columns().iter().zip(&row.success) {
+        out[*key] = serde_json::json!(share);
+    }
+    out
 }
 
 /// The files written.
@@ -83,7 +86,10 @@ pub fn write_patch_report(
     let (c, h, w) = (canvas.channels, fp.height, fp.width);
     let npy =
         |name: &str, values: &[f32], shape: &[usize]| write_npy_f32(&dir.join(name), values, shape);
-    npy("patch.npy", &outcome.with_eot.patch, &[c, h, w])?;
+    npy("patch.npy", outcome.patch(), &[c, h, w])?;
+    if outcome.printed.is_some() {
+        npy("patch_unsnapped.npy", &outcome.with_eot.patch, &[c, h, w])?;
+    }
     npy("patch_mask.npy", &fp.opacity, &[h, w])?;
     npy(
         "patch_without_eot.npy",
@@ -91,22 +97,12 @@ pub fn write_patch_report(
         &[c, h, w],
     )?;
     npy("patch_random.npy", &outcome.random, &[c, h, w])?;
-    let png = printable(&outcome.with_eot.patch, &fp.opacity, c, h, w, canvas.bounds)?;
+    let png = printable(outcome.patch(), &fp.opacity, c, h, w, canvas.bounds)?;
     let png_path = dir.join("patch.png");
     write_atomic(&png_path, &png).map_err(|e| Error::io(&png_path, e))?;
 
-    let rows: Vec<Row> = outcome
-        .table
-        .iter()
-        .map(|r| Row {
-            setting: &r.setting,
-            eot: r.eot,
-            trials: r.trials,
-            with_eot: r.success[0],
-            without_eot: r.success[1],
-            random: r.success[2],
-        })
-        .collect();
+    let rows: Vec<serde_json::Value> = outcome.table.iter().map(|r| row_json(r, outcome)).collect();
+    let columns = outcome.columns();
     let plane = (canvas.height * canvas.width) as f64;
     let json = serde_json::json!({
         "status": if outcome.complete { "complete" } else { "incomplete" },
@@ -126,7 +122,12 @@ pub fn write_patch_report(
         "draws_per_picture": settings.draws,
         "judged_pictures": outcome.judged_pictures,
         "resumed_steps": outcome.resumed_steps,
-        "patches": PATCHES,
+        "patches": columns.iter().map(|c| c.0).collect::<Vec<_>>(),
+        "printability": {
+            "tv": settings.printability.tv,
+            "nps": settings.printability.nps,
+            "palette": settings.printability.palette.as_ref().map(|p| &p.source),
+        },
         "success": rows,
         "curves": {
             "with_eot": outcome.with_eot.curve,
@@ -138,11 +139,15 @@ pub fn write_patch_report(
         .map_err(|e| Error::Data(format!("cannot serialize the report: {e}")))?;
     write_atomic(&json_path, text.as_bytes()).map_err(|e| Error::io(&json_path, e))?;
 
-    let md = markdown(manifest, settings, outcome, &rows);
+    let md = markdown(manifest, settings, outcome);
     let md_path = dir.join("report.md");
     write_atomic(&md_path, md.as_bytes()).map_err(|e| Error::io(&md_path, e))?;
     let grid = examples_png(outcome, canvas)?;
-    let html = html(manifest, settings, outcome, &rows, &png, grid.as_ref());
+    if let Some((png, _)) = &grid {
+        let path = dir.join("examples.png");
+        write_atomic(&path, png).map_err(|e| Error::io(&path, e))?;
+    }
+    let html = html(manifest, settings, outcome, &png, grid.as_ref());
     let html_path = dir.join("report.html");
     write_atomic(&html_path, html.as_bytes()).map_err(|e| Error::io(&html_path, e))?;
     Ok(Written {
@@ -186,7 +191,7 @@ fn examples_png(outcome: &PatchOutcome, canvas: &Canvas) -> Result<Option<(Vec<u
     let span = canvas.bounds.1 - canvas.bounds.0;
     let cell_w = w as u32 * SCALE + GAP;
     let cell_h = h as u32 * SCALE + GAP;
-    let rows = PATCHES.len() as u32;
+    let rows = outcome.columns().len() as u32;
     let mut img = RgbImage::from_pixel(
         cell_w * outcome.examples.len() as u32,
         cell_h * rows,
@@ -238,12 +243,7 @@ fn summary(settings: &PatchSettings, outcome: &PatchOutcome) -> String {
     )
 }
 
-fn markdown(
-    manifest: &PatchManifest,
-    settings: &PatchSettings,
-    outcome: &PatchOutcome,
-    rows: &[Row],
-) -> String {
+fn markdown(manifest: &PatchManifest, settings: &PatchSettings, outcome: &PatchOutcome) -> String {
     let mut s = String::from("# gauntlet patch\n\n");
     let _ = writeln!(s, "{}\n", summary(settings, outcome));
     if !outcome.complete {
@@ -251,19 +251,20 @@ fn markdown(
             "**Incomplete**: the run was interrupted; run the same command again to resume.\n\n",
         );
     }
-    s.push_str(
-        "| setting | trials | with EOT | without EOT | random patch |\n|---|---:|---:|---:|---:|\n",
-    );
-    for r in rows {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} |",
-            r.setting,
-            r.trials,
-            pct(r.with_eot),
-            pct(r.without_eot),
-            pct(r.random)
-        );
+    let columns = outcome.columns();
+    s.push_str("| setting | trials |");
+    for c in &columns {
+        let _ = write!(s, " {} |", c.1);
+    }
+    s.push_str("\n|---|---:|");
+    s.push_str(&"---:|".repeat(columns.len()));
+    s.push('\n');
+    for r in &outcome.table {
+        let _ = write!(s, "| {} | {} |", r.setting, r.trials);
+        for share in &r.success {
+            let _ = write!(s, " {} |", pct(*share));
+        }
+        s.push('\n');
     }
     let _ = writeln!(
         s,
@@ -288,7 +289,6 @@ fn html(
     manifest: &PatchManifest,
     settings: &PatchSettings,
     outcome: &PatchOutcome,
-    rows: &[Row],
     patch_png: &[u8],
     grid: Option<&(Vec<u8>, u32)>,
 ) -> String {
@@ -313,31 +313,37 @@ fn html(
     );
     s.push_str(
         "<h2>Success per transformation setting</h2>\n<p>Each held-out picture under fresh \
-         random conditions of the setting; the three patches meet the same conditions. The \
-         patch without EOT was made upright, at scale 1, in the middle; the random patch is \
-         noise of the same size — what mere covering does.</p>\n<table><tr><th>setting</th>\
-         <th>trials</th><th>with EOT</th><th>without EOT</th><th>random patch</th></tr>\n",
+         random conditions of the setting; every patch meets the same conditions. The patch \
+         without EOT was made upright, at scale 1, in the middle; the random patch is noise of \
+         the same size — what mere covering does.</p>\n<table><tr><th>setting</th>\
+         <th>trials</th>",
     );
-    for r in rows {
-        let _ = writeln!(
+    let columns = outcome.columns();
+    for c in &columns {
+        let _ = write!(s, "<th>{}</th>", c.1);
+    }
+    s.push_str("</tr>\n");
+    for r in &outcome.table {
+        let _ = write!(
             s,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}\
-             </td><td class=\"num\">{}</td></tr>",
-            escape(r.setting),
-            r.trials,
-            pct(r.with_eot),
-            pct(r.without_eot),
-            pct(r.random)
+            "<tr><td>{}</td><td class=\"num\">{}</td>",
+            escape(&r.setting),
+            r.trials
         );
+        for share in &r.success {
+            let _ = write!(s, "<td class=\"num\">{}</td>", pct(*share));
+        }
+        s.push_str("</tr>\n");
     }
     s.push_str("</table>\n");
     if let Some((png, column_width)) = grid {
         let _ = writeln!(
             s,
-            "<h2>Patched held-out pictures</h2>\n<p>Rows: with EOT, without EOT, random patch, \
-             each under the spec's first drawn condition. Under each column: the true class and \
+            "<h2>Patched held-out pictures</h2>\n<p>Rows: {}, each under the spec's first drawn \
+             condition. Under each column: the true class and \
              the model's answer per row.</p>\n<div class=\"grid\"><img alt=\"patched pictures\" \
              src=\"data:image/png;base64,{}\">\n<div class=\"captions\">",
+            columns.iter().map(|c| c.1).collect::<Vec<_>>().join(", "),
             base64(png)
         );
         for e in &outcome.examples {

@@ -10,7 +10,8 @@ use gauntlet_core::device::compute_device;
 use gauntlet_core::model::predict;
 use gauntlet_core::tensor::from_rows;
 use gauntlet_onnx::OnnxModel;
-use gauntlet_physical::optimize::{PatchLoss, Schedule};
+use gauntlet_physical::optimize::{PatchLoss, Printability, Schedule};
+use gauntlet_physical::palette::Palette;
 use gauntlet_physical::{Canvas, Eot, Goal, PatchJob, PatchSettings, Scene, Shape};
 use gauntlet_run::progress::Silent;
 use gauntlet_run::Progress;
@@ -57,6 +58,7 @@ fn settings(steps: usize) -> PatchSettings {
             loss: PatchLoss::CrossEntropy,
         },
         draws: 2,
+        printability: Printability::default(),
     }
 }
 
@@ -205,4 +207,58 @@ fn a_stopped_run_resumes_to_the_patch_of_an_uninterrupted_one() {
     assert_eq!(again.resumed_steps, 0);
     let _ = std::fs::remove_dir_all(&whole_dir);
     let _ = std::fs::remove_dir_all(&split_dir);
+}
+
+#[test]
+fn a_palette_pulls_the_patch_toward_it_and_the_printed_patch_is_judged_too() {
+    let (model, data) = demo();
+    let f = 784;
+    let train = Scene::new(CANVAS, &data.inputs[..64 * f], &data.labels[..64], None).unwrap();
+    let eval = Scene::new(
+        CANVAS,
+        &data.inputs[64 * f..96 * f],
+        &data.labels[64..96],
+        None,
+    )
+    .unwrap();
+    let palette = Palette::default_cube(1, (0.0, 1.0)).unwrap();
+    let run = |nps: f32, tv: f32| {
+        let out = scratch(&format!("palette-{nps}-{tv}"));
+        let mut settings = settings(30);
+        settings.printability = Printability {
+            tv,
+            nps,
+            palette: Some(palette.clone()),
+        };
+        let outcome = PatchJob {
+            model: &model,
+            train: &train,
+            eval: &eval,
+            settings,
+            identity: serde_json::json!("palette"),
+            out: out.clone(),
+            fresh: true,
+        }
+        .run(&Silent)
+        .unwrap();
+        let _ = std::fs::remove_dir_all(&out);
+        outcome
+    };
+    let free = run(0.0, 0.0);
+    let pulled = run(5.0, 0.0);
+    let smoothed = run(0.0, 5.0);
+    let columns: Vec<&str> = pulled.columns().iter().map(|c| c.0).collect();
+    assert_eq!(columns, ["with_eot", "printed", "without_eot", "random"]);
+    assert!(pulled.table.iter().all(|r| r.success.len() == 4));
+    // The written patch is the snapped one: every pixel a palette colour.
+    let printed = pulled.patch();
+    assert!(printed
+        .iter()
+        .all(|v| palette.colours.iter().any(|c| (c[0] - v).abs() < 1e-6)));
+    // The penalties do their job: closer to the palette and smoother than without them.
+    let opacity = &pulled.footprint.opacity;
+    let nps = |p: &[f32]| palette.score(p, opacity).0;
+    let tv = |p: &[f32]| gauntlet_physical::smoothness::total_variation(p, opacity, 8, 8).0;
+    assert!(nps(&pulled.with_eot.patch) < nps(&free.with_eot.patch));
+    assert!(tv(&smoothed.with_eot.patch) < tv(&free.with_eot.patch));
 }
