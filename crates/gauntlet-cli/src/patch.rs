@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+use gauntlet_audit::mask::load_mask;
 use gauntlet_audit::target::onnx_info;
 use gauntlet_audit::OnnxOptions;
 use gauntlet_core::data::{parse_inputs, read_maybe_gz, Dataset};
@@ -43,7 +44,8 @@ pub struct PatchArgs {
     #[arg(long, default_value_t = 0.5)]
     pub holdout: f64,
     /// Where the patch may go on each training picture: .npy N×H×W (non-zero: allowed), e.g.
-    /// the sign's pixels; --size is then a share of that region.
+    /// the sign's pixels, or one PNG for every picture (white: allowed); --size is then a share
+    /// of that region.
     #[arg(long)]
     pub placement: Option<PathBuf>,
     /// The same for --eval-inputs.
@@ -115,8 +117,18 @@ pub struct PatchArgs {
     pub fresh: bool,
 }
 
-/// Reads N placement masks of `height × width` (any non-zero value: allowed).
+/// Reads N placement masks of `height × width` (any non-zero value: allowed) from a `.npy`, or
+/// one region for every picture from a PNG (white: allowed), as `--mask` reads it.
 fn load_regions(path: &Path, n: usize, height: usize, width: usize) -> Result<Vec<bool>> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
+        let plane = load_mask(path, &[1, height, width])
+            .map_err(|e| anyhow::anyhow!(e.to_string().replace("`mask`", "--placement")))?;
+        let region: Vec<bool> = plane.iter().map(|&v| v > 0.5).collect();
+        return Ok(region.repeat(n));
+    }
     let bytes = read_maybe_gz(path)?;
     let (values, shape) = parse_inputs(&bytes, path)?;
     let plane = height * width;
@@ -184,12 +196,21 @@ pub fn run(args: PatchArgs) -> Result<ExitCode> {
              of shape {sample_shape:?}; pass --input-shape if the ONNX file does not declare it"
         );
     };
+    let plane = height * width;
     let train_all = load(&args.inputs, &args.labels)?;
-    let mut train_regions = args
+    let train_regions = args
         .placement
         .as_deref()
         .map(|p| load_regions(p, train_all.len(), height, width))
         .transpose()?;
+    // The class first, so that a holdout splits the pictures that are attacked.
+    let (train_all, mut train_regions) = of_class(
+        train_all,
+        train_regions,
+        args.source_class,
+        plane,
+        "--inputs",
+    )?;
     let (train, eval, eval_regions) = match (&args.eval_inputs, &args.eval_labels) {
         (Some(inputs), Some(labels)) => {
             let eval = load(inputs, labels)?;
@@ -198,6 +219,8 @@ pub fn run(args: PatchArgs) -> Result<ExitCode> {
                 .as_deref()
                 .map(|p| load_regions(p, eval.len(), height, width))
                 .transpose()?;
+            let (eval, regions) =
+                of_class(eval, regions, args.source_class, plane, "--eval-inputs")?;
             (train_all, eval, regions)
         }
         _ => {
@@ -213,7 +236,6 @@ pub fn run(args: PatchArgs) -> Result<ExitCode> {
             let cut = n - held;
             let first: Vec<usize> = (0..cut).collect();
             let last: Vec<usize> = (cut..n).collect();
-            let plane = height * width;
             let eval_regions = train_regions.as_ref().map(|r| r[cut * plane..].to_vec());
             if let Some(r) = train_regions.as_mut() {
                 r.truncate(cut * plane);
@@ -225,16 +247,7 @@ pub fn run(args: PatchArgs) -> Result<ExitCode> {
             )
         }
     };
-    let plane = height * width;
-    let (train, train_regions) =
-        of_class(train, train_regions, args.source_class, plane, "--inputs")?;
-    let (mut eval, mut eval_regions) = of_class(
-        eval,
-        eval_regions,
-        args.source_class,
-        plane,
-        "the held-out pictures",
-    )?;
+    let (mut eval, mut eval_regions) = (eval, eval_regions);
     if let Some(k) = args.eval_samples {
         if k == 0 {
             bail!("--eval-samples must be at least 1");
