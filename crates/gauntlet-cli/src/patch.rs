@@ -14,6 +14,7 @@ use gauntlet_core::data::{parse_inputs, read_maybe_gz, Dataset};
 use gauntlet_core::model::Classifier;
 use gauntlet_physical::optimize::{PatchLoss, Printability, Schedule};
 use gauntlet_physical::palette::Palette;
+use gauntlet_physical::per_picture::run_per_picture;
 use gauntlet_physical::report::{write_patch_report, PatchManifest};
 use gauntlet_physical::{Canvas, Eot, Goal, PatchJob, PatchSettings, Scene, Shape};
 use gauntlet_report::DataInfo;
@@ -40,6 +41,10 @@ pub struct PatchArgs {
     /// Labels of --eval-inputs.
     #[arg(long, requires = "eval_inputs")]
     pub eval_labels: Option<PathBuf>,
+    /// One patch per picture of --inputs (glasses made for one wearer), each optimized and
+    /// judged on its own picture under the EOT draws; no holdout, no --eval-inputs.
+    #[arg(long, conflicts_with_all = ["eval_inputs", "eval_labels", "eval_placement"])]
+    pub per_picture: bool,
     /// Without --eval-inputs: the share of --inputs (the last ones) held out for judging.
     #[arg(long, default_value_t = 0.5)]
     pub holdout: f64,
@@ -223,6 +228,10 @@ pub fn run(args: PatchArgs) -> Result<ExitCode> {
                 of_class(eval, regions, args.source_class, plane, "--eval-inputs")?;
             (train_all, eval, regions)
         }
+        _ if args.per_picture => {
+            let (eval, regions) = (train_all.clone(), train_regions.clone());
+            (train_all, eval, regions)
+        }
         _ => {
             let n = train_all.len();
             let held = ((n as f64) * args.holdout).round() as usize;
@@ -319,19 +328,27 @@ pub fn run(args: PatchArgs) -> Result<ExitCode> {
             "regions": [train_regions.is_some(), eval_regions.is_some()],
             "source_class": args.source_class,
             "holdout": args.holdout,
+            "per_picture": args.per_picture,
         }),
         out: args.out.clone(),
         fresh: args.fresh,
     };
     let progress = Bar::new(args.quiet);
-    let outcome = job.run(&progress)?;
+    let outcome = if args.per_picture {
+        run_per_picture(&job, &progress)?
+    } else {
+        job.run(&progress)?
+    };
     if outcome.resumed_steps > 0 && !args.quiet {
+        let (what, file) = if args.per_picture {
+            ("pictures", gauntlet_physical::per_picture::JOURNAL_FILE)
+        } else {
+            ("steps", gauntlet_physical::job::CHECKPOINT_FILE)
+        };
         eprintln!(
-            "resumed {} finished steps from {} (pass --fresh to recompute)",
+            "resumed {} finished {what} from {} (pass --fresh to recompute)",
             outcome.resumed_steps,
-            args.out
-                .join(gauntlet_physical::job::CHECKPOINT_FILE)
-                .display()
+            args.out.join(file).display()
         );
     }
     let data_info = |inputs: &Path, labels: &Path, sha: &str| DataInfo {

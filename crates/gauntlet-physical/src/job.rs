@@ -109,8 +109,32 @@ pub struct PatchOutcome {
     pub examples: Vec<Example>,
     /// Held-out pictures counted (correctly classified, not of the target class).
     pub judged_pictures: usize,
-    /// Steps restored from a checkpoint (0: a fresh run).
+    /// Steps restored from a checkpoint (0: a fresh run); pictures, in per-picture mode.
     pub resumed_steps: usize,
+    /// Per-picture mode (`per_picture.rs`): every judged picture with its own patch. Empty for
+    /// a universal patch. The outcome's patches and curves are then the first picture's.
+    pub per_picture: Vec<PictureRecord>,
+}
+
+/// One picture of a per-picture run: its own patch and how it fared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PictureRecord {
+    /// Index in the pictures given.
+    pub index: usize,
+    /// True class.
+    pub label: i64,
+    /// The patch written for it (snapped onto the palette when one was given), `[C, h, w]`.
+    pub patch: Vec<f32>,
+    /// Its optimizations, with EOT and without.
+    pub with_eot: PatchState,
+    /// See `with_eot`.
+    pub without_eot: PatchState,
+    /// The random patch it was compared with.
+    pub random: Vec<f32>,
+    /// Trials per setting, and the trials each column won, per setting.
+    pub trials: Vec<usize>,
+    /// `hits[setting][column]`.
+    pub hits: Vec<Vec<usize>>,
 }
 
 impl PatchOutcome {
@@ -165,7 +189,8 @@ pub struct PatchJob<'a> {
 }
 
 impl PatchJob<'_> {
-    fn fingerprint(&self, footprint: &Footprint) -> String {
+    /// Everything that decides the result, hashed: a checkpoint of another run is discarded.
+    pub(crate) fn fingerprint(&self, footprint: &Footprint) -> String {
         let s = &self.settings;
         gauntlet_core::hash::sha256_hex(
             serde_json::json!({
@@ -278,6 +303,7 @@ impl PatchJob<'_> {
             examples: Vec::new(),
             judged_pictures: 0,
             resumed_steps,
+            per_picture: Vec::new(),
         };
         if !done || progress.cancelled() {
             return Ok(outcome);

@@ -13,6 +13,7 @@ pub mod homography;
 pub mod job;
 pub mod optimize;
 pub mod palette;
+pub mod per_picture;
 pub mod placement;
 pub mod report;
 pub mod scene;

@@ -103,9 +103,28 @@ pub fn write_patch_report(
 
     let rows: Vec<serde_json::Value> = outcome.table.iter().map(|r| row_json(r, outcome)).collect();
     let columns = outcome.columns();
+    let per_picture = !outcome.per_picture.is_empty();
+    if per_picture {
+        let all: Vec<f32> = outcome.per_picture.iter().flat_map(|r| r.patch.iter().copied()).collect();
+        npy("patches.npy", &all, &[outcome.per_picture.len(), c, h, w])?;
+    }
+    let spec_row = outcome.table.len().saturating_sub(2);
+    let pictures: Vec<serde_json::Value> = outcome
+        .per_picture
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::json!({"index": r.index, "label": r.label});
+            for ((key, _, _), hits) in columns.iter().zip(r.hits.get(spec_row).into_iter().flatten()) {
+                v[*key] = serde_json::json!(*hits as f64 / r.trials[spec_row].max(1) as f64);
+            }
+            v
+        })
+        .collect();
     let plane = (canvas.height * canvas.width) as f64;
     let json = serde_json::json!({
         "status": if outcome.complete { "complete" } else { "incomplete" },
+        "mode": if per_picture { "per_picture" } else { "universal" },
+        "pictures": pictures,
         "manifest": manifest,
         "goal": settings.goal,
         "shape": settings.shape.describe(),
@@ -226,9 +245,17 @@ fn pct(x: f64) -> String {
 
 fn summary(settings: &PatchSettings, outcome: &PatchOutcome) -> String {
     let fp = &outcome.footprint;
+    let (kind, judged) = if outcome.per_picture.is_empty() {
+        ("one", "held-out pictures")
+    } else {
+        (
+            "one patch per picture (the patch and curves shown are the first picture's), each a",
+            "pictures, each on its own patch,",
+        )
+    };
     format!(
-        "{}; {} patch of {}×{} pixels ({} opaque) at --size {}; EOT {}; {} steps × {} pictures; \
-         judged on {} held-out pictures × {} conditions each.",
+        "{}; {kind} {} patch of {}×{} pixels ({} opaque) at --size {}; EOT {}; {} steps × {} \
+         draws; judged on {} {judged} × {} conditions each.",
         goal_text(settings.goal),
         settings.shape.describe(),
         fp.height,
