@@ -234,6 +234,11 @@ pub fn write_report(
     )?;
 
     let html_path = dir.join("report.html");
+    let spatial_html = evaluation.spatial.as_ref().map(|e| {
+        let mut section = String::new();
+        spatial::html(&mut section, evaluation, e, spatial_pictures.as_ref());
+        section
+    });
     write_atomically(
         &html_path,
         html::render(
@@ -241,7 +246,7 @@ pub fn write_report(
             manifest,
             diagnostics,
             &grids,
-            spatial_pictures.as_ref(),
+            spatial_html.as_deref(),
         )
         .as_bytes(),
     )?;
