@@ -12,6 +12,7 @@
 //! attacks = ["fgsm", "pgd"]   # or "fgsm,pgd"
 //! steps = 40
 //! fail_under = ["pgd:linf:0.1=0.80", "worst:linf:0.3=0.0"]
+//! spatial = true            # also rotations (±30°) and translations (±3 px), Engstrom et al.
 //! # a black-box target instead of `model`:
 //! # target = "https://models.example.com/v1/predict"
 //! # input_shape = [1, 28, 28]
