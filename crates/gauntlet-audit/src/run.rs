@@ -1,7 +1,7 @@
 //! [`Audit::run`]: load the target and the data, run the plan (resuming from a checkpoint), rerun
 //! with BPDA where gradients are blocked, diagnose, write the report and judge the gate.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -231,7 +231,16 @@ impl Audit {
             }
         }
         if let Some(grid) = self.spatial {
-            self.run_spatial_stage(model, &threat, &criterion, grid, &mut evaluation, progress)?;
+            let journal = checkpoint.dir().join("spatial.jsonl");
+            self.run_spatial_stage(
+                model,
+                &threat,
+                &criterion,
+                grid,
+                &journal,
+                &mut evaluation,
+                progress,
+            )?;
         }
         let diagnostics = if config.no_diagnostics || progress.cancelled() {
             Vec::new()
@@ -300,19 +309,22 @@ impl Audit {
     }
 
     /// Engstrom et al.'s grid search and random baselines after the Lp attacks, verified by
-    /// re-applying each recorded transformation (`gauntlet_eval::spatial`). A stop before or
-    /// during it leaves the run incomplete, so its checkpoint is kept and a rerun redoes it.
+    /// re-applying each recorded transformation (`gauntlet_eval::spatial`). Finished samples
+    /// go into `journal` (in the checkpoint); a stop before or during the stage leaves the run
+    /// incomplete, so the checkpoint is kept and a rerun searches only what is left.
+    #[allow(clippy::too_many_arguments)]
     fn run_spatial_stage(
         &self,
         model: &dyn Differentiable,
         threat: &ThreatModel,
         criterion: &Criterion,
         grid: SpatialGrid,
+        journal: &Path,
         evaluation: &mut Evaluation,
         progress: &dyn Progress,
     ) -> Result<()> {
         const STOPPED: &str = "the spatial stage was stopped before every sample was searched; \
-                               rerun the same command to redo it";
+                               rerun the same command to finish it (the samples done are kept)";
         if progress.cancelled() {
             evaluation.errors.push(STOPPED.into());
             return Ok(());
@@ -332,6 +344,7 @@ impl Audit {
             criterion,
             &plan,
             progress,
+            Some(journal),
         )?;
         if !spatial.complete {
             evaluation.errors.push(STOPPED.into());

@@ -313,6 +313,13 @@ fn print_summary(run: &AuditRun) {
     );
     print!("{}", gauntlet_report::table(evaluation));
     if let Some(spatial) = &evaluation.spatial {
+        if spatial.resumed_samples > 0 {
+            eprintln!(
+                "spatial stage: restored {} finished samples from {}",
+                spatial.resumed_samples,
+                run.checkpoint.display()
+            );
+        }
         println!(
             "\nspatial (rotation ±{}°, translation ±{} px): robust accuracy {:.1} % under the grid \
              search ({} transformations), {:.1} % under one random transformation, {:.1} % under \

@@ -8,7 +8,12 @@
 //! criterion. A proposal the model does not confirm is counted in `unconfirmed` (it should
 //! stay 0; anything else means the model answers differently for the same picture in another
 //! batch). Samples the model already misclassifies are not attacked and count as not robust.
+//!
+//! With a journal path, every finished group of samples is appended (fsynced) to a
+//! [`Journal`] whose header holds the plan's settings: a rerun after Ctrl-C or a kill restores
+//! those samples instead of searching them again, and gets the same numbers.
 
+use std::path::Path;
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -21,12 +26,13 @@ use gauntlet_core::device::compute_device;
 use gauntlet_core::model::{predict, Classifier};
 use gauntlet_core::tensor::from_rows;
 use gauntlet_core::{Error, Result};
+use gauntlet_run::Journal;
 
 use crate::Progress;
 
 /// What the spatial stage runs: the grid, the random baseline's draws, the run's batching and
 /// seed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SpatialPlan {
     /// The transformations of the grid search.
     pub grid: SpatialGrid,
@@ -86,20 +92,36 @@ pub struct SpatialEvaluation {
     pub unconfirmed: usize,
     /// Forward rows spent: search and verification.
     pub queries: u64,
-    /// Wall time of the stage, seconds.
+    /// Wall time of the stage in this process, seconds (a resumed run's restored samples cost
+    /// none).
     pub seconds: f64,
     /// False when the stage was stopped before every sample was searched.
     pub complete: bool,
+    /// Samples restored from the journal of an interrupted run instead of searched again.
+    pub resumed_samples: usize,
     /// Per sample, in data order.
     pub per_sample: Vec<SpatialSample>,
 }
 
-/// Samples searched between progress reports and cancellation checks.
+/// Samples searched between progress reports, cancellation checks and journal records.
 const SAMPLES_PER_STEP: usize = 8;
+
+/// One journal line: a finished group of samples with what it cost.
+#[derive(Serialize, Deserialize)]
+struct StepRecord {
+    samples: Vec<(usize, SpatialSample)>,
+    queries: u64,
+    unconfirmed: usize,
+}
+
+fn journal_error(e: gauntlet_run::JournalError) -> Error {
+    Error::Data(e.to_string())
+}
 
 /// Runs the grid search and both random baselines on every correctly classified sample of
 /// `x` (flat `[n, C·H·W]`), verifies every proposal and reduces. `clean_predictions` are the
-/// model's answers on the clean samples (from the Lp evaluation).
+/// model's answers on the clean samples (from the Lp evaluation). With `journal`, finished
+/// samples are recorded there and restored by a rerun with the same plan (module docs).
 #[allow(clippy::too_many_arguments)]
 pub fn run_spatial(
     model: &dyn Classifier,
@@ -109,6 +131,7 @@ pub fn run_spatial(
     criterion: &Criterion,
     plan: &SpatialPlan,
     progress: &dyn Progress,
+    journal: Option<&Path>,
 ) -> Result<SpatialEvaluation> {
     let started = Instant::now();
     let picture = Picture::from_sample_shape(model.sample_shape())?;
@@ -142,6 +165,36 @@ pub fn run_spatial(
     let mut queries = 0u64;
     let mut unconfirmed = 0usize;
     let mut complete = true;
+    // The journal's header: everything that decides the per-sample results (the audit's own
+    // checkpoint already names the model, the data and the criterion).
+    let fingerprint = serde_json::to_string(&(plan, criterion, n))
+        .map_err(|e| Error::Data(format!("cannot describe the spatial plan: {e}")))?;
+    let mut journal = match journal {
+        Some(path) => {
+            let opened =
+                Journal::open::<StepRecord>(path, &fingerprint, false).map_err(journal_error)?;
+            Some((opened.journal, opened.records))
+        }
+        None => None,
+    };
+    let mut done = vec![false; n];
+    let mut resumed_samples = 0;
+    for record in journal
+        .iter_mut()
+        .flat_map(|(_, records)| records.drain(..))
+    {
+        for (i, sample) in record.samples {
+            if i < n && !done[i] {
+                done[i] = true;
+                per_sample[i] = sample;
+                resumed_samples += 1;
+            }
+        }
+        queries += record.queries;
+        unconfirmed += record.unconfirmed;
+    }
+    let attacked = open.len();
+    let open: Vec<usize> = open.into_iter().filter(|&i| !done[i]).collect();
     progress.begin(
         &format!("spatial ({} transformations)", plan.grid.len()),
         open.len() as u64,
@@ -170,26 +223,38 @@ pub fn run_spatial(
         let first: Vec<Vec<Transform>> = draws.iter().map(|d| d[..1].to_vec()).collect();
         let (random, q_random) = search.worst_of(&xs, &ys, &sub, &first)?;
         let (worst, q_worst) = search.worst_of(&xs, &ys, &sub, &draws)?;
-        queries += q_grid + q_random + q_worst;
+        let mut step_queries = q_grid + q_random + q_worst;
+        let mut step_unconfirmed = 0;
         let proposals: Vec<&[SpatialFinding]> = vec![&grid, &random, &worst];
         let mut verdicts = Vec::with_capacity(3);
         for found in proposals {
             let (checked, q) = verify(model, picture, plan.fill, &xs, &ys, &sub, found)?;
-            queries += q;
-            unconfirmed += found
+            step_queries += q;
+            step_unconfirmed += found
                 .iter()
                 .zip(&checked)
                 .filter(|(p, v)| p.fooled && !v.fooled)
                 .count();
             verdicts.push(checked);
         }
+        let mut record = StepRecord {
+            samples: Vec::with_capacity(step.len()),
+            queries: step_queries,
+            unconfirmed: step_unconfirmed,
+        };
         for (k, &i) in step.iter().enumerate() {
             per_sample[i] = SpatialSample {
                 grid: Some(verdicts[0][k]),
                 random: Some(verdicts[1][k]),
                 worst_of_random: Some(verdicts[2][k]),
             };
+            record.samples.push((i, per_sample[i].clone()));
         }
+        if let Some((journal, _)) = journal.as_mut() {
+            journal.append(&record).map_err(journal_error)?;
+        }
+        queries += step_queries;
+        unconfirmed += step_unconfirmed;
         progress.advance(step.len() as u64);
     }
     progress.end();
@@ -205,7 +270,7 @@ pub fn run_spatial(
         random_draws: plan.random_draws,
         fill: plan.fill,
         samples: n,
-        attacked: open.len(),
+        attacked,
         robust_accuracy: robust(|s| s.grid),
         random_robust_accuracy: robust(|s| s.random),
         worst_of_random_robust_accuracy: robust(|s| s.worst_of_random),
@@ -213,6 +278,7 @@ pub fn run_spatial(
         queries,
         seconds: started.elapsed().as_secs_f64(),
         complete,
+        resumed_samples,
         per_sample,
     })
 }
@@ -252,4 +318,141 @@ fn verify(
 /// Sample `index`'s own generator, so draws do not depend on batching or on `samples`.
 fn sample_rng(seed: u64, index: usize) -> StdRng {
     StdRng::seed_from_u64(seed ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::path::PathBuf;
+
+    use gauntlet_core::data::Dataset;
+    use gauntlet_core::model::predict;
+    use gauntlet_onnx::OnnxModel;
+
+    use super::*;
+    use crate::Silent;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// Stops the run once `after` samples are done.
+    struct StopAfter {
+        after: u64,
+        done: Cell<u64>,
+    }
+
+    impl Progress for StopAfter {
+        fn begin(&self, _: &str, _: u64) {}
+        fn advance(&self, done: u64) {
+            self.done.set(self.done.get() + done);
+        }
+        fn end(&self) {}
+        fn cancelled(&self) -> bool {
+            self.done.get() >= self.after
+        }
+    }
+
+    #[test]
+    fn an_interrupted_stage_resumes_to_the_same_numbers() {
+        let model = OnnxModel::load(&root().join("models/mnist_cnn.onnx")).unwrap();
+        let mut data = Dataset::load(
+            &root().join("data/mnist-demo/x.npy"),
+            &root().join("data/mnist-demo/y.npy"),
+        )
+        .unwrap();
+        data.truncate(20);
+        let clean = predict(
+            &model,
+            from_rows(data.inputs.clone(), 20, 784, &compute_device()),
+        )
+        .unwrap();
+        let plan = SpatialPlan {
+            grid: SpatialGrid::new(20.0, 5, 2.0, 3).unwrap(),
+            random_draws: 4,
+            rows_per_pass: 50,
+            seed: 3,
+            fill: 0.0,
+        };
+        let run = |progress: &dyn Progress, journal: Option<&Path>| {
+            run_spatial(
+                &model,
+                &data.inputs,
+                &data.labels,
+                &clean,
+                &Criterion::Untargeted,
+                &plan,
+                progress,
+                journal,
+            )
+            .unwrap()
+        };
+        let whole = run(&Silent, None);
+        assert!(whole.complete);
+        assert_eq!(whole.unconfirmed, 0);
+
+        let dir =
+            std::env::temp_dir().join(format!("gauntlet-spatial-journal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let journal = dir.join("spatial.jsonl");
+        let stopped = run(
+            &StopAfter {
+                after: SAMPLES_PER_STEP as u64,
+                done: Cell::new(0),
+            },
+            Some(&journal),
+        );
+        assert!(!stopped.complete);
+        let searched = stopped
+            .per_sample
+            .iter()
+            .filter(|s| s.grid.is_some())
+            .count();
+        assert_eq!(searched, SAMPLES_PER_STEP);
+        let resumed = run(&Silent, Some(&journal));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(resumed.complete);
+        assert_eq!(resumed.resumed_samples, SAMPLES_PER_STEP);
+        assert_eq!(resumed.per_sample, whole.per_sample);
+        assert_eq!(resumed.robust_accuracy, whole.robust_accuracy);
+        assert_eq!(resumed.random_robust_accuracy, whole.random_robust_accuracy);
+        assert_eq!(resumed.queries, whole.queries);
+        assert_eq!(resumed.attacked, whole.attacked);
+    }
+
+    #[test]
+    fn samples_that_are_not_pictures_are_refused() {
+        struct Flat;
+        impl Classifier for Flat {
+            fn sample_shape(&self) -> &[usize] {
+                &[4]
+            }
+            fn num_classes(&self) -> usize {
+                4
+            }
+            fn logits(&self, x: gauntlet_core::Tensor<2>) -> Result<gauntlet_core::Tensor<2>> {
+                Ok(x)
+            }
+        }
+        let plan = SpatialPlan {
+            grid: SpatialGrid::default(),
+            random_draws: 1,
+            rows_per_pass: 8,
+            seed: 0,
+            fill: 0.0,
+        };
+        let err = run_spatial(
+            &Flat,
+            &[0.0; 4],
+            &[0],
+            &[0],
+            &Criterion::Untargeted,
+            &plan,
+            &Silent,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("C×H×W"), "{err}");
+    }
 }

@@ -54,6 +54,8 @@ pub struct SpatialSection {
     pub seconds: f64,
     /// False when the stage stopped before every sample was searched.
     pub complete: bool,
+    /// Samples restored from an interrupted run's journal instead of searched again.
+    pub resumed_samples: usize,
 }
 
 impl SpatialSection {
@@ -76,6 +78,7 @@ impl SpatialSection {
             queries: e.queries,
             seconds: e.seconds,
             complete: e.complete,
+            resumed_samples: e.resumed_samples,
         }
     }
 }
