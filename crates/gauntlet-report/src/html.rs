@@ -124,6 +124,16 @@ fn summary(
         }
         s.push_str("</ul>\n");
     }
+    if let Some(spatial) = &evaluation.spatial {
+        let _ = writeln!(
+            s,
+            "<p>Under the worst rotation within ±{}° and translation within ±{} px (grid search, \
+             <a href=\"#spatial\">Spatial</a>): <strong>{}</strong>.</p>",
+            spatial.grid.rotation_deg,
+            spatial.grid.translation_px,
+            pct(spatial.robust_accuracy)
+        );
+    }
     let warned = diagnostics
         .iter()
         .filter(|d| d.status == Status::Warn)
