@@ -7,7 +7,9 @@
 //! and the model is asked once more; a sample counts as fooled only if that answer meets the
 //! criterion. A proposal the model does not confirm is counted in `unconfirmed` (it should
 //! stay 0; anything else means the model answers differently for the same picture in another
-//! batch). Samples the model already misclassifies are not attacked and count as not robust.
+//! batch). Samples the model already misclassifies are not attacked and count as not robust;
+//! under a targeted criterion, samples of the target class are not attacked and count as
+//! robust (as in the Lp rows).
 //!
 //! With a journal path, every finished group of samples is appended (fsynced) to a
 //! [`Journal`] whose header holds the plan's settings: a rerun after Ctrl-C or a kill restores
@@ -58,7 +60,7 @@ pub struct SpatialVerdict {
 }
 
 /// Per sample: the three searches' verdicts; `None` for a sample not attacked (misclassified
-/// clean, or the stage stopped first).
+/// clean, of the target class under a targeted criterion, or the stage stopped first).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SpatialSample {
     /// Grid search.
@@ -258,10 +260,18 @@ pub fn run_spatial(
         progress.advance(step.len() as u64);
     }
     progress.end();
+    // Under a targeted criterion a sample of the target class is not attacked and counts as
+    // robust, as in the Lp rows.
+    let at_target: Vec<bool> = (0..n)
+        .map(|i| correct[i] && criterion.is_adversarial(i, labels[i], clean_predictions[i]))
+        .collect();
     let robust = |pick: fn(&SpatialSample) -> Option<SpatialVerdict>| {
-        // A sample is robust when correct clean and the search was run and did not fool it.
+        // Otherwise a sample is robust when correct clean and the search ran and did not fool
+        // it (a sample left unsearched by a stop does not count).
         let kept = (0..n)
-            .filter(|&i| correct[i] && pick(&per_sample[i]).is_some_and(|v| !v.fooled))
+            .filter(|&i| {
+                at_target[i] || (correct[i] && pick(&per_sample[i]).is_some_and(|v| !v.fooled))
+            })
             .count();
         kept as f64 / n.max(1) as f64
     };
@@ -418,6 +428,63 @@ mod tests {
         assert_eq!(resumed.random_robust_accuracy, whole.random_robust_accuracy);
         assert_eq!(resumed.queries, whole.queries);
         assert_eq!(resumed.attacked, whole.attacked);
+    }
+
+    #[test]
+    fn a_targeted_stage_reaches_the_target_and_spares_its_class() {
+        let model = OnnxModel::load(&root().join("models/mnist_cnn.onnx")).unwrap();
+        let mut data = Dataset::load(
+            &root().join("data/mnist-demo/x.npy"),
+            &root().join("data/mnist-demo/y.npy"),
+        )
+        .unwrap();
+        data.truncate(30);
+        let clean = predict(
+            &model,
+            from_rows(data.inputs.clone(), 30, 784, &compute_device()),
+        )
+        .unwrap();
+        let target = 1;
+        let plan = SpatialPlan {
+            grid: SpatialGrid::new(30.0, 7, 3.0, 3).unwrap(),
+            random_draws: 3,
+            rows_per_pass: 64,
+            seed: 0,
+            fill: 0.0,
+        };
+        let out = run_spatial(
+            &model,
+            &data.inputs,
+            &data.labels,
+            &clean,
+            &Criterion::Targeted(vec![target; 30]),
+            &plan,
+            &Silent,
+            None,
+        )
+        .unwrap();
+        let mut robust = 0;
+        for (i, s) in out.per_sample.iter().enumerate() {
+            let correct = clean[i] == data.labels[i];
+            if correct && data.labels[i] == target {
+                assert!(s.grid.is_none(), "sample {i} is of the target class");
+                robust += 1;
+                continue;
+            }
+            let Some(v) = s.grid else {
+                assert!(!correct);
+                continue;
+            };
+            assert_eq!(v.fooled, v.prediction == target, "sample {i}");
+            robust += usize::from(!v.fooled);
+        }
+        assert!(data.labels.contains(&target));
+        let reached = out
+            .per_sample
+            .iter()
+            .filter(|s| s.grid.is_some_and(|v| v.fooled));
+        assert!(reached.count() > 0, "no digit was turned into a {target}");
+        assert_eq!(out.robust_accuracy, robust as f64 / 30.0);
     }
 
     #[test]
