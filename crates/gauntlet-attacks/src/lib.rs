@@ -86,6 +86,7 @@ pub mod outcome;
 pub mod pgd;
 pub mod simba;
 pub mod smooth_adv;
+pub mod spatial;
 pub mod square;
 pub mod transfer;
 pub mod uap;

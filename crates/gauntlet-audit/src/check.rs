@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Result};
 
+use gauntlet_attacks::spatial::SpatialGrid;
 use gauntlet_attacks::{by_name, suite, AttackSettings};
 use gauntlet_core::layout::Layout;
 use gauntlet_core::threat::{parse_epsilons, Bounds, Norm, ThreatModel};
@@ -159,7 +160,9 @@ impl AuditConfig {
             None => Shard::WHOLE,
             Some(spec) => Shard::resolve(spec).map_err(|e| anyhow!("`shard`: {e}"))?,
         };
+        let spatial = self.check_spatial()?;
         Ok(Audit {
+            spatial,
             shard,
             restore_only: false,
             config: self,
@@ -171,6 +174,44 @@ impl AuditConfig {
             gate,
             stop: never,
             command: Vec::new(),
+        })
+    }
+}
+
+impl AuditConfig {
+    /// The spatial stage's grid, when `spatial` is set; refused where it cannot mean anything.
+    fn check_spatial(&self) -> Result<Option<SpatialGrid>> {
+        if !self.spatial {
+            return Ok(None);
+        }
+        if self.mask.is_some() {
+            bail!(
+                "`spatial` and `mask` cannot be combined: a rotated or shifted picture moves \
+                 every pixel, so no region of it stays unchanged; run the spatial stage in an \
+                 audit without `mask`"
+            );
+        }
+        if self.shard.is_some() {
+            bail!(
+                "`spatial` runs in an unsharded audit only (`gauntlet merge` runs no attack, and \
+                 the spatial stage has no per-shard record yet); drop `shard` or `spatial`"
+            );
+        }
+        if self.spatial_random_draws == 0 {
+            bail!("`spatial_random_draws` must be at least 1 (the paper's worst-of-10: 10)");
+        }
+        SpatialGrid::new(
+            self.spatial_rotation,
+            self.spatial_rotation_steps,
+            self.spatial_translation,
+            self.spatial_translation_steps,
+        )
+        .map(Some)
+        .map_err(|e| {
+            anyhow!(
+                "`spatial_rotation`, `spatial_rotation_steps`, `spatial_translation`, \
+                 `spatial_translation_steps`: {e}"
+            )
         })
     }
 }
@@ -224,6 +265,34 @@ mod tests {
                 "ε",
             ),
             (Box::new(|c| c.timeout = 0.0), "`timeout`"),
+            (
+                Box::new(|c| {
+                    c.spatial = true;
+                    c.mask = Some("m.png".into());
+                }),
+                "cannot be combined",
+            ),
+            (
+                Box::new(|c| {
+                    c.spatial = true;
+                    c.shard = Some("0/2".into());
+                }),
+                "unsharded",
+            ),
+            (
+                Box::new(|c| {
+                    c.spatial = true;
+                    c.spatial_rotation_steps = 0;
+                }),
+                "`spatial_rotation_steps`",
+            ),
+            (
+                Box::new(|c| {
+                    c.spatial = true;
+                    c.spatial_random_draws = 0;
+                }),
+                "`spatial_random_draws`",
+            ),
         ];
         for (change, needle) in cases {
             let mut c = config();

@@ -12,6 +12,7 @@
 //! attacks = ["fgsm", "pgd"]   # or "fgsm,pgd"
 //! steps = 40
 //! fail_under = ["pgd:linf:0.1=0.80", "worst:linf:0.3=0.0"]
+//! spatial = true            # also rotations (±30°) and translations (±3 px), Engstrom et al.
 //! # a black-box target instead of `model`:
 //! # target = "https://models.example.com/v1/predict"
 //! # input_shape = [1, 28, 28]
@@ -169,6 +170,22 @@ pub struct AuditConfig {
     /// PGD step as a fraction of ε (default 2.5 / steps).
     pub rel_step: Option<f32>,
 
+    // --- the spatial stage (Engstrom et al. 2019) -------------------------------------------
+    /// After the Lp attacks, also search every picture's rotations and translations for the
+    /// worst (a grid search, verified by re-applying it) and report robust accuracy under it
+    /// and under random transformations. Image inputs (C×H×W) only.
+    pub spatial: bool,
+    /// Largest rotation either way, degrees (default 30).
+    pub spatial_rotation: f32,
+    /// Angles tried, evenly spaced over ±`spatial_rotation` (default 31: 2° apart).
+    pub spatial_rotation_steps: usize,
+    /// Largest shift either way on each axis, pixels (default 3).
+    pub spatial_translation: f32,
+    /// Shifts tried per axis, evenly spaced over ±`spatial_translation` (default 7: 1 px apart).
+    pub spatial_translation_steps: usize,
+    /// Random transformations per sample of the worst-of-k baseline (default 10, the paper's).
+    pub spatial_random_draws: usize,
+
     // --- the run ----------------------------------------------------------------------------
     /// Samples per batch.
     pub batch_size: usize,
@@ -242,6 +259,12 @@ impl Default for AuditConfig {
             queries: None,
             restarts: 1,
             rel_step: None,
+            spatial: false,
+            spatial_rotation: 30.0,
+            spatial_rotation_steps: 31,
+            spatial_translation: 3.0,
+            spatial_translation_steps: 7,
+            spatial_random_draws: 10,
             batch_size: 128,
             seed: 0,
             out: PathBuf::from("gauntlet-report"),

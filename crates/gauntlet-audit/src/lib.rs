@@ -40,6 +40,7 @@ pub mod target;
 
 use std::sync::Arc;
 
+use gauntlet_attacks::spatial::SpatialGrid;
 use gauntlet_attacks::AttackSettings;
 use gauntlet_core::threat::ThreatModel;
 use gauntlet_run::gate::Gate;
@@ -71,6 +72,8 @@ pub struct Audit {
     shard: gauntlet_run::Shard,
     /// Merging shards: every batch comes from the shards' checkpoints, none is computed.
     restore_only: bool,
+    /// The spatial stage's grid, when the audit runs it.
+    spatial: Option<SpatialGrid>,
 }
 
 impl Audit {

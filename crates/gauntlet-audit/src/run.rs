@@ -1,12 +1,13 @@
 //! [`Audit::run`]: load the target and the data, run the plan (resuming from a checkpoint), rerun
 //! with BPDA where gradients are blocked, diagnose, write the report and judge the gate.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
+use gauntlet_attacks::spatial::{Picture, SpatialGrid};
 use gauntlet_attacks::transfer::Transfer;
 use gauntlet_attacks::{by_name, Attack};
 use gauntlet_core::criterion::Criterion;
@@ -16,7 +17,8 @@ use gauntlet_core::model::Differentiable;
 use gauntlet_core::threat::ThreatModel;
 use gauntlet_eval::diagnostics::{diagnose, Diagnostic};
 use gauntlet_eval::{
-    run_audit_to, AdversarialStore, AuditPlan, Blocks, Checkpoint, Evaluation, Progress,
+    run_audit_to, run_spatial, AdversarialStore, AuditPlan, Blocks, Checkpoint, Evaluation,
+    Progress, SpatialPlan,
 };
 use gauntlet_report::{write_report, DataInfo, Manifest, Traffic, Written};
 use gauntlet_run::gate::{Gate, Judgement, Verdict};
@@ -101,6 +103,11 @@ impl Audit {
             Some(m) => m,
             None => model,
         };
+        // The spatial stage needs pictures: refuse any other input before the attacks run.
+        if self.spatial.is_some() {
+            Picture::from_sample_shape(model.sample_shape())
+                .map_err(|e| anyhow!("`spatial`: {e}"))?;
+        }
         let inputs = config.inputs.as_ref().expect("checked");
         let labels = config.labels.as_ref().expect("checked");
         let mut data = Dataset::load(inputs, labels)?;
@@ -223,6 +230,18 @@ impl Audit {
                 evaluation = evaluation.combine(rerun, "+bpda");
             }
         }
+        if let Some(grid) = self.spatial {
+            let journal = checkpoint.dir().join("spatial.jsonl");
+            self.run_spatial_stage(
+                model,
+                &threat,
+                &criterion,
+                grid,
+                &journal,
+                &mut evaluation,
+                progress,
+            )?;
+        }
         let diagnostics = if config.no_diagnostics || progress.cancelled() {
             Vec::new()
         } else {
@@ -287,6 +306,51 @@ impl Audit {
             blockers,
             checkpoint: checkpoint_dir,
         })
+    }
+
+    /// Engstrom et al.'s grid search and random baselines after the Lp attacks, verified by
+    /// re-applying each recorded transformation (`gauntlet_eval::spatial`). Finished samples
+    /// go into `journal` (in the checkpoint); a stop before or during the stage leaves the run
+    /// incomplete, so the checkpoint is kept and a rerun searches only what is left.
+    #[allow(clippy::too_many_arguments)]
+    fn run_spatial_stage(
+        &self,
+        model: &dyn Differentiable,
+        threat: &ThreatModel,
+        criterion: &Criterion,
+        grid: SpatialGrid,
+        journal: &Path,
+        evaluation: &mut Evaluation,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        const STOPPED: &str = "the spatial stage was stopped before every sample was searched; \
+                               rerun the same command to finish it (the samples done are kept)";
+        if progress.cancelled() {
+            evaluation.errors.push(STOPPED.into());
+            return Ok(());
+        }
+        let plan = SpatialPlan {
+            grid,
+            random_draws: self.config.spatial_random_draws,
+            rows_per_pass: self.config.batch_size,
+            seed: self.config.seed,
+            fill: threat.bounds().min,
+        };
+        let spatial = run_spatial(
+            model,
+            &evaluation.clean_inputs,
+            &evaluation.labels,
+            &evaluation.clean_predictions,
+            criterion,
+            &plan,
+            progress,
+            Some(journal),
+        )?;
+        if !spatial.complete {
+            evaluation.errors.push(STOPPED.into());
+        }
+        evaluation.spatial = Some(spatial);
+        Ok(())
     }
 
     /// The attacks, built; a transfer attack crafts on the loaded surrogate. Also returns the

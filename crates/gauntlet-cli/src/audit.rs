@@ -170,6 +170,26 @@ pub struct AuditArgs {
     /// Valid input box, min,max [0,1].
     #[arg(long)]
     pub bounds: Option<String>,
+    /// After the Lp attacks, search every picture's rotations and translations (Engstrom et
+    /// al. 2019: grid search, verified by re-applying the worst transformation; random and
+    /// worst-of-k random baselines). Pictures (C×H×W) only; not with --mask or --shard.
+    #[arg(long)]
+    pub spatial: bool,
+    /// Spatial stage: largest rotation either way, degrees [30].
+    #[arg(long, value_name = "DEGREES")]
+    pub spatial_rotation: Option<f32>,
+    /// Spatial stage: angles tried, evenly spaced over ±--spatial-rotation [31].
+    #[arg(long, value_name = "N")]
+    pub spatial_rotation_steps: Option<usize>,
+    /// Spatial stage: largest shift either way on each axis, pixels [3].
+    #[arg(long, value_name = "PIXELS")]
+    pub spatial_translation: Option<f32>,
+    /// Spatial stage: shifts tried per axis, evenly spaced over ±--spatial-translation [7].
+    #[arg(long, value_name = "N")]
+    pub spatial_translation_steps: Option<usize>,
+    /// Spatial stage: random transformations per sample of the worst-of-k baseline [10].
+    #[arg(long, value_name = "K")]
+    pub spatial_random_draws: Option<usize>,
     /// Do not rerun with BPDA when the model has gradient-blocking operators.
     #[arg(long)]
     pub no_bpda: bool,
@@ -292,6 +312,27 @@ fn print_summary(run: &AuditRun) {
         evaluation.clean_accuracy * 100.0
     );
     print!("{}", gauntlet_report::table(evaluation));
+    if let Some(spatial) = &evaluation.spatial {
+        if spatial.resumed_samples > 0 {
+            eprintln!(
+                "spatial stage: restored {} finished samples from {}",
+                spatial.resumed_samples,
+                run.checkpoint.display()
+            );
+        }
+        println!(
+            "\nspatial (rotation ±{}°, translation ±{} px): robust accuracy {:.1} % under the grid \
+             search ({} transformations), {:.1} % under one random transformation, {:.1} % under \
+             the worst of {} random",
+            spatial.grid.rotation_deg,
+            spatial.grid.translation_px,
+            spatial.robust_accuracy * 100.0,
+            spatial.grid.len(),
+            spatial.random_robust_accuracy * 100.0,
+            spatial.worst_of_random_robust_accuracy * 100.0,
+            spatial.random_draws
+        );
+    }
     if !run.diagnostics.is_empty() {
         let warned = run
             .diagnostics

@@ -91,6 +91,8 @@ pub struct Evaluation {
     pub resumed_batches: usize,
     /// Wall time of the run, seconds.
     pub seconds: f64,
+    /// The spatial stage (rotations and translations), when the audit asked for it.
+    pub spatial: Option<crate::SpatialEvaluation>,
 }
 
 impl Evaluation {

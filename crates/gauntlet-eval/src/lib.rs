@@ -21,6 +21,7 @@ mod evaluation;
 mod plan;
 pub mod run;
 pub mod smoothing;
+pub mod spatial;
 pub mod stats;
 
 pub use adversarial::{AdversarialRows, AdversarialStore};
@@ -28,6 +29,7 @@ pub use checkpoint::{BatchRecord, BudgetRecord, Checkpoint};
 pub use evaluation::{AttackResult, Evaluation, WorstCase};
 pub use plan::{AuditPlan, Blocks};
 pub use run::{check_data, run_audit, run_audit_to, run_audit_with, MAX_CONSECUTIVE_FAILURES};
+pub use spatial::{run_spatial, SpatialEvaluation, SpatialPlan};
 
 /// Progress and cancellation: the trait every kind of audit shares (crate `gauntlet-run`).
 pub use gauntlet_run::progress::{Progress, Silent};

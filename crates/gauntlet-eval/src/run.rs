@@ -181,6 +181,7 @@ pub fn run_audit_to(
         errors,
         resumed_batches,
         seconds: started.elapsed().as_secs_f64(),
+        spatial: None,
     })
 }
 

@@ -65,6 +65,7 @@ pub fn render(
     manifest: &Manifest,
     diagnostics: &[Diagnostic],
     grids: &[Grid],
+    spatial_section: Option<&str>,
 ) -> String {
     let mut s = String::new();
     s.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -82,6 +83,10 @@ pub fn render(
     query_curves(&mut s, evaluation, manifest);
     per_class(&mut s, evaluation);
     examples(&mut s, evaluation, grids);
+    // Rendered by `spatial.rs`, which reads this module's helpers.
+    if let Some(section) = spatial_section {
+        s.push_str(section);
+    }
     diagnostics_table(&mut s, diagnostics);
     reproduce(&mut s, manifest);
     s.push_str("</body>\n</html>\n");
@@ -118,6 +123,16 @@ fn summary(
             );
         }
         s.push_str("</ul>\n");
+    }
+    if let Some(spatial) = &evaluation.spatial {
+        let _ = writeln!(
+            s,
+            "<p>Under the worst rotation within ±{}° and translation within ±{} px (grid search, \
+             <a href=\"#spatial\">Spatial</a>): <strong>{}</strong>.</p>",
+            spatial.grid.rotation_deg,
+            spatial.grid.translation_px,
+            pct(spatial.robust_accuracy)
+        );
     }
     let warned = diagnostics
         .iter()

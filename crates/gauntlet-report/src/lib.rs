@@ -26,6 +26,7 @@ mod manifest;
 mod markdown;
 pub mod poisoning;
 pub mod queries;
+pub mod spatial;
 
 use std::path::{Path, PathBuf};
 
@@ -68,6 +69,9 @@ pub struct Report<'a> {
     pub errors: &'a [String],
     /// Black-box attacks: success rate vs queries, median and mean queries of successes.
     pub query_efficiency: Vec<QueryEfficiency>,
+    /// The spatial stage (rotations and translations, Engstrom et al. 2019), when run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spatial: Option<spatial::SpatialSection>,
     /// Batches restored from a checkpoint of an interrupted run instead of recomputed.
     pub resumed_batches: usize,
     /// Wall time of the run, in seconds.
@@ -99,6 +103,10 @@ impl<'a> Report<'a> {
             diagnostics,
             errors: &evaluation.errors,
             query_efficiency: queries::query_efficiency(evaluation),
+            spatial: evaluation
+                .spatial
+                .as_ref()
+                .map(spatial::SpatialSection::new),
             resumed_batches: evaluation.resumed_batches,
             seconds: evaluation.seconds,
             manifest,
@@ -119,7 +127,8 @@ pub struct Written {
     /// `[samples, ...sample_shape]` in the model's layout (`[N, H, W, C]` for a channels-last
     /// model).
     pub adversarial: Vec<PathBuf>,
-    /// PNG grids, one per attack that broke a sample (image-shaped samples only).
+    /// PNG grids, one per attack that broke a sample (image-shaped samples only), and the
+    /// spatial stage's `spatial_grid.png` when it broke one.
     pub grids: Vec<PathBuf>,
 }
 
@@ -192,6 +201,10 @@ pub fn write_report(
         }
     }
     grids.reverse();
+    let spatial_pictures = match &evaluation.spatial {
+        Some(s) => spatial::write_pictures(&adv_dir, evaluation, s, sample_shape)?,
+        None => None,
+    };
 
     let json_path = dir.join("report.json");
     let report = Report::new(evaluation, manifest, diagnostics);
@@ -210,13 +223,32 @@ pub fn write_report(
         .collect();
     write_atomically(
         &md_path,
-        markdown::render(evaluation, manifest, diagnostics, &grid_names).as_bytes(),
+        markdown::render(
+            evaluation,
+            manifest,
+            diagnostics,
+            &grid_names,
+            spatial_pictures.as_ref(),
+        )
+        .as_bytes(),
     )?;
 
     let html_path = dir.join("report.html");
+    let spatial_html = evaluation.spatial.as_ref().map(|e| {
+        let mut section = String::new();
+        spatial::html(&mut section, evaluation, e, spatial_pictures.as_ref());
+        section
+    });
     write_atomically(
         &html_path,
-        html::render(evaluation, manifest, diagnostics, &grids).as_bytes(),
+        html::render(
+            evaluation,
+            manifest,
+            diagnostics,
+            &grids,
+            spatial_html.as_deref(),
+        )
+        .as_bytes(),
     )?;
 
     let samples_path = dir.join("samples.jsonl");
@@ -227,7 +259,11 @@ pub fn write_report(
         markdown: md_path,
         html: html_path,
         adversarial,
-        grids: grids.into_iter().map(|g| g.path).collect(),
+        grids: grids
+            .into_iter()
+            .map(|g| g.path)
+            .chain(spatial_pictures.map(|p| p.path))
+            .collect(),
     })
 }
 
@@ -261,12 +297,15 @@ fn samples_jsonl(evaluation: &Evaluation) -> String {
                 serde_json::json!({ "eps": w.eps, "broken_by": w.broken_by[i], "attacks": attacks })
             })
             .collect();
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "index": i,
             "label": evaluation.labels[i],
             "clean_prediction": evaluation.clean_predictions[i],
             "budgets": per_eps,
         });
+        if let Some(s) = &evaluation.spatial {
+            line["spatial"] = spatial::sample_entry(s, i);
+        }
         out.push_str(&line.to_string());
         out.push('\n');
     }

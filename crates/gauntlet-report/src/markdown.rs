@@ -99,6 +99,7 @@ pub fn render(
     manifest: &Manifest,
     diagnostics: &[Diagnostic],
     grids: &[String],
+    spatial_pictures: Option<&crate::spatial::SpatialPictures>,
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# gauntlet robustness audit\n");
@@ -126,6 +127,9 @@ pub fn render(
     }
     s.push_str(&table(evaluation));
     queries_section(&mut s, evaluation, manifest);
+    if let Some(spatial) = &evaluation.spatial {
+        crate::spatial::markdown(&mut s, evaluation, spatial, spatial_pictures);
+    }
     if !diagnostics.is_empty() {
         let _ = writeln!(s, "\n## Diagnostics\n");
         let _ = writeln!(s, "| check | status | meaning |\n|---|---|---|");
