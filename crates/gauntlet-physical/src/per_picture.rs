@@ -105,7 +105,11 @@ pub fn run_per_picture(job: &PatchJob, progress: &dyn Progress) -> Result<PatchO
         let random: Vec<f32> = (0..with_eot.patch.len())
             .map(|_| rng.gen_range(canvas.bounds.0..=canvas.bounds.1))
             .collect();
-        let printed = s.printability.palette.as_ref().map(|p| p.snap(&with_eot.patch));
+        let printed = s
+            .printability
+            .palette
+            .as_ref()
+            .map(|p| p.snap(&with_eot.patch));
         let mut patches: Vec<&[f32]> = vec![&with_eot.patch];
         if let Some(p) = &printed {
             patches.push(p);
@@ -122,7 +126,12 @@ pub fn run_per_picture(job: &PatchJob, progress: &dyn Progress) -> Result<PatchO
             seed: mix(seed, &[3]),
             batch_pictures: 1,
         };
-        let (rows, _) = judge.run(&patches, &settings, &[0], ("", 0), &quiet)?;
+        let rows = match judge.run(&patches, &settings, &[0], ("", 0), &quiet) {
+            Ok((rows, _)) => rows,
+            // Stopped while judging: this picture is redone on resume.
+            Err(_) if progress.cancelled() => break,
+            Err(e) => return Err(e),
+        };
         let record = PictureRecord {
             index: i,
             label: scene.labels[i],
@@ -205,7 +214,9 @@ pub fn run_per_picture(job: &PatchJob, progress: &dyn Progress) -> Result<PatchO
             canvas,
             &scene.pictures[f0..f0 + f],
             &scene.labels[r.index..r.index + 1],
-            scene.regions.map(|g| &g[r.index * plane..(r.index + 1) * plane]),
+            scene
+                .regions
+                .map(|g| &g[r.index * plane..(r.index + 1) * plane]),
         )?;
         let judge = Judge {
             model: job.model,
@@ -224,7 +235,13 @@ pub fn run_per_picture(job: &PatchJob, progress: &dyn Progress) -> Result<PatchO
         }
         patches.push(&r.without_eot.patch);
         patches.push(&r.random);
-        let (_, mut shown) = judge.run(&patches, std::slice::from_ref(&spec), &[0], (&spec.0, 1), &Silent)?;
+        let (_, mut shown) = judge.run(
+            &patches,
+            std::slice::from_ref(&spec),
+            &[0],
+            (&spec.0, 1),
+            &Silent,
+        )?;
         for e in &mut shown {
             e.index = r.index;
         }

@@ -105,7 +105,11 @@ pub fn write_patch_report(
     let columns = outcome.columns();
     let per_picture = !outcome.per_picture.is_empty();
     if per_picture {
-        let all: Vec<f32> = outcome.per_picture.iter().flat_map(|r| r.patch.iter().copied()).collect();
+        let all: Vec<f32> = outcome
+            .per_picture
+            .iter()
+            .flat_map(|r| r.patch.iter().copied())
+            .collect();
         npy("patches.npy", &all, &[outcome.per_picture.len(), c, h, w])?;
     }
     let spec_row = outcome.table.len().saturating_sub(2);
@@ -114,7 +118,10 @@ pub fn write_patch_report(
         .iter()
         .map(|r| {
             let mut v = serde_json::json!({"index": r.index, "label": r.label});
-            for ((key, _, _), hits) in columns.iter().zip(r.hits.get(spec_row).into_iter().flatten()) {
+            for ((key, _, _), hits) in columns
+                .iter()
+                .zip(r.hits.get(spec_row).into_iter().flatten())
+            {
                 v[*key] = serde_json::json!(*hits as f64 / r.trials[spec_row].max(1) as f64);
             }
             v

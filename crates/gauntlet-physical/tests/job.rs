@@ -12,6 +12,7 @@ use gauntlet_core::tensor::from_rows;
 use gauntlet_onnx::OnnxModel;
 use gauntlet_physical::optimize::{PatchLoss, Printability, Schedule};
 use gauntlet_physical::palette::Palette;
+use gauntlet_physical::per_picture::run_per_picture;
 use gauntlet_physical::{Canvas, Eot, Goal, PatchJob, PatchSettings, Scene, Shape};
 use gauntlet_run::progress::Silent;
 use gauntlet_run::Progress;
@@ -261,4 +262,65 @@ fn a_palette_pulls_the_patch_toward_it_and_the_printed_patch_is_judged_too() {
     let tv = |p: &[f32]| gauntlet_physical::smoothness::total_variation(p, opacity, 8, 8).0;
     assert!(nps(&pulled.with_eot.patch) < nps(&free.with_eot.patch));
     assert!(tv(&smoothed.with_eot.patch) < tv(&free.with_eot.patch));
+}
+
+#[test]
+fn per_picture_patches_add_up_and_resume_picture_by_picture() {
+    let (model, data) = demo();
+    let f = 784;
+    let scene = Scene::new(CANVAS, &data.inputs[..12 * f], &data.labels[..12], None).unwrap();
+    let mut settings = settings(8);
+    settings.schedule.batch_size = 4;
+    let run = |out: &PathBuf, fresh: bool, progress: &dyn Progress| {
+        run_per_picture(
+            &PatchJob {
+                model: &model,
+                train: &scene,
+                eval: &scene,
+                settings: settings.clone(),
+                identity: serde_json::json!("per-picture"),
+                out: out.clone(),
+                fresh,
+            },
+            progress,
+        )
+        .unwrap()
+    };
+    let whole_dir = scratch("pp-whole");
+    let whole = run(&whole_dir, true, &Silent);
+    assert!(whole.complete);
+    // Every correctly classified digit that is not an 8 got its own patch.
+    let clean = predict(
+        &model,
+        from_rows(data.inputs[..12 * f].to_vec(), 12, f, &compute_device()),
+    )
+    .unwrap();
+    let expected: Vec<usize> = (0..12)
+        .filter(|&i| clean[i] == data.labels[i] && data.labels[i] != 8)
+        .collect();
+    let indices: Vec<usize> = whole.per_picture.iter().map(|r| r.index).collect();
+    assert_eq!(indices, expected);
+    assert_ne!(whole.per_picture[0].patch, whole.per_picture[1].patch);
+    // The table is the pictures' hits over their trials.
+    for (k, row) in whole.table.iter().enumerate() {
+        let trials: usize = whole.per_picture.iter().map(|r| r.trials[k]).sum();
+        assert_eq!(row.trials, trials);
+        assert_eq!(trials, expected.len() * 2);
+        for c in 0..row.success.len() {
+            let hits: usize = whole.per_picture.iter().map(|r| r.hits[k][c]).sum();
+            assert!((row.success[c] - hits as f64 / trials as f64).abs() < 1e-12);
+        }
+    }
+    // Stopped after three pictures, then resumed: the same pictures, patches and table.
+    let split_dir = scratch("pp-split");
+    let stopped = run(&split_dir, true, &StopAfter { left: Cell::new(3) });
+    assert!(!stopped.complete && stopped.per_picture.len() == 3);
+    let resumed = run(&split_dir, false, &Silent);
+    assert!(resumed.complete && resumed.resumed_steps == 3);
+    assert_eq!(resumed.per_picture, whole.per_picture);
+    for (a, b) in resumed.table.iter().zip(&whole.table) {
+        assert_eq!(a.success, b.success);
+    }
+    let _ = std::fs::remove_dir_all(&whole_dir);
+    let _ = std::fs::remove_dir_all(&split_dir);
 }
