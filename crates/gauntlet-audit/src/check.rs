@@ -14,6 +14,7 @@ use gauntlet_run::gate::{Gate, Plan, WORST};
 use gauntlet_run::Shard;
 
 use crate::config::AuditConfig;
+use crate::rows::SPATIAL;
 use crate::target::{OnnxOptions, StopSignal};
 use crate::{Audit, TRANSFER};
 
@@ -148,10 +149,17 @@ impl AuditConfig {
             .flat_map(|a| [a.clone(), format!("{a}+bpda")])
             .collect();
         rows.push(WORST.to_string());
+        let budgetless: Vec<String> = if self.spatial {
+            vec![SPATIAL.to_string()]
+        } else {
+            Vec::new()
+        };
+        rows.extend(budgetless.iter().cloned());
         let plan = Plan {
             rows,
             norm: Some(norm.to_string()),
             epsilons: threat.epsilons().iter().map(|&e| e as f64).collect(),
+            budgetless,
         };
         gate.check_applicable(&plan).map_err(|e| anyhow!("{e}"))?;
 

@@ -4,6 +4,10 @@
 use gauntlet_eval::Evaluation;
 use gauntlet_run::gate::{Row, WORST};
 
+/// The spatial stage's row: robust accuracy under the grid search, without a norm or budget
+/// (a threshold names it alone: `spatial=0.5`).
+pub(crate) const SPATIAL: &str = "spatial";
+
 /// The evaluation's rows as the gate reads them.
 pub(crate) fn rows(evaluation: &Evaluation) -> Vec<Row> {
     let attacks = evaluation.results.iter().map(|r| {
@@ -13,7 +17,11 @@ pub(crate) fn rows(evaluation: &Evaluation) -> Vec<Row> {
         .worst_case
         .iter()
         .map(|w| Row::new(WORST, w.robust_accuracy).at(&w.norm.to_string(), w.eps as f64));
-    attacks.chain(worst).collect()
+    let spatial = evaluation
+        .spatial
+        .iter()
+        .map(|s| Row::new(SPATIAL, s.robust_accuracy));
+    attacks.chain(worst).chain(spatial).collect()
 }
 
 /// The rows of an earlier `report.json` (its `results` and `worst_case`), for the baseline.
@@ -42,6 +50,9 @@ pub(crate) fn report_rows(json: &serde_json::Value) -> std::result::Result<Vec<R
             };
             rows.push(Row::new(attack, number("robust_accuracy")?).at(norm, number("eps")?));
         }
+    }
+    if let Some(accuracy) = json["spatial"]["robust_accuracy"].as_f64() {
+        rows.push(Row::new(SPATIAL, accuracy));
     }
     Ok(rows)
 }

@@ -235,3 +235,50 @@ fn combinations_that_make_no_sense_are_refused() {
     );
     assert!(!dir.join("b/report.json").exists());
 }
+
+#[test]
+fn the_gate_judges_the_spatial_row_and_a_baseline_keeps_it() {
+    let scratch = Scratch::new("spatial-gate");
+    let small = [
+        "--spatial-rotation-steps",
+        "3",
+        "--spatial-translation-steps",
+        "3",
+    ];
+    // The demo CNN falls to the grid search (robust accuracy well below 99 %): the gate fails.
+    let out = scratch.0.join("strict");
+    let mut args = small.to_vec();
+    args.extend(["--spatial", "--fail-under", "spatial=0.99"]);
+    let run = audit(&out, &args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let accuracy = report["spatial"]["robust_accuracy"].as_f64().unwrap();
+    assert!(accuracy < 0.99, "{accuracy}");
+    // A threshold at the measured value passes, and the report is a baseline for the row.
+    let out2 = scratch.0.join("again");
+    let mut args = small.to_vec();
+    let at = format!("spatial={accuracy}");
+    let baseline = out.join("report.json").display().to_string();
+    args.extend(["--spatial", "--fail-under", &at, "--baseline", &baseline]);
+    let run = audit(&out2, &args);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // The row has no norm or budget, and without --spatial there is no such row.
+    let run = audit(
+        &scratch.0.join("bad"),
+        &["--spatial", "--fail-under", "spatial:linf:0.1=0.5"],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("write spatial=0.5"), "{stderr}");
+    let run = audit(&scratch.0.join("none"), &["--fail-under", "spatial=0.5"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("this audit runs"), "{stderr}");
+}

@@ -326,6 +326,10 @@ pub struct Plan {
     pub norm: Option<String>,
     /// The budgets every row is measured at (empty for audits without one).
     pub epsilons: Vec<f64>,
+    /// Rows (among `rows`) reported without a norm or budget in an audit whose other rows have
+    /// them, e.g. the image audit's `spatial` stage; a threshold names them alone
+    /// (`spatial=0.5`).
+    pub budgetless: Vec<String>,
 }
 
 /// Every check the user asked for, validated.
@@ -412,6 +416,19 @@ impl Gate {
                     "this audit runs {}; name one of them",
                     plan.rows.join(", ")
                 ));
+            }
+            if plan
+                .budgetless
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&t.attack))
+            {
+                if t.norm.is_some() || t.eps.is_some() {
+                    return wrong(format!(
+                        "{} is measured without a norm or budget; write {}={}",
+                        t.attack, t.attack, t.min
+                    ));
+                }
+                continue;
             }
             match (&t.norm, &plan.norm) {
                 (Some(_), None) => {
@@ -823,6 +840,7 @@ mod tests {
             rows: vec!["pgd".into(), WORST.into()],
             norm: Some("linf".into()),
             epsilons: vec![0.1, 0.3],
+            budgetless: Vec::new(),
         };
         let ok = Gate::new(thresholds(&["pgd:linf:0.1=0.5", "worst:inf:0.3=0"]), None);
         ok.check_applicable(&image).unwrap();
@@ -838,6 +856,36 @@ mod tests {
             assert!(matches!(err, GateError::NotApplicable(_)));
             assert!(err.to_string().contains(needle), "{t}: {err}");
         }
+        // A row measured without a norm or budget beside the Lp rows (the spatial stage).
+        let spatial = Plan {
+            rows: vec!["pgd".into(), WORST.into(), "spatial".into()],
+            budgetless: vec!["spatial".into()],
+            ..image.clone()
+        };
+        let gate = Gate::new(thresholds(&["spatial=0.5", "pgd:linf:0.1=0"]), None);
+        gate.check_applicable(&spatial).unwrap();
+        let judged = gate.judge(
+            &[
+                Row::new("pgd", 0.4).at("linf", 0.1),
+                Row::new("spatial", 0.3),
+            ],
+            true,
+        );
+        assert_eq!(
+            judged.failed().map(|c| c.row.label()).collect::<Vec<_>>(),
+            ["spatial"]
+        );
+        let err = Gate::new(thresholds(&["spatial:linf:0.1=0.5"]), None)
+            .check_applicable(&spatial)
+            .unwrap_err();
+        assert!(err.to_string().contains("write spatial=0.5"), "{err}");
+        let err = Gate::new(thresholds(&["spatial=0.5"]), None)
+            .check_applicable(&image)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("this audit runs pgd, worst"),
+            "{err}"
+        );
         let text = Plan {
             rows: vec![
                 "deepwordbug".into(),

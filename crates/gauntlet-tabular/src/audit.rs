@@ -148,8 +148,7 @@ impl TabularAudit {
                 .map(|a| a.name().to_string())
                 .chain([WORST.to_string()])
                 .collect(),
-            norm: None,
-            epsilons: Vec::new(),
+            ..Plan::default()
         })?;
         let passes: Vec<Pass> = attacks
             .iter()

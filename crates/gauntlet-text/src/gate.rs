@@ -57,8 +57,7 @@ pub fn plan(attacks: &[AttackKind], variants: &[&str]) -> Plan {
         .collect();
     Plan {
         rows,
-        norm: None,
-        epsilons: Vec::new(),
+        ..Plan::default()
     }
 }
 
