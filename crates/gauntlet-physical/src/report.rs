@@ -4,16 +4,15 @@
 //! and those examples as `examples.png` (one row per patch compared).
 
 use std::fmt::Write as _;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::{ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
+use image::{Rgba, RgbaImage};
 use serde::Serialize;
 
 use gauntlet_core::data::write_npy_f32;
 use gauntlet_core::{Error, Result};
-use gauntlet_report::html::{base64, escape, STYLE};
-use gauntlet_report::{paint, DataInfo, ModelInfo, GAP, SCALE};
+use gauntlet_report::html::{base64, escape, pct, STYLE};
+use gauntlet_report::{blank_grid, encode_png, paint, DataInfo, ModelInfo};
 use gauntlet_run::fs::write_atomic;
 use gauntlet_run::plot::{plot, Axes, Series};
 
@@ -112,7 +111,7 @@ pub fn write_patch_report(
             .collect();
         npy("patches.npy", &all, &[outcome.per_picture.len(), c, h, w])?;
     }
-    let spec_row = outcome.table.len().saturating_sub(2);
+    let spec_row = settings.eot.spec_index();
     let pictures: Vec<serde_json::Value> = outcome
         .per_picture
         .iter()
@@ -202,10 +201,7 @@ fn printable(
         let px = |ch: usize| byte(patch[ch.min(c - 1) * h * w + k]);
         Rgba([px(0), px(1), px(2), if opacity[k] > 0.5 { 255 } else { 0 }])
     });
-    let mut png = Vec::new();
-    img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
-        .map_err(|e| Error::Data(format!("cannot encode the patch as PNG: {e}")))?;
-    Ok(png)
+    encode_png(&img, "the patch")
 }
 
 /// Patched held-out pictures: one row per patch, one column per picture.
@@ -215,14 +211,8 @@ fn examples_png(outcome: &PatchOutcome, canvas: &Canvas) -> Result<Option<(Vec<u
         return Ok(None);
     }
     let span = canvas.bounds.1 - canvas.bounds.0;
-    let cell_w = w as u32 * SCALE + GAP;
-    let cell_h = h as u32 * SCALE + GAP;
-    let rows = outcome.columns().len() as u32;
-    let mut img = RgbImage::from_pixel(
-        cell_w * outcome.examples.len() as u32,
-        cell_h * rows,
-        Rgb([255, 255, 255]),
-    );
+    let (mut img, cell_w, cell_h) =
+        blank_grid(outcome.examples.len(), outcome.columns().len(), h, w);
     for (col, e) in outcome.examples.iter().enumerate() {
         for (row, picture) in e.pictures.iter().enumerate() {
             let unit: Vec<f32> = picture
@@ -240,14 +230,7 @@ fn examples_png(outcome: &PatchOutcome, canvas: &Canvas) -> Result<Option<(Vec<u
             );
         }
     }
-    let mut png = Vec::new();
-    img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
-        .map_err(|e| Error::Data(format!("cannot encode the example pictures: {e}")))?;
-    Ok(Some((png, cell_w)))
-}
-
-fn pct(x: f64) -> String {
-    format!("{:.1} %", 100.0 * x)
+    Ok(Some((encode_png(&img, "the example pictures")?, cell_w)))
 }
 
 fn summary(settings: &PatchSettings, outcome: &PatchOutcome) -> String {

@@ -3,7 +3,7 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::{ImageFormat, Rgb, RgbImage};
+use image::{ImageBuffer, ImageFormat, Pixel, PixelWithColorType, Rgb, RgbImage};
 
 use gauntlet_core::{Error, Result};
 use gauntlet_eval::{AttackResult, Evaluation};
@@ -56,13 +56,7 @@ pub fn write_grid(
     if columns.is_empty() {
         return Ok(None);
     }
-    let cell_w = w as u32 * SCALE + GAP;
-    let cell_h = h as u32 * SCALE + GAP;
-    let mut img = RgbImage::from_pixel(
-        cell_w * columns.len() as u32,
-        cell_h * 3,
-        Rgb([255, 255, 255]),
-    );
+    let (mut img, cell_w, cell_h) = blank_grid(columns.len(), 3, h, w);
     for (col, &i) in columns.iter().enumerate() {
         let adv = result.adversarial.row(i, f)?;
         let adv = adv.as_slice();
@@ -83,9 +77,7 @@ pub fn write_grid(
         }
     }
     let path = dir.join(format!("{stem}_grid.png"));
-    let mut png = Vec::new();
-    img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
-        .map_err(|e| Error::Data(format!("cannot encode image '{}': {e}", path.display())))?;
+    let png = encode_png(&img, &path.display().to_string())?;
     std::fs::write(&path, &png).map_err(|e| Error::io(&path, e))?;
     Ok(Some(Grid {
         path,
@@ -95,6 +87,36 @@ pub fn write_grid(
         column_width: cell_w,
         png,
     }))
+}
+
+/// A white canvas for `columns × rows` pictures of `height × width` (each `SCALE` times larger,
+/// `GAP` apart), with the width and height of one cell.
+pub fn blank_grid(
+    columns: usize,
+    rows: usize,
+    height: usize,
+    width: usize,
+) -> (RgbImage, u32, u32) {
+    let cell_w = width as u32 * SCALE + GAP;
+    let cell_h = height as u32 * SCALE + GAP;
+    let img = RgbImage::from_pixel(
+        cell_w * columns as u32,
+        cell_h * rows as u32,
+        Rgb([255, 255, 255]),
+    );
+    (img, cell_w, cell_h)
+}
+
+/// An image as PNG bytes; `what` names it in the error.
+pub fn encode_png<P>(img: &ImageBuffer<P, Vec<P::Subpixel>>, what: &str) -> Result<Vec<u8>>
+where
+    P: Pixel + PixelWithColorType,
+    [P::Subpixel]: image::EncodableLayout,
+{
+    let mut png = Vec::new();
+    img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+        .map_err(|e| Error::Data(format!("cannot encode {what} as PNG: {e}")))?;
+    Ok(png)
 }
 
 /// Paints one channels-first picture (`c` = 1 grey or 3 colour, values in 0..1) at `(x0, y0)`,

@@ -50,7 +50,8 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-pub(crate) fn pct(x: f64) -> String {
+/// A share as a percentage with one decimal, e.g. `12.3 %`.
+pub fn pct(x: f64) -> String {
     format!("{:.1} %", x * 100.0)
 }
 

@@ -38,7 +38,7 @@ use gauntlet_core::{Error, Result};
 use gauntlet_eval::diagnostics::Diagnostic;
 use gauntlet_eval::{AdversarialRows, AttackResult, Evaluation, WorstCase};
 
-pub use grid::{paint, write_grid, Grid, GAP, SCALE};
+pub use grid::{blank_grid, encode_png, paint, write_grid, Grid, GAP, SCALE};
 pub use manifest::{DataInfo, Manifest, ModelInfo, Traffic};
 pub use queries::{query_efficiency, QueryEfficiency};
 

@@ -5,17 +5,16 @@
 //! predicted for them.
 
 use std::fmt::Write as _;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::{ImageFormat, Rgb, RgbImage};
+use image::{Rgb, RgbImage};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use gauntlet_core::{Error, Result};
 use gauntlet_run::fs::write_atomic;
 
-use crate::grid::{paint, GAP, SCALE};
+use crate::grid::{encode_png, paint, GAP, SCALE};
 use crate::html::{base64, escape, pct, STYLE};
 
 /// One trained model and what it does.
@@ -219,6 +218,7 @@ fn examples_png(pictures: &[Picture], shape: &[usize]) -> Result<Option<(Vec<u8>
     if pictures.is_empty() {
         return Ok(None);
     }
+    // One row without a gap below it.
     let cell_w = w as u32 * SCALE + GAP;
     let mut img = RgbImage::from_pixel(
         cell_w * pictures.len() as u32,
@@ -228,10 +228,7 @@ fn examples_png(pictures: &[Picture], shape: &[usize]) -> Result<Option<(Vec<u8>
     for (col, p) in pictures.iter().enumerate() {
         paint(&mut img, &p.values, c, h, w, col as u32 * cell_w, 0);
     }
-    let mut png = Vec::new();
-    img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
-        .map_err(|e| Error::Data(format!("cannot encode the example images: {e}")))?;
-    Ok(Some((png, cell_w)))
+    Ok(Some((encode_png(&img, "the example images")?, cell_w)))
 }
 
 fn html(r: &PoisoningReport, strip: Option<&(Vec<u8>, u32)>) -> String {

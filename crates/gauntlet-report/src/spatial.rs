@@ -3,10 +3,8 @@
 //! each sample's verified transformations in `samples.jsonl`.
 
 use std::fmt::Write;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::{ImageFormat, Rgb, RgbImage};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -15,7 +13,7 @@ use gauntlet_core::{Error, Result};
 use gauntlet_eval::spatial::{SpatialEvaluation, SpatialVerdict};
 use gauntlet_eval::Evaluation;
 
-use crate::grid::{paint, GAP, SCALE};
+use crate::grid::{blank_grid, encode_png, paint};
 use crate::html::{base64, escape, pct};
 
 /// Pictures shown in the grid.
@@ -130,13 +128,7 @@ pub fn write_pictures(
     if columns.is_empty() {
         return Ok(None);
     }
-    let cell_w = w as u32 * SCALE + GAP;
-    let cell_h = h as u32 * SCALE + GAP;
-    let mut img = RgbImage::from_pixel(
-        cell_w * columns.len() as u32,
-        cell_h * 2,
-        Rgb([255, 255, 255]),
-    );
+    let (mut img, cell_w, cell_h) = blank_grid(columns.len(), 2, h, w);
     for (col, (i, verdict)) in columns.iter().enumerate() {
         let clean = &evaluation.clean_inputs[i * f..(i + 1) * f];
         let moved = verdict.transform.apply(clean, picture, spatial.fill);
@@ -145,9 +137,7 @@ pub fn write_pictures(
         paint(&mut img, &moved, c, h, w, x0, cell_h);
     }
     let path = dir.join("spatial_grid.png");
-    let mut png = Vec::new();
-    img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
-        .map_err(|e| Error::Data(format!("cannot encode image '{}': {e}", path.display())))?;
+    let png = encode_png(&img, &path.display().to_string())?;
     gauntlet_run::fs::write_atomic(&path, &png).map_err(Error::Write)?;
     Ok(Some(SpatialPictures {
         path,
