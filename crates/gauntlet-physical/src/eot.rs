@@ -197,6 +197,16 @@ impl Eot {
         }
     }
 
+    /// Where the spec itself stands in [`Eot::settings`]: second to last (before the wider
+    /// one), or the only setting when there is no transformation.
+    pub fn spec_index(&self) -> usize {
+        if *self == Eot::none() {
+            0
+        } else {
+            self.settings().len() - 2
+        }
+    }
+
     /// The settings a patch is evaluated under: fixed, each of this spec's transformations
     /// alone (with the position drawn when the spec moves the patch), the whole spec, and a
     /// wider one (twice the angles, light and perspective, scale down to ¾ of the minimum) that

@@ -4,8 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use gauntlet_core::model::Differentiable;
@@ -15,7 +13,7 @@ use gauntlet_run::Progress;
 
 use crate::eot::Eot;
 use crate::evaluate::{eligible, Example, Judge, SettingResult};
-use crate::optimize::{mix, PatchProblem, PatchState, Printability, Schedule};
+use crate::optimize::{mix, noise, PatchProblem, PatchState, Printability, Schedule};
 use crate::scene::{Goal, Scene};
 use crate::shape::{Footprint, Shape};
 
@@ -137,17 +135,33 @@ pub struct PictureRecord {
     pub hits: Vec<Vec<usize>>,
 }
 
+/// The patches compared, in the table's order: with EOT, printed (when a palette was given),
+/// without EOT, random.
+pub fn compared<'a>(
+    with_eot: &'a [f32],
+    printed: Option<&'a [f32]>,
+    without_eot: &'a [f32],
+    random: &'a [f32],
+) -> Vec<Column<'a>> {
+    let mut out: Vec<Column> = vec![("with_eot", "with EOT", with_eot)];
+    if let Some(printed) = printed {
+        out.push(("printed", "with EOT, snapped to the palette", printed));
+    }
+    out.push(("without_eot", "without EOT", without_eot));
+    out.push(("random", "random patch", random));
+    out
+}
+
 impl PatchOutcome {
     /// The patches compared, in the table's order: with EOT, printed (snapped), without EOT,
     /// random.
     pub fn columns(&self) -> Vec<Column<'_>> {
-        let mut out: Vec<Column> = vec![("with_eot", "with EOT", &self.with_eot.patch)];
-        if let Some(printed) = &self.printed {
-            out.push(("printed", "with EOT, snapped to the palette", printed));
-        }
-        out.push(("without_eot", "without EOT", &self.without_eot.patch));
-        out.push(("random", "random patch", &self.random));
-        out
+        compared(
+            &self.with_eot.patch,
+            self.printed.as_deref(),
+            &self.without_eot.patch,
+            &self.random,
+        )
     }
 
     /// The patch to print: snapped onto the palette when one was given.
@@ -287,10 +301,11 @@ impl PatchJob<'_> {
             }
             progress.end();
         }
-        let mut rng = StdRng::seed_from_u64(mix(s.schedule.seed, &[2]));
-        let random: Vec<f32> = (0..with_eot.patch.len())
-            .map(|_| rng.gen_range(canvas.bounds.0..=canvas.bounds.1))
-            .collect();
+        let random = noise(
+            with_eot.patch.len(),
+            canvas.bounds,
+            mix(s.schedule.seed, &[2]),
+        );
         let done = with_eot.step == s.schedule.steps && without_eot.step == s.schedule.steps;
         let mut outcome = PatchOutcome {
             complete: false,
@@ -327,11 +342,7 @@ impl PatchJob<'_> {
             batch_pictures: (512 / s.draws).max(1),
         };
         let settings = s.eot.settings();
-        let show = settings
-            .iter()
-            .rev()
-            .nth(1)
-            .map_or(settings[0].0.clone(), |x| x.0.clone());
+        let show = settings[s.eot.spec_index()].0.clone();
         outcome.printed = s
             .printability
             .palette

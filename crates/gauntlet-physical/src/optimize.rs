@@ -161,14 +161,20 @@ pub fn mix(seed: u64, parts: &[u64]) -> u64 {
     z
 }
 
+/// `n` values drawn uniformly from the valid box, seeded: a starting patch, or the random patch
+/// every optimized one is compared with.
+pub fn noise(n: usize, bounds: (f32, f32), seed: u64) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.gen_range(bounds.0..=bounds.1)).collect()
+}
+
 impl PatchState {
     /// The starting point: uniform noise in the valid box, seeded.
     pub fn start(footprint: &Footprint, channels: usize, bounds: (f32, f32), seed: u64) -> Self {
         let n = channels * footprint.height * footprint.width;
-        let mut rng = StdRng::seed_from_u64(mix(seed, &[0x5EED]));
         PatchState {
             step: 0,
-            patch: (0..n).map(|_| rng.gen_range(bounds.0..=bounds.1)).collect(),
+            patch: noise(n, bounds, mix(seed, &[0x5EED])),
             first: vec![0.0; n],
             second: vec![0.0; n],
             curve: Vec::new(),

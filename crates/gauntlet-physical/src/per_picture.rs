@@ -6,18 +6,14 @@
 //!
 //! Pictures finish one at a time into a journal, so a killed run resumes at the next picture.
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-
 use gauntlet_core::{Error, Result};
 use gauntlet_run::journal::Journal;
 use gauntlet_run::{Progress, Silent};
 
 use crate::eot::Eot;
 use crate::evaluate::{eligible, Judge, SettingResult};
-use crate::job::{PatchJob, PatchOutcome, PictureRecord};
-use crate::optimize::{mix, PatchProblem, PatchState, Schedule};
-use crate::scene::Scene;
+use crate::job::{compared, PatchJob, PatchOutcome, PictureRecord};
+use crate::optimize::{mix, noise, PatchProblem, PatchState, Schedule};
 
 /// The journal of finished pictures inside the output folder.
 pub const JOURNAL_FILE: &str = "patch-pictures.jsonl";
@@ -59,8 +55,6 @@ pub fn run_per_picture(job: &PatchJob, progress: &dyn Progress) -> Result<PatchO
         ));
     }
     let settings = s.eot.settings();
-    let plane = canvas.height * canvas.width;
-    let f = canvas.features();
     progress.begin("patch per picture", pictures.len() as u64);
     progress.advance(records.len() as u64);
     for &i in &pictures {
@@ -70,12 +64,7 @@ pub fn run_per_picture(job: &PatchJob, progress: &dyn Progress) -> Result<PatchO
         if progress.cancelled() {
             break;
         }
-        let one = Scene::new(
-            canvas,
-            &scene.pictures[i * f..(i + 1) * f],
-            &scene.labels[i..i + 1],
-            scene.regions.map(|r| &r[i * plane..(i + 1) * plane]),
-        )?;
+        let one = scene.one(i);
         let seed = mix(s.schedule.seed, &[i as u64]);
         let start = PatchState::start(&footprint, canvas.channels, canvas.bounds, seed);
         let quiet = StopOnly(progress);
@@ -101,21 +90,21 @@ pub fn run_per_picture(job: &PatchJob, progress: &dyn Progress) -> Result<PatchO
         }
         let without_eot = states.pop().expect("two optimizations");
         let with_eot = states.pop().expect("two optimizations");
-        let mut rng = StdRng::seed_from_u64(mix(seed, &[2]));
-        let random: Vec<f32> = (0..with_eot.patch.len())
-            .map(|_| rng.gen_range(canvas.bounds.0..=canvas.bounds.1))
-            .collect();
+        let random = noise(with_eot.patch.len(), canvas.bounds, mix(seed, &[2]));
         let printed = s
             .printability
             .palette
             .as_ref()
             .map(|p| p.snap(&with_eot.patch));
-        let mut patches: Vec<&[f32]> = vec![&with_eot.patch];
-        if let Some(p) = &printed {
-            patches.push(p);
-        }
-        patches.push(&without_eot.patch);
-        patches.push(&random);
+        let patches: Vec<&[f32]> = compared(
+            &with_eot.patch,
+            printed.as_deref(),
+            &without_eot.patch,
+            &random,
+        )
+        .iter()
+        .map(|c| c.2)
+        .collect();
         let judge = Judge {
             model: job.model,
             scene: &one,
@@ -207,17 +196,9 @@ pub fn run_per_picture(job: &PatchJob, progress: &dyn Progress) -> Result<PatchO
         })
         .collect();
     // Pictures for the report: the first few, each under one draw of the spec.
-    let spec = settings.iter().rev().nth(1).unwrap_or(&settings[0]).clone();
+    let spec = settings[s.eot.spec_index()].clone();
     for r in records.iter().take(8) {
-        let f0 = r.index * f;
-        let one = Scene::new(
-            canvas,
-            &scene.pictures[f0..f0 + f],
-            &scene.labels[r.index..r.index + 1],
-            scene
-                .regions
-                .map(|g| &g[r.index * plane..(r.index + 1) * plane]),
-        )?;
+        let one = scene.one(r.index);
         let judge = Judge {
             model: job.model,
             scene: &one,
@@ -228,13 +209,12 @@ pub fn run_per_picture(job: &PatchJob, progress: &dyn Progress) -> Result<PatchO
             seed: mix(s.schedule.seed, &[r.index as u64, 4]),
             batch_pictures: 1,
         };
-        let printed = s.printability.palette.as_ref().map(|_| r.patch.clone());
-        let mut patches: Vec<&[f32]> = vec![&r.with_eot.patch];
-        if let Some(p) = &printed {
-            patches.push(p);
-        }
-        patches.push(&r.without_eot.patch);
-        patches.push(&r.random);
+        let printed = s.printability.palette.as_ref().map(|_| r.patch.as_slice());
+        let patches: Vec<&[f32]> =
+            compared(&r.with_eot.patch, printed, &r.without_eot.patch, &r.random)
+                .iter()
+                .map(|c| c.2)
+                .collect();
         let (_, mut shown) = judge.run(
             &patches,
             std::slice::from_ref(&spec),

@@ -107,6 +107,16 @@ impl<'a> Scene<'a> {
         &self.pictures[i * f..(i + 1) * f]
     }
 
+    /// Picture `i` alone, as a scene of its own (its region with it).
+    pub fn one(&self, i: usize) -> Scene<'a> {
+        Scene {
+            canvas: self.canvas,
+            pictures: self.picture(i),
+            labels: &self.labels[i..i + 1],
+            regions: self.region(i),
+        }
+    }
+
     /// The region of picture `i`, if regions were given.
     pub fn region(&self, i: usize) -> Option<&'a [bool]> {
         self.regions.map(|r| self_region(r, self.canvas, i))

@@ -38,6 +38,18 @@ fn demo() -> (OnnxModel, Dataset) {
     (model, data)
 }
 
+/// Digits `from..to` of the demo set as a scene.
+fn digits(data: &Dataset, from: usize, to: usize) -> Scene<'_> {
+    let f = 784;
+    Scene::new(
+        CANVAS,
+        &data.inputs[from * f..to * f],
+        &data.labels[from..to],
+        None,
+    )
+    .unwrap()
+}
+
 const CANVAS: Canvas = Canvas {
     channels: 1,
     height: 28,
@@ -83,10 +95,9 @@ impl Progress for StopAfter {
 fn success_is_what_the_model_answers_on_independently_patched_pictures() {
     let (model, data) = demo();
     let f = 784;
-    let (train_x, eval_x) = data.inputs[..200 * f].split_at(100 * f);
-    let (train_y, eval_y) = data.labels[..200].split_at(100);
-    let train = Scene::new(CANVAS, train_x, train_y, None).unwrap();
-    let eval = Scene::new(CANVAS, eval_x, eval_y, None).unwrap();
+    let train = digits(&data, 0, 100);
+    let eval = digits(&data, 100, 200);
+    let (eval_x, eval_y) = (eval.pictures, eval.labels);
     let out = scratch("recount");
     let job = PatchJob {
         model: &model,
@@ -160,15 +171,8 @@ fn success_is_what_the_model_answers_on_independently_patched_pictures() {
 #[test]
 fn a_stopped_run_resumes_to_the_patch_of_an_uninterrupted_one() {
     let (model, data) = demo();
-    let f = 784;
-    let train = Scene::new(CANVAS, &data.inputs[..64 * f], &data.labels[..64], None).unwrap();
-    let eval = Scene::new(
-        CANVAS,
-        &data.inputs[64 * f..96 * f],
-        &data.labels[64..96],
-        None,
-    )
-    .unwrap();
+    let train = digits(&data, 0, 64);
+    let eval = digits(&data, 64, 96);
     // More steps than one checkpoint interval, so the stop lands between checkpoints.
     let steps = 40;
     let run = |out: &PathBuf, fresh: bool, progress: &dyn Progress| {
@@ -213,15 +217,8 @@ fn a_stopped_run_resumes_to_the_patch_of_an_uninterrupted_one() {
 #[test]
 fn a_palette_pulls_the_patch_toward_it_and_the_printed_patch_is_judged_too() {
     let (model, data) = demo();
-    let f = 784;
-    let train = Scene::new(CANVAS, &data.inputs[..64 * f], &data.labels[..64], None).unwrap();
-    let eval = Scene::new(
-        CANVAS,
-        &data.inputs[64 * f..96 * f],
-        &data.labels[64..96],
-        None,
-    )
-    .unwrap();
+    let train = digits(&data, 0, 64);
+    let eval = digits(&data, 64, 96);
     let palette = Palette::default_cube(1, (0.0, 1.0)).unwrap();
     let run = |nps: f32, tv: f32| {
         let out = scratch(&format!("palette-{nps}-{tv}"));
@@ -268,7 +265,7 @@ fn a_palette_pulls_the_patch_toward_it_and_the_printed_patch_is_judged_too() {
 fn per_picture_patches_add_up_and_resume_picture_by_picture() {
     let (model, data) = demo();
     let f = 784;
-    let scene = Scene::new(CANVAS, &data.inputs[..12 * f], &data.labels[..12], None).unwrap();
+    let scene = digits(&data, 0, 12);
     let mut settings = settings(8);
     settings.schedule.batch_size = 4;
     let run = |out: &PathBuf, fresh: bool, progress: &dyn Progress| {
