@@ -386,18 +386,20 @@ pub fn run(args: PatchArgs) -> Result<ExitCode> {
             "\n{} held-out pictures × {} conditions each; success (model answers as the attacker wants):\n",
             outcome.judged_pictures, args.draws
         );
-        println!(
-            "{:<48} {:>9} {:>12} {:>8}",
-            "setting", "with EOT", "without EOT", "random"
-        );
+        // One column per patch compared, as wide as its label (a palette adds one).
+        let columns = outcome.columns();
+        let widths: Vec<usize> = columns.iter().map(|c| c.1.len().max(7)).collect();
+        print!("{:<48}", "setting");
+        for (c, w) in columns.iter().zip(&widths) {
+            print!("  {:>w$}", c.1);
+        }
+        println!();
         for row in &outcome.table {
-            println!(
-                "{:<48} {:>8.1}% {:>11.1}% {:>7.1}%",
-                row.setting,
-                100.0 * row.success[0],
-                100.0 * row.success[1],
-                100.0 * row.success[2]
-            );
+            print!("{:<48}", row.setting);
+            for (share, w) in row.success.iter().zip(&widths) {
+                print!("  {:>w$}", format!("{:.1}%", 100.0 * share));
+            }
+            println!();
         }
         println!("\npatch:  {}", written.png.display());
         println!("report: {}", written.json.display());
