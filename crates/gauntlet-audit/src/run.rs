@@ -11,9 +11,10 @@ use gauntlet_attacks::spatial::{Picture, SpatialGrid};
 use gauntlet_attacks::transfer::Transfer;
 use gauntlet_attacks::{by_name, Attack};
 use gauntlet_core::criterion::Criterion;
-use gauntlet_core::data::Dataset;
 use gauntlet_core::masked::MaskedGradients;
 use gauntlet_core::model::Differentiable;
+use gauntlet_core::sample_set::SampleSet;
+use gauntlet_core::samples::Samples;
 use gauntlet_core::threat::ThreatModel;
 use gauntlet_eval::diagnostics::{diagnose, Diagnostic};
 use gauntlet_eval::{
@@ -110,10 +111,12 @@ impl Audit {
         }
         let inputs = config.inputs.as_ref().expect("checked");
         let labels = config.labels.as_ref().expect("checked");
-        let mut data = Dataset::load(inputs, labels)?;
+        // Uncompressed inputs stay on disk and are read a batch at a time (memory is bounded
+        // by the batch, not the data set).
+        let mut data = SampleSet::open(inputs, labels)?;
         // A channels-last model's data comes in its own layout; gauntlet works channels first.
         let model_layout = target.info.layout;
-        if data.sample_shape == model_layout.from_channels_first(model.sample_shape()) {
+        if data.sample_shape() == model_layout.from_channels_first(model.sample_shape()) {
             data = data.into_channels_first(model_layout);
         }
         if let Some(n) = config.samples {
@@ -169,7 +172,7 @@ impl Audit {
             gauntlet: env!("CARGO_PKG_VERSION"),
             target: &target.info.path,
             target_sha256: &target.info.sha256,
-            data_sha256: &data.sha256,
+            data_sha256: data.sha256(),
             samples: total,
             threat: &threat,
             criterion: &criterion,
@@ -234,6 +237,7 @@ impl Audit {
             let journal = checkpoint.dir().join("spatial.jsonl");
             self.run_spatial_stage(
                 model,
+                &data,
                 &threat,
                 &criterion,
                 grid,
@@ -258,6 +262,7 @@ impl Audit {
         let written = write_report(
             &config.out,
             &evaluation,
+            &data,
             &manifest,
             &diagnostics,
             model.sample_shape(),
@@ -316,6 +321,7 @@ impl Audit {
     fn run_spatial_stage(
         &self,
         model: &dyn Differentiable,
+        data: &dyn Samples,
         threat: &ThreatModel,
         criterion: &Criterion,
         grid: SpatialGrid,
@@ -338,8 +344,7 @@ impl Audit {
         };
         let spatial = run_spatial(
             model,
-            &evaluation.clean_inputs,
-            &evaluation.labels,
+            data,
             &evaluation.clean_predictions,
             criterion,
             &plan,
@@ -382,7 +387,7 @@ impl Audit {
     fn manifest(
         &self,
         target: &Target,
-        data: &Dataset,
+        data: &dyn Samples,
         criterion: &Criterion,
         plan: &AuditPlan,
     ) -> Manifest {
@@ -403,7 +408,7 @@ impl Audit {
                     .as_ref()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),
-                sha256: data.sha256.clone(),
+                sha256: data.sha256().to_string(),
             },
             threat_model: plan.threat.clone(),
             criterion: match criterion {
@@ -435,7 +440,7 @@ impl Audit {
 
 /// The same check the evaluation makes, before a checkpoint directory is created: data shape,
 /// labels and value range must fit the model and the box.
-fn eval_data_check(model: &dyn Differentiable, data: &Dataset, plan: &AuditPlan) -> Result<()> {
+fn eval_data_check(model: &dyn Differentiable, data: &dyn Samples, plan: &AuditPlan) -> Result<()> {
     gauntlet_eval::check_data(model, data, &plan.threat)?;
     Ok(())
 }

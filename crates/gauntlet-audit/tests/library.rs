@@ -188,3 +188,63 @@ fn the_adversarial_files_written_as_batches_finish_equal_the_in_memory_rows() {
         .collect();
     assert!(partial.is_empty(), "{partial:?}");
 }
+
+#[test]
+fn samples_read_from_disk_give_the_report_of_samples_loaded_whole() {
+    use std::io::Write;
+    // The demo inputs as they are (an uncompressed .npy, read a batch at a time) and gzipped
+    // (decompressed into memory whole): the same audit must write the same files.
+    let scratch = Scratch::new("on-disk");
+    let inputs = root().join("data/mnist-demo/x.npy");
+    let gz = scratch.0.join("x.npy.gz");
+    std::fs::create_dir_all(&scratch.0).unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&std::fs::read(&inputs).unwrap()).unwrap();
+    std::fs::write(&gz, encoder.finish().unwrap()).unwrap();
+
+    let disk = scratch.0.join("disk");
+    let memory = scratch.0.join("memory");
+    let mut on_disk = config(&disk);
+    on_disk.samples = Some(24);
+    on_disk.batch_size = 5;
+    let mut whole = on_disk.clone();
+    whole.inputs = Some(gz);
+    whole.out = memory.clone();
+    on_disk.check().unwrap().run(&Silent).unwrap();
+    whole.check().unwrap().run(&Silent).unwrap();
+
+    let report = |dir: &Path| {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+        fn strip(value: &mut serde_json::Value) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    map.retain(|key, _| !matches!(key.as_str(), "seconds" | "inputs" | "command"));
+                    map.values_mut().for_each(strip);
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        strip(&mut value);
+        value
+    };
+    assert_eq!(report(&disk), report(&memory));
+    let mut compared = 0;
+    for entry in std::fs::read_dir(disk.join("adversarial")).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert_eq!(
+            std::fs::read(disk.join("adversarial").join(&name)).unwrap(),
+            std::fs::read(memory.join("adversarial").join(&name)).unwrap(),
+            "{name:?}"
+        );
+        compared += 1;
+    }
+    // Four adversarial files, the labels and at least one picture grid (clean rows beside
+    // adversarial ones, the clean rows read from disk).
+    assert!(compared >= 6, "{compared} files");
+    assert_eq!(
+        std::fs::read(disk.join("samples.jsonl")).unwrap(),
+        std::fs::read(memory.join("samples.jsonl")).unwrap()
+    );
+}

@@ -44,39 +44,13 @@ impl Dataset {
         labels: Vec<i64>,
         sha256: String,
     ) -> Result<Self> {
-        if shape.is_empty() || shape[0] == 0 || inputs.is_empty() {
-            return Err(Error::Data(
-                "the input file holds no samples; give an array of shape N×C×H×W or N×D with N ≥ 1"
-                    .into(),
-            ));
+        if inputs.is_empty() {
+            return Err(no_samples());
         }
-        if shape.len() < 2 {
-            return Err(Error::Data(format!(
-                "inputs have shape {shape:?}, but a batch needs at least two dimensions \
-                 (N×D or N×C×H×W); reshape the array before saving it"
-            )));
-        }
-        let n = shape[0];
-        if labels.len() != n {
-            return Err(Error::Data(format!(
-                "{} labels for {n} inputs; the label array must have exactly one entry per sample",
-                labels.len()
-            )));
-        }
+        check_shape_and_labels(&shape, &labels)?;
         if let Some(pos) = inputs.iter().position(|v| !v.is_finite()) {
             let features: usize = shape[1..].iter().product();
-            return Err(Error::Data(format!(
-                "input sample {} holds a non-finite value ({}); remove or repair NaN/Inf entries \
-                 before auditing",
-                pos / features.max(1),
-                inputs[pos]
-            )));
-        }
-        if let Some(pos) = labels.iter().position(|&l| l < 0) {
-            return Err(Error::Data(format!(
-                "label {} of sample {pos} is negative; labels must be class indices 0, 1, 2, …",
-                labels[pos]
-            )));
+            return Err(non_finite(pos / features.max(1), inputs[pos]));
         }
         Ok(Dataset {
             inputs,
@@ -150,6 +124,49 @@ impl Dataset {
         }
         out
     }
+}
+
+fn no_samples() -> Error {
+    Error::Data(
+        "the input file holds no samples; give an array of shape N×C×H×W or N×D with N ≥ 1".into(),
+    )
+}
+
+/// The checks of an input array's shape and its labels, wherever its values are held: at
+/// least one sample of at least one value, two or more dimensions, one non-negative label per
+/// sample.
+pub(crate) fn check_shape_and_labels(shape: &[usize], labels: &[i64]) -> Result<()> {
+    if shape.is_empty() || shape.iter().product::<usize>() == 0 {
+        return Err(no_samples());
+    }
+    if shape.len() < 2 {
+        return Err(Error::Data(format!(
+            "inputs have shape {shape:?}, but a batch needs at least two dimensions \
+             (N×D or N×C×H×W); reshape the array before saving it"
+        )));
+    }
+    let n = shape[0];
+    if labels.len() != n {
+        return Err(Error::Data(format!(
+            "{} labels for {n} inputs; the label array must have exactly one entry per sample",
+            labels.len()
+        )));
+    }
+    if let Some(pos) = labels.iter().position(|&l| l < 0) {
+        return Err(Error::Data(format!(
+            "label {} of sample {pos} is negative; labels must be class indices 0, 1, 2, …",
+            labels[pos]
+        )));
+    }
+    Ok(())
+}
+
+/// The error for a NaN or infinite input `value` in `sample`.
+pub(crate) fn non_finite(sample: usize, value: f32) -> Error {
+    Error::Data(format!(
+        "input sample {sample} holds a non-finite value ({value}); remove or repair NaN/Inf \
+         entries before auditing"
+    ))
 }
 
 /// Reads a file, transparently gunzipping it when it starts with the gzip magic bytes.

@@ -4,7 +4,9 @@
 //! evaluation → report**. This crate holds the vocabulary of the first stage, which every
 //! later stage speaks:
 //!
-//! * data: [`data::Dataset`] (inputs and labels from `.npy` / IDX files, checked);
+//! * data: [`data::Dataset`] (inputs and labels from `.npy` / IDX files, checked, in memory)
+//!   and [`sample_set::SampleSet`] (the same files, their rows read from disk a batch at a time
+//!   when they are not compressed), both read through the [`samples::Samples`] trait;
 //! * model: the [`model::Classifier`] (black-box: scores out) and [`model::Differentiable`]
 //!   (white-box: input gradients through [`model::loss_and_grad`]) traits, implemented by
 //!   `gauntlet-onnx` for ONNX files and by `gauntlet-remote` for HTTP endpoints and external
@@ -52,6 +54,9 @@ pub mod model;
 pub mod npy_rows;
 pub mod preprocess;
 pub mod query;
+pub mod row_file;
+pub mod sample_set;
+pub mod samples;
 pub mod tensor;
 pub mod threat;
 

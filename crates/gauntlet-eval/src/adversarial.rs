@@ -10,9 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use gauntlet_core::data::Dataset;
 use gauntlet_core::layout::{chw_to_hwc, hwc_to_chw, Layout};
 use gauntlet_core::npy_rows::NpyRows;
+use gauntlet_core::samples::Samples;
 use gauntlet_core::threat::Norm;
 use gauntlet_core::Result;
 
@@ -67,7 +67,7 @@ impl AdversarialStore {
         attack: &str,
         norm: Norm,
         eps: f32,
-        data: &Dataset,
+        data: &dyn Samples,
     ) -> Result<AdversarialRows> {
         let name = format!(
             "{}.npy.partial",
@@ -78,12 +78,29 @@ impl AdversarialStore {
             .chain(self.layout.from_channels_first(&self.sample_shape))
             .collect();
         let transposed = self.transposed();
-        let f = data.features().max(1);
-        let clean = data
-            .inputs
-            .chunks(f)
-            .flat_map(|row| to_file(row, transposed));
-        let npy = NpyRows::create(&path, &shape, clean)?;
+        // The clean rows, read a block at a time: the first read that fails ends the values
+        // (the file then comes out short) and is the error returned.
+        let mut failure = None;
+        let n = data.len();
+        let clean = (0..n)
+            .step_by(CLEAN_BLOCK)
+            .map_while(|start| {
+                let end = (start + CLEAN_BLOCK).min(n);
+                match data.read_range(start, end) {
+                    Ok(rows) => Some(to_file(&rows, end - start, transposed)),
+                    Err(e) => {
+                        failure = Some(e);
+                        None
+                    }
+                }
+            })
+            .flatten();
+        let created = NpyRows::create(&path, &shape, clean);
+        if let Some(e) = failure {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        let npy = created?;
         Ok(AdversarialRows::File(Arc::new(Mutex::new(RowsFile {
             npy,
             transposed,
@@ -92,12 +109,16 @@ impl AdversarialStore {
     }
 }
 
-fn to_file(row: &[f32], transposed: Option<[usize; 3]>) -> Vec<f32> {
+/// `n` channels-first rows in the file's layout.
+fn to_file(rows: &[f32], n: usize, transposed: Option<[usize; 3]>) -> Vec<f32> {
     match transposed {
-        Some(chw) => chw_to_hwc(row, 1, chw),
-        None => row.to_vec(),
+        Some(chw) => chw_to_hwc(rows, n, chw),
+        None => rows.to_vec(),
     }
 }
+
+/// Samples whose clean rows are read at once when a streamed file is created.
+const CLEAN_BLOCK: usize = 256;
 
 /// A streamed file; removed when dropped unless the report kept it.
 #[derive(Debug)]
@@ -141,7 +162,7 @@ impl AdversarialRows {
             return Ok(());
         }
         let mut file = self.file().expect("a file");
-        let values = to_file(row, file.transposed);
+        let values = to_file(row, 1, file.transposed);
         file.npy.write_row(i, &values)
     }
 

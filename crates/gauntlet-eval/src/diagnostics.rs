@@ -11,10 +11,10 @@ use serde::Serialize;
 use gauntlet_attacks::pgd::Pgd;
 use gauntlet_attacks::{Access, Attack, AttackInput};
 use gauntlet_core::criterion::Criterion;
-use gauntlet_core::data::Dataset;
 use gauntlet_core::device::compute_device;
 use gauntlet_core::loss::Objective;
 use gauntlet_core::model::{loss_and_grad, AnswerKind, Differentiable};
+use gauntlet_core::samples::Samples;
 use gauntlet_core::tensor::{from_rows, to_vec};
 use gauntlet_core::threat::Norm;
 use gauntlet_core::Result;
@@ -58,7 +58,7 @@ const PROBE: usize = 64;
 /// whether the attacks were rerun with BPDA.
 pub fn diagnose(
     model: &dyn Differentiable,
-    data: &Dataset,
+    data: &dyn Samples,
     plan: &AuditPlan,
     evaluation: &Evaluation,
     blockers: &[(String, String)],
@@ -68,7 +68,7 @@ pub fn diagnose(
     let device = compute_device();
     let f = data.features();
     let correct: Vec<usize> = (0..data.len())
-        .filter(|&i| evaluation.clean_predictions[i] == data.labels[i])
+        .filter(|&i| evaluation.clean_predictions[i] == data.labels()[i])
         .collect();
     let probe: Vec<usize> = correct.iter().copied().take(PROBE).collect();
 
@@ -99,8 +99,8 @@ pub fn diagnose(
             Norm::L1 => width * f as f32,
         };
         let threat = plan.threat.with_epsilons(&[huge])?;
-        let x = data.rows(&probe);
-        let labels: Vec<i64> = probe.iter().map(|&i| data.labels[i]).collect();
+        let x = data.read_rows(&probe)?;
+        let labels: Vec<i64> = probe.iter().map(|&i| data.labels()[i]).collect();
         let criterion = Criterion::Untargeted;
         let input = AttackInput::new(model, &x, &labels, &criterion, &threat)?;
         let outcome =
@@ -153,8 +153,8 @@ pub fn diagnose(
 
     // 4. Input gradients: zero, non-finite or exploding.
     if white_box && !probe.is_empty() {
-        let x = from_rows(data.rows(&probe), probe.len(), f, &device);
-        let labels: Vec<i64> = probe.iter().map(|&i| data.labels[i]).collect();
+        let x = from_rows(data.read_rows(&probe)?, probe.len(), f, &device);
+        let labels: Vec<i64> = probe.iter().map(|&i| data.labels()[i]).collect();
         let grad = to_vec(loss_and_grad(model, &x, &Objective::CrossEntropy(&labels))?.grad);
         let (mut zero, mut bad, mut huge) = (0usize, 0usize, 0usize);
         for row in grad.chunks(f) {
@@ -187,8 +187,8 @@ pub fn diagnose(
     {
         let rows: Vec<usize> = probe.clone();
         if white_box && !rows.is_empty() {
-            let labels: Vec<i64> = rows.iter().map(|&i| data.labels[i]).collect();
-            let clean = from_rows(data.rows(&rows), rows.len(), f, &device);
+            let labels: Vec<i64> = rows.iter().map(|&i| data.labels()[i]).collect();
+            let clean = from_rows(data.read_rows(&rows)?, rows.len(), f, &device);
             let adv_rows = first.adversarial.rows(&rows, f)?;
             let adv = from_rows(adv_rows, rows.len(), f, &device);
             let objective = Objective::CrossEntropy(&labels);

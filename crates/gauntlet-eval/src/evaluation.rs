@@ -74,8 +74,8 @@ pub struct Evaluation {
     pub samples: usize,
     /// Their true classes.
     pub labels: Vec<i64>,
-    /// The evaluated inputs, flat rows (for pictures of clean vs adversarial).
-    pub clean_inputs: Vec<f32>,
+    /// Values per sample (the length of each adversarial row).
+    pub features: usize,
     /// The model's prediction on each clean input.
     pub clean_predictions: Vec<i64>,
     /// Share of samples classified correctly without attack.

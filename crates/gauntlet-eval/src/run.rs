@@ -10,9 +10,9 @@ use rand::SeedableRng;
 
 use gauntlet_attacks::{Attack, AttackInput};
 use gauntlet_core::criterion::Criterion;
-use gauntlet_core::data::Dataset;
 use gauntlet_core::device::compute_device;
 use gauntlet_core::model::{predict, Differentiable};
+use gauntlet_core::samples::Samples;
 use gauntlet_core::tensor::from_rows;
 use gauntlet_core::threat::ThreatModel;
 use gauntlet_core::{Error, Result};
@@ -28,7 +28,7 @@ pub const MAX_CONSECUTIVE_FAILURES: usize = 3;
 /// Runs the plan on the data set.
 pub fn run_audit(
     model: &dyn Differentiable,
-    data: &Dataset,
+    data: &dyn Samples,
     plan: &AuditPlan,
     progress: &dyn Progress,
 ) -> Result<Evaluation> {
@@ -37,20 +37,24 @@ pub fn run_audit(
 
 /// Checks that the data fit the model and the threat model: sample shape, labels within the
 /// model's classes, values inside the valid box.
-pub fn check_data(model: &dyn Differentiable, data: &Dataset, threat: &ThreatModel) -> Result<()> {
+pub fn check_data(
+    model: &dyn Differentiable,
+    data: &dyn Samples,
+    threat: &ThreatModel,
+) -> Result<()> {
     if data.features() != model.features() {
         return Err(Error::Data(format!(
             "samples have shape {:?} ({} values) but the model expects {:?} ({} values); export \
              the data in the model's input layout (N×C×H×W), or give the model's per-sample \
              input shape if its file does not declare one",
-            data.sample_shape,
+            data.sample_shape(),
             data.features(),
             model.sample_shape(),
             model.features()
         )));
     }
     let classes = model.num_classes() as i64;
-    if let Some(bad) = data.labels.iter().find(|&&l| l >= classes) {
+    if let Some(bad) = data.labels().iter().find(|&&l| l >= classes) {
         return Err(Error::Data(format!(
             "label {bad} is out of range for a model with {classes} classes; labels must be 0…{}",
             classes - 1
@@ -72,7 +76,7 @@ pub fn check_data(model: &dyn Differentiable, data: &Dataset, threat: &ThreatMod
 /// earlier, interrupted run of the same plan finished.
 pub fn run_audit_with(
     model: &dyn Differentiable,
-    data: &Dataset,
+    data: &dyn Samples,
     plan: &AuditPlan,
     progress: &dyn Progress,
     checkpoint: Option<&Checkpoint>,
@@ -85,7 +89,7 @@ pub fn run_audit_with(
 /// batch's rows per (attack, budget), not the data set's.
 pub fn run_audit_to(
     model: &dyn Differentiable,
-    data: &Dataset,
+    data: &dyn Samples,
     plan: &AuditPlan,
     progress: &dyn Progress,
     checkpoint: Option<&Checkpoint>,
@@ -109,7 +113,7 @@ pub fn run_audit_to(
     let n = data.len();
     let clean_predictions = clean_predictions(model, data, plan, checkpoint)?;
     let correct: Vec<bool> = (0..n)
-        .map(|i| clean_predictions[i] == data.labels[i])
+        .map(|i| clean_predictions[i] == data.labels()[i])
         .collect();
     // Samples the attacks work on: correctly classified (and, when targeted, not already of
     // the target class). The rest exit early.
@@ -117,7 +121,7 @@ pub fn run_audit_to(
         .filter(|&i| {
             correct[i]
                 && match &plan.criterion {
-                    Criterion::Targeted(t) => t[i] != data.labels[i],
+                    Criterion::Targeted(t) => t[i] != data.labels()[i],
                     Criterion::Untargeted => true,
                 }
         })
@@ -172,8 +176,8 @@ pub fn run_audit_to(
         .collect();
     Ok(Evaluation {
         samples: n,
-        labels: data.labels.clone(),
-        clean_inputs: data.inputs.clone(),
+        labels: data.labels().to_vec(),
+        features: data.features(),
         clean_accuracy: correct.iter().filter(|&&c| c).count() as f64 / n as f64,
         clean_predictions,
         results,
@@ -189,7 +193,7 @@ pub fn run_audit_to(
 /// remote target they cost queries).
 fn clean_predictions(
     model: &dyn Differentiable,
-    data: &Dataset,
+    data: &dyn Samples,
     plan: &AuditPlan,
     checkpoint: Option<&Checkpoint>,
 ) -> Result<Vec<i64>> {
@@ -212,7 +216,7 @@ fn clean_predictions(
     let mut predictions = Vec::with_capacity(n);
     for start in (0..n).step_by(batch_size) {
         let end = (start + batch_size).min(n);
-        let rows = data.inputs[start * f..end * f].to_vec();
+        let rows = data.read_range(start, end)?;
         predictions.extend(predict(model, from_rows(rows, end - start, f, &device))?);
     }
     if let Some(c) = checkpoint {
@@ -271,7 +275,7 @@ fn open_batches(
 /// One attack's run over the data set.
 struct AttackRun<'a> {
     model: &'a dyn Differentiable,
-    data: &'a Dataset,
+    data: &'a dyn Samples,
     plan: &'a AuditPlan,
     attack: &'a dyn Attack,
     attack_index: usize,
@@ -303,7 +307,7 @@ impl AttackState {
     fn new(
         attack: &str,
         threat: &ThreatModel,
-        data: &Dataset,
+        data: &dyn Samples,
         clean_predictions: &[i64],
         store: Option<&AdversarialStore>,
     ) -> Result<Self> {
@@ -314,7 +318,7 @@ impl AttackState {
             .iter()
             .map(|&eps| match store {
                 Some(store) => store.open(attack, threat.norm(), eps, data),
-                None => Ok(AdversarialRows::Memory(data.inputs.clone())),
+                None => Ok(AdversarialRows::Memory(data.read_range(0, n)?)),
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(AttackState {
@@ -477,8 +481,8 @@ impl AttackRun<'_> {
                 ^ ((self.attack_index as u64) << 48)
                 ^ batch_index.wrapping_mul(0x9E37_79B9),
         );
-        let x = self.data.rows(batch);
-        let labels: Vec<i64> = batch.iter().map(|&i| self.data.labels[i]).collect();
+        let x = self.data.read_rows(batch)?;
+        let labels: Vec<i64> = batch.iter().map(|&i| self.data.labels()[i]).collect();
         let criterion = self.plan.criterion.subset(batch);
         let input = AttackInput::new(self.model, &x, &labels, &criterion, threat)?;
         let started = Instant::now();

@@ -26,6 +26,7 @@ use gauntlet_attacks::spatial::{Picture, SpatialFinding, SpatialGrid, SpatialSea
 use gauntlet_core::criterion::Criterion;
 use gauntlet_core::device::compute_device;
 use gauntlet_core::model::{predict, Classifier};
+use gauntlet_core::samples::Samples;
 use gauntlet_core::tensor::from_rows;
 use gauntlet_core::{Error, Result};
 use gauntlet_run::Journal;
@@ -121,14 +122,13 @@ fn journal_error(e: gauntlet_run::JournalError) -> Error {
 }
 
 /// Runs the grid search and both random baselines on every correctly classified sample of
-/// `x` (flat `[n, C·H·W]`), verifies every proposal and reduces. `clean_predictions` are the
+/// `samples` (pictures, read a step at a time), verifies every proposal and reduces. `clean_predictions` are the
 /// model's answers on the clean samples (from the Lp evaluation). With `journal`, finished
 /// samples are recorded there and restored by a rerun with the same plan (module docs).
 #[allow(clippy::too_many_arguments)]
 pub fn run_spatial(
     model: &dyn Classifier,
-    x: &[f32],
-    labels: &[i64],
+    samples: &dyn Samples,
     clean_predictions: &[i64],
     criterion: &Criterion,
     plan: &SpatialPlan,
@@ -138,12 +138,13 @@ pub fn run_spatial(
     let started = Instant::now();
     let picture = Picture::from_sample_shape(model.sample_shape())?;
     let f = picture.len();
+    let labels = samples.labels();
     let n = labels.len();
-    if x.len() != n * f || clean_predictions.len() != n {
+    if samples.features() != f || clean_predictions.len() != n {
         return Err(Error::Data(format!(
-            "spatial stage: {} values, {n} labels and {} clean predictions do not describe {n} \
+            "spatial stage: samples of {} values and {} clean predictions do not describe {n} \
              pictures of {f} values",
-            x.len(),
+            samples.features(),
             clean_predictions.len()
         )));
     }
@@ -206,10 +207,7 @@ pub fn run_spatial(
             complete = false;
             break;
         }
-        let xs: Vec<f32> = step
-            .iter()
-            .flat_map(|&i| x[i * f..(i + 1) * f].iter().copied())
-            .collect();
+        let xs = samples.read_rows(step)?;
         let ys: Vec<i64> = step.iter().map(|&i| labels[i]).collect();
         let sub = criterion.subset(step);
         let (grid, q_grid) = search.grid(&xs, &ys, &sub, &plan.grid)?;
@@ -387,8 +385,7 @@ mod tests {
         let run = |progress: &dyn Progress, journal: Option<&Path>| {
             run_spatial(
                 &model,
-                &data.inputs,
-                &data.labels,
+                &data,
                 &clean,
                 &Criterion::Untargeted,
                 &plan,
@@ -454,8 +451,7 @@ mod tests {
         };
         let out = run_spatial(
             &model,
-            &data.inputs,
-            &data.labels,
+            &data,
             &clean,
             &Criterion::Targeted(vec![target; 30]),
             &plan,
@@ -508,10 +504,10 @@ mod tests {
             seed: 0,
             fill: 0.0,
         };
+        let flat = Dataset::from_parts(vec![0.0; 4], vec![1, 4], vec![0], String::new()).unwrap();
         let err = run_spatial(
             &Flat,
-            &[0.0; 4],
-            &[0],
+            &flat,
             &[0],
             &Criterion::Untargeted,
             &plan,

@@ -697,7 +697,7 @@ struct Outcome {
 }
 
 fn features(ev: &Evaluation) -> usize {
-    ev.clean_inputs.len() / ev.samples
+    ev.features
 }
 
 fn outcomes(ev: &Evaluation) -> Vec<Outcome> {

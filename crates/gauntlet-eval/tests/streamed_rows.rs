@@ -17,7 +17,7 @@ use gauntlet_eval::{run_audit, run_audit_to, AdversarialStore, Checkpoint, Evalu
 const EPS: [f32; 3] = [0.01, 0.02, 0.03];
 
 fn features(ev: &Evaluation) -> usize {
-    ev.clean_inputs.len() / ev.samples
+    ev.features
 }
 
 /// The values of a float32 `.npy` file (version 1 header).
@@ -119,7 +119,7 @@ fn rows_reach_their_file_while_the_run_goes_on() {
     let (n, f) = (memory.samples, features(&memory));
     let last = memory.results.last().unwrap();
     let fin = last.adversarial.to_vec(n, f).unwrap();
-    let clean = &memory.clean_inputs;
+    let clean = &data.inputs;
 
     let dir = TempDir::new("incremental");
     std::fs::create_dir_all(dir.path()).unwrap();

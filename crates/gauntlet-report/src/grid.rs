@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use image::{ImageBuffer, ImageFormat, Pixel, PixelWithColorType, Rgb, RgbImage};
 
+use gauntlet_core::samples::Samples;
 use gauntlet_core::{Error, Result};
-use gauntlet_eval::{AttackResult, Evaluation};
+use gauntlet_eval::AttackResult;
 
 const MAX_COLUMNS: usize = 8;
 /// Screen pixels per picture pixel in the report's image grids.
@@ -37,7 +38,7 @@ pub struct Grid {
 /// Columns are the first broken samples; nothing is written when none broke.
 pub fn write_grid(
     dir: &Path,
-    evaluation: &Evaluation,
+    clean: &dyn Samples,
     result: &AttackResult,
     sample_shape: &[usize],
     stem: &str,
@@ -48,7 +49,7 @@ pub fn write_grid(
         _ => return Ok(None),
     };
     let f = c * h * w;
-    let n = evaluation.samples;
+    let n = clean.len();
     let columns: Vec<usize> = (0..n)
         .filter(|&i| result.success[i])
         .take(MAX_COLUMNS)
@@ -60,7 +61,8 @@ pub fn write_grid(
     for (col, &i) in columns.iter().enumerate() {
         let adv = result.adversarial.row(i, f)?;
         let adv = adv.as_slice();
-        let clean = &evaluation.clean_inputs[i * f..(i + 1) * f];
+        let clean = clean.read_rows(&[i])?;
+        let clean = clean.as_slice();
         let delta: Vec<f32> = adv.iter().zip(clean).map(|(a, b)| a - b).collect();
         let peak = delta.iter().fold(1e-12f32, |m, v| m.max(v.abs()));
         let amplified: Vec<f32> = delta.iter().map(|d| 0.5 + 0.5 * d / peak).collect();

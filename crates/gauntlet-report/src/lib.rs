@@ -34,6 +34,7 @@ use serde::Serialize;
 
 use gauntlet_core::data::{write_npy_f32, write_npy_i64};
 use gauntlet_core::layout::{chw_to_hwc, Layout};
+use gauntlet_core::samples::Samples;
 use gauntlet_core::{Error, Result};
 use gauntlet_eval::diagnostics::Diagnostic;
 use gauntlet_eval::{AdversarialRows, AttackResult, Evaluation, WorstCase};
@@ -140,10 +141,12 @@ fn file_stem(result: &AttackResult) -> String {
     gauntlet_eval::adversarial::file_stem(&result.attack, result.norm, result.eps)
 }
 
-/// Writes the whole report into `dir` (created if needed).
+/// Writes the whole report into `dir` (created if needed). `clean` are the evaluated samples
+/// (the pictures show a few of them beside their adversarial rows).
 pub fn write_report(
     dir: &Path,
     evaluation: &Evaluation,
+    clean: &dyn Samples,
     manifest: &Manifest,
     diagnostics: &[Diagnostic],
     sample_shape: &[usize],
@@ -190,19 +193,15 @@ pub fn write_report(
             continue;
         }
         seen.push(result.attack.clone());
-        if let Some(grid) = grid::write_grid(
-            &adv_dir,
-            evaluation,
-            result,
-            sample_shape,
-            &file_stem(result),
-        )? {
+        if let Some(grid) =
+            grid::write_grid(&adv_dir, clean, result, sample_shape, &file_stem(result))?
+        {
             grids.push(grid);
         }
     }
     grids.reverse();
     let spatial_pictures = match &evaluation.spatial {
-        Some(s) => spatial::write_pictures(&adv_dir, evaluation, s, sample_shape)?,
+        Some(s) => spatial::write_pictures(&adv_dir, clean, s, sample_shape)?,
         None => None,
     };
 

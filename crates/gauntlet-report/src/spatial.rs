@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use gauntlet_attacks::spatial::{Picture, SpatialGrid, Transform};
+use gauntlet_core::samples::Samples;
 use gauntlet_core::{Error, Result};
 use gauntlet_eval::spatial::{SpatialEvaluation, SpatialVerdict};
 use gauntlet_eval::Evaluation;
@@ -106,7 +107,7 @@ pub fn describe(t: &Transform) -> String {
 /// nothing when none broke or the pictures cannot be shown.
 pub fn write_pictures(
     dir: &Path,
-    evaluation: &Evaluation,
+    clean: &dyn Samples,
     spatial: &SpatialEvaluation,
     sample_shape: &[usize],
 ) -> Result<Option<SpatialPictures>> {
@@ -117,7 +118,6 @@ pub fn write_pictures(
     if !(c == 1 || c == 3) {
         return Ok(None);
     }
-    let f = picture.len();
     let columns: Vec<(usize, SpatialVerdict)> = spatial
         .per_sample
         .iter()
@@ -130,7 +130,8 @@ pub fn write_pictures(
     }
     let (mut img, cell_w, cell_h) = blank_grid(columns.len(), 2, h, w);
     for (col, (i, verdict)) in columns.iter().enumerate() {
-        let clean = &evaluation.clean_inputs[i * f..(i + 1) * f];
+        let row = clean.read_rows(&[*i])?;
+        let clean = row.as_slice();
         let moved = verdict.transform.apply(clean, picture, spatial.fill);
         let x0 = col as u32 * cell_w;
         paint(&mut img, clean, c, h, w, x0, 0);
