@@ -246,6 +246,40 @@ impl Journal {
         self.file.sync_data().map_err(io("flush a record to disk"))
     }
 
+    /// The records of the journal at `path`, read without changing it (a finished shard's
+    /// journal, read by a merge): `None` when there is no such file or it was written by a run
+    /// with another fingerprint. A torn last line is left out, as [`Journal::open`] would.
+    pub fn read<T: DeserializeOwned>(
+        path: &Path,
+        fingerprint: &str,
+    ) -> Result<Option<Vec<T>>, JournalError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(JournalError::Io {
+                    path: path.to_path_buf(),
+                    action: "read it",
+                    source,
+                })
+            }
+        };
+        let mut lines = bytes.split(|&b| b == b'\n');
+        match lines
+            .next()
+            .and_then(|h| serde_json::from_slice::<Header>(h).ok())
+        {
+            Some(h) if h.gauntlet_journal == FORMAT && h.fingerprint == fingerprint => {}
+            _ => return Ok(None),
+        }
+        Ok(Some(
+            lines
+                .filter(|line| !line.is_empty())
+                .map_while(|line| serde_json::from_slice::<T>(line).ok())
+                .collect(),
+        ))
+    }
+
     /// The journal file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -317,6 +351,24 @@ mod tests {
         for i in 0..n {
             opened.journal.append(&item(i)).unwrap();
         }
+    }
+
+    #[test]
+    fn read_returns_the_records_and_leaves_the_file_as_it_was() {
+        let s = Scratch::new("read");
+        assert!(Journal::read::<Item>(&s.file(), "fp").unwrap().is_none());
+        write_items(&s.file(), "fp", 3);
+        let mut bytes = std::fs::read(s.file()).unwrap();
+        bytes.extend_from_slice(b"{\"id\": \"m3\", \"va");
+        std::fs::write(s.file(), &bytes).unwrap();
+        let read = Journal::read::<Item>(&s.file(), "fp").unwrap().unwrap();
+        assert_eq!(read, (0..3).map(item).collect::<Vec<_>>());
+        assert!(Journal::read::<Item>(&s.file(), "other").unwrap().is_none());
+        assert_eq!(
+            std::fs::read(s.file()).unwrap(),
+            bytes,
+            "nothing is cut or discarded"
+        );
     }
 
     #[test]
