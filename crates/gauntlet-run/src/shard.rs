@@ -37,6 +37,13 @@ pub struct ShardError(String);
 /// (Kubernetes gives each pod its `JOB_COMPLETION_INDEX`, not the count).
 pub const SHARD_COUNT_VAR: &str = "GAUNTLET_SHARDS";
 
+impl ShardError {
+    /// An error with `message`, which says what is wrong and what to do.
+    pub fn new(message: impl Into<String>) -> ShardError {
+        ShardError(message.into())
+    }
+}
+
 impl Shard {
     /// The whole run as one shard.
     pub const WHOLE: Shard = Shard { index: 0, count: 1 };

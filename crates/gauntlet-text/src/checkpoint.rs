@@ -54,6 +54,17 @@ pub(crate) enum Record {
     },
 }
 
+/// `x` rounded to 15 significant digits, which the journal gives back bit for bit (serde_json's
+/// default float parser, the workspace's, is exact only for up to 15 digits). Measurements kept
+/// in records are rounded so when made: an outcome restored from a checkpoint — on resume, or
+/// in a merge of shards — then equals the one computed, and so do the report's means over them.
+pub(crate) fn journal_exact(x: f64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    format!("{x:.14e}").parse().unwrap_or(x)
+}
+
 /// A finished preparation.
 #[derive(Debug, Clone)]
 pub(crate) struct Preparation {
@@ -96,8 +107,9 @@ impl Checkpoint {
         Ok(checkpoint)
     }
 
-    /// Keeps a record (a later record of the same work replaces an earlier one).
-    fn index(&mut self, record: Record) {
+    /// Keeps a record (a later record of the same work replaces an earlier one); a merge
+    /// restores the shards' records with it.
+    pub(crate) fn index(&mut self, record: Record) {
         match record {
             Record::Evaluated {
                 variant,

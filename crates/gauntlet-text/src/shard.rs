@@ -1,0 +1,138 @@
+//! A sharded text audit: `text-audit --shard I/N` attacks every N-th held-out spam message
+//! (in the audit's attack order, so `max_messages` is honoured by the whole run) and leaves
+//! `shard.json` and its checkpoint; [`merge`] combines the shards' output folders into the
+//! report the unsharded run would have written.
+//!
+//! What every shard does identically, because it is cheap and deterministic and every shard
+//! needs its result: split the corpus, train the built-in filters, measure every filter variant
+//! on all held-out messages (which spam each detects decides what is attacked), and the
+//! adversarial training (see `TextAudit::adversarial_training`). What is split: the attacks on
+//! held-out spam. Each message's attack is seeded by the seed and its id only, so its outcome
+//! does not depend on the shard count.
+//!
+//! The merge restores every shard's checkpoint records into one in-memory checkpoint and runs
+//! the audit with every result restored — nothing is attacked or measured again (a missing
+//! record is an error), and the report and gate come from the unsharded code path.
+
+use std::path::{Path, PathBuf};
+
+use gauntlet_run::journal::Journal;
+use gauntlet_run::shard::{read_set, ShardHeader};
+use gauntlet_run::{Progress, ShardError};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::TextAuditRun;
+use crate::checkpoint::{Checkpoint, Record};
+use crate::config::{TextAudit, TextAuditConfig, CHECKPOINT_FILE};
+use crate::corpus::{load_corpus, Corpus};
+use crate::error::{Error, Result};
+
+/// The kind of audit a text shard's `shard.json` names.
+pub const KIND: &str = "text-audit";
+
+/// What a text shard's `shard.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ShardRecord {
+    /// Kind, part, the whole run's fingerprint, whether it finished.
+    #[serde(flatten)]
+    header: ShardHeader,
+    /// The fingerprint in the header of the shard's checkpoint.
+    checkpoint_fingerprint: String,
+    /// The shard's settings, header values redacted: the merge reruns the audit from them.
+    config: TextAuditConfig,
+}
+
+impl TextAudit {
+    /// The run's fingerprint as `shard.json` records it: of the settings with HTTP header
+    /// values redacted (`shard.json` holds no secret, and the merge, which reads it, must
+    /// compute the same).
+    fn shared_fingerprint(&self, corpus: &Corpus) -> Result<String> {
+        Ok(self
+            .config
+            .redacted()
+            .validate()?
+            .fingerprint(&corpus.sha256))
+    }
+}
+
+/// Writes `shard.json` into a shard's output folder.
+pub(crate) fn write_record(audit: &TextAudit, corpus: &Corpus, complete: bool) -> Result<()> {
+    let record = ShardRecord {
+        header: ShardHeader {
+            kind: KIND.to_string(),
+            shard: audit.shard,
+            run_fingerprint: audit.shared_fingerprint(corpus)?,
+            complete,
+        },
+        checkpoint_fingerprint: audit.checkpoint_fingerprint(&corpus.sha256),
+        config: audit.config.redacted(),
+    };
+    let path = audit.config.out.join(gauntlet_run::shard::SHARD_FILE);
+    let json = serde_json::to_vec_pretty(&record).expect("a shard record serializes");
+    gauntlet_run::fs::write_atomic(&path, &json).map_err(|e| Error::Report {
+        path,
+        detail: e.to_string(),
+    })
+}
+
+/// Merges the output folders `shards` of one sharded text audit into `out`: the report files
+/// (`text-report.{json,md,html}`), the gate's judgement and the JUnit file the unsharded run
+/// would have written, with the shards' settings (`quiet` and `json` as given here). Refuses
+/// shards of different runs, a shard given twice, missing or unfinished shards, and a corpus
+/// that changed since the shards read it.
+pub fn merge(
+    shards: &[PathBuf],
+    out: &Path,
+    quiet: bool,
+    json: bool,
+    progress: &dyn Progress,
+) -> Result<TextAuditRun> {
+    let set = read_set::<ShardRecord>(shards)?;
+    let (first_dir, first) = &set[0];
+    if first.header.kind != KIND {
+        return Err(ShardError::new(format!(
+            "'{}' is a shard of a `gauntlet {}` run, not of a text audit",
+            first_dir.display(),
+            first.header.kind
+        ))
+        .into());
+    }
+    let mut config = first.config.clone();
+    config.shard = None;
+    config.out = out.to_path_buf();
+    config.fresh = false;
+    config.quiet = quiet;
+    config.json = json;
+    let mut audit = config.validate()?;
+    audit.restore_only = true;
+    let corpus = load_corpus(&audit.settings.corpus)?;
+    if audit.shared_fingerprint(&corpus)? != first.header.run_fingerprint {
+        return Err(ShardError::new(format!(
+            "the corpus '{}' is not the one the shards audited (its content hash differs); \
+             merge with the corpus the shards read, from the folder they ran in",
+            audit.settings.corpus.display()
+        ))
+        .into());
+    }
+    let mut checkpoint = Checkpoint::in_memory();
+    for (dir, record) in &set {
+        let path = dir.join(CHECKPOINT_FILE);
+        let records =
+            Journal::read::<Record>(&path, &record.checkpoint_fingerprint)?.ok_or_else(|| {
+                ShardError::new(format!(
+                    "'{}' is missing or not shard {}'s checkpoint: the shard's results are gone \
+                     (was its output folder cleaned?); rerun that shard, then merge",
+                    path.display(),
+                    record.header.shard
+                ))
+            })?;
+        for r in records {
+            checkpoint.index(r);
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::Report {
+        path: out.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    audit.report_and_judge(&corpus, checkpoint, progress)
+}
