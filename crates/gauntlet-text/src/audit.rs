@@ -153,17 +153,6 @@ impl TextAudit {
         self.report_and_judge(&corpus, checkpoint, progress)
     }
 
-    /// The checkpoint's fingerprint: the run's, and in a shard also which part, so one
-    /// shard's checkpoint never resumes in another's folder.
-    pub(crate) fn checkpoint_fingerprint(&self, corpus_sha256: &str) -> String {
-        let run = self.fingerprint(corpus_sha256);
-        if self.shard.is_whole() {
-            run
-        } else {
-            format!("{run}\nshard {}", self.shard)
-        }
-    }
-
     /// Runs the audit from `checkpoint` (a journal, or a merge's restored records), writes the
     /// report, judges the gate and writes the JUnit file.
     pub(crate) fn report_and_judge(
@@ -186,7 +175,7 @@ impl TextAudit {
             }
             &self.gate
         } else {
-            crate::shard::write_record(self, corpus, complete)?;
+            crate::shard_record::write_record(self, corpus, complete)?;
             &no_thresholds
         };
         let judgement = gate.judge(&gate::rows(&report.outcomes), complete);

@@ -56,6 +56,7 @@ pub mod output;
 pub mod poison;
 pub mod report;
 pub mod shard;
+mod shard_record;
 pub mod tokenize;
 mod validate;
 

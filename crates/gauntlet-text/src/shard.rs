@@ -17,63 +17,16 @@
 use std::path::{Path, PathBuf};
 
 use gauntlet_run::journal::Journal;
-use gauntlet_run::shard::{read_set, ShardHeader};
+use gauntlet_run::shard::read_set;
 use gauntlet_run::{Progress, ShardError};
-use serde::{Deserialize, Serialize};
 
 use crate::audit::TextAuditRun;
 use crate::checkpoint::{Checkpoint, Record};
-use crate::config::{TextAudit, TextAuditConfig, CHECKPOINT_FILE};
-use crate::corpus::{load_corpus, Corpus};
+use crate::config::CHECKPOINT_FILE;
+use crate::corpus::load_corpus;
 use crate::error::{Error, Result};
-
-/// The kind of audit a text shard's `shard.json` names.
-pub const KIND: &str = "text-audit";
-
-/// What a text shard's `shard.json` holds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ShardRecord {
-    /// Kind, part, the whole run's fingerprint, whether it finished.
-    #[serde(flatten)]
-    header: ShardHeader,
-    /// The fingerprint in the header of the shard's checkpoint.
-    checkpoint_fingerprint: String,
-    /// The shard's settings, header values redacted: the merge reruns the audit from them.
-    config: TextAuditConfig,
-}
-
-impl TextAudit {
-    /// The run's fingerprint as `shard.json` records it: of the settings with HTTP header
-    /// values redacted (`shard.json` holds no secret, and the merge, which reads it, must
-    /// compute the same).
-    fn shared_fingerprint(&self, corpus: &Corpus) -> Result<String> {
-        Ok(self
-            .config
-            .redacted()
-            .validate()?
-            .fingerprint(&corpus.sha256))
-    }
-}
-
-/// Writes `shard.json` into a shard's output folder.
-pub(crate) fn write_record(audit: &TextAudit, corpus: &Corpus, complete: bool) -> Result<()> {
-    let record = ShardRecord {
-        header: ShardHeader {
-            kind: KIND.to_string(),
-            shard: audit.shard,
-            run_fingerprint: audit.shared_fingerprint(corpus)?,
-            complete,
-        },
-        checkpoint_fingerprint: audit.checkpoint_fingerprint(&corpus.sha256),
-        config: audit.config.redacted(),
-    };
-    let path = audit.config.out.join(gauntlet_run::shard::SHARD_FILE);
-    let json = serde_json::to_vec_pretty(&record).expect("a shard record serializes");
-    gauntlet_run::fs::write_atomic(&path, &json).map_err(|e| Error::Report {
-        path,
-        detail: e.to_string(),
-    })
-}
+use crate::shard_record::ShardRecord;
+pub use crate::shard_record::KIND;
 
 /// Merges the output folders `shards` of one sharded text audit into `out`: the report files
 /// (`text-report.{json,md,html}`), the gate's judgement and the JUnit file the unsharded run
