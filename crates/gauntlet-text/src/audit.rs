@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use gauntlet_run::gate::{junit, summary_json, Judgement};
-use gauntlet_run::journal::Start;
+use gauntlet_run::journal::{exact, Start};
 use gauntlet_run::{Progress, Verdict};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::attacks::goodword::frequent_words;
 use crate::attacks::{build_attack, Attack, AttackKind};
-use crate::checkpoint::{journal_exact, Checkpoint, Record};
+use crate::checkpoint::{Checkpoint, Record};
 use crate::classifier::{evaluate, Classifier, Oracle};
 use crate::config::{
     FilterSpec, Settings, TextAudit, VARIANT_ADVERSARIAL, VARIANT_BOTH, VARIANT_NORMALIZED,
@@ -794,7 +794,7 @@ fn evaluate_new(
         &mut metrics.recall,
         &mut metrics.f1,
     ] {
-        *x = journal_exact(*x);
+        *x = exact(*x);
     }
     if metrics.n == 0 {
         if let Some((id, reason)) = metrics.failures.first() {
@@ -850,7 +850,7 @@ fn attack_one(
         }
     };
     let verified = match v.clf.scores(std::slice::from_ref(&r.adversarial)) {
-        Ok(s) if s.len() == 1 => Some(journal_exact(s[0])),
+        Ok(s) if s.len() == 1 => Some(exact(s[0])),
         _ => None,
     };
     let n_words = word_count(&text);
@@ -870,10 +870,10 @@ fn attack_one(
         words_touched_fraction: if n_words == 0 {
             0.0
         } else {
-            journal_exact(r.edits.len() as f64 / n_words as f64)
+            exact(r.edits.len() as f64 / n_words as f64)
         },
         levenshtein: lev,
-        similarity: journal_exact(similarity(lev, &text, &r.adversarial)),
+        similarity: exact(similarity(lev, &text, &r.adversarial)),
         queries: oracle.queries(),
         within_budget,
         note: r.note.clone(),

@@ -54,17 +54,6 @@ pub(crate) enum Record {
     },
 }
 
-/// `x` rounded to 15 significant digits, which the journal gives back bit for bit (serde_json's
-/// default float parser, the workspace's, is exact only for up to 15 digits). Measurements kept
-/// in records are rounded so when made: an outcome restored from a checkpoint — on resume, or
-/// in a merge of shards — then equals the one computed, and so do the report's means over them.
-pub(crate) fn journal_exact(x: f64) -> f64 {
-    if !x.is_finite() || x == 0.0 {
-        return x;
-    }
-    format!("{x:.14e}").parse().unwrap_or(x)
-}
-
 /// A finished preparation.
 #[derive(Debug, Clone)]
 pub(crate) struct Preparation {
