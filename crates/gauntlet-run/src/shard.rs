@@ -229,11 +229,20 @@ pub fn kind_of(dirs: &[PathBuf]) -> Result<String, ShardError> {
 }
 
 /// Reads every folder's [`SHARD_FILE`] (header and the kind's own fields, `T`) and checks that
-/// they are the complete set of one run: one kind, one run fingerprint and shard count, each
-/// part once, none missing, all finished. Returns them in shard order, whatever order the
-/// folders were given in.
-pub fn read_set<T: DeserializeOwned>(dirs: &[PathBuf]) -> Result<Vec<(PathBuf, T)>, ShardError> {
-    let kind = kind_of(dirs)?;
+/// they are the complete set of one run of the audit `kind`: one run fingerprint and shard
+/// count, each part once, none missing, all finished. Returns them in shard order, whatever
+/// order the folders were given in.
+pub fn read_set<T: DeserializeOwned>(
+    dirs: &[PathBuf],
+    kind: &str,
+) -> Result<Vec<(PathBuf, T)>, ShardError> {
+    let found = kind_of(dirs)?;
+    if found != kind {
+        return Err(ShardError(format!(
+            "'{}' holds a shard of a `gauntlet {found}` run, not of `gauntlet {kind}`",
+            dirs[0].display()
+        )));
+    }
     let mut headers: Vec<(PathBuf, ShardHeader)> = Vec::new();
     for dir in dirs {
         headers.push((dir.clone(), read_file(dir)?));
@@ -294,6 +303,26 @@ pub fn read_set<T: DeserializeOwned>(dirs: &[PathBuf]) -> Result<Vec<(PathBuf, T
             Ok((dir.clone(), read_file(dir)?))
         })
         .collect()
+}
+
+/// The records of a shard's checkpoint journal `dir/file`, whose header holds `fingerprint`,
+/// read without changing it; an error that names `shard` when it is gone or another's.
+pub fn read_checkpoint<T: DeserializeOwned>(
+    dir: &Path,
+    file: &str,
+    fingerprint: &str,
+    shard: Shard,
+) -> Result<Vec<T>, ShardError> {
+    let path = dir.join(file);
+    crate::journal::Journal::read(&path, fingerprint)
+        .map_err(|e| ShardError(e.to_string()))?
+        .ok_or_else(|| {
+            ShardError(format!(
+                "'{}' is missing or not shard {shard}'s checkpoint: the shard's results are gone \
+                 (was its output folder cleaned?); rerun that shard, then merge",
+                path.display()
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -382,13 +411,17 @@ mod tests {
             );
         }
         let set = |names: &[&str]| -> Vec<PathBuf> { names.iter().map(|n| dir(n)).collect() };
-        let read = read_set::<ShardHeader>(&set(&["s2", "s0", "s1"])).unwrap();
+        let read = read_set::<ShardHeader>(&set(&["s2", "s0", "s1"]), "text-audit").unwrap();
         let order: Vec<usize> = read.iter().map(|(_, h)| h.shard.index).collect();
         assert_eq!(order, [0, 1, 2]);
         assert_eq!(read[1].0, dir("s1"));
         assert_eq!(kind_of(&set(&["s1"])).unwrap(), "text-audit");
 
-        let err = |names: &[&str]| read_set::<ShardHeader>(&set(names)).unwrap_err().0;
+        let err = |names: &[&str]| {
+            read_set::<ShardHeader>(&set(names), "text-audit")
+                .unwrap_err()
+                .0
+        };
         let e = err(&["s0", "s2"]);
         assert!(
             e.contains("shard 1/3") && e.contains("missing") && e.contains("text-audit"),
@@ -407,7 +440,14 @@ mod tests {
         assert!(err(&["s0", "unfinished", "s2"]).contains("did not finish"));
         std::fs::create_dir_all(dir("plain")).unwrap();
         assert!(err(&["plain"]).contains(SHARD_FILE));
-        assert!(read_set::<ShardHeader>(&[]).unwrap_err().0.contains("give"));
+        assert!(read_set::<ShardHeader>(&[], "text-audit")
+            .unwrap_err()
+            .0
+            .contains("give"));
+        let e = read_set::<ShardHeader>(&set(&["tabular"]), "text-audit")
+            .unwrap_err()
+            .0;
+        assert!(e.contains("not of `gauntlet text-audit`"), "{e}");
         // The image audit's shard files name no kind.
         std::fs::write(
             dir("plain").join(SHARD_FILE),

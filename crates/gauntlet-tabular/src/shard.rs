@@ -12,9 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-use gauntlet_run::journal::Journal;
-use gauntlet_run::shard::read_set;
-use gauntlet_run::{Progress, ShardError};
+use gauntlet_run::shard::{read_checkpoint, read_set};
+use gauntlet_run::Progress;
 
 use crate::audit::{BatchRecord, Merged, TabularRun, JOURNAL_FILE};
 use crate::error::Result;
@@ -33,16 +32,8 @@ pub fn merge(
     json: bool,
     progress: &dyn Progress,
 ) -> Result<TabularRun> {
-    let set = read_set::<ShardRecord>(shards)?;
-    let (first_dir, first) = &set[0];
-    if first.header.kind != KIND {
-        return Err(ShardError::new(format!(
-            "'{}' is a shard of a `gauntlet {}` run, not of a tabular audit",
-            first_dir.display(),
-            first.header.kind
-        ))
-        .into());
-    }
+    let set = read_set::<ShardRecord>(shards, KIND)?;
+    let first = &set[0].1;
     let mut config = first.config.clone();
     config.shard = None;
     config.out = out.to_path_buf();
@@ -52,17 +43,13 @@ pub fn merge(
     let audit = config.check()?;
     let mut records = Vec::new();
     for (dir, record) in &set {
-        let path = dir.join(JOURNAL_FILE);
-        let batches = Journal::read::<BatchRecord>(&path, &record.checkpoint_fingerprint)?
-            .ok_or_else(|| {
-                ShardError::new(format!(
-                    "'{}' is missing or not shard {}'s checkpoint: the shard's results are gone \
-                     (was its output folder cleaned?); rerun that shard, then merge",
-                    path.display(),
-                    record.header.shard
-                ))
-            })?;
         let shard = record.header.shard;
+        let batches = read_checkpoint::<BatchRecord>(
+            dir,
+            JOURNAL_FILE,
+            &record.checkpoint_fingerprint,
+            shard,
+        )?;
         records.extend(batches.into_iter().filter(|b| shard.owns(b.batch)));
     }
     audit.run_from(

@@ -320,7 +320,14 @@ impl TextAudit {
         let mut filters: Vec<FilterReport> = Vec::new();
         let mut detected: Vec<Vec<usize>> = Vec::new();
         for v in &variants {
-            let (f, d) = self.evaluate_variant(v, &test, &spam_order, checkpoint, progress)?;
+            let (f, d) = evaluate_variant(
+                v,
+                &test,
+                &spam_order,
+                checkpoint,
+                self.restore_only,
+                progress,
+            )?;
             filters.push(f);
             detected.push(d);
         }
@@ -358,8 +365,14 @@ impl TextAudit {
                             train_seconds: secs,
                         },
                     ] {
-                        let (f, d) =
-                            self.evaluate_variant(&v, &test, &spam_order, checkpoint, progress)?;
+                        let (f, d) = evaluate_variant(
+                            &v,
+                            &test,
+                            &spam_order,
+                            checkpoint,
+                            self.restore_only,
+                            progress,
+                        )?;
                         filters.push(f);
                         detected.push(d);
                         variants.push(v);
@@ -751,41 +764,28 @@ fn not_in_shards(what: String) -> Error {
     )))
 }
 
-impl TextAudit {
-    /// A variant's held-out quality and the spam it detects, in attack order: from the
-    /// checkpoint, or measured and recorded (unless the user cancelled meanwhile: failures may
-    /// then be the interruption's, so it is measured again on resume). Every shard measures
-    /// every variant on all held-out messages: which spam a variant detects decides which
-    /// messages are attacked at all.
-    fn evaluate_variant(
-        &self,
-        v: &Variant,
-        test: &[Message],
-        spam_order: &[usize],
-        checkpoint: &mut Checkpoint,
-        progress: &dyn Progress,
-    ) -> Result<(FilterReport, Vec<usize>)> {
-        if let Some((filter, detected)) = checkpoint.evaluated(v.name) {
-            return Ok((filter.clone(), detected.clone()));
-        }
-        if self.restore_only {
-            return Err(not_in_shards(format!(
-                "held-out evaluation of the {} filter",
-                v.name
-            )));
-        }
-        evaluate_new(v, test, spam_order, checkpoint, progress)
-    }
-}
-
-/// [`TextAudit::evaluate_variant`] when the checkpoint holds none.
-fn evaluate_new(
+/// A variant's held-out quality and the spam it detects, in attack order: from the checkpoint,
+/// or measured and recorded (unless the user cancelled meanwhile: failures may then be the
+/// interruption's, so it is measured again on resume; with `restore_only`, a merge, never).
+/// Every shard measures every variant on all held-out messages: which spam a variant detects
+/// decides which messages are attacked at all.
+fn evaluate_variant(
     v: &Variant,
     test: &[Message],
     spam_order: &[usize],
     checkpoint: &mut Checkpoint,
+    restore_only: bool,
     progress: &dyn Progress,
 ) -> Result<(FilterReport, Vec<usize>)> {
+    if let Some((filter, detected)) = checkpoint.evaluated(v.name) {
+        return Ok((filter.clone(), detected.clone()));
+    }
+    if restore_only {
+        return Err(not_in_shards(format!(
+            "held-out evaluation of the {} filter",
+            v.name
+        )));
+    }
     let (mut metrics, scores) = evaluate(v.clf.as_ref(), test, 64);
     metrics.filter = v.clf.name();
     for x in [

@@ -16,8 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gauntlet_run::journal::Journal;
-use gauntlet_run::shard::read_set;
+use gauntlet_run::shard::{read_checkpoint, read_set};
 use gauntlet_run::{Progress, ShardError};
 
 use crate::audit::TextAuditRun;
@@ -40,16 +39,8 @@ pub fn merge(
     json: bool,
     progress: &dyn Progress,
 ) -> Result<TextAuditRun> {
-    let set = read_set::<ShardRecord>(shards)?;
-    let (first_dir, first) = &set[0];
-    if first.header.kind != KIND {
-        return Err(ShardError::new(format!(
-            "'{}' is a shard of a `gauntlet {}` run, not of a text audit",
-            first_dir.display(),
-            first.header.kind
-        ))
-        .into());
-    }
+    let set = read_set::<ShardRecord>(shards, KIND)?;
+    let first = &set[0].1;
     let mut config = first.config.clone();
     config.shard = None;
     config.out = out.to_path_buf();
@@ -69,16 +60,12 @@ pub fn merge(
     }
     let mut checkpoint = Checkpoint::in_memory();
     for (dir, record) in &set {
-        let path = dir.join(CHECKPOINT_FILE);
-        let records =
-            Journal::read::<Record>(&path, &record.checkpoint_fingerprint)?.ok_or_else(|| {
-                ShardError::new(format!(
-                    "'{}' is missing or not shard {}'s checkpoint: the shard's results are gone \
-                     (was its output folder cleaned?); rerun that shard, then merge",
-                    path.display(),
-                    record.header.shard
-                ))
-            })?;
+        let records = read_checkpoint::<Record>(
+            dir,
+            CHECKPOINT_FILE,
+            &record.checkpoint_fingerprint,
+            record.header.shard,
+        )?;
         for r in records {
             checkpoint.index(r);
         }

@@ -20,6 +20,17 @@ pub fn gauntlet(args: &[String]) -> Output {
         .unwrap()
 }
 
+/// `gauntlet COMMAND… --quiet --seed SEED --out OUT [--shard SHARD]`.
+pub fn audit(command: &[&str], seed: &str, out: &Path, shard: Option<&str>) -> Output {
+    let mut args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+    args.extend(["--quiet", "--seed", seed, "--out"].map(String::from));
+    args.push(out.display().to_string());
+    if let Some(shard) = shard {
+        args.extend(["--shard".into(), shard.into()]);
+    }
+    gauntlet(&args)
+}
+
 /// `gauntlet merge DIRS --quiet --out OUT`.
 pub fn merge(dirs: &[&Path], out: &Path) -> Output {
     let mut args = vec!["merge".to_string()];
