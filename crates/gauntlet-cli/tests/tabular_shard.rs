@@ -94,4 +94,13 @@ fn three_tabular_shards_merged_equal_the_unsharded_run_and_bad_sets_are_refused(
         &["another run"],
     );
     assert!(!refused_into.exists(), "a refused merge writes nothing");
+
+    // Shards that cannot exist, or would have no batch, are refused before any attack.
+    for (spec, words) in [
+        ("3/3", ["0…2", "--shard"]),
+        ("7/8", ["no rows", "7 batches"]),
+    ] {
+        let output = tabular_audit(&scratch.0.join("bad"), Some(spec), "3");
+        refused(&output, &words);
+    }
 }

@@ -99,4 +99,12 @@ fn three_text_shards_merged_equal_the_unsharded_run_and_bad_sets_are_refused() {
         &merge(&[&shards[0], &shards[1], &shards[2]], &refused_into),
         &["hold no outcome", "rerun"],
     );
+
+    // Shards that cannot exist, or would have no message, are refused.
+    for (spec, words) in [
+        ("3/3", ["0…2", "--shard"]),
+        ("6/7", ["at most 6 shards", "--shard"]),
+    ] {
+        refused(&text_audit(&scratch.0.join("bad"), Some(spec), "5"), &words);
+    }
 }

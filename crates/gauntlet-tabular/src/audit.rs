@@ -229,6 +229,20 @@ impl TabularAudit {
             .filter(|&(b, _)| mine(b))
             .map(|(_, batch)| batch.len())
             .sum();
+        if my_rows == 0 {
+            return Err(Error::config(
+                "shard",
+                format!(
+                    "{} has no rows: {} attacked rows make only {} batches of batch_size {}, \
+                     dealt one per shard in turn; use at most that many shards (or a smaller \
+                     batch_size)",
+                    self.shard,
+                    attacked.len(),
+                    batches.len(),
+                    config.batch_size
+                ),
+            ));
+        }
         let mut complete = true;
         'passes: for pass in &passes {
             let thresholds = match pass.attack.needs() {

@@ -310,6 +310,20 @@ impl TextAudit {
         // A shard attacks every N-th message of the attack order. Messages, not blocks, are
         // the unit: each message's attack is seeded by its id alone (`message_rng`), so its
         // outcome is the same in any shard and in the unsharded run.
+        let most = s.max_messages.min(spam_order.len());
+        if self.shard.count > most {
+            return Err(Error::invalid(
+                "shard",
+                format!(
+                    "{} leaves some shards no message: at most {most} held-out spam messages \
+                     are attacked (max_messages {}, {} held out), dealt one per shard in turn; \
+                     use at most {most} shards",
+                    self.shard,
+                    s.max_messages,
+                    spam_order.len()
+                ),
+            ));
+        }
         let mut mine = vec![true; test.len()];
         for (rank, &i) in spam_order.iter().enumerate() {
             mine[i] = self.shard.owns(rank);
