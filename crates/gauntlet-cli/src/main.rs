@@ -40,8 +40,8 @@ enum Command {
     Audit(Box<audit::AuditArgs>),
     /// Audit the embedded MNIST CNN on the embedded MNIST test subset (runs offline).
     Demo(demo::DemoArgs),
-    /// Combine the output folders of a sharded audit (`audit --shard I/N`) into the report of
-    /// the whole run.
+    /// Combine the output folders of a sharded audit (`audit`, `text-audit` or `tabular-audit`
+    /// with `--shard I/N`) into the report of the whole run.
     Merge(merge::MergeArgs),
     /// Spam-filter evasion: attack a text classifier with typos and word tricks.
     TextAudit(Box<text::TextAuditArgs>),

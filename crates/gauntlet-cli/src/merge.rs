@@ -1,4 +1,5 @@
-//! `gauntlet merge`: the output folders of a sharded audit combined into the whole run's report.
+//! `gauntlet merge`: the output folders of a sharded audit — image, text or tabular, told
+//! apart by their `shard.json` — combined into the whole run's report.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,8 +13,8 @@ use crate::progress::Bar;
 /// Flags of `gauntlet merge`.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// The output folder of every shard (`gauntlet audit … --shard I/N --out DIR_I`), in any
-    /// order.
+    /// The output folder of every shard (`gauntlet audit|text-audit|tabular-audit … --shard
+    /// I/N --out DIR_I`), in any order.
     #[arg(required = true, value_name = "DIR")]
     pub shards: Vec<PathBuf>,
     /// Where the merged report goes (`report.json`, `samples.jsonl`, `adversarial/`, …).
@@ -30,6 +31,19 @@ pub struct MergeArgs {
 /// Runs `gauntlet merge`: checks the shards are the complete set of one run, then writes the
 /// report (and judges the gate) the unsharded run would have.
 pub fn run(args: MergeArgs) -> Result<ExitCode> {
+    match gauntlet_run::shard::kind_of(&args.shards)?.as_str() {
+        gauntlet_text::shard::KIND => {
+            crate::text::merge(&args.shards, &args.out, args.quiet, args.json)
+        }
+        gauntlet_tabular::shard::KIND => {
+            crate::tabular::merge(&args.shards, &args.out, args.quiet, args.json)
+        }
+        _ => merge_images(args),
+    }
+}
+
+/// Merges the shards of `gauntlet audit`.
+fn merge_images(args: MergeArgs) -> Result<ExitCode> {
     let progress = Bar::new(args.quiet || args.json);
     let command = redact_command(std::env::args().collect());
     let run = gauntlet_audit::merge(&args.shards, &args.out, command, &progress)

@@ -4,14 +4,14 @@
 //! writes the reports and judges the gate; this prints and returns the gate's exit code
 //! (0 pass, 1 a threshold failed, 2 usage error or incomplete run).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use gauntlet_tabular::{Error, TabularAuditConfig};
+use gauntlet_tabular::{Error, TabularAuditConfig, TabularRun};
 
 use crate::progress::Bar;
 use crate::settings::flags_over_file;
@@ -100,6 +100,12 @@ pub struct TabularAuditArgs {
     /// Start afresh instead of resuming from the checkpoint in --out.
     #[arg(long)]
     pub fresh: bool,
+    /// Attack part of the rows, by whole batches: I/N (batch b when b mod N = I, counted from
+    /// 0), or auto (a Kubernetes Indexed Job's JOB_COMPLETION_INDEX, with the count in
+    /// GAUNTLET_SHARDS, or a Slurm job array's SLURM_ARRAY_TASK_ID). `gauntlet merge` combines
+    /// the parts' output folders into the report of the whole run.
+    #[arg(long, value_name = "I/N|auto")]
+    pub shard: Option<String>,
     /// Print only errors (and --json).
     #[arg(long)]
     pub quiet: bool,
@@ -132,6 +138,29 @@ pub fn run(args: TabularAuditArgs) -> Result<ExitCode> {
             run.out.display()
         );
     }
+    if !audit.shard.is_whole() && !quiet {
+        eprintln!(
+            "shard {} of the run written to {}; `gauntlet merge` its output folder with the \
+             other shards' for the whole run's report",
+            audit.shard,
+            run.out.display()
+        );
+    }
+    Ok(show(&run, quiet, config.json))
+}
+
+/// `gauntlet merge` of tabular-audit shards: the whole run's report, files and gate.
+/// `shards`, `out`, `quiet`, `json`: the flags of `gauntlet merge`.
+pub fn merge(shards: &[PathBuf], out: &Path, quiet: bool, json: bool) -> Result<ExitCode> {
+    let silent = quiet || json;
+    let run = gauntlet_tabular::shard::merge(shards, out, quiet, json, &Bar::new(silent))
+        .map_err(with_flag)?;
+    Ok(show(&run, silent, json))
+}
+
+/// Prints a finished (or stopped) run — its tables, files, gate problems, the JSON summary —
+/// and returns the gate's exit code.
+fn show(run: &TabularRun, quiet: bool, json: bool) -> ExitCode {
     if !quiet {
         println!("{}", gauntlet_tabular::markdown::markdown(&run.report));
         for file in [
@@ -150,11 +179,11 @@ pub fn run(args: TabularAuditArgs) -> Result<ExitCode> {
     if !run.report.complete {
         eprintln!("the report holds what finished (incomplete); rerun the same command to resume");
     }
-    if config.json {
+    if json {
         println!(
             "{}",
             gauntlet_run::gate::summary_json(&run.judgement, &run.out.join("report.json"))
         );
     }
-    Ok(ExitCode::from(run.exit_code()))
+    ExitCode::from(run.exit_code())
 }

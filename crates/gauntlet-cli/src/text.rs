@@ -5,7 +5,7 @@
 //! the gate's exit code (0 pass, 1 a threshold failed, 2 usage error or incomplete run).
 
 use std::cell::Cell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use gauntlet_run::journal::Start;
 use gauntlet_run::Progress;
-use gauntlet_text::{Error, TextAuditConfig};
+use gauntlet_text::{Error, TextAuditConfig, TextAuditRun};
 
 use crate::progress::{install_interrupt_handler, interrupted};
 use crate::settings::flags_over_file;
@@ -115,6 +115,12 @@ pub struct TextAuditArgs {
     /// resuming from it.
     #[arg(long)]
     pub fresh: bool,
+    /// Attack part of the held-out spam: I/N (every N-th message from the I-th, counted from
+    /// 0), or auto (a Kubernetes Indexed Job's JOB_COMPLETION_INDEX, with the count in
+    /// GAUNTLET_SHARDS, or a Slurm job array's SLURM_ARRAY_TASK_ID). `gauntlet merge` combines
+    /// the parts' output folders into the report of the whole run.
+    #[arg(long, value_name = "I/N|auto")]
+    pub shard: Option<String>,
     /// CI gate: exit 1 when the share of attacked spam the filter still catches under ATTACK
     /// is below MIN, a fraction; repeatable. Rows: deepwordbug, homoglyph, leet, goodword and
     /// worst (every attack) on the filter as deployed; ATTACK+normalized,
@@ -232,6 +238,14 @@ pub fn run(args: TextAuditArgs) -> Result<ExitCode> {
     let quiet = config.quiet || config.json;
     let audit = config.validate().map_err(with_flag)?;
     let run = audit.run(&Lines::new(quiet)).map_err(with_flag)?;
+    if !audit.shard().is_whole() && !quiet {
+        eprintln!(
+            "shard {} of the run written to {}; `gauntlet merge` its output folder with the \
+             other shards' for the whole run's report",
+            audit.shard(),
+            config.out.display()
+        );
+    }
     match &run.checkpoint {
         Start::Resumed { .. } if run.report.resumed > 0 && !quiet => eprintln!(
             "resumed {} finished message outcomes from {} (pass --fresh to recompute)",
@@ -246,6 +260,16 @@ pub fn run(args: TextAuditArgs) -> Result<ExitCode> {
         }
         _ => {}
     }
+    let rerun = format!(
+        "rerun the same command to resume from {}",
+        audit.checkpoint_path().display()
+    );
+    Ok(show(&run, quiet, config.json, &rerun))
+}
+
+/// Prints a finished (or stopped) run — its tables, files, gate problems, the JSON summary —
+/// and returns the gate's exit code. `rerun` says how to finish an incomplete run.
+fn show(run: &TextAuditRun, quiet: bool, json: bool, rerun: &str) -> ExitCode {
     if !quiet {
         println!("{}", run.report.to_markdown());
         println!(
@@ -262,15 +286,26 @@ pub fn run(args: TextAuditArgs) -> Result<ExitCode> {
         eprintln!("{line}");
     }
     if run.report.status != "complete" {
-        eprintln!(
-            "the report holds what finished (status: incomplete); rerun the same command to resume from {}",
-            audit.checkpoint_path().display()
-        );
+        eprintln!("the report holds what finished (status: incomplete); {rerun}");
     }
-    if config.json {
+    if json {
         println!("{}", run.summary_json());
     }
-    Ok(ExitCode::from(run.verdict().code()))
+    ExitCode::from(run.verdict().code())
+}
+
+/// `gauntlet merge` of text-audit shards: the whole run's report and gate.
+/// `shards`, `out`, `quiet`, `json`: the flags of `gauntlet merge`.
+pub fn merge(shards: &[PathBuf], out: &Path, quiet: bool, json: bool) -> Result<ExitCode> {
+    let silent = quiet || json;
+    let run = gauntlet_text::shard::merge(shards, out, quiet, json, &Lines::new(silent))
+        .map_err(with_flag)?;
+    Ok(show(
+        &run,
+        silent,
+        json,
+        "stopped before the report was complete; run the same merge again",
+    ))
 }
 
 #[cfg(test)]
@@ -352,6 +387,7 @@ mod tests {
             ("seed", "42", "42"),
             ("out", "o", "\"o\""),
             ("fresh", "", "true"),
+            ("shard", "1/3", "\"1/3\""),
             ("fail-under", "leet=0.5", "[\"leet=0.5\"]"),
             ("baseline", "b.json", "\"b.json\""),
             ("max-drop", "0.02", "0.02"),

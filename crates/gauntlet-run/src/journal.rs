@@ -87,6 +87,18 @@ pub struct Opened<T> {
     pub start: Start,
 }
 
+/// `x` rounded to 15 significant digits, which a journal gives back bit for bit (serde_json's
+/// default float parser, the workspace's, is exact only for up to 15 digits). Audits round the
+/// measurements their records keep when they make them: an outcome restored from a journal —
+/// on resume, or in a merge of shards — then equals the one computed, and so do the report's
+/// means over them.
+pub fn exact(x: f64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    format!("{x:.14e}").parse().unwrap_or(x)
+}
+
 /// An append-only JSON Lines journal (see the module docs).
 #[derive(Debug)]
 pub struct Journal {
@@ -246,6 +258,40 @@ impl Journal {
         self.file.sync_data().map_err(io("flush a record to disk"))
     }
 
+    /// The records of the journal at `path`, read without changing it (a finished shard's
+    /// journal, read by a merge): `None` when there is no such file or it was written by a run
+    /// with another fingerprint. A torn last line is left out, as [`Journal::open`] would.
+    pub fn read<T: DeserializeOwned>(
+        path: &Path,
+        fingerprint: &str,
+    ) -> Result<Option<Vec<T>>, JournalError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(JournalError::Io {
+                    path: path.to_path_buf(),
+                    action: "read it",
+                    source,
+                })
+            }
+        };
+        let mut lines = bytes.split(|&b| b == b'\n');
+        match lines
+            .next()
+            .and_then(|h| serde_json::from_slice::<Header>(h).ok())
+        {
+            Some(h) if h.gauntlet_journal == FORMAT && h.fingerprint == fingerprint => {}
+            _ => return Ok(None),
+        }
+        Ok(Some(
+            lines
+                .filter(|line| !line.is_empty())
+                .map_while(|line| serde_json::from_slice::<T>(line).ok())
+                .collect(),
+        ))
+    }
+
     /// The journal file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -317,6 +363,38 @@ mod tests {
         for i in 0..n {
             opened.journal.append(&item(i)).unwrap();
         }
+    }
+
+    #[test]
+    fn rounded_measurements_come_back_bit_for_bit() {
+        let mut x = 0.1f64;
+        for i in 0..2000 {
+            x = (x * 7.3 + f64::from(i)).fract() + 1e-3 * f64::from(i % 7);
+            let y = exact(x);
+            assert!((y - x).abs() <= 1e-14 * x.abs());
+            let back: f64 = serde_json::from_str(&serde_json::to_string(&y).unwrap()).unwrap();
+            assert_eq!(back.to_bits(), y.to_bits(), "{x}");
+        }
+        assert_eq!(exact(0.0), 0.0);
+        assert!(exact(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn read_returns_the_records_and_leaves_the_file_as_it_was() {
+        let s = Scratch::new("read");
+        assert!(Journal::read::<Item>(&s.file(), "fp").unwrap().is_none());
+        write_items(&s.file(), "fp", 3);
+        let mut bytes = std::fs::read(s.file()).unwrap();
+        bytes.extend_from_slice(b"{\"id\": \"m3\", \"va");
+        std::fs::write(s.file(), &bytes).unwrap();
+        let read = Journal::read::<Item>(&s.file(), "fp").unwrap().unwrap();
+        assert_eq!(read, (0..3).map(item).collect::<Vec<_>>());
+        assert!(Journal::read::<Item>(&s.file(), "other").unwrap().is_none());
+        assert_eq!(
+            std::fs::read(s.file()).unwrap(),
+            bytes,
+            "nothing is cut or discarded"
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //! * [`journal`]: an append-only, fsynced JSON Lines [`Journal`] of finished items, so a run
 //!   killed at any instant resumes without recomputing or losing a finished item.
 //! * [`shard`]: one run split over processes or machines ([`Shard`], `I/N` or a job
-//!   scheduler's index), by whole blocks, so merged shards equal the unsharded run.
+//!   scheduler's index), by whole blocks, so merged shards equal the unsharded run; and the
+//!   check, shared by every kind of audit, that the folders given to a merge are the complete
+//!   set of one run ([`shard::read_set`]).
 //!
 //! ```
 //! use gauntlet_run::gate::{Gate, Plan, Row};

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use gauntlet_run::gate::{junit, Gate, Judgement, Plan, Verdict};
 use gauntlet_run::journal::Journal;
-use gauntlet_run::Progress;
+use gauntlet_run::{Progress, Shard, ShardError};
 use serde::{Deserialize, Serialize};
 
 use crate::attacks::beam::BeamSearch;
@@ -38,6 +38,16 @@ pub struct TabularAudit {
     pub cpgd: ConstrainedPgd,
     /// The CI gate.
     pub gate: Gate,
+    /// Which batches of rows this process attacks (see [`crate::shard`]).
+    pub shard: Shard,
+}
+
+/// What a merge of shards runs from: every shard's records, and the run they belong to.
+pub(crate) struct Merged {
+    /// Every batch of every pass, from the shards' checkpoints.
+    pub records: Vec<BatchRecord>,
+    /// The fingerprint the shards ran with: the merge must read the same files.
+    pub run_fingerprint: String,
 }
 
 /// A finished (or interrupted) audit.
@@ -67,10 +77,11 @@ impl TabularRun {
 
 /// One checkpoint record: an attack's verified outcomes for one batch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct BatchRecord {
+pub(crate) struct BatchRecord {
     attack: String,
     constrained: bool,
-    batch: usize,
+    /// The batch's index in the whole run (which decides its seed and its shard).
+    pub batch: usize,
     outcomes: Vec<RowOutcome>,
     queries: u64,
     gradients: u64,
@@ -78,7 +89,7 @@ struct BatchRecord {
 }
 
 /// The file of the resume journal inside the output directory.
-const JOURNAL_FILE: &str = "tabular-checkpoint.jsonl";
+pub(crate) const JOURNAL_FILE: &str = "tabular-checkpoint.jsonl";
 
 /// The JUnit suite name of tabular audits.
 const JUNIT_SUITE: &str = "gauntlet-tabular";
@@ -93,7 +104,21 @@ impl TabularAudit {
     /// Runs the audit end to end (see the module docs). A cancellation from `progress` stops
     /// after the batch in hand; the report then says `complete: false`, the checkpoint stays,
     /// and a rerun resumes.
+    ///
+    /// A shard (`shard` `I/N`) attacks its batches only, writes its part's report without
+    /// judging thresholds, and keeps its checkpoint beside `shard.json` for
+    /// [`crate::shard::merge`].
     pub fn run(&self, progress: &dyn Progress) -> Result<TabularRun> {
+        self.run_from(None, progress)
+    }
+
+    /// [`TabularAudit::run`], or with `merged` a merge: every batch restored from the shards'
+    /// records (a missing one is an error, never attacked again), no journal.
+    pub(crate) fn run_from(
+        &self,
+        merged: Option<Merged>,
+        progress: &dyn Progress,
+    ) -> Result<TabularRun> {
         let config = &self.config;
         let started = Instant::now();
         let out = &config.out;
@@ -165,13 +190,59 @@ impl TabularAudit {
             })
             .collect();
         let fingerprint = self.fingerprint(&schema, &table, &loaded.sha256, &attacked, &attacks);
-        let journal_path = out.join(JOURNAL_FILE);
-        let opened = Journal::open::<BatchRecord>(&journal_path, &fingerprint, config.fresh)?;
-        let mut journal = opened.journal;
-        let mut records = opened.records;
-        let resumed: usize = records.iter().map(|r| r.outcomes.len()).sum();
+        let restore_only = merged.is_some();
+        let (mut journal, mut records) = match merged {
+            Some(merged) => {
+                if merged.run_fingerprint != fingerprint {
+                    return Err(ShardError::new(
+                        "the shards were run on other files or settings than the merge reads now \
+                         (the model's, the data's or the schema's content hash differs); merge \
+                         with the files the shards audited, from the folder they ran in",
+                    )
+                    .into());
+                }
+                (None, merged.records)
+            }
+            None => {
+                let opened = Journal::open::<BatchRecord>(
+                    &out.join(JOURNAL_FILE),
+                    &self.checkpoint_fingerprint(&fingerprint),
+                    config.fresh,
+                )?;
+                (Some(opened.journal), opened.records)
+            }
+        };
+        // A merge's rows come from the shards, not from an interrupted run.
+        let resumed: usize = if restore_only {
+            0
+        } else {
+            records.iter().map(|r| r.outcomes.len()).sum()
+        };
 
+        // Batches are cut from all attacked rows, then dealt to shards: a batch's rows and
+        // seed are the same in every shard count.
         let batches: Vec<&[usize]> = attacked.chunks(config.batch_size).collect();
+        let mine = |b: usize| self.shard.owns(b);
+        let my_rows: usize = batches
+            .iter()
+            .enumerate()
+            .filter(|&(b, _)| mine(b))
+            .map(|(_, batch)| batch.len())
+            .sum();
+        if my_rows == 0 {
+            return Err(Error::config(
+                "shard",
+                format!(
+                    "{} has no rows: {} attacked rows make only {} batches of batch_size {}, \
+                     dealt one per shard in turn; use at most that many shards (or a smaller \
+                     batch_size)",
+                    self.shard,
+                    attacked.len(),
+                    batches.len(),
+                    config.batch_size
+                ),
+            ));
+        }
         let mut complete = true;
         'passes: for pass in &passes {
             let thresholds = match pass.attack.needs() {
@@ -180,8 +251,8 @@ impl TabularAudit {
             };
             let space = Space::new(&schema, pass.constrained, thresholds, &table.rows);
             let label = pass_name(pass.attack.name(), pass.constrained);
-            progress.begin(&label, attacked.len() as u64);
-            for (b, batch) in batches.iter().enumerate() {
+            progress.begin(&label, my_rows as u64);
+            for (b, batch) in batches.iter().enumerate().filter(|&(b, _)| mine(b)) {
                 let done = records.iter().any(|r| {
                     r.attack == pass.attack.name()
                         && r.constrained == pass.constrained
@@ -191,6 +262,16 @@ impl TabularAudit {
                     progress.advance(batch.len() as u64);
                     continue;
                 }
+                if restore_only {
+                    return Err(ShardError::new(format!(
+                        "the shards' checkpoints hold no {label} batch {b} (rows {}…{}): a \
+                         shard's checkpoint is incomplete or was changed; rerun that shard's \
+                         command with the same output folder, then merge again",
+                        batch[0],
+                        batch[batch.len() - 1]
+                    ))
+                    .into());
+                }
                 if progress.cancelled() {
                     complete = false;
                     progress.end();
@@ -198,7 +279,9 @@ impl TabularAudit {
                 }
                 let record =
                     self.attack_batch(model, &schema, &space, &table, pass, b, batch, direction)?;
-                journal.append(&record)?;
+                if let Some(journal) = &mut journal {
+                    journal.append(&record)?;
+                }
                 records.push(record);
                 progress.advance(batch.len() as u64);
             }
@@ -208,10 +291,12 @@ impl TabularAudit {
         // Summaries, in the order the attacks ran; the worst case over constrained ones.
         let mut summaries = Vec::new();
         for pass in &passes {
-            let mine: Vec<&BatchRecord> = records
+            let mut mine: Vec<&BatchRecord> = records
                 .iter()
                 .filter(|r| r.attack == pass.attack.name() && r.constrained == pass.constrained)
                 .collect();
+            // In batch order, however the records came (a merge reads them shard by shard).
+            mine.sort_by_key(|r| r.batch);
             let outcomes: Vec<&RowOutcome> = mine.iter().flat_map(|r| &r.outcomes).collect();
             summaries.push(AttackSummary::of(
                 pass.attack.name(),
@@ -269,7 +354,22 @@ impl TabularAudit {
             settings: self.settings_json(),
         };
         crate::files::write_all(out, &report, &all, &worst_rows, &schema, &table)?;
-        let judgement = self.gate.judge(&gate_rows(&report), complete);
+        // The gate judges the whole run: a shard's report covers only its part, so only
+        // whether it finished counts (the thresholds apply to the merged report).
+        let no_thresholds = Gate::new(Vec::new(), None);
+        let gate = if self.shard.is_whole() {
+            &self.gate
+        } else {
+            crate::shard_record::write_record(
+                config,
+                self.shard,
+                &fingerprint,
+                self.checkpoint_fingerprint(&fingerprint),
+                complete,
+            )?;
+            &no_thresholds
+        };
+        let judgement = gate.judge(&gate_rows(&report), complete);
         if let Some(path) = &config.junit {
             gauntlet_run::fs::write_atomic(
                 path,
@@ -277,8 +377,10 @@ impl TabularAudit {
             )
             .map_err(Error::io(path, "write it"))?;
         }
-        if complete {
-            journal.finish()?;
+        if complete && self.shard.is_whole() {
+            if let Some(journal) = journal {
+                journal.finish()?;
+            }
         }
         Ok(TabularRun {
             report,
@@ -462,6 +564,16 @@ impl TabularAudit {
         gauntlet_core::hash::sha256_hex(what.to_string().as_bytes())
     }
 
+    /// The checkpoint's fingerprint: the run's, and in a shard also which part, so one shard's
+    /// checkpoint never resumes in another's folder.
+    pub(crate) fn checkpoint_fingerprint(&self, run_fingerprint: &str) -> String {
+        if self.shard.is_whole() {
+            run_fingerprint.to_string()
+        } else {
+            format!("{run_fingerprint}\nshard {}", self.shard)
+        }
+    }
+
     /// The settings as the report records them (gate and output settings left out).
     fn settings_json(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(&self.config).expect("settings serialize");
@@ -571,6 +683,12 @@ impl TabularAuditConfig {
                 ));
             }
         }
+        let shard = match &self.shard {
+            None => Shard::WHOLE,
+            Some(spec) => {
+                Shard::resolve(spec).map_err(|e| Error::config("shard", e.to_string()))?
+            }
+        };
         let gate = gauntlet_run::Gate::parse(
             &self.fail_under,
             self.baseline.as_deref(),
@@ -594,6 +712,7 @@ impl TabularAuditConfig {
                 check_every: 5,
             },
             gate,
+            shard,
         })
     }
 }

@@ -58,6 +58,10 @@ pub struct TabularAuditConfig {
     pub junit: Option<PathBuf>,
     /// Start afresh instead of resuming from the checkpoint in `out`.
     pub fresh: bool,
+    /// Attack only part of the rows: `I/N` (part I of N, from 0) or `auto` (a Kubernetes
+    /// Indexed Job's or a Slurm job array's index), by whole batches. `gauntlet merge` combines
+    /// the parts' output folders into the report the whole run would have written.
+    pub shard: Option<String>,
     /// Print nothing but errors (and the JSON summary with `json`).
     pub quiet: bool,
     /// Print the gate's summary as JSON.
@@ -90,6 +94,7 @@ impl Default for TabularAuditConfig {
             max_drop: None,
             junit: None,
             fresh: false,
+            shard: None,
             quiet: false,
             json: false,
         }

@@ -67,6 +67,9 @@ pub enum Error {
     /// The CI gate's settings do not fit the audit.
     #[error(transparent)]
     Gate(#[from] gauntlet_run::gate::GateError),
+    /// A sharded run or its merge cannot go on (see the message).
+    #[error(transparent)]
+    Shard(#[from] gauntlet_run::ShardError),
 }
 
 /// Results of gauntlet-tabular.

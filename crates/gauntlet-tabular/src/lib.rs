@@ -6,7 +6,7 @@
 //! The flow is the image audit's: table + model + schema (the threat model) → attack →
 //! per-row outcomes (verified in [`outcome`], not by the attack) → summaries → report and
 //! gate. [`TabularAuditConfig::check`] → [`TabularAudit::run`] is the whole audit as a
-//! library call.
+//! library call; [`shard`] splits it over processes or machines and merges it back.
 
 pub mod attacks;
 pub mod audit;
@@ -23,6 +23,8 @@ pub mod outcome;
 pub mod report;
 pub mod rule;
 pub mod schema;
+pub mod shard;
+mod shard_record;
 pub mod space;
 pub mod summary;
 pub mod table;

@@ -94,7 +94,8 @@ pub fn verify(
                 fooled,
                 evaded: fooled && violations.is_empty(),
                 l0: changed.len(),
-                cost: space.cost(original, row),
+                // Rounded as the checkpoint gives it back, so a restored outcome equals this.
+                cost: gauntlet_run::journal::exact(space.cost(original, row)),
                 distance: space.distance(original, row) as f32,
                 changed: changed
                     .iter()

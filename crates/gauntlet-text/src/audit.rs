@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use gauntlet_run::gate::{junit, summary_json, Judgement};
-use gauntlet_run::journal::Start;
+use gauntlet_run::journal::{exact, Start};
 use gauntlet_run::{Progress, Verdict};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -134,6 +134,10 @@ impl TextAudit {
     /// complete, judges the gate and writes the JUnit file if one was asked for. When
     /// `progress` reports a cancellation the run stops after the message in hand and reports
     /// what is done (status `incomplete`; the checkpoint is kept for the rerun).
+    ///
+    /// A shard (`shard` `I/N`) attacks its part of the held-out spam, writes its part's report
+    /// without judging thresholds, and keeps its checkpoint beside `shard.json` for
+    /// [`crate::shard::merge`].
     pub fn run(&self, progress: &dyn Progress) -> Result<TextAuditRun> {
         let out = &self.config.out;
         std::fs::create_dir_all(out).map_err(|e| Error::Report {
@@ -141,19 +145,40 @@ impl TextAudit {
             detail: e.to_string(),
         })?;
         let corpus = load_corpus(&self.settings.corpus)?;
-        let mut checkpoint = Checkpoint::open(
+        let checkpoint = Checkpoint::open(
             &self.checkpoint_path(),
-            &self.fingerprint(&corpus.sha256),
+            &self.checkpoint_fingerprint(&corpus.sha256),
             self.config.fresh,
         )?;
-        let report = self.execute(&corpus, &mut checkpoint, progress)?;
+        self.report_and_judge(&corpus, checkpoint, progress)
+    }
+
+    /// Runs the audit from `checkpoint` (a journal, or a merge's restored records), writes the
+    /// report, judges the gate and writes the JUnit file.
+    pub(crate) fn report_and_judge(
+        &self,
+        corpus: &Corpus,
+        mut checkpoint: Checkpoint,
+        progress: &dyn Progress,
+    ) -> Result<TextAuditRun> {
+        let out = &self.config.out;
+        let report = self.execute(corpus, &mut checkpoint, progress)?;
         let files = write_report(out, &report)?;
         let complete = report.status == "complete";
         let start = checkpoint.start.clone().unwrap_or(Start::New);
-        if complete {
-            checkpoint.finish()?;
-        }
-        let judgement = self.gate.judge(&gate::rows(&report.outcomes), complete);
+        // The gate judges the whole run: a shard's report covers only its part, so only
+        // whether it finished counts (the thresholds apply to the merged report).
+        let no_thresholds = gauntlet_run::Gate::new(Vec::new(), None);
+        let gate = if self.shard.is_whole() {
+            if complete {
+                checkpoint.finish()?;
+            }
+            &self.gate
+        } else {
+            crate::shard_record::write_record(self, corpus, complete)?;
+            &no_thresholds
+        };
+        let judgement = gate.judge(&gate::rows(&report.outcomes), complete);
         if let Some(path) = &self.config.junit {
             gauntlet_run::fs::write_atomic(
                 path,
@@ -282,13 +307,41 @@ impl TextAudit {
             .collect();
         spam_order
             .sort_by(|&a, &b| id_hash_unit(&test[a].id).total_cmp(&id_hash_unit(&test[b].id)));
-        if checkpoint.evaluated(VARIANT_PLAIN).is_none() {
+        // A shard attacks every N-th message of the attack order. Messages, not blocks, are
+        // the unit: each message's attack is seeded by its id alone (`message_rng`), so its
+        // outcome is the same in any shard and in the unsharded run.
+        let most = s.max_messages.min(spam_order.len());
+        if self.shard.count > most {
+            return Err(Error::invalid(
+                "shard",
+                format!(
+                    "{} leaves some shards no message: at most {most} held-out spam messages \
+                     are attacked (max_messages {}, {} held out), dealt one per shard in turn; \
+                     use at most {most} shards",
+                    self.shard,
+                    s.max_messages,
+                    spam_order.len()
+                ),
+            ));
+        }
+        let mut mine = vec![true; test.len()];
+        for (rank, &i) in spam_order.iter().enumerate() {
+            mine[i] = self.shard.owns(rank);
+        }
+        if checkpoint.evaluated(VARIANT_PLAIN).is_none() && !self.restore_only {
             check_filter_works(variants[0].clf.as_ref(), &test)?;
         }
         let mut filters: Vec<FilterReport> = Vec::new();
         let mut detected: Vec<Vec<usize>> = Vec::new();
         for v in &variants {
-            let (f, d) = evaluate_variant(v, &test, &spam_order, checkpoint, progress)?;
+            let (f, d) = evaluate_variant(
+                v,
+                &test,
+                &spam_order,
+                checkpoint,
+                self.restore_only,
+                progress,
+            )?;
             filters.push(f);
             detected.push(d);
         }
@@ -326,8 +379,14 @@ impl TextAudit {
                             train_seconds: secs,
                         },
                     ] {
-                        let (f, d) =
-                            evaluate_variant(&v, &test, &spam_order, checkpoint, progress)?;
+                        let (f, d) = evaluate_variant(
+                            &v,
+                            &test,
+                            &spam_order,
+                            checkpoint,
+                            self.restore_only,
+                            progress,
+                        )?;
                         filters.push(f);
                         detected.push(d);
                         variants.push(v);
@@ -347,17 +406,19 @@ impl TextAudit {
         let mut outcomes: Vec<(usize, MessageOutcome)> = Vec::new();
         let mut resumed = 0;
         if !cancelled {
-            let total: usize = detected
+            // The first `max_messages` each variant detects, of this shard's.
+            let detected: Vec<Vec<usize>> = detected
                 .iter()
-                .map(|d| d.len().min(cap) * s.attacks.len())
-                .sum();
+                .map(|d| d.iter().copied().take(cap).filter(|&i| mine[i]).collect())
+                .collect();
+            let total: usize = detected.iter().map(|d| d.len() * s.attacks.len()).sum();
             let done = variants
                 .iter()
                 .zip(&detected)
                 .flat_map(|(v, det)| {
-                    s.attacks.iter().flat_map(move |&kind| {
-                        det.iter().take(cap).map(move |&i| (v.name, kind, i))
-                    })
+                    s.attacks
+                        .iter()
+                        .flat_map(move |&kind| det.iter().map(move |&i| (v.name, kind, i)))
                 })
                 .filter(|&(v, kind, i)| checkpoint.attacked(v, kind, i).is_some())
                 .count();
@@ -365,18 +426,20 @@ impl TextAudit {
             progress.advance(done as u64);
             'variants: for (v, det) in variants.iter().zip(&detected) {
                 for (k, &kind) in s.attacks.iter().enumerate() {
-                    let messages: Vec<usize> = det.iter().copied().take(cap).collect();
                     let run = self.attack_variant(
                         v,
                         kind,
                         k,
-                        &messages,
+                        det,
                         &test,
                         &dictionary,
                         checkpoint,
                         progress,
                     )?;
-                    resumed += run.resumed;
+                    // A merge's outcomes come from the shards, not from an interrupted run.
+                    if !self.restore_only {
+                        resumed += run.resumed;
+                    }
                     if !run.outcomes.is_empty() {
                         let only: Vec<MessageOutcome> =
                             run.outcomes.iter().map(|(_, o)| o.clone()).collect();
@@ -452,6 +515,12 @@ impl TextAudit {
     /// Attacks training spam against the plain filter with every attack and collects the
     /// evasive versions (as spam) for retraining. Returns (examples, attacks run, seconds spent
     /// attacking), or `None` when the user cancelled.
+    ///
+    /// In a sharded run every shard does this whole step, identically (the same training spam,
+    /// each attack seeded by the seed and the message id): the hardened filters it retrains are
+    /// the whole run's, which every shard needs before it can attack them, and handing the step
+    /// to one shard would make the others wait for it. The repeated work is bounded by
+    /// `adv_train`; the attacks on held-out spam, the bulk of a run, are split.
     fn adversarial_training(
         &self,
         train: &[Message],
@@ -497,6 +566,12 @@ impl TextAudit {
                 let (evasive, secs) = match checkpoint.trained(kind, i) {
                     Some(done) => done.clone(),
                     None => {
+                        if self.restore_only {
+                            return Err(not_in_shards(format!(
+                                "adversarial-training attack {kind} on training message {}",
+                                m.id
+                            )));
+                        }
                         if progress.cancelled() {
                             progress.end();
                             return Ok(None);
@@ -556,6 +631,15 @@ impl TextAudit {
     ) -> Result<VariantRun> {
         let s = &self.settings;
         let mut attack = build_attack(kind, dictionary);
+        if let Some(&i) = messages
+            .iter()
+            .find(|&&i| self.restore_only && checkpoint.attacked(v.name, kind, i).is_none())
+        {
+            return Err(not_in_shards(format!(
+                "outcome of {kind} on message {} against the {} filter",
+                test[i].id, v.name
+            )));
+        }
         let pending = messages
             .iter()
             .any(|&i| checkpoint.attacked(v.name, kind, i).is_none());
@@ -686,21 +770,46 @@ fn check_filter_works(clf: &dyn Classifier, test: &[Message]) -> Result<()> {
     })
 }
 
+/// A merge found no record of `what` in the shards' checkpoints.
+fn not_in_shards(what: String) -> Error {
+    Error::Shard(gauntlet_run::ShardError::new(format!(
+        "the shards' checkpoints hold no {what}: a shard's checkpoint is incomplete or was \
+         changed; rerun that shard's command with the same output folder, then merge again"
+    )))
+}
+
 /// A variant's held-out quality and the spam it detects, in attack order: from the checkpoint,
 /// or measured and recorded (unless the user cancelled meanwhile: failures may then be the
-/// interruption's, so it is measured again on resume).
+/// interruption's, so it is measured again on resume; with `restore_only`, a merge, never).
+/// Every shard measures every variant on all held-out messages: which spam a variant detects
+/// decides which messages are attacked at all.
 fn evaluate_variant(
     v: &Variant,
     test: &[Message],
     spam_order: &[usize],
     checkpoint: &mut Checkpoint,
+    restore_only: bool,
     progress: &dyn Progress,
 ) -> Result<(FilterReport, Vec<usize>)> {
     if let Some((filter, detected)) = checkpoint.evaluated(v.name) {
         return Ok((filter.clone(), detected.clone()));
     }
+    if restore_only {
+        return Err(not_in_shards(format!(
+            "held-out evaluation of the {} filter",
+            v.name
+        )));
+    }
     let (mut metrics, scores) = evaluate(v.clf.as_ref(), test, 64);
     metrics.filter = v.clf.name();
+    for x in [
+        &mut metrics.accuracy,
+        &mut metrics.precision,
+        &mut metrics.recall,
+        &mut metrics.f1,
+    ] {
+        *x = exact(*x);
+    }
     if metrics.n == 0 {
         if let Some((id, reason)) = metrics.failures.first() {
             return Err(Error::FilterUnusable {
@@ -755,7 +864,7 @@ fn attack_one(
         }
     };
     let verified = match v.clf.scores(std::slice::from_ref(&r.adversarial)) {
-        Ok(s) if s.len() == 1 => Some(s[0]),
+        Ok(s) if s.len() == 1 => Some(exact(s[0])),
         _ => None,
     };
     let n_words = word_count(&text);
@@ -775,10 +884,10 @@ fn attack_one(
         words_touched_fraction: if n_words == 0 {
             0.0
         } else {
-            r.edits.len() as f64 / n_words as f64
+            exact(r.edits.len() as f64 / n_words as f64)
         },
         levenshtein: lev,
-        similarity: similarity(lev, &text, &r.adversarial),
+        similarity: exact(similarity(lev, &text, &r.adversarial)),
         queries: oracle.queries(),
         within_budget,
         note: r.note.clone(),

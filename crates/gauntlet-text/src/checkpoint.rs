@@ -96,8 +96,9 @@ impl Checkpoint {
         Ok(checkpoint)
     }
 
-    /// Keeps a record (a later record of the same work replaces an earlier one).
-    fn index(&mut self, record: Record) {
+    /// Keeps a record (a later record of the same work replaces an earlier one); a merge
+    /// restores the shards' records with it.
+    pub(crate) fn index(&mut self, record: Record) {
         match record {
             Record::Evaluated {
                 variant,

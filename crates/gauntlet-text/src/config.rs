@@ -9,6 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::attacks::AttackKind;
 use crate::budget::Budget;
 
+/// The checkpoint's file in the output directory.
+pub const CHECKPOINT_FILE: &str = "text-checkpoint.jsonl";
+
 /// The filter as it is deployed, with no hardening. In gate rows it adds no suffix
 /// (`deepwordbug`, `worst`).
 pub const VARIANT_PLAIN: &str = "baseline";
@@ -100,6 +103,10 @@ pub struct TextAuditConfig {
     pub out: PathBuf,
     /// Discard the checkpoint an interrupted run left in `out` instead of resuming from it.
     pub fresh: bool,
+    /// Attack only part of the held-out spam: `I/N` (part I of N, from 0) or `auto` (a
+    /// Kubernetes Indexed Job's or a Slurm job array's index). `gauntlet merge` combines the
+    /// parts' output folders into the report the whole run would have written.
+    pub shard: Option<String>,
     /// CI gate: thresholds `ATTACK=MIN` on the share of attacked spam still caught (see
     /// [`crate::gate`] for the row names).
     #[serde(alias = "thresholds")]
@@ -172,6 +179,7 @@ impl Default for TextAuditConfig {
             seed: 0,
             out: PathBuf::from("gauntlet-text-report"),
             fresh: false,
+            shard: None,
             fail_under: Vec::new(),
             baseline: None,
             max_drop: None,
@@ -314,6 +322,11 @@ pub struct TextAudit {
     pub(crate) settings: Settings,
     /// The CI gate, with its baseline loaded.
     pub(crate) gate: gauntlet_run::Gate,
+    /// Which part of the held-out spam this process attacks ([`crate::shard`]).
+    pub(crate) shard: gauntlet_run::Shard,
+    /// Every result must come from the checkpoint (a merge of shards): a missing one is an
+    /// error, never recomputed.
+    pub(crate) restore_only: bool,
 }
 
 impl TextAudit {
@@ -332,8 +345,13 @@ impl TextAudit {
         &self.gate
     }
 
-    /// Where the checkpoint lives while a run is unfinished.
+    /// Where the checkpoint lives while a run is unfinished (and, in a shard, for the merge).
     pub fn checkpoint_path(&self) -> PathBuf {
-        self.config.out.join("text-checkpoint.jsonl")
+        self.config.out.join(CHECKPOINT_FILE)
+    }
+
+    /// Which part of the held-out spam this audit attacks.
+    pub fn shard(&self) -> gauntlet_run::Shard {
+        self.shard
     }
 }

@@ -94,6 +94,9 @@ pub enum Error {
     /// The checkpoint journal of the audit could not be read or written.
     #[error("{0}")]
     Checkpoint(#[from] gauntlet_run::JournalError),
+    /// A sharded run or its merge cannot go on (see the message).
+    #[error("{0}")]
+    Shard(#[from] gauntlet_run::ShardError),
     /// Writing the report failed.
     #[error("cannot write report {path}: {detail}")]
     Report {

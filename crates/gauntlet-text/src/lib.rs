@@ -21,6 +21,8 @@
 //!   readable from `gauntlet.toml`); [`TextAuditConfig::validate`] checks them once into a
 //!   [`TextAudit`], whose [`TextAudit::run`] resumes from a [`checkpoint`], writes
 //!   `text-report.{json,md,html}` ([`output`], [`html`]) and judges the [`gate`].
+//! * [`shard`]: one audit split over processes or machines (`--shard I/N`) and merged back
+//!   into the unsharded run's report.
 //! * [`poison`] poisons the built-in filters' training mail (dictionary, focused, label-flip
 //!   attacks), retrains them and measures the damage, with the RONI and dynamic-threshold
 //!   defenses (`gauntlet text-poison`).
@@ -53,6 +55,8 @@ pub mod normalize;
 pub mod output;
 pub mod poison;
 pub mod report;
+pub mod shard;
+mod shard_record;
 pub mod tokenize;
 mod validate;
 

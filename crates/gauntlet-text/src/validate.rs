@@ -1,7 +1,7 @@
 //! [`TextAuditConfig::validate`]: every setting checked once, before any work, into a
 //! [`TextAudit`]. Errors name the configuration key (which is also the flag's name).
 
-use gauntlet_run::Gate;
+use gauntlet_run::{Gate, Shard};
 
 use crate::attacks::AttackKind;
 use crate::budget::Budget;
@@ -88,10 +88,18 @@ impl TextAuditConfig {
         )?
         .with_measure(gate::MEASURE);
         gate.check_applicable(&gate::plan(&settings.attacks, &settings.variants()))?;
+        let shard = match &c.shard {
+            None => Shard::WHOLE,
+            Some(spec) => {
+                Shard::resolve(spec).map_err(|e| Error::invalid("shard", e.to_string()))?
+            }
+        };
         Ok(TextAudit {
             config: c.clone(),
             settings,
             gate,
+            shard,
+            restore_only: false,
         })
     }
 }

@@ -314,3 +314,67 @@ fn the_audit_runs_against_an_http_filter() {
         "header values are redacted in the recorded config"
     );
 }
+
+#[test]
+fn a_sharded_http_audit_keeps_its_key_out_of_the_shard_files_and_merges_without_a_query() {
+    let server = RuleServer::start(|_, _| false);
+    std::env::set_var("GAUNTLET_TEXT_SHARD_KEY", "k-42");
+    let root =
+        std::env::temp_dir().join(format!("gauntlet-text-http-shard-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let config = |out: &str, shard: Option<&str>| {
+        let mut cfg = TextAuditConfig::new(demo_corpus_path());
+        cfg.filter_url = Some(server.url());
+        cfg.header = vec!["X-Api-Key: ${GAUNTLET_TEXT_SHARD_KEY}".into()];
+        cfg.request_template = Some(TEMPLATE.into());
+        cfg.answer_pointer = "/result/score".into();
+        cfg.attacks = vec!["deepwordbug".into(), "leet".into()];
+        cfg.max_messages = 4;
+        cfg.no_defenses = true;
+        cfg.max_word_fraction = 0.3;
+        cfg.quiet = true;
+        cfg.out = root.join(out);
+        cfg.shard = shard.map(str::to_string);
+        cfg
+    };
+    let whole = config("out", None)
+        .validate()
+        .unwrap()
+        .run(&gauntlet_run::Silent)
+        .unwrap();
+    assert!(whole.report.outcomes.len() >= 6);
+    std::fs::rename(root.join("out"), root.join("unsharded")).unwrap();
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        config(&format!("s{i}"), Some(&shard))
+            .validate()
+            .unwrap()
+            .run(&gauntlet_run::Silent)
+            .unwrap();
+        let record = std::fs::read_to_string(root.join(format!("s{i}/shard.json"))).unwrap();
+        assert!(!record.contains("k-42") && record.contains("<redacted>"));
+    }
+    // The merge needs neither the key nor the endpoint: it sends nothing.
+    std::env::remove_var("GAUNTLET_TEXT_SHARD_KEY");
+    let sent = server.requests.load(Ordering::SeqCst);
+    let shards = [root.join("s1"), root.join("s0")];
+    gauntlet_text::shard::merge(
+        &shards,
+        &root.join("out"),
+        true,
+        false,
+        &gauntlet_run::Silent,
+    )
+    .unwrap();
+    assert_eq!(server.requests.load(Ordering::SeqCst), sent);
+    let report = |dir: &str| {
+        std::fs::read_to_string(root.join(dir).join("text-report.json"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.contains("seconds\":"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(report("out"), report("unsharded"));
+    std::fs::remove_dir_all(&root).unwrap();
+}
