@@ -11,12 +11,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 
 use gauntlet_eval::Progress;
 
 use crate::run::AuditRun;
-use crate::shard_record::{ShardRecord, SHARD_FILE};
+use crate::shard_record::ShardRecord;
 
 /// Merges the output folders `shards` of one sharded audit into `out`: the same
 /// `report.json`, `samples.jsonl` and `adversarial/` as the unsharded run, and its gate
@@ -44,75 +44,16 @@ pub fn merge(
 }
 
 /// Reads and cross-checks every shard's record: one run, each part once, all parts present and
-/// finished.
+/// finished (`gauntlet_run::shard::read_set`, the checks every kind of audit shares); in shard
+/// order.
 fn read_records(shards: &[PathBuf]) -> Result<Vec<(PathBuf, ShardRecord)>> {
     if shards.is_empty() {
         bail!("give the output folders of every shard of the run to merge");
     }
-    let mut records: Vec<(PathBuf, ShardRecord)> = Vec::new();
-    for dir in shards {
-        let path = dir.join(SHARD_FILE);
-        let text = fs::read_to_string(&path).map_err(|_| {
-            anyhow!(
-                "'{}' holds no {SHARD_FILE}: it is not the output folder of `gauntlet audit \
-                 --shard I/N` (or that shard has not finished writing its report)",
-                dir.display()
-            )
-        })?;
-        let record: ShardRecord = serde_json::from_str(&text)
-            .with_context(|| format!("'{}' is not a shard record", path.display()))?;
-        records.push((dir.clone(), record));
-    }
-    let (first_dir, first) = &records[0];
-    for (dir, record) in &records[1..] {
-        if record.run_fingerprint != first.run_fingerprint
-            || record.shard.count != first.shard.count
-        {
-            bail!(
-                "'{}' is a shard of another run than '{}' (the model, the data or the \
-                 settings differ); merge only the shards of one run",
-                dir.display(),
-                first_dir.display()
-            );
-        }
-    }
-    let count = first.shard.count;
-    let mut by_index: Vec<Option<&PathBuf>> = vec![None; count];
-    for (dir, record) in &records {
-        let slot = &mut by_index[record.shard.index];
-        if let Some(other) = slot {
-            bail!(
-                "shard {} is given twice: '{}' and '{}'",
-                record.shard,
-                other.display(),
-                dir.display()
-            );
-        }
-        *slot = Some(dir);
-    }
-    let missing: Vec<String> = (0..count)
-        .filter(|&i| by_index[i].is_none())
-        .map(|i| format!("{i}/{count}"))
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "shard{} {} of the run {} missing; run {} (`gauntlet audit … --shard I/{count}`) \
-             and give every shard's output folder",
-            if missing.len() > 1 { "s" } else { "" },
-            missing.join(", "),
-            if missing.len() > 1 { "are" } else { "is" },
-            if missing.len() > 1 { "them" } else { "it" },
-        );
-    }
-    if let Some((dir, record)) = records.iter().find(|(_, r)| !r.complete) {
-        bail!(
-            "shard {} in '{}' did not finish (interrupted, or some batches failed: see its \
-             report); rerun its command with the same output folder to resume it, then merge",
-            record.shard,
-            dir.display()
-        );
-    }
-    Ok(records)
+    Ok(gauntlet_run::shard::read_set(
+        shards,
+        gauntlet_run::shard::IMAGE_KIND,
+    )?)
 }
 
 /// One checkpoint holding every shard's records under the whole run's fingerprint. Batch

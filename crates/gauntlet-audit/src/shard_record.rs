@@ -11,8 +11,7 @@ use gauntlet_run::Shard;
 
 use crate::config::AuditConfig;
 
-/// The file a shard writes beside its report.
-pub const SHARD_FILE: &str = "shard.json";
+pub use gauntlet_run::shard::SHARD_FILE;
 
 /// What a shard's output folder says about it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
