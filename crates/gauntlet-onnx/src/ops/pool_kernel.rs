@@ -110,29 +110,11 @@ pub fn max_pool(input: &[f32], shape: PoolShape) -> Vec<f32> {
         return output;
     }
     if shape.tiled() {
-        let (kh, kw) = (shape.h.kernel, shape.w.kernel);
-        output
-            .par_chunks_mut(oh * ow)
-            .enumerate()
-            .for_each(|(plane, out)| {
-                let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
-                for r in 0..oh {
-                    let out_row = &mut out[r * ow..(r + 1) * ow];
-                    for y in r * kh..(r + 1) * kh {
-                        let line = &x[y * iw..y * iw + ow * kw];
-                        for (o, window) in out_row.iter_mut().zip(line.chunks_exact(kw)) {
-                            for &v in window {
-                                // NaN propagates, as in PyTorch and burn (max would drop it).
-                                *o = if v.is_nan() || o.is_nan() {
-                                    f32::NAN
-                                } else {
-                                    o.max(v)
-                                };
-                            }
-                        }
-                    }
-                }
-            });
+        match shape.w.kernel {
+            2 => tiled_max_pool::<2>(input, shape, &mut output),
+            3 => tiled_max_pool::<3>(input, shape, &mut output),
+            _ => tiled_max_pool::<0>(input, shape, &mut output),
+        }
     } else {
         let (rows, cols) = (shape.h.windows(oh), shape.w.windows(ow));
         output
@@ -161,9 +143,54 @@ pub fn max_pool(input: &[f32], shape: PoolShape) -> Vec<f32> {
     output
 }
 
+/// The larger of two values, a NaN winning (PyTorch and burn propagate NaN; `f32::max` would
+/// drop it). Branch-free, so loops over rows vectorize.
+#[inline(always)]
+fn nan_max(a: f32, b: f32) -> f32 {
+    if b > a || b.is_nan() {
+        b
+    } else {
+        a
+    }
+}
+
+/// The maximum over the `kh` input rows of each output row, element by element (contiguous,
+/// vectorized), into `acc` (`ow · kw` values): what is left is a maximum over each run of `kw`.
+#[inline(always)]
+fn rows_max(x: &[f32], iw: usize, r: usize, kh: usize, acc: &mut [f32]) {
+    let span = acc.len();
+    let first = r * kh * iw;
+    acc.copy_from_slice(&x[first..first + span]);
+    for y in r * kh + 1..(r + 1) * kh {
+        for (a, &v) in acc.iter_mut().zip(&x[y * iw..y * iw + span]) {
+            *a = nan_max(*a, v);
+        }
+    }
+}
+
+/// Tiled pooling: rows first, then runs of `kw`. `KW` is the run length when the compiler should
+/// know it (the common 2 and 3), or 0 to take it from the shape.
+fn tiled_max_pool<const KW: usize>(input: &[f32], shape: PoolShape, output: &mut [f32]) {
+    let (ih, iw) = (shape.h.input, shape.w.input);
+    let [oh, ow] = shape.output();
+    let (kh, kw) = (shape.h.kernel, if KW == 0 { shape.w.kernel } else { KW });
+    output.par_chunks_mut(oh * ow).enumerate().for_each_init(
+        || vec![0f32; ow * kw],
+        |acc, (plane, out)| {
+            let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
+            for (r, out_row) in out.chunks_exact_mut(ow).enumerate() {
+                rows_max(x, iw, r, kh, acc);
+                for (o, run) in out_row.iter_mut().zip(acc.chunks_exact(kw)) {
+                    *o = run[1..].iter().fold(run[0], |m, &v| nan_max(m, v));
+                }
+            }
+        },
+    );
+}
+
 /// The running maximum of one pooling window and where it is, fed value by value in scan
-/// order. Both indexed kernels share this step, so they agree on ties (the first maximum wins)
-/// and on NaN (the first NaN wins, and ends the scan).
+/// order: the first maximum wins ties, and the first NaN wins and ends the scan (the tiled
+/// kernel's [`pick`] gives the same).
 #[derive(Clone, Copy)]
 struct WindowMax {
     value: f32,
@@ -202,6 +229,72 @@ impl WindowMax {
     }
 }
 
+/// Of two (value, plane position) candidates, the one the scan-order rule keeps: a NaN over a
+/// number, else the larger value, and between equals (or two NaNs) the earlier position. So
+/// candidates may be combined in any order and still give what one scan of the window in
+/// order gives (the first maximum, or the first NaN). Branch-free.
+#[inline(always)]
+fn pick(value: f32, at: u32, v: f32, p: u32) -> (f32, u32) {
+    let (nan, v_nan) = (value.is_nan(), v.is_nan());
+    let beats = v > value || (v_nan && !nan);
+    let ties = v == value || (v_nan && nan);
+    if beats || (ties && p < at) {
+        (v, p)
+    } else {
+        (value, at)
+    }
+}
+
+/// [`tiled_max_pool`] with each maximum's position: rows first (vectorized), then runs of
+/// `kw`, candidates combined by [`pick`].
+fn tiled_max_pool_with_indices<const KW: usize>(
+    input: &[f32],
+    shape: PoolShape,
+    output: &mut [f32],
+    indices: &mut [u32],
+) {
+    let (ih, iw) = (shape.h.input, shape.w.input);
+    let [oh, ow] = shape.output();
+    let (kh, kw) = (shape.h.kernel, if KW == 0 { shape.w.kernel } else { KW });
+    let span = ow * kw;
+    output
+        .par_chunks_mut(oh * ow)
+        .zip(indices.par_chunks_mut(oh * ow))
+        .enumerate()
+        .for_each_init(
+            || (vec![0f32; span], vec![0u32; span]),
+            |(values, at), (plane, (out, idx))| {
+                let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
+                for r in 0..oh {
+                    let first = r * kh * iw;
+                    values.copy_from_slice(&x[first..first + span]);
+                    for (j, a) in at.iter_mut().enumerate() {
+                        *a = (first + j) as u32;
+                    }
+                    for y in r * kh + 1..(r + 1) * kh {
+                        let start = y * iw;
+                        for (j, ((value, a), &v)) in values
+                            .iter_mut()
+                            .zip(at.iter_mut())
+                            .zip(&x[start..start + span])
+                            .enumerate()
+                        {
+                            (*value, *a) = pick(*value, *a, v, (start + j) as u32);
+                        }
+                    }
+                    let runs = values.chunks_exact(kw).zip(at.chunks_exact(kw));
+                    for (q, (run, run_at)) in runs.enumerate() {
+                        let mut best = (run[0], run_at[0]);
+                        for k in 1..kw {
+                            best = pick(best.0, best.1, run[k], run_at[k]);
+                        }
+                        (out[r * ow + q], idx[r * ow + q]) = best;
+                    }
+                }
+            },
+        );
+}
+
 /// Max pooling forward that also returns, for each output, the position of its maximum inside
 /// its input plane (`y · width + x`; the first maximum in scan order, or the first NaN) — what
 /// the backward pass routes the gradient to. A window wholly in the padding points at no
@@ -215,28 +308,11 @@ pub fn max_pool_with_indices(input: &[f32], shape: PoolShape) -> (Vec<f32>, Vec<
         return (output, indices);
     }
     if shape.tiled() {
-        let (kh, kw) = (shape.h.kernel, shape.w.kernel);
-        output
-            .par_chunks_mut(oh * ow)
-            .zip(indices.par_chunks_mut(oh * ow))
-            .enumerate()
-            .for_each(|(plane, (out, idx))| {
-                let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
-                for r in 0..oh {
-                    for q in 0..ow {
-                        let mut max = WindowMax::first(x, r * kh * iw + q * kw);
-                        'window: for y in r * kh..(r + 1) * kh {
-                            let start = y * iw + q * kw;
-                            for (pos, &v) in (start..).zip(&x[start..start + kw]) {
-                                if max.offer(v, pos) {
-                                    break 'window;
-                                }
-                            }
-                        }
-                        (out[r * ow + q], idx[r * ow + q]) = max.get();
-                    }
-                }
-            });
+        match shape.w.kernel {
+            2 => tiled_max_pool_with_indices::<2>(input, shape, &mut output, &mut indices),
+            3 => tiled_max_pool_with_indices::<3>(input, shape, &mut output, &mut indices),
+            _ => tiled_max_pool_with_indices::<0>(input, shape, &mut output, &mut indices),
+        }
         return (output, indices);
     }
     let (rows, cols) = (shape.h.windows(oh), shape.w.windows(ow));
@@ -290,4 +366,101 @@ pub fn max_pool_backward(grad_output: &[f32], indices: &[u32], shape: PoolShape)
             }
         });
     grad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn axis(input: usize, kernel: usize) -> Axis {
+        Axis {
+            input,
+            kernel,
+            stride: kernel,
+            dilation: 1,
+            pad_begin: 0,
+            pad_end: 0,
+        }
+    }
+
+    /// One window scanned in order: the first maximum, or the first NaN.
+    fn scan(
+        x: &[f32],
+        iw: usize,
+        ys: std::ops::Range<usize>,
+        xs: std::ops::Range<usize>,
+    ) -> (f32, u32) {
+        let mut best = (f32::NEG_INFINITY, u32::MAX);
+        for y in ys {
+            for q in xs.clone() {
+                let (v, p) = (x[y * iw + q], (y * iw + q) as u32);
+                if v.is_nan() {
+                    return (v, p);
+                }
+                if best.1 == u32::MAX || v > best.0 {
+                    best = (v, p);
+                }
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn tiled_kernels_agree_with_a_scan_of_each_window_on_ties_and_nan() {
+        // Few distinct values (many ties, in every arrangement), some NaNs, -0.0 beside 0.0.
+        let mut state = 12345u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        for (ih, iw, kh, kw) in [
+            (6, 8, 2, 2),
+            (9, 7, 3, 3),
+            (4, 9, 2, 3),
+            (8, 9, 4, 4),
+            (5, 5, 1, 2),
+        ] {
+            let planes = 3;
+            let x: Vec<f32> = (0..planes * ih * iw)
+                .map(|_| match next() % 13 {
+                    0 => f32::NAN,
+                    1 => -0.0,
+                    k => (k % 4) as f32,
+                })
+                .collect();
+            let shape = PoolShape {
+                planes,
+                h: axis(ih, kh),
+                w: axis(iw, kw),
+                ceil_mode: false,
+            };
+            assert!(shape.tiled());
+            let [oh, ow] = shape.output();
+            let plain = max_pool(&x, shape);
+            let (values, at) = max_pool_with_indices(&x, shape);
+            for plane in 0..planes {
+                let p = &x[plane * ih * iw..(plane + 1) * ih * iw];
+                for r in 0..oh {
+                    for q in 0..ow {
+                        let (v, pos) = scan(p, iw, r * kh..(r + 1) * kh, q * kw..(q + 1) * kw);
+                        let o = plane * oh * ow + r * ow + q;
+                        let same =
+                            |a: f32| (a.is_nan() && v.is_nan()) || a.to_bits() == v.to_bits();
+                        assert!(
+                            same(values[o]) && at[o] == pos,
+                            "{kh}×{kw} plane {plane} ({r}, {q}): {} at {} vs {v} at {pos}",
+                            values[o],
+                            at[o]
+                        );
+                        assert!(
+                            (plain[o].is_nan() && v.is_nan()) || plain[o] == v,
+                            "{kh}×{kw} ({r}, {q})"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
