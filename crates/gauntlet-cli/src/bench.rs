@@ -58,10 +58,10 @@ pub struct BenchArgs {
     /// --model].
     #[arg(long)]
     pub attack_samples: Option<usize>,
-    /// Iterations of each iterative attack of --attacks [default: 20].
+    /// Iterations of each iterative attack of --attacks.
     #[arg(long, default_value_t = 20)]
     pub attack_steps: usize,
-    /// Queries per sample of each black-box attack of --attacks [default: 500].
+    /// Queries per sample of each black-box attack of --attacks.
     #[arg(long, default_value_t = 500)]
     pub attack_queries: u64,
     /// Seed of the random inputs used with --model (uniform in [0, 1]).
