@@ -38,7 +38,8 @@ pub struct LoopArgs {
     #[arg(long, default_value_t = 1000)]
     pub holdout: usize,
     /// Detectors whose flagged samples are dropped before retraining (spectral,
-    /// activation-clustering, loss); none: no repair.
+    /// robust-spectral, activation-clustering, robust-activation-clustering, loss); none: no
+    /// repair.
     #[arg(
         long,
         value_delimiter = ',',
@@ -51,6 +52,11 @@ pub struct LoopArgs {
     /// The poisoned share the detectors assume (spectral signatures' ε̂).
     #[arg(long, default_value_t = gauntlet_detect::DEFAULT_EXPECTED_FRACTION)]
     pub expected_fraction: f64,
+    /// After each detector's repair, give back the flagged rows the repaired model reads as
+    /// their own label and train once more (exclusionary reclassification, Chen et al. 2018);
+    /// adds one model per detector to the table.
+    #[arg(long)]
+    pub reclassify: bool,
     /// Triggered test images shown in the report.
     #[arg(long, default_value_t = 8)]
     pub pictures: usize,
@@ -77,7 +83,8 @@ pub fn run_loop(args: LoopArgs) -> Result<ExitCode> {
         if method == gauntlet_detect::Method::Strip {
             return Err(anyhow!(
                 "--methods strip checks inputs at inference time, not a training set; use \
-                 spectral, activation-clustering or loss"
+                 spectral, robust-spectral, activation-clustering, \
+                 robust-activation-clustering or loss"
             ));
         }
         methods.push(method);
@@ -107,6 +114,7 @@ pub fn run_loop(args: LoopArgs) -> Result<ExitCode> {
         methods,
         layer: args.layer.clone(),
         expected_fraction: args.expected_fraction,
+        reclassify: args.reclassify,
         pictures: args.pictures,
         out: args.out.clone(),
     };

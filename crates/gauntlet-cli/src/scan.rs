@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use gauntlet_detect::{ClusterRule, Method, ScanJob, StripSettings, DEFAULT_EXPECTED_FRACTION};
+use gauntlet_detect::{
+    ClusterRule, Method, RobustRule, ScanJob, StripSettings, DEFAULT_EXPECTED_FRACTION,
+};
 
 use crate::progress::Bar;
 
@@ -25,7 +27,8 @@ pub struct ScanArgs {
     /// Their labels as given (possibly poisoned).
     #[arg(long)]
     pub labels: PathBuf,
-    /// Detectors, comma separated: spectral, activation-clustering, loss, strip.
+    /// Detectors, comma separated: spectral, robust-spectral, activation-clustering,
+    /// robust-activation-clustering, loss, strip.
     #[arg(
         long,
         value_delimiter = ',',
@@ -55,9 +58,14 @@ pub struct ScanArgs {
     /// activation-clustering: largest share of a class the smaller cluster may hold.
     #[arg(long, default_value_t = ClusterRule::default().max_cluster_share)]
     pub max_cluster_share: f64,
-    /// activation-clustering: smallest silhouette score of a class's 2-means split.
+    /// activation-clustering and robust-activation-clustering: smallest silhouette score of a
+    /// class's 2-means split.
     #[arg(long, default_value_t = ClusterRule::default().min_silhouette)]
     pub min_silhouette: f64,
+    /// robust-spectral: flag rows further than this many core standard deviations along the
+    /// whitened signature.
+    #[arg(long, default_value_t = RobustRule::default().z)]
+    pub robust_z: f64,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -95,6 +103,13 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         max_cluster_share: args.max_cluster_share,
         min_silhouette: args.min_silhouette,
     };
+    if !(args.robust_z.is_finite() && args.robust_z > 0.0) {
+        anyhow::bail!(
+            "--robust-z {} is not a positive number of standard deviations; try 4",
+            args.robust_z
+        );
+    }
+    job.robust_rule = RobustRule { z: args.robust_z };
     job.seed = args.seed;
     job.batch_size = args.batch_size.max(1);
     let outcome = job

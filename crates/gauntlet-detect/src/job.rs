@@ -18,6 +18,8 @@ use crate::activation_clustering::{self, ClusterRule};
 use crate::detection::Accuracy;
 use crate::linalg::Matrix;
 use crate::outcome::{Method, MethodOutcome, ScanOutcome, METHOD_NAMES};
+use crate::robust_clustering;
+use crate::robust_spectral::{self, RobustRule};
 use crate::strip::{self, StripSettings};
 use crate::{loss_filter, report, spectral};
 
@@ -43,6 +45,8 @@ pub struct ScanJob {
     pub clean_inputs: Option<PathBuf>,
     /// Activation clustering's decision thresholds.
     pub cluster_rule: ClusterRule,
+    /// Robust spectral signatures' threshold.
+    pub robust_rule: RobustRule,
     /// STRIP's settings.
     pub strip: StripSettings,
     /// Seed of every random choice (power iteration starts, k-means, STRIP overlays).
@@ -70,6 +74,7 @@ impl ScanJob {
             expected_fraction: DEFAULT_EXPECTED_FRACTION,
             clean_inputs: None,
             cluster_rule: ClusterRule::default(),
+            robust_rule: RobustRule::default(),
             strip: StripSettings::default(),
             seed: 0,
             batch_size: 256,
@@ -300,10 +305,22 @@ impl ScanJob {
                     self.expected_fraction,
                     self.seed,
                 ),
+                Method::RobustSpectral => robust_spectral::detect(
+                    activations.as_ref().expect("extracted above"),
+                    &data.labels,
+                    self.robust_rule,
+                    self.seed,
+                ),
                 Method::ActivationClustering => activation_clustering::detect(
                     activations.as_ref().expect("extracted above"),
                     &data.labels,
                     self.cluster_rule,
+                    self.seed,
+                ),
+                Method::RobustActivationClustering => robust_clustering::detect(
+                    activations.as_ref().expect("extracted above"),
+                    &data.labels,
+                    self.cluster_rule.min_silhouette,
                     self.seed,
                 ),
                 Method::Loss => {
@@ -349,6 +366,7 @@ impl ScanJob {
                 seed: self.seed,
                 expected_fraction: self.expected_fraction,
                 cluster_rule: self.cluster_rule,
+                robust_rule: self.robust_rule,
                 strip: self.strip,
                 model_sha256: model.sha256(),
                 inputs_sha256: &loaded.inputs_sha256,

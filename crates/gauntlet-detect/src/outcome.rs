@@ -17,8 +17,12 @@ use crate::strip::Calibration;
 pub enum Method {
     /// Spectral signatures on a layer's activations ([`crate::spectral`]).
     Spectral,
+    /// Spectral signatures against the class's clean core ([`crate::robust_spectral`]).
+    RobustSpectral,
     /// Activation clustering on a layer's activations ([`crate::activation_clustering`]).
     ActivationClustering,
+    /// Activation clustering in the clean core's coordinates ([`crate::robust_clustering`]).
+    RobustActivationClustering,
     /// The per-sample loss under the given label ([`crate::loss_filter`]).
     Loss,
     /// STRIP, at inference time ([`crate::strip`]); needs clean inputs.
@@ -26,22 +30,37 @@ pub enum Method {
 }
 
 /// Every method's name as the CLI and the report spell it.
-pub const METHOD_NAMES: [&str; 4] = ["spectral", "activation-clustering", "loss", "strip"];
+pub const METHOD_NAMES: [&str; 6] = [
+    "spectral",
+    "robust-spectral",
+    "activation-clustering",
+    "robust-activation-clustering",
+    "loss",
+    "strip",
+];
 
 impl Method {
     /// The name used on the command line and in the report.
     pub fn name(self) -> &'static str {
         match self {
             Method::Spectral => METHOD_NAMES[0],
-            Method::ActivationClustering => METHOD_NAMES[1],
-            Method::Loss => METHOD_NAMES[2],
-            Method::Strip => METHOD_NAMES[3],
+            Method::RobustSpectral => METHOD_NAMES[1],
+            Method::ActivationClustering => METHOD_NAMES[2],
+            Method::RobustActivationClustering => METHOD_NAMES[3],
+            Method::Loss => METHOD_NAMES[4],
+            Method::Strip => METHOD_NAMES[5],
         }
     }
 
     /// Whether the method reads a layer's activations.
     pub fn reads_activations(self) -> bool {
-        matches!(self, Method::Spectral | Method::ActivationClustering)
+        matches!(
+            self,
+            Method::Spectral
+                | Method::RobustSpectral
+                | Method::ActivationClustering
+                | Method::RobustActivationClustering
+        )
     }
 }
 
@@ -50,7 +69,9 @@ impl FromStr for Method {
     fn from_str(s: &str) -> Result<Method> {
         match s.trim() {
             "spectral" => Ok(Method::Spectral),
+            "robust-spectral" => Ok(Method::RobustSpectral),
             "activation-clustering" | "ac" => Ok(Method::ActivationClustering),
+            "robust-activation-clustering" | "robust-ac" => Ok(Method::RobustActivationClustering),
             "loss" => Ok(Method::Loss),
             "strip" => Ok(Method::Strip),
             other => Err(Error::Parameter(format!(

@@ -15,6 +15,7 @@ use gauntlet_run::markup::escape;
 use crate::activation_clustering::ClusterRule;
 use crate::detection::by_class;
 use crate::outcome::MethodOutcome;
+use crate::robust_spectral::RobustRule;
 use crate::strip::StripSettings;
 
 /// Everything the report shows.
@@ -27,6 +28,7 @@ pub(crate) struct ScanReport<'a> {
     pub(crate) seed: u64,
     pub(crate) expected_fraction: f64,
     pub(crate) cluster_rule: ClusterRule,
+    pub(crate) robust_rule: RobustRule,
     pub(crate) strip: StripSettings,
     pub(crate) model_sha256: &'a str,
     pub(crate) inputs_sha256: &'a str,
@@ -82,6 +84,7 @@ pub(crate) fn write(dir: &Path, r: &ScanReport) -> Result<Written> {
             "max_cluster_share": r.cluster_rule.max_cluster_share,
             "min_silhouette": r.cluster_rule.min_silhouette,
         },
+        "robust_spectral": { "z": r.robust_rule.z },
         "strip": {
             "overlays": r.strip.overlays,
             "false_rejection_rate": r.strip.false_rejection_rate,
