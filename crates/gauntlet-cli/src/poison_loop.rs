@@ -43,7 +43,7 @@ pub struct LoopArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "spectral,activation-clustering"
+        default_value = "robust-spectral,robust-activation-clustering"
     )]
     pub methods: Vec<String>,
     /// The value whose activations the detectors read [the last linear layer's input].

@@ -196,6 +196,8 @@ fn poison_loop_trains_scans_repairs_and_reports_before_and_after() {
             "100",
             "--pictures",
             "4",
+            "--methods",
+            "spectral,activation-clustering",
             "--quiet",
             "--out",
         ])
@@ -247,4 +249,80 @@ fn poison_loop_trains_scans_repairs_and_reports_before_and_after() {
             .len(),
         4
     );
+}
+
+#[test]
+fn poison_loop_reclassification_gives_rows_back_and_trains_once_more() {
+    let scratch = Scratch::new("cli-poison-loop-reclassify");
+    let out = scratch.0.join("loop");
+    let x = root().join("data/mnist-demo/x.npy");
+    let y = root().join("data/mnist-demo/y.npy");
+    let output = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .arg("poison-loop")
+        .arg("--inputs")
+        .arg(&x)
+        .arg("--labels")
+        .arg(&y)
+        .arg("--test-inputs")
+        .arg(&x)
+        .arg("--test-labels")
+        .arg(&y)
+        .arg("--architecture")
+        .arg(root().join("models/mnist_cnn.onnx"))
+        .args([
+            "--attack",
+            "badnets",
+            "--fraction",
+            "0.1",
+            "--target-class",
+            "0",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--holdout",
+            "100",
+            "--methods",
+            "spectral",
+            "--reclassify",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let models = report["models"].as_array().unwrap();
+    let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "clean data",
+            "poisoned data",
+            "after spectral",
+            "after spectral + reclassification"
+        ]
+    );
+    // Spectral's fixed budget flags rows in every class; the retrained model reads most clean
+    // ones as their own label, so fewer rows are dropped the second time, never more.
+    let first = models[2]["flagged"].as_u64().unwrap();
+    let second = models[3]["flagged"].as_u64().unwrap();
+    assert!(first > 0 && second < first, "{first} then {second}");
+    let third = &models[3];
+    assert_eq!(third["training_samples"].as_u64().unwrap(), 1000 - second);
+    assert_eq!(
+        third["clean_lost"].as_u64().unwrap() + third["poisons_found"].as_u64().unwrap(),
+        second
+    );
+    // The second training set is the written one.
+    let labels = std::fs::read(out.join("repaired-spectral-reclassified/y.npy")).unwrap();
+    let header = u16::from_le_bytes([labels[8], labels[9]]) as usize + 10;
+    assert_eq!((labels.len() - header) as u64 / 8, 1000 - second);
+    assert_eq!(report["provenance"]["reclassify"], true);
 }
