@@ -163,13 +163,12 @@ fn bad_input_exits_2_with_a_message() {
     }
 }
 
-#[test]
-fn poison_loop_trains_scans_repairs_and_reports_before_and_after() {
-    let scratch = Scratch::new("cli-poison-loop");
-    let out = scratch.0.join("loop");
+/// Runs `gauntlet poison-loop` on the 1,000 demo digits (BadNets 10 % to class 0, one
+/// epoch of batch 32, 100 held-out digits, no progress bars) with `extra` flags, into `out`.
+fn poison_loop(out: &Path, extra: &[&str]) -> Output {
     let x = root().join("data/mnist-demo/x.npy");
     let y = root().join("data/mnist-demo/y.npy");
-    let output = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+    Command::new(env!("CARGO_BIN_EXE_gauntlet"))
         .arg("poison-loop")
         .arg("--inputs")
         .arg(&x)
@@ -194,16 +193,28 @@ fn poison_loop_trains_scans_repairs_and_reports_before_and_after() {
             "32",
             "--holdout",
             "100",
+            "--quiet",
+        ])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn poison_loop_trains_scans_repairs_and_reports_before_and_after() {
+    let scratch = Scratch::new("cli-poison-loop");
+    let out = scratch.0.join("loop");
+    let output = poison_loop(
+        &out,
+        &[
             "--pictures",
             "4",
             "--methods",
             "spectral,activation-clustering",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(
         output.status.success(),
         "{}",
@@ -255,42 +266,7 @@ fn poison_loop_trains_scans_repairs_and_reports_before_and_after() {
 fn poison_loop_reclassification_gives_rows_back_and_trains_once_more() {
     let scratch = Scratch::new("cli-poison-loop-reclassify");
     let out = scratch.0.join("loop");
-    let x = root().join("data/mnist-demo/x.npy");
-    let y = root().join("data/mnist-demo/y.npy");
-    let output = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
-        .arg("poison-loop")
-        .arg("--inputs")
-        .arg(&x)
-        .arg("--labels")
-        .arg(&y)
-        .arg("--test-inputs")
-        .arg(&x)
-        .arg("--test-labels")
-        .arg(&y)
-        .arg("--architecture")
-        .arg(root().join("models/mnist_cnn.onnx"))
-        .args([
-            "--attack",
-            "badnets",
-            "--fraction",
-            "0.1",
-            "--target-class",
-            "0",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "32",
-            "--holdout",
-            "100",
-            "--methods",
-            "spectral",
-            "--reclassify",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let output = poison_loop(&out, &["--methods", "spectral", "--reclassify"]);
     assert!(
         output.status.success(),
         "{}",

@@ -19,6 +19,7 @@ use gauntlet_audit::{AuditConfig, Silent};
 use gauntlet_core::data::Dataset;
 use gauntlet_core::hash::sha256_hex;
 use gauntlet_core::model::Classifier;
+use gauntlet_core::tensor::argmax_rows;
 use gauntlet_detect::{Method, ScanJob};
 use gauntlet_onnx::OnnxModel;
 use gauntlet_report::poisoning::{
@@ -212,6 +213,7 @@ impl LoopJob {
                 )?;
                 record_removal(&mut repaired.row, &flagged, &truth);
                 repaired.row.scan_seconds = Some(outcome.seconds);
+                let mut reclassified = None;
                 if self.reclassify && !flagged.is_empty() {
                     // Exclusionary reclassification (Chen et al. 2018): the model trained
                     // without the flagged rows reads each of them; a row it gives its own
@@ -242,13 +244,13 @@ impl LoopJob {
                     )?;
                     record_removal(&mut second.row, &dropped, &truth);
                     second.row.scan_seconds = Some(outcome.seconds + clock.elapsed().as_secs_f64());
-                    rows.push(repaired.row);
-                    shown.push(repaired.shown);
+                    reclassified = Some(second);
+                }
+                rows.push(repaired.row);
+                shown.push(repaired.shown);
+                if let Some(second) = reclassified {
                     rows.push(second.row);
                     shown.push(second.shown);
-                } else {
-                    rows.push(repaired.row);
-                    shown.push(repaired.shown);
                 }
             }
         }
@@ -407,7 +409,6 @@ fn success(manifest: &Manifest, labels: &[i64], predictions: &[i64]) -> f64 {
     }
 }
 
-/// The library audit at ε = 0: the model's clean predictions and accuracy on `data`.
 /// Fills a repaired model's removal columns: rows dropped, poisons among them, clean rows lost.
 fn record_removal(row: &mut ModelRow, dropped: &HashSet<usize>, truth: &HashSet<usize>) {
     let found = dropped.intersection(truth).count();
@@ -426,14 +427,7 @@ fn write_kept(
 ) -> Result<(PathBuf, PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create '{}'", dir.display()))?;
     let keep: Vec<usize> = (0..data.len()).filter(|i| !dropped.contains(i)).collect();
-    let mut shape = vec![keep.len()];
-    shape.extend(&data.sample_shape);
-    let kept = Dataset::from_parts(
-        data.rows(&keep),
-        shape,
-        keep.iter().map(|&i| data.labels[i]).collect(),
-        String::new(),
-    )?;
+    let kept = data.subset(&keep);
     let (x, y) = (dir.join("x.npy"), dir.join("y.npy"));
     write_dataset(&kept, &x, &y)?;
     Ok((x, y, dir.to_path_buf()))
@@ -447,38 +441,18 @@ fn agreeing_rows(
     progress: &dyn Progress,
 ) -> Result<HashSet<usize>> {
     let model = OnnxModel::load(model)?;
-    let mut shape = vec![rows.len()];
-    shape.extend(&data.sample_shape);
-    let subset = Dataset::from_parts(
-        data.rows(rows),
-        shape,
-        rows.iter().map(|&i| data.labels[i]).collect(),
-        String::new(),
-    )?
-    .into_channels_first(model.layout());
+    let subset = data.subset(rows).into_channels_first(model.layout());
     let logits = gauntlet_detect::job::logits(&model, &subset, 256, progress)?;
-    let classes = model.num_classes();
+    let predicted = argmax_rows(&logits, model.num_classes());
     Ok(rows
         .iter()
-        .zip(logits.chunks(classes))
-        .filter(|(&i, scores)| {
-            let predicted = scores
-                .iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (c, &v)| {
-                    if v > best.1 {
-                        (c, v)
-                    } else {
-                        best
-                    }
-                })
-                .0;
-            predicted as i64 == data.labels[i]
-        })
+        .zip(predicted)
+        .filter(|&(&i, p)| p == data.labels[i])
         .map(|(&i, _)| i)
         .collect())
 }
 
+/// The library audit at ε = 0: the model's clean predictions and accuracy on `data`.
 fn audit(
     model: &Path,
     data: &(PathBuf, PathBuf),
