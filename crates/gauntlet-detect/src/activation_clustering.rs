@@ -19,7 +19,7 @@
 
 use serde_json::json;
 
-use crate::detection::{by_class, ClassNote, Detection};
+use crate::detection::{by_class, class_seed, ClassNote, Detection};
 use crate::kmeans::{kmeans, silhouette};
 use crate::linalg::{top_right_singular_vectors, Matrix};
 
@@ -55,7 +55,7 @@ pub fn detect(activations: &Matrix, labels: &[i64], rule: ClusterRule, seed: u64
     let mut flagged = Vec::new();
     let mut classes = Vec::new();
     for (class, rows) in by_class(labels) {
-        let class_seed = seed ^ (class as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let class_seed = class_seed(seed, class);
         let x = activations.select_rows(&rows).centred();
         let directions = top_right_singular_vectors(&x, DIMENSIONS, class_seed);
         let reduced = x.project(&directions);

@@ -20,6 +20,11 @@ pub struct Detection {
     pub classes: Vec<ClassNote>,
 }
 
+/// The seed a class-wise detector uses for `class`: distinct per class, the same every run.
+pub fn class_seed(seed: u64, class: i64) -> u64 {
+    seed ^ (class as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// What a class-wise detector saw in one class.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClassNote {
@@ -31,6 +36,21 @@ pub struct ClassNote {
     pub flagged: usize,
     /// Detector-specific measurements (cluster sizes, silhouette, threshold).
     pub details: serde_json::Value,
+}
+
+impl ClassNote {
+    /// A class a robust detector left alone: too few rows (or no variation) to estimate its
+    /// clean core.
+    pub fn too_small_for_a_core(class: i64, size: usize) -> ClassNote {
+        ClassNote {
+            class,
+            size,
+            flagged: 0,
+            details: serde_json::json!({
+                "skipped": "too few rows or no variation to estimate a core"
+            }),
+        }
+    }
 }
 
 /// Precision and recall of a set of flags against the truly poisoned indices.

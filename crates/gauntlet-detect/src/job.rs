@@ -19,6 +19,7 @@ use crate::detection::Accuracy;
 use crate::linalg::Matrix;
 use crate::outcome::{Method, MethodOutcome, ScanOutcome, METHOD_NAMES};
 use crate::robust_clustering;
+use crate::robust_core::whiten_classes;
 use crate::robust_spectral::{self, RobustRule};
 use crate::strip::{self, StripSettings};
 use crate::{loss_filter, report, spectral};
@@ -294,6 +295,17 @@ impl ScanJob {
             )?),
             None => None,
         };
+        // Both robust detectors start from the same whitened classes: computed once.
+        let whitened_classes = std::cell::OnceCell::new();
+        let whitened = || {
+            whitened_classes.get_or_init(|| {
+                whiten_classes(
+                    activations.as_ref().expect("extracted above"),
+                    &data.labels,
+                    self.seed,
+                )
+            })
+        };
         let mut methods = Vec::new();
         for &method in &self.methods {
             let clock = Instant::now();
@@ -305,23 +317,19 @@ impl ScanJob {
                     self.expected_fraction,
                     self.seed,
                 ),
-                Method::RobustSpectral => robust_spectral::detect(
-                    activations.as_ref().expect("extracted above"),
-                    &data.labels,
-                    self.robust_rule,
-                    self.seed,
-                ),
+                Method::RobustSpectral => {
+                    robust_spectral::detect_whitened(whitened(), data.len(), self.robust_rule)
+                }
                 Method::ActivationClustering => activation_clustering::detect(
                     activations.as_ref().expect("extracted above"),
                     &data.labels,
                     self.cluster_rule,
                     self.seed,
                 ),
-                Method::RobustActivationClustering => robust_clustering::detect(
-                    activations.as_ref().expect("extracted above"),
-                    &data.labels,
+                Method::RobustActivationClustering => robust_clustering::detect_whitened(
+                    whitened(),
+                    data.len(),
                     self.cluster_rule.min_silhouette,
-                    self.seed,
                 ),
                 Method::Loss => {
                     let logits = logits(&model, data, self.batch_size, progress)?;

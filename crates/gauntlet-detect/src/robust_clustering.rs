@@ -21,11 +21,10 @@
 
 use serde_json::json;
 
-use crate::detection::{by_class, ClassNote, Detection};
+use crate::detection::{ClassNote, Detection};
 use crate::kmeans::{kmeans, silhouette};
-use crate::linalg::{norm, top_right_singular_vectors, Matrix};
-use crate::robust_core::clean_core;
-use crate::robust_spectral::DIMENSIONS;
+use crate::linalg::{norm, Matrix};
+use crate::robust_core::{whiten_classes, WhitenedClass, DIMENSIONS};
 
 /// k-means restarts per class (as activation clustering's).
 pub const RESTARTS: usize = crate::activation_clustering::RESTARTS;
@@ -34,32 +33,35 @@ pub const RESTARTS: usize = crate::activation_clustering::RESTARTS;
 /// `labels`; a class's far cluster is flagged when its 2-means silhouette is at least
 /// `min_silhouette`.
 pub fn detect(activations: &Matrix, labels: &[i64], min_silhouette: f64, seed: u64) -> Detection {
-    let mut scores = vec![0f32; labels.len()];
+    detect_whitened(
+        &whiten_classes(activations, labels, seed),
+        labels.len(),
+        min_silhouette,
+    )
+}
+
+/// [`detect`] on classes already whitened ([`whiten_classes`]) from `samples` inputs.
+pub fn detect_whitened(
+    classes_in: &[WhitenedClass],
+    samples: usize,
+    min_silhouette: f64,
+) -> Detection {
+    let mut scores = vec![0f32; samples];
     let mut flagged = Vec::new();
     let mut classes = Vec::new();
-    for (class, rows) in by_class(labels) {
-        let class_seed = seed ^ (class as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let x = activations.select_rows(&rows).centred();
-        let directions = top_right_singular_vectors(&x, DIMENSIONS, class_seed);
-        let reduced = x.project(&directions);
-        let k = reduced.cols;
-        if k == 0 || rows.len() < 4 * (k + 1) {
-            classes.push(ClassNote {
-                class,
-                size: rows.len(),
-                flagged: 0,
-                details: json!({"skipped": "too few rows or no variation to estimate a core"}),
-            });
+    for c in classes_in {
+        let (class, rows, class_seed) = (c.class, &c.rows, c.seed);
+        let Some((whitened, core)) = &c.whitened else {
+            classes.push(ClassNote::too_small_for_a_core(class, rows.len()));
             continue;
-        }
-        let core = clean_core(&reduced, class_seed);
-        let whitened = core.whiten(&reduced);
+        };
+        let k = whitened.cols;
         for (j, &i) in rows.iter().enumerate() {
             scores[i] = norm(whitened.row(j)) as f32;
         }
-        let clustering = kmeans(&whitened, 2, RESTARTS, class_seed);
+        let clustering = kmeans(whitened, 2, RESTARTS, class_seed);
         let sizes = clustering.sizes();
-        let fit = silhouette(&whitened, &clustering.assignment, class_seed);
+        let fit = silhouette(whitened, &clustering.assignment, class_seed);
         let distances: Vec<f64> = clustering.centres.iter().map(|c| norm(c)).collect();
         let far = usize::from(distances.len() == 2 && distances[1] > distances[0]);
         let poisoned = sizes.len() == 2 && fit >= min_silhouette;

@@ -10,7 +10,12 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::SeedableRng;
 
-use crate::linalg::Matrix;
+use crate::detection::{by_class, class_seed};
+use crate::linalg::{top_right_singular_vectors, Matrix};
+
+/// Principal directions a class is reduced to before its core is estimated (activation
+/// clustering's 10).
+pub const DIMENSIONS: usize = crate::activation_clustering::DIMENSIONS;
 
 /// Share of a class the core holds (the MCD's h = n/2: the highest breakdown point).
 pub const CORE_SHARE: f64 = 0.5;
@@ -49,6 +54,45 @@ impl CleanCore {
         }
         Matrix::new(values, x.rows, k)
     }
+}
+
+/// One class of a training set in its clean core's coordinates.
+pub struct WhitenedClass {
+    /// The class (the given label).
+    pub class: i64,
+    /// Its rows in the activation matrix.
+    pub rows: Vec<usize>,
+    /// The seed everything random about this class derives from.
+    pub seed: u64,
+    /// Its rows (in `rows` order) centred, reduced to [`DIMENSIONS`] principal directions and
+    /// whitened by the clean core, with that core; `None` when the class has too few rows
+    /// (fewer than `4·(k + 1)` for `k` directions) or no variation to estimate a core from.
+    pub whitened: Option<(Matrix, CleanCore)>,
+}
+
+/// Every class of `activations` (one row per input, labelled `labels`) whitened by its clean
+/// core: what both robust detectors start from, computed once when a scan runs both.
+pub fn whiten_classes(activations: &Matrix, labels: &[i64], seed: u64) -> Vec<WhitenedClass> {
+    by_class(labels)
+        .into_iter()
+        .map(|(class, rows)| {
+            let seed = class_seed(seed, class);
+            let x = activations.select_rows(&rows).centred();
+            let directions = top_right_singular_vectors(&x, DIMENSIONS, seed);
+            let reduced = x.project(&directions);
+            let k = reduced.cols;
+            let whitened = (k > 0 && rows.len() >= 4 * (k + 1)).then(|| {
+                let core = clean_core(&reduced, seed);
+                (core.whiten(&reduced), core)
+            });
+            WhitenedClass {
+                class,
+                rows,
+                seed,
+                whitened,
+            }
+        })
+        .collect()
 }
 
 /// The minimum-covariance-determinant core of `x` (rows of `k` values), by C-steps.

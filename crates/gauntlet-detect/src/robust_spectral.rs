@@ -10,7 +10,8 @@
 //! one, and a threshold in units of the core's spread needs no guess of ε.
 //!
 //! Per class:
-//! 1. centre and reduce the activations to [`DIMENSIONS`] principal directions;
+//! 1. centre and reduce the activations to [`DIMENSIONS`](crate::robust_core::DIMENSIONS)
+//!    principal directions;
 //! 2. the core: the half of the class with the smallest covariance determinant, found by
 //!    concentration steps (Rousseeuw & Van Driessen's FAST-MCD C-steps) from the rows nearest
 //!    the coordinate-wise median and [`STARTS`] seeded random starts; it holds while the poison
@@ -29,12 +30,11 @@
 
 use serde_json::json;
 
-use crate::detection::{by_class, ClassNote, Detection};
+use crate::detection::{ClassNote, Detection};
 use crate::linalg::{top_right_singular_vectors, Matrix};
-use crate::robust_core::{clean_core, CORE_SHARE, REWEIGHT_QUANTILE, STARTS};
-
-/// Principal directions kept before the core is estimated (as activation clustering's 10).
-pub const DIMENSIONS: usize = 10;
+use crate::robust_core::{
+    whiten_classes, WhitenedClass, CORE_SHARE, DIMENSIONS, REWEIGHT_QUANTILE, STARTS,
+};
 
 /// The decision threshold.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,27 +52,30 @@ impl Default for RobustRule {
 
 /// Robust spectral-signature flags for `activations` (one row per input) labelled `labels`.
 pub fn detect(activations: &Matrix, labels: &[i64], rule: RobustRule, seed: u64) -> Detection {
-    let mut scores = vec![0f32; labels.len()];
+    detect_whitened(
+        &whiten_classes(activations, labels, seed),
+        labels.len(),
+        rule,
+    )
+}
+
+/// [`detect`] on classes already whitened ([`whiten_classes`]) from `samples` inputs.
+pub fn detect_whitened(
+    classes_in: &[WhitenedClass],
+    samples: usize,
+    rule: RobustRule,
+) -> Detection {
+    let mut scores = vec![0f32; samples];
     let mut flagged = Vec::new();
     let mut classes = Vec::new();
-    for (class, rows) in by_class(labels) {
-        let class_seed = seed ^ (class as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let x = activations.select_rows(&rows).centred();
-        let directions = top_right_singular_vectors(&x, DIMENSIONS, class_seed);
-        let reduced = x.project(&directions);
-        let k = reduced.cols;
-        if k == 0 || rows.len() < 4 * (k + 1) {
-            classes.push(ClassNote {
-                class,
-                size: rows.len(),
-                flagged: 0,
-                details: json!({"skipped": "too few rows or no variation to estimate a core"}),
-            });
+    for c in classes_in {
+        let (class, rows, class_seed) = (c.class, &c.rows, c.seed);
+        let Some((whitened, core)) = &c.whitened else {
+            classes.push(ClassNote::too_small_for_a_core(class, rows.len()));
             continue;
-        }
-        let core = clean_core(&reduced, class_seed);
-        let whitened = core.whiten(&reduced);
-        let signature = top_right_singular_vectors(&whitened, 1, class_seed ^ 1);
+        };
+        let k = whitened.cols;
+        let signature = top_right_singular_vectors(whitened, 1, class_seed ^ 1);
         let projection = match signature.first() {
             Some(v) => whitened.times(v),
             None => vec![0.0; rows.len()],
