@@ -105,8 +105,10 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
     };
     if !(args.robust_z.is_finite() && args.robust_z > 0.0) {
         anyhow::bail!(
-            "--robust-z {} is not a positive number of standard deviations; try 4",
-            args.robust_z
+            "--robust-z {} is not a positive number of standard deviations; try {} (the \
+             default)",
+            args.robust_z,
+            RobustRule::default().z
         );
     }
     job.robust_rule = RobustRule { z: args.robust_z };
