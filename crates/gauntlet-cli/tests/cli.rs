@@ -6,15 +6,15 @@ use std::process::{Command, Output};
 
 use gauntlet_core::data::{write_npy_f32, write_npy_i64};
 
+mod common;
+use common::Scratch;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gauntlet-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> Scratch {
+    Scratch::new(&format!("cli-{name}"))
 }
 
 fn gauntlet(args: &[&str]) -> Output {
@@ -38,7 +38,8 @@ fn demo_y() -> String {
 
 /// Runs an audit expected to fail with exit code 2 and a message containing `needle`.
 fn expect_input_error(name: &str, model: &str, x: &str, y: &str, extra: &[&str], needle: &str) {
-    let out_dir = scratch(name).join("report");
+    let dir = scratch(name);
+    let out_dir = dir.join("report");
     let out_str = out_dir.display().to_string();
     let mut args = vec![
         "audit",

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::Scratch;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -59,8 +62,8 @@ fn balance_checker_catches_broken_markup() {
 
 #[test]
 fn audit_writes_a_self_contained_html_report() {
-    let out = std::env::temp_dir().join(format!("gauntlet-html-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
+    let scratch = Scratch::new("html");
+    let out = scratch.join("report");
     let run = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
         .args(["audit", "--model"])
         .arg(root().join("models/mnist_cnn.onnx"))

@@ -5,13 +5,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::interrupt;
+use common::{interrupt, Scratch};
 
 #[test]
 fn sigint_writes_a_partial_report() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = std::env::temp_dir().join(format!("gauntlet-interrupt-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
+    let scratch = Scratch::new("interrupt");
+    let out = scratch.join("report");
     // FGSM finishes at once; PGD (50 batches of 500 steps) is still running when the signal
     // arrives, and stops after the batch in hand.
     let child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))

@@ -7,6 +7,9 @@ use std::process::Command;
 
 use onnx_ir::{Message, ModelProto, NodeProto, TensorProto};
 
+mod common;
+use common::Scratch;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -49,8 +52,7 @@ fn quantized_model(path: &Path) {
 
 #[test]
 fn quantized_input_is_flagged_and_broken_with_bpda() {
-    let dir = std::env::temp_dir().join(format!("gauntlet-masking-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("masking");
     let model = dir.join("quantized.onnx");
     quantized_model(&model);
     let out = dir.join("report");

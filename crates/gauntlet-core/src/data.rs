@@ -447,14 +447,16 @@ mod tests {
 
     #[test]
     fn npy_roundtrip() {
-        let dir = std::env::temp_dir().join(format!("gauntlet-npy-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("a.npy");
+        let dir = tempfile::Builder::new()
+            .prefix("gauntlet-npy-")
+            .tempdir()
+            .unwrap();
+        let p = dir.path().join("a.npy");
         write_npy_f32(&p, &[0.0, 0.5, 1.0, 0.25], &[2, 2]).unwrap();
         let (v, s) = read_npy_f32(&std::fs::read(&p).unwrap(), &p).unwrap();
         assert_eq!(s, vec![2, 2]);
         assert_eq!(v, vec![0.0, 0.5, 1.0, 0.25]);
-        let q = dir.join("y.npy");
+        let q = dir.path().join("y.npy");
         write_npy_i64(&q, &[3, 1]).unwrap();
         assert_eq!(
             parse_labels(&std::fs::read(&q).unwrap(), &q).unwrap(),

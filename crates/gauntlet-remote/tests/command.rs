@@ -28,12 +28,12 @@ for line in sys.stdin:
     print(json.dumps({"id": 1, "out": {"scores": scores}}), flush=True)
 "#;
 
-/// A fresh directory for this test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gauntlet-remote-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory for this test's files, removed when the test ends.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("gauntlet-remote-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -74,7 +74,7 @@ fn expected(rows: &[f32]) -> Vec<f32> {
 #[test]
 fn a_json_lines_program_answers_batches_split_into_lines() {
     let dir = scratch("linear");
-    let script = write(&dir, "model.py", LINEAR);
+    let script = write(dir.path(), "model.py", LINEAR);
     let mut s = settings(format!("python3 '{}'", script.display()), 0);
     s.rows_per_request = 2;
     let target = target(s);
@@ -119,7 +119,7 @@ fn a_program_that_exits_at_once_is_reported_with_its_stderr() {
 fn garbage_answers_are_reported_with_the_line_and_stderr() {
     let dir = scratch("garbage");
     let script = write(
-        &dir,
+        dir.path(),
         "garbage.py",
         "import sys\nfor line in sys.stdin:\n    sys.stderr.write('loaded the model\\n')\n    print('predictions follow', flush=True)\n",
     );
@@ -135,7 +135,7 @@ fn garbage_answers_are_reported_with_the_line_and_stderr() {
 fn a_program_that_hangs_times_out() {
     let dir = scratch("hang");
     let script = write(
-        &dir,
+        dir.path(),
         "hang.py",
         "import sys, time\nfor line in sys.stdin:\n    time.sleep(60)\n",
     );
@@ -155,8 +155,8 @@ fn a_program_that_hangs_times_out() {
 fn a_program_that_crashes_once_is_restarted() {
     // Within one call: the retry restarts it.
     let dir = scratch("flaky");
-    let script = write(&dir, "model.py", LINEAR);
-    let marker = dir.join("crashed-once");
+    let script = write(dir.path(), "model.py", LINEAR);
+    let marker = dir.path().join("crashed-once");
     let target1 = target(settings(
         format!("python3 '{}' '{}'", script.display(), marker.display()),
         2,

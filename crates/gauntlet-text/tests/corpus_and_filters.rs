@@ -9,12 +9,15 @@ use gauntlet_text::corpus::{class_counts, load_corpus, parse_corpus, split_by_id
 use gauntlet_text::filters::{LogisticOptions, LogisticRegression, NaiveBayes};
 use gauntlet_text::Error;
 
-fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("gauntlet-text-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::File::create(&p).unwrap().write_all(bytes).unwrap();
-    p
+/// A temporary file ending in `name`, holding `bytes`, removed when dropped.
+fn temp_file(name: &str, bytes: &[u8]) -> tempfile::TempPath {
+    let mut file = tempfile::Builder::new()
+        .prefix("gauntlet-text-test-")
+        .suffix(name)
+        .tempfile()
+        .unwrap();
+    file.write_all(bytes).unwrap();
+    file.into_temp_path()
 }
 
 #[test]

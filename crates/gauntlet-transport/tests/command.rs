@@ -1,7 +1,6 @@
 //! The JSON Lines runner against small shell programs: one that answers, one that exits at
 //! once, one that answers garbage, one that hangs, and one that crashes once.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use gauntlet_transport::{CommandOptions, CommandRunner, Program, RetryPolicy, TransportError};
@@ -27,12 +26,12 @@ fn number(line: &str) -> Result<f64, String> {
         .map_err(|_| format!("{line:?} is not a number"))
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("gauntlet-transport-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory for this test's files, removed when the test ends.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("gauntlet-transport-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 #[test]
@@ -139,7 +138,7 @@ fn a_program_that_hangs_times_out() {
 #[test]
 fn a_program_that_crashes_once_is_restarted() {
     let dir = scratch("flaky");
-    let marker = dir.join("crashed-once");
+    let marker = dir.path().join("crashed-once");
     let cmd = format!(
         "if [ ! -e '{m}' ]; then touch '{m}'; echo 'crashing on purpose' >&2; exit 5; fi; while read -r l; do echo 0.5; done",
         m = marker.display()
