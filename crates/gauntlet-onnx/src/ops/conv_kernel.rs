@@ -16,6 +16,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use super::conv_direct;
 use super::conv_shape::ConvShape;
 use super::depthwise;
 use super::im2col::Columns;
@@ -113,6 +114,19 @@ pub fn forward(x: &[f32], weight: &[f32], bias: &[f32], shape: ConvShape) -> Vec
     if shape.is_depthwise() {
         return depthwise::forward(x, weight, bias, shape);
     }
+    if conv_direct::handles(shape) && Plan::new(shape).per_sample_tasks() {
+        return conv_direct::forward(x, weight, bias, shape);
+    }
+    forward_im2col(x, weight, bias, shape)
+}
+
+/// [`forward`] through im2col and one product per sample and group.
+pub(super) fn forward_im2col(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    shape: ConvShape,
+) -> Vec<f32> {
     let plan = Plan::new(shape);
     let (k, p, og) = (plan.k, plan.p, plan.og);
     let len = plan.samples() * shape.out_channels * p;

@@ -8,6 +8,7 @@ mod activation_kernel;
 mod broadcast;
 mod constant;
 mod context;
+mod conv_direct;
 mod conv_kernel;
 mod conv_shape;
 mod depthwise;

@@ -7,6 +7,8 @@
 
 use rayon::prelude::*;
 
+use super::simd;
+
 /// One spatial axis of a pooling window.
 #[derive(Debug, Clone, Copy)]
 pub struct Axis {
@@ -168,22 +170,80 @@ fn rows_max(x: &[f32], iw: usize, r: usize, kh: usize, acc: &mut [f32]) {
     }
 }
 
+/// One plane of [`tiled_max_pool`]: `acc` holds `ow · kw` values.
+#[inline(always)]
+fn max_plane<const KW: usize>(
+    x: &[f32],
+    iw: usize,
+    [kh, kw]: [usize; 2],
+    out: &mut [f32],
+    acc: &mut [f32],
+) {
+    let kw = if KW == 0 { kw } else { KW };
+    let ow = acc.len() / kw;
+    for (r, out_row) in out.chunks_exact_mut(ow).enumerate() {
+        rows_max(x, iw, r, kh, acc);
+        for (o, run) in out_row.iter_mut().zip(acc.chunks_exact(kw)) {
+            *o = run[1..].iter().fold(run[0], |m, &v| nan_max(m, v));
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn max_plane_avx512<const KW: usize>(
+    x: &[f32],
+    iw: usize,
+    kernel: [usize; 2],
+    out: &mut [f32],
+    acc: &mut [f32],
+) {
+    max_plane::<KW>(x, iw, kernel, out, acc)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn max_plane_avx2<const KW: usize>(
+    x: &[f32],
+    iw: usize,
+    kernel: [usize; 2],
+    out: &mut [f32],
+    acc: &mut [f32],
+) {
+    max_plane::<KW>(x, iw, kernel, out, acc)
+}
+
+type MaxPlane = fn(&[f32], usize, [usize; 2], &mut [f32], &mut [f32]);
+
+/// [`max_plane`] compiled for the widest vectors this CPU has (the crate's baseline is SSE2).
+fn max_plane_kernel<const KW: usize>() -> MaxPlane {
+    match simd::level() {
+        #[cfg(target_arch = "x86_64")]
+        simd::Level::Avx512 => |x, iw, k, out, acc| {
+            // SAFETY: `level` found the instructions this function is compiled for.
+            unsafe { max_plane_avx512::<KW>(x, iw, k, out, acc) }
+        },
+        #[cfg(target_arch = "x86_64")]
+        simd::Level::Avx2 => |x, iw, k, out, acc| {
+            // SAFETY: as above.
+            unsafe { max_plane_avx2::<KW>(x, iw, k, out, acc) }
+        },
+        _ => max_plane::<KW>,
+    }
+}
+
 /// Tiled pooling: rows first, then runs of `kw`. `KW` is the run length when the compiler should
 /// know it (the common 2 and 3), or 0 to take it from the shape.
 fn tiled_max_pool<const KW: usize>(input: &[f32], shape: PoolShape, output: &mut [f32]) {
     let (ih, iw) = (shape.h.input, shape.w.input);
     let [oh, ow] = shape.output();
     let (kh, kw) = (shape.h.kernel, if KW == 0 { shape.w.kernel } else { KW });
+    let plane_kernel = max_plane_kernel::<KW>();
     output.par_chunks_mut(oh * ow).enumerate().for_each_init(
         || vec![0f32; ow * kw],
         |acc, (plane, out)| {
             let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
-            for (r, out_row) in out.chunks_exact_mut(ow).enumerate() {
-                rows_max(x, iw, r, kh, acc);
-                for (o, run) in out_row.iter_mut().zip(acc.chunks_exact(kw)) {
-                    *o = run[1..].iter().fold(run[0], |m, &v| nan_max(m, v));
-                }
-            }
+            plane_kernel(x, iw, [kh, kw], out, acc);
         },
     );
 }
@@ -236,12 +296,97 @@ impl WindowMax {
 #[inline(always)]
 fn pick(value: f32, at: u32, v: f32, p: u32) -> (f32, u32) {
     let (nan, v_nan) = (value.is_nan(), v.is_nan());
-    let beats = v > value || (v_nan && !nan);
-    let ties = v == value || (v_nan && nan);
-    if beats || (ties && p < at) {
+    // `|` and `&`, not `||` and `&&`: no branches, so loops over windows vectorize.
+    let beats = (v > value) | (v_nan & !nan);
+    let ties = (v == value) | (v_nan & nan);
+    if beats | (ties & (p < at)) {
         (v, p)
     } else {
         (value, at)
+    }
+}
+
+/// One plane of [`tiled_max_pool_with_indices`]: `values` and `at` hold `ow · kw` entries.
+#[inline(always)]
+fn max_plane_indexed<const KW: usize>(
+    x: &[f32],
+    iw: usize,
+    [kh, kw]: [usize; 2],
+    (out, idx): (&mut [f32], &mut [u32]),
+    (values, at): (&mut [f32], &mut [u32]),
+) {
+    let span = values.len();
+    let kw = if KW == 0 { kw } else { KW };
+    let ow = span / kw;
+    for r in 0..out.len() / ow {
+        let first = r * kh * iw;
+        values.copy_from_slice(&x[first..first + span]);
+        for (j, a) in at.iter_mut().enumerate() {
+            *a = (first + j) as u32;
+        }
+        for y in r * kh + 1..(r + 1) * kh {
+            let start = y * iw;
+            for (j, ((value, a), &v)) in values
+                .iter_mut()
+                .zip(at.iter_mut())
+                .zip(&x[start..start + span])
+                .enumerate()
+            {
+                (*value, *a) = pick(*value, *a, v, (start + j) as u32);
+            }
+        }
+        let runs = values.chunks_exact(kw).zip(at.chunks_exact(kw));
+        for (q, (run, run_at)) in runs.enumerate() {
+            let mut best = (run[0], run_at[0]);
+            for k in 1..kw {
+                best = pick(best.0, best.1, run[k], run_at[k]);
+            }
+            (out[r * ow + q], idx[r * ow + q]) = best;
+        }
+    }
+}
+
+type IndexedPlane =
+    fn(&[f32], usize, [usize; 2], (&mut [f32], &mut [u32]), (&mut [f32], &mut [u32]));
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn max_plane_indexed_avx512<const KW: usize>(
+    x: &[f32],
+    iw: usize,
+    kernel: [usize; 2],
+    out: (&mut [f32], &mut [u32]),
+    scratch: (&mut [f32], &mut [u32]),
+) {
+    max_plane_indexed::<KW>(x, iw, kernel, out, scratch)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn max_plane_indexed_avx2<const KW: usize>(
+    x: &[f32],
+    iw: usize,
+    kernel: [usize; 2],
+    out: (&mut [f32], &mut [u32]),
+    scratch: (&mut [f32], &mut [u32]),
+) {
+    max_plane_indexed::<KW>(x, iw, kernel, out, scratch)
+}
+
+/// [`max_plane_indexed`] compiled for the widest vectors this CPU has.
+fn max_plane_indexed_kernel<const KW: usize>() -> IndexedPlane {
+    match simd::level() {
+        #[cfg(target_arch = "x86_64")]
+        simd::Level::Avx512 => |x, iw, k, out, scratch| {
+            // SAFETY: `level` found the instructions this function is compiled for.
+            unsafe { max_plane_indexed_avx512::<KW>(x, iw, k, out, scratch) }
+        },
+        #[cfg(target_arch = "x86_64")]
+        simd::Level::Avx2 => |x, iw, k, out, scratch| {
+            // SAFETY: as above.
+            unsafe { max_plane_indexed_avx2::<KW>(x, iw, k, out, scratch) }
+        },
+        _ => max_plane_indexed::<KW>,
     }
 }
 
@@ -257,40 +402,16 @@ fn tiled_max_pool_with_indices<const KW: usize>(
     let [oh, ow] = shape.output();
     let (kh, kw) = (shape.h.kernel, if KW == 0 { shape.w.kernel } else { KW });
     let span = ow * kw;
+    let plane_kernel = max_plane_indexed_kernel::<KW>();
     output
         .par_chunks_mut(oh * ow)
         .zip(indices.par_chunks_mut(oh * ow))
         .enumerate()
         .for_each_init(
             || (vec![0f32; span], vec![0u32; span]),
-            |(values, at), (plane, (out, idx))| {
+            |(values, at), (plane, out)| {
                 let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
-                for r in 0..oh {
-                    let first = r * kh * iw;
-                    values.copy_from_slice(&x[first..first + span]);
-                    for (j, a) in at.iter_mut().enumerate() {
-                        *a = (first + j) as u32;
-                    }
-                    for y in r * kh + 1..(r + 1) * kh {
-                        let start = y * iw;
-                        for (j, ((value, a), &v)) in values
-                            .iter_mut()
-                            .zip(at.iter_mut())
-                            .zip(&x[start..start + span])
-                            .enumerate()
-                        {
-                            (*value, *a) = pick(*value, *a, v, (start + j) as u32);
-                        }
-                    }
-                    let runs = values.chunks_exact(kw).zip(at.chunks_exact(kw));
-                    for (q, (run, run_at)) in runs.enumerate() {
-                        let mut best = (run[0], run_at[0]);
-                        for k in 1..kw {
-                            best = pick(best.0, best.1, run[k], run_at[k]);
-                        }
-                        (out[r * ow + q], idx[r * ow + q]) = best;
-                    }
-                }
+                plane_kernel(x, iw, [kh, kw], out, (values, at));
             },
         );
 }

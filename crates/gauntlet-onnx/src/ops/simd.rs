@@ -4,13 +4,14 @@
 
 /// Which instruction set the loops run with.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Level {
+pub(super) enum Level {
     Avx512,
     Avx2,
     Baseline,
 }
 
-fn level() -> Level {
+/// The widest instruction set this CPU has, of those the kernels are compiled for.
+pub(super) fn level() -> Level {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {

@@ -38,10 +38,13 @@ type ConvCase = (
     [(usize, usize); 2],
     [usize; 2],
 );
-const CONV_CASES: [ConvCase; 15] = [
+const CONV_CASES: [ConvCase; 16] = [
+    // One group, stride 1, batches of 9: the direct kernel forward (tiles of 4 channels, and of
+    // one when there are fewer), im2col for the gradients.
+    (9, 1, 16, 1, [5, 5], [1, 1], [(0, 0), (0, 0)], [1, 1]),
+    (9, 3, 2, 1, [3, 3], [1, 1], [(1, 1), (2, 0)], [1, 1]),
     // One group: im2col and products; batches of 9 run one task per sample, smaller ones
     // split the products across output rows.
-    (9, 1, 16, 1, [5, 5], [1, 1], [(0, 0), (0, 0)], [1, 1]),
     (9, 4, 8, 1, [3, 3], [2, 2], [(1, 1), (1, 1)], [1, 1]),
     (1, 3, 5, 1, [3, 2], [1, 2], [(2, 0), (0, 1)], [1, 1]),
     (2, 2, 3, 1, [3, 3], [1, 1], [(2, 2), (2, 2)], [2, 2]),

@@ -1,0 +1,370 @@
+//! Stride-1 convolution of small pictures without a column matrix.
+//!
+//! im2col copies every input value `kh · kw` times into a matrix that no longer fits the L1
+//! cache (100 KB per sample for the demo CNN's second layer), and the copying took longer than
+//! the product. Here each sample's padded input is copied `kw` times, shifted left by each
+//! kernel column `j` and cut to the output's width: `shifted[j][c][y][ox] = x[c][y][ox + j]`.
+//! The input under kernel tap `(c, i, j)` for the consecutive output positions
+//! `p = oy · ow + ox` is then one contiguous run, starting at row `i` of `shifted[j][c]`, and a
+//! register tile of output channels × positions accumulates `w[co, tap] · run[p]` straight from
+//! the (L1-resident) shifted input: every multiply-add is a useful one.
+//!
+//! The input gradient stays with im2col (`wᵀ · dy`, then col2im). As a correlation over the
+//! padded `dy` it would fit this kernel, but every input position would sum over all taps, also
+//! those in the padding: measured slower for both layers of the demo CNN.
+
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
+use super::conv_shape::ConvShape;
+use super::matmul::{build, with_scratch};
+use super::simd;
+
+/// The padded input's largest size per sample for this kernel: beyond it the input falls out
+/// of the caches between taps and im2col's blocked product is the better plan.
+const MAX_INPUT: usize = 32 * 1024;
+
+/// Whether [`forward`] computes `shape`.
+pub fn handles(shape: ConvShape) -> bool {
+    let win = &shape.window;
+    let [_, c, h, _] = shape.input;
+    let kw = shape.kernel[1];
+    let [(pt, pb), _] = win.padding;
+    let [_, co, oh, ow] = shape.output();
+    shape.groups == 1
+        && win.stride == [1, 1]
+        && win.dilation == [1, 1]
+        && !shape.is_pointwise()
+        && oh > 0
+        && ow > 0
+        && c > 0
+        && co > 0
+        // The shifted copies.
+        && kw * c * (h + pt + pb) * ow <= MAX_INPUT
+}
+
+/// One stride-1 correlation: input `[n, c, h, w]`, padding, filters `[co, c, kh, kw]`.
+struct Geometry {
+    channels: usize,
+    height: usize,
+    width: usize,
+    kernel: [usize; 2],
+    padding: [(usize, usize); 2],
+    out_channels: usize,
+}
+
+impl Geometry {
+    fn padded_height(&self) -> usize {
+        let [(pt, pb), _] = self.padding;
+        self.height + pt + pb
+    }
+
+    fn output(&self) -> [usize; 2] {
+        let [(pt, pb), (pl, pr)] = self.padding;
+        [
+            self.height + pt + pb + 1 - self.kernel[0],
+            self.width + pl + pr + 1 - self.kernel[1],
+        ]
+    }
+
+    fn taps(&self) -> usize {
+        self.channels * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Values of the shifted copies of one sample (`kw · c · hp · ow`), plus the slack that
+    /// the last, partial tile reads past the end.
+    fn shifted_len(&self, tile: usize) -> usize {
+        let [_, ow] = self.output();
+        self.kernel[1] * self.channels * self.padded_height() * ow + tile
+    }
+
+    /// Where the run of tap `(c, i, j)` starts in the shifted copies, in the filters' tap order.
+    fn offsets(&self) -> Vec<usize> {
+        let [kh, kw] = self.kernel;
+        let hp = self.padded_height();
+        let [_, ow] = self.output();
+        let mut offsets = Vec::with_capacity(self.taps());
+        for c in 0..self.channels {
+            for i in 0..kh {
+                for j in 0..kw {
+                    offsets.push(((j * self.channels + c) * hp + i) * ow);
+                }
+            }
+        }
+        offsets
+    }
+
+    /// Writes one sample's `[c, h, w]` input into `dst` as its `kw` shifted copies of the padded
+    /// input, `[kw][c][hp][ow]`; the slack after them is zeroed.
+    fn shift_into(&self, x: &[f32], dst: &mut [f32]) {
+        let [(pt, _), (pl, _)] = self.padding;
+        let (h, w, hp) = (self.height, self.width, self.padded_height());
+        let [_, ow] = self.output();
+        let (rows, slack) = dst.split_at_mut(self.kernel[1] * self.channels * hp * ow);
+        slack.fill(0.0);
+        for (jc, plane) in rows.chunks_exact_mut(hp * ow).enumerate() {
+            let (j, c) = (jc / self.channels, jc % self.channels);
+            // Output column ox reads input column ox + j − pl: inside for lo ≤ ox < hi.
+            let lo = pl.saturating_sub(j).min(ow);
+            let hi = (w + pl).saturating_sub(j).clamp(lo, ow);
+            for (yp, row) in plane.chunks_exact_mut(ow).enumerate() {
+                let y = yp.checked_sub(pt).filter(|&y| y < h);
+                let Some(y) = y.filter(|_| lo < hi) else {
+                    row.fill(0.0);
+                    continue;
+                };
+                row[..lo].fill(0.0);
+                row[hi..].fill(0.0);
+                let first = (c * h + y) * w + lo + j - pl;
+                copy_run(&mut row[lo..hi], &x[first..first + (hi - lo)]);
+            }
+        }
+    }
+}
+
+/// Copies `src` into `dst` (same length). Rows are as short as 8 values; `copy_from_slice`
+/// makes each a call to `memcpy`, which costs more than the copy. Short runs move in fixed
+/// blocks of 8 (the last one overlapping), which compile to plain vector moves.
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len();
+    let src = &src[..n];
+    if n >= 64 {
+        dst.copy_from_slice(src);
+    } else if n >= 8 {
+        let block = |dst: &mut [f32], at: usize| {
+            let values: [f32; 8] = src[at..at + 8].try_into().expect("8 values");
+            dst[at..at + 8].copy_from_slice(&values);
+        };
+        let mut at = 0;
+        while at + 8 < n {
+            block(dst, at);
+            at += 8;
+        }
+        block(dst, n - 8);
+    } else {
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d = v;
+        }
+    }
+}
+
+/// Filters `[co, taps]` regrouped as tiles of `cb` output channels, each tap's `cb` weights
+/// together (zeros past the last channel).
+fn pack(filters: &[f32], out_channels: usize, taps: usize, cb: usize) -> Vec<f32> {
+    let tiles = out_channels.div_ceil(cb);
+    let mut packed = vec![0f32; tiles * taps * cb];
+    for co in 0..out_channels {
+        let (tile, lane) = (co / cb, co % cb);
+        for t in 0..taps {
+            packed[(tile * taps + t) * cb + lane] = filters[co * taps + t];
+        }
+    }
+    packed
+}
+
+/// `acc[c][l] = Σ_t weights[t · CB + c] · x[offsets[t] + p0 + l]`.
+#[inline(always)]
+fn tile_body<const CB: usize, const PB: usize, const FMA: bool>(
+    x: &[f32],
+    offsets: &[usize],
+    weights: &[f32],
+    p0: usize,
+    acc: &mut [[f32; PB]; CB],
+) {
+    *acc = [[0f32; PB]; CB];
+    let last = offsets.iter().max().copied().unwrap_or(0);
+    assert!(last + p0 + PB <= x.len() && weights.len() >= offsets.len() * CB);
+    for (t, &off) in offsets.iter().enumerate() {
+        // SAFETY: the assertion above bounds every read: off + p0 + PB ≤ x.len(), and the
+        // weights hold CB values per tap.
+        let (xs, ws) = unsafe {
+            (
+                &*(x.as_ptr().add(off + p0) as *const [f32; PB]),
+                &*(weights.as_ptr().add(t * CB) as *const [f32; CB]),
+            )
+        };
+        for c in 0..CB {
+            for l in 0..PB {
+                acc[c][l] = if FMA {
+                    ws[c].mul_add(xs[l], acc[c][l])
+                } else {
+                    acc[c][l] + ws[c] * xs[l]
+                };
+            }
+        }
+    }
+}
+
+type TileFn<const CB: usize, const PB: usize> =
+    fn(&[f32], &[usize], &[f32], usize, &mut [[f32; PB]; CB]);
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn tile_avx512<const CB: usize, const PB: usize>(
+    x: &[f32],
+    offsets: &[usize],
+    weights: &[f32],
+    p0: usize,
+    acc: &mut [[f32; PB]; CB],
+) {
+    tile_body::<CB, PB, true>(x, offsets, weights, p0, acc)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn tile_avx2<const CB: usize, const PB: usize>(
+    x: &[f32],
+    offsets: &[usize],
+    weights: &[f32],
+    p0: usize,
+    acc: &mut [[f32; PB]; CB],
+) {
+    tile_body::<CB, PB, true>(x, offsets, weights, p0, acc)
+}
+
+/// The tile kernel for the widest instructions this CPU has.
+fn tile_kernel<const CB: usize, const PB: usize>() -> TileFn<CB, PB> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match simd::level() {
+            simd::Level::Avx512 => {
+                return |x, o, w, p, a| {
+                    // SAFETY: `level` found the instructions this function is compiled for.
+                    unsafe { tile_avx512::<CB, PB>(x, o, w, p, a) }
+                };
+            }
+            simd::Level::Avx2 => {
+                return |x, o, w, p, a| {
+                    // SAFETY: as above.
+                    unsafe { tile_avx2::<CB, PB>(x, o, w, p, a) }
+                };
+            }
+            simd::Level::Baseline => {}
+        }
+    }
+    tile_body::<CB, PB, false>
+}
+
+/// `y = filters ⋆ x + bias` for every sample, `y` row-major `[n, co, oh, ow]`; tiles of `CB`
+/// output channels × `PB` positions.
+fn correlate_tiled<const CB: usize, const PB: usize>(
+    x: &[f32],
+    filters: &[f32],
+    bias: &[f32],
+    n: usize,
+    geo: &Geometry,
+) -> Vec<f32> {
+    let [oh, ow] = geo.output();
+    let (taps, positions) = (geo.taps(), oh * ow);
+    let per_sample_in = geo.channels * geo.height * geo.width;
+    let per_sample_out = geo.out_channels * positions;
+    let offsets = geo.offsets();
+    let packed = pack(filters, geo.out_channels, taps, CB);
+    let tile = tile_kernel::<CB, PB>();
+    let init = |y: &mut [MaybeUninit<f32>]| {
+        y.par_chunks_mut(per_sample_out)
+            .enumerate()
+            .for_each(|(s, out)| {
+                with_scratch(geo.shifted_len(PB), |shifted| {
+                    geo.shift_into(&x[s * per_sample_in..][..per_sample_in], shifted);
+                    let mut acc = [[0f32; PB]; CB];
+                    for (ct, weights) in packed.chunks_exact(taps * CB).enumerate() {
+                        for p0 in (0..positions).step_by(PB) {
+                            tile(shifted, &offsets, weights, p0, &mut acc);
+                            let len = PB.min(positions - p0);
+                            for (c, row) in acc.iter().enumerate() {
+                                let co = ct * CB + c;
+                                if co >= geo.out_channels {
+                                    break;
+                                }
+                                let b = bias.get(co).copied().unwrap_or(0.0);
+                                let dst = &mut out[co * positions + p0..][..len];
+                                for (d, &v) in dst.iter_mut().zip(row) {
+                                    d.write(v + b);
+                                }
+                            }
+                        }
+                    }
+                })
+            });
+    };
+    // SAFETY: for every sample, channel tile and position tile, each (co, p) of the chunk is
+    // written once: the tiles cover channels 0..co and positions 0..oh·ow.
+    unsafe { build(n * per_sample_out, init) }
+}
+
+/// [`correlate_tiled`] with the tile that wastes least: 4 channels × 64 positions, or a
+/// single channel × 256 positions when there are fewer than 4 (a network's first layer's
+/// input gradient has one or three).
+fn correlate(x: &[f32], filters: &[f32], bias: &[f32], n: usize, geo: &Geometry) -> Vec<f32> {
+    if geo.out_channels < 4 {
+        correlate_tiled::<1, 256>(x, filters, bias, n, geo)
+    } else {
+        correlate_tiled::<4, 64>(x, filters, bias, n, geo)
+    }
+}
+
+/// Convolution forward for a shape [`handles`] accepts: `y = w ⊛ x + b`, `[n, co, oh, ow]`.
+pub fn forward(x: &[f32], weight: &[f32], bias: &[f32], shape: ConvShape) -> Vec<f32> {
+    let [n, c, h, w] = shape.input;
+    let geo = Geometry {
+        channels: c,
+        height: h,
+        width: w,
+        kernel: shape.kernel,
+        padding: shape.window.padding,
+        out_channels: shape.out_channels,
+    };
+    correlate(x, weight, bias, n, &geo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::conv_kernel;
+    use super::super::conv_shape::ConvWindow;
+    use super::*;
+
+    fn values(n: usize, seed: f32) -> Vec<f32> {
+        (0..n).map(|i| ((i as f32 + seed) * 0.7311).sin()).collect()
+    }
+
+    /// The direct kernel against im2col's over paddings, odd widths and channel counts that
+    /// leave partial tiles (of both tile shapes).
+    #[test]
+    fn matches_im2col() {
+        for (c, co, h, w, k, pad) in [
+            (1, 16, 28, 28, [5, 5], [(0, 0), (0, 0)]),
+            (16, 32, 12, 12, [5, 5], [(0, 0), (0, 0)]),
+            (3, 5, 9, 13, [3, 3], [(1, 1), (1, 1)]),
+            (2, 7, 6, 5, [3, 2], [(2, 0), (0, 1)]),
+            (4, 3, 7, 7, [1, 3], [(0, 0), (1, 1)]),
+            // Padding wider than the kernel; outputs one column wide.
+            (2, 4, 3, 4, [2, 2], [(3, 3), (3, 2)]),
+            (3, 5, 2, 2, [2, 2], [(0, 0), (0, 0)]),
+        ] {
+            let shape = ConvShape {
+                input: [3, c, h, w],
+                out_channels: co,
+                kernel: k,
+                window: ConvWindow {
+                    stride: [1, 1],
+                    padding: pad,
+                    dilation: [1, 1],
+                },
+                groups: 1,
+            };
+            assert!(handles(shape), "{shape:?}");
+            let x = values(3 * c * h * w, 0.0);
+            let wt = values(co * c * k[0] * k[1], 1.0);
+            let b = values(co, 2.0);
+            let want = conv_kernel::forward_im2col(&x, &wt, &b, shape);
+            let got = forward(&x, &wt, &b, shape);
+            assert_eq!(want.len(), got.len());
+            for (a, g) in want.iter().zip(&got) {
+                assert!((a - g).abs() < 1e-4, "{shape:?}: {a} vs {g}");
+            }
+        }
+    }
+}
