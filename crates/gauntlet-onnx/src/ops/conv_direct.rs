@@ -9,23 +9,25 @@
 //! register tile of output channels × positions accumulates `w[co, tap] · run[p]` straight from
 //! the (L1-resident) shifted input: every multiply-add is a useful one.
 //!
-//! The input gradient stays with im2col (`wᵀ · dy`, then col2im). As a correlation over the
-//! padded `dy` it would fit this kernel, but every input position would sum over all taps, also
-//! those in the padding: measured slower for both layers of the demo CNN.
+//! The input gradient runs the same steps backwards ([`input_grad`]): each tap's run gets
+//! `Σ_co w[co, tap] · dy[co, ·]` from the same tile, and the shifted copies' gradient is summed
+//! back onto the input. (As a correlation of the padded `dy` with flipped filters it would fit
+//! the forward kernel unchanged, but every input position would then sum over all taps, also
+//! those in the padding: measured slower on both layers of the demo CNN.)
 
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
 use super::conv_shape::ConvShape;
-use super::matmul::{build, with_scratch};
+use super::matmul::{build, fill, with_scratch};
 use super::simd;
 
 /// The padded input's largest size per sample for this kernel: beyond it the input falls out
 /// of the caches between taps and im2col's blocked product is the better plan.
 const MAX_INPUT: usize = 32 * 1024;
 
-/// Whether [`forward`] computes `shape`.
+/// Whether [`forward`] and [`input_grad`] compute `shape`.
 pub fn handles(shape: ConvShape) -> bool {
     let win = &shape.window;
     let [_, c, h, _] = shape.input;
@@ -55,6 +57,18 @@ struct Geometry {
 }
 
 impl Geometry {
+    fn of(shape: ConvShape) -> Self {
+        let [_, channels, height, width] = shape.input;
+        Geometry {
+            channels,
+            height,
+            width,
+            kernel: shape.kernel,
+            padding: shape.window.padding,
+            out_channels: shape.out_channels,
+        }
+    }
+
     fn padded_height(&self) -> usize {
         let [(pt, pb), _] = self.padding;
         self.height + pt + pb
@@ -95,31 +109,57 @@ impl Geometry {
         offsets
     }
 
-    /// Writes one sample's `[c, h, w]` input into `dst` as its `kw` shifted copies of the padded
-    /// input, `[kw][c][hp][ow]`; the slack after them is zeroed.
-    fn shift_into(&self, x: &[f32], dst: &mut [f32]) {
+    /// Calls `f(row, start, (lo, hi))` for every row of the shifted copies (`ow` values) that
+    /// reads the input: its `lo..hi` holds input values from `start` on; the rest is padding.
+    /// Rows wholly in the padding come with `None`.
+    #[inline(always)]
+    fn for_each_row<'r>(
+        &self,
+        rows: &'r mut [f32],
+        mut f: impl FnMut(&'r mut [f32], Option<(usize, usize, usize)>),
+    ) {
         let [(pt, _), (pl, _)] = self.padding;
         let (h, w, hp) = (self.height, self.width, self.padded_height());
         let [_, ow] = self.output();
-        let (rows, slack) = dst.split_at_mut(self.kernel[1] * self.channels * hp * ow);
-        slack.fill(0.0);
         for (jc, plane) in rows.chunks_exact_mut(hp * ow).enumerate() {
             let (j, c) = (jc / self.channels, jc % self.channels);
             // Output column ox reads input column ox + j − pl: inside for lo ≤ ox < hi.
             let lo = pl.saturating_sub(j).min(ow);
             let hi = (w + pl).saturating_sub(j).clamp(lo, ow);
             for (yp, row) in plane.chunks_exact_mut(ow).enumerate() {
-                let y = yp.checked_sub(pt).filter(|&y| y < h);
-                let Some(y) = y.filter(|_| lo < hi) else {
-                    row.fill(0.0);
-                    continue;
-                };
-                row[..lo].fill(0.0);
-                row[hi..].fill(0.0);
-                let first = (c * h + y) * w + lo + j - pl;
-                copy_run(&mut row[lo..hi], &x[first..first + (hi - lo)]);
+                let y = yp.checked_sub(pt).filter(|&y| y < h && lo < hi);
+                f(row, y.map(|y| ((c * h + y) * w + lo + j - pl, lo, hi)));
             }
         }
+    }
+
+    /// Writes one sample's `[c, h, w]` input into `dst` as its `kw` shifted copies of the padded
+    /// input, `[kw][c][hp][ow]`; the slack after them is zeroed.
+    fn shift_into(&self, x: &[f32], dst: &mut [f32]) {
+        let (rows, slack) = dst.split_at_mut(self.shifted_len(0));
+        slack.fill(0.0);
+        self.for_each_row(rows, |row, reads| {
+            let Some((start, lo, hi)) = reads else {
+                row.fill(0.0);
+                return;
+            };
+            row[..lo].fill(0.0);
+            row[hi..].fill(0.0);
+            copy_run(&mut row[lo..hi], &x[start..start + (hi - lo)]);
+        });
+    }
+
+    /// The adjoint of [`Geometry::shift_into`]: adds the shifted copies' gradient `grad` onto
+    /// the sample's input gradient `dx`.
+    fn unshift(&self, grad: &mut [f32], dx: &mut [f32]) {
+        let len = self.shifted_len(0);
+        self.for_each_row(&mut grad[..len], |row, reads| {
+            if let Some((start, lo, hi)) = reads {
+                for (d, &v) in dx[start..start + (hi - lo)].iter_mut().zip(&row[lo..hi]) {
+                    *d += v;
+                }
+            }
+        });
     }
 }
 
@@ -308,16 +348,67 @@ fn correlate(x: &[f32], filters: &[f32], bias: &[f32], n: usize, geo: &Geometry)
 
 /// Convolution forward for a shape [`handles`] accepts: `y = w ⊛ x + b`, `[n, co, oh, ow]`.
 pub fn forward(x: &[f32], weight: &[f32], bias: &[f32], shape: ConvShape) -> Vec<f32> {
-    let [n, c, h, w] = shape.input;
-    let geo = Geometry {
-        channels: c,
-        height: h,
-        width: w,
-        kernel: shape.kernel,
-        padding: shape.window.padding,
-        out_channels: shape.out_channels,
+    correlate(x, weight, bias, shape.input[0], &Geometry::of(shape))
+}
+
+/// Input gradient for a shape [`handles`] accepts, the forward pass run backwards: the
+/// gradient of each tap's run is `Σ_co w[co, tap] · dy[co, ·]` (the same register tile, over
+/// `dy`'s rows, with the filters transposed), added into the shifted copies' gradient at the
+/// run's offset; summing the `kw` shifted copies back onto the input is the adjoint of
+/// [`Geometry::shift_into`]. No column matrix and no col2im.
+pub fn input_grad(weight: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
+    const CB: usize = 4;
+    const PB: usize = 64;
+    let geo = Geometry::of(shape);
+    let n = shape.input[0];
+    let [oh, ow] = geo.output();
+    let (taps, positions, co) = (geo.taps(), oh * ow, geo.out_channels);
+    let per_sample_in = geo.channels * geo.height * geo.width;
+    let per_sample_dy = co * positions;
+    let offsets = geo.offsets();
+    let rows: Vec<usize> = (0..co).map(|o| o * positions).collect();
+    // wᵀ: `[taps, co]`, in tiles of CB taps.
+    let mut transposed = vec![0f32; taps * co];
+    for o in 0..co {
+        for t in 0..taps {
+            transposed[t * co + o] = weight[o * taps + t];
+        }
+    }
+    let packed = pack(&transposed, taps, co, CB);
+    let tile = tile_kernel::<CB, PB>();
+    let shifted_len = geo.shifted_len(PB);
+    let init = |dx: &mut [MaybeUninit<f32>]| {
+        dx.par_chunks_mut(per_sample_in)
+            .enumerate()
+            .for_each(|(s, dxs)| {
+                with_scratch(shifted_len + per_sample_dy + PB, |scratch| {
+                    let (grad, dys) = scratch.split_at_mut(shifted_len);
+                    grad.fill(0.0);
+                    // dy with slack, so the last tile may read past its rows.
+                    dys[..per_sample_dy].copy_from_slice(&dy[s * per_sample_dy..][..per_sample_dy]);
+                    dys[per_sample_dy..].fill(0.0);
+                    let mut acc = [[0f32; PB]; CB];
+                    for (tt, weights) in packed.chunks_exact(co * CB).enumerate() {
+                        for p0 in (0..positions).step_by(PB) {
+                            tile(dys, &rows, weights, p0, &mut acc);
+                            let len = PB.min(positions - p0);
+                            for (lane, row) in acc.iter().enumerate() {
+                                let Some(&off) = offsets.get(tt * CB + lane) else {
+                                    break;
+                                };
+                                let dst = &mut grad[off + p0..][..len];
+                                for (d, &v) in dst.iter_mut().zip(row) {
+                                    *d += v;
+                                }
+                            }
+                        }
+                    }
+                    geo.unshift(grad, fill(dxs, 0.0));
+                })
+            });
     };
-    correlate(x, weight, bias, n, &geo)
+    // SAFETY: every sample's chunk is written whole by `fill` before the sums.
+    unsafe { build(n * per_sample_in, init) }
 }
 
 #[cfg(test)]
@@ -330,10 +421,10 @@ mod tests {
         (0..n).map(|i| ((i as f32 + seed) * 0.7311).sin()).collect()
     }
 
-    /// The direct kernel against im2col's over paddings, odd widths and channel counts that
+    /// The direct kernels against im2col's over paddings, odd widths and channel counts that
     /// leave partial tiles (of both tile shapes).
     #[test]
-    fn matches_im2col() {
+    fn matches_im2col_forward_and_input_gradient() {
         for (c, co, h, w, k, pad) in [
             (1, 16, 28, 28, [5, 5], [(0, 0), (0, 0)]),
             (16, 32, 12, 12, [5, 5], [(0, 0), (0, 0)]),
@@ -364,6 +455,13 @@ mod tests {
             assert_eq!(want.len(), got.len());
             for (a, g) in want.iter().zip(&got) {
                 assert!((a - g).abs() < 1e-4, "{shape:?}: {a} vs {g}");
+            }
+            let dy = values(want.len(), 3.0);
+            let want = conv_kernel::input_grad_im2col(&wt, &dy, shape);
+            let got = input_grad(&wt, &dy, shape);
+            assert_eq!(want.len(), got.len());
+            for (a, g) in want.iter().zip(&got) {
+                assert!((a - g).abs() < 1e-4, "gradient, {shape:?}: {a} vs {g}");
             }
         }
     }

@@ -194,6 +194,14 @@ pub fn input_grad(weight: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
     if shape.is_depthwise() {
         return depthwise::input_grad(weight, dy, shape);
     }
+    if conv_direct::handles(shape) && Plan::new(shape).per_sample_tasks() {
+        return conv_direct::input_grad(weight, dy, shape);
+    }
+    input_grad_im2col(weight, dy, shape)
+}
+
+/// [`input_grad`] through one product per sample and group, then col2im.
+pub(super) fn input_grad_im2col(weight: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
     let plan = Plan::new(shape);
     let (k, p, og) = (plan.k, plan.p, plan.og);
     let pointwise = shape.is_pointwise();

@@ -7,6 +7,7 @@
 
 use rayon::prelude::*;
 
+use super::matmul::with_scratch;
 use super::simd;
 
 /// One spatial axis of a pooling window.
@@ -170,21 +171,25 @@ fn rows_max(x: &[f32], iw: usize, r: usize, kh: usize, acc: &mut [f32]) {
     }
 }
 
-/// One plane of [`tiled_max_pool`]: `acc` holds `ow · kw` values.
+/// Whole planes of [`tiled_max_pool`] (`x`: `[planes, ih, iw]`, `out`: `[planes, oh, ow]`):
+/// `acc` holds `ow · kw` values.
 #[inline(always)]
 fn max_plane<const KW: usize>(
     x: &[f32],
-    iw: usize,
+    [ih, iw]: [usize; 2],
     [kh, kw]: [usize; 2],
     out: &mut [f32],
     acc: &mut [f32],
 ) {
     let kw = if KW == 0 { kw } else { KW };
     let ow = acc.len() / kw;
-    for (r, out_row) in out.chunks_exact_mut(ow).enumerate() {
-        rows_max(x, iw, r, kh, acc);
-        for (o, run) in out_row.iter_mut().zip(acc.chunks_exact(kw)) {
-            *o = run[1..].iter().fold(run[0], |m, &v| nan_max(m, v));
+    let out_plane = out.len() / (x.len() / (ih * iw)).max(1);
+    for (x, out) in x.chunks_exact(ih * iw).zip(out.chunks_exact_mut(out_plane)) {
+        for (r, out_row) in out.chunks_exact_mut(ow).enumerate() {
+            rows_max(x, iw, r, kh, acc);
+            for (o, run) in out_row.iter_mut().zip(acc.chunks_exact(kw)) {
+                *o = run[1..].iter().fold(run[0], |m, &v| nan_max(m, v));
+            }
         }
     }
 }
@@ -193,40 +198,40 @@ fn max_plane<const KW: usize>(
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn max_plane_avx512<const KW: usize>(
     x: &[f32],
-    iw: usize,
+    input: [usize; 2],
     kernel: [usize; 2],
     out: &mut [f32],
     acc: &mut [f32],
 ) {
-    max_plane::<KW>(x, iw, kernel, out, acc)
+    max_plane::<KW>(x, input, kernel, out, acc)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn max_plane_avx2<const KW: usize>(
     x: &[f32],
-    iw: usize,
+    input: [usize; 2],
     kernel: [usize; 2],
     out: &mut [f32],
     acc: &mut [f32],
 ) {
-    max_plane::<KW>(x, iw, kernel, out, acc)
+    max_plane::<KW>(x, input, kernel, out, acc)
 }
 
-type MaxPlane = fn(&[f32], usize, [usize; 2], &mut [f32], &mut [f32]);
+type MaxPlane = fn(&[f32], [usize; 2], [usize; 2], &mut [f32], &mut [f32]);
 
 /// [`max_plane`] compiled for the widest vectors this CPU has (the crate's baseline is SSE2).
 fn max_plane_kernel<const KW: usize>() -> MaxPlane {
     match simd::level() {
         #[cfg(target_arch = "x86_64")]
-        simd::Level::Avx512 => |x, iw, k, out, acc| {
+        simd::Level::Avx512 => |x, input, k, out, acc| {
             // SAFETY: `level` found the instructions this function is compiled for.
-            unsafe { max_plane_avx512::<KW>(x, iw, k, out, acc) }
+            unsafe { max_plane_avx512::<KW>(x, input, k, out, acc) }
         },
         #[cfg(target_arch = "x86_64")]
-        simd::Level::Avx2 => |x, iw, k, out, acc| {
+        simd::Level::Avx2 => |x, input, k, out, acc| {
             // SAFETY: as above.
-            unsafe { max_plane_avx2::<KW>(x, iw, k, out, acc) }
+            unsafe { max_plane_avx2::<KW>(x, input, k, out, acc) }
         },
         _ => max_plane::<KW>,
     }
@@ -238,14 +243,24 @@ fn tiled_max_pool<const KW: usize>(input: &[f32], shape: PoolShape, output: &mut
     let (ih, iw) = (shape.h.input, shape.w.input);
     let [oh, ow] = shape.output();
     let (kh, kw) = (shape.h.kernel, if KW == 0 { shape.w.kernel } else { KW });
-    let plane_kernel = max_plane_kernel::<KW>();
-    output.par_chunks_mut(oh * ow).enumerate().for_each_init(
-        || vec![0f32; ow * kw],
-        |acc, (plane, out)| {
-            let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
-            plane_kernel(x, iw, [kh, kw], out, acc);
-        },
-    );
+    let kernel = max_plane_kernel::<KW>();
+    let group = planes_per_task(shape.planes, ih * iw);
+    output
+        .par_chunks_mut(group * oh * ow)
+        .enumerate()
+        .for_each(|(t, out)| {
+            let x = &input[t * group * ih * iw..][..out.len() / (oh * ow) * ih * iw];
+            with_scratch(ow * kw, |acc| kernel(x, [ih, iw], [kh, kw], out, acc));
+        });
+}
+
+/// Planes per task: enough input (16K values) that a task outweighs its scheduling — the demo
+/// CNN's second pooling has 64 values per plane — while every thread still gets a few tasks.
+fn planes_per_task(planes: usize, plane_len: usize) -> usize {
+    let by_size = (16 * 1024 / plane_len.max(1)).max(1);
+    by_size
+        .min(planes.div_ceil(4 * rayon::current_num_threads()))
+        .max(1)
 }
 
 /// The running maximum of one pooling window and where it is, fed value by value in scan
@@ -306,9 +321,29 @@ fn pick(value: f32, at: u32, v: f32, p: u32) -> (f32, u32) {
     }
 }
 
-/// One plane of [`tiled_max_pool_with_indices`]: `values` and `at` hold `ow · kw` entries.
+/// Whole planes of [`tiled_max_pool_with_indices`]: `values` and `at` hold `ow · kw` entries.
 #[inline(always)]
 fn max_plane_indexed<const KW: usize>(
+    x: &[f32],
+    [ih, iw]: [usize; 2],
+    [kh, kw]: [usize; 2],
+    (out, idx): (&mut [f32], &mut [u32]),
+    (values, at): (&mut [f32], &mut [u32]),
+) {
+    let kw = if KW == 0 { kw } else { KW };
+    let planes = x.len() / (ih * iw);
+    let out_plane = out.len() / planes.max(1);
+    let outputs = out
+        .chunks_exact_mut(out_plane)
+        .zip(idx.chunks_exact_mut(out_plane));
+    for (x, (out, idx)) in x.chunks_exact(ih * iw).zip(outputs) {
+        indexed_plane::<KW>(x, iw, [kh, kw], (out, idx), (values, at));
+    }
+}
+
+/// One plane of [`max_plane_indexed`].
+#[inline(always)]
+fn indexed_plane<const KW: usize>(
     x: &[f32],
     iw: usize,
     [kh, kw]: [usize; 2],
@@ -316,7 +351,6 @@ fn max_plane_indexed<const KW: usize>(
     (values, at): (&mut [f32], &mut [u32]),
 ) {
     let span = values.len();
-    let kw = if KW == 0 { kw } else { KW };
     let ow = span / kw;
     for r in 0..out.len() / ow {
         let first = r * kh * iw;
@@ -336,55 +370,58 @@ fn max_plane_indexed<const KW: usize>(
             }
         }
         let runs = values.chunks_exact(kw).zip(at.chunks_exact(kw));
-        for (q, (run, run_at)) in runs.enumerate() {
+        let dst = out[r * ow..(r + 1) * ow]
+            .iter_mut()
+            .zip(&mut idx[r * ow..(r + 1) * ow]);
+        for ((o, i), (run, run_at)) in dst.zip(runs) {
             let mut best = (run[0], run_at[0]);
             for k in 1..kw {
                 best = pick(best.0, best.1, run[k], run_at[k]);
             }
-            (out[r * ow + q], idx[r * ow + q]) = best;
+            (*o, *i) = best;
         }
     }
 }
 
 type IndexedPlane =
-    fn(&[f32], usize, [usize; 2], (&mut [f32], &mut [u32]), (&mut [f32], &mut [u32]));
+    fn(&[f32], [usize; 2], [usize; 2], (&mut [f32], &mut [u32]), (&mut [f32], &mut [u32]));
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn max_plane_indexed_avx512<const KW: usize>(
     x: &[f32],
-    iw: usize,
+    input: [usize; 2],
     kernel: [usize; 2],
     out: (&mut [f32], &mut [u32]),
     scratch: (&mut [f32], &mut [u32]),
 ) {
-    max_plane_indexed::<KW>(x, iw, kernel, out, scratch)
+    max_plane_indexed::<KW>(x, input, kernel, out, scratch)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn max_plane_indexed_avx2<const KW: usize>(
     x: &[f32],
-    iw: usize,
+    input: [usize; 2],
     kernel: [usize; 2],
     out: (&mut [f32], &mut [u32]),
     scratch: (&mut [f32], &mut [u32]),
 ) {
-    max_plane_indexed::<KW>(x, iw, kernel, out, scratch)
+    max_plane_indexed::<KW>(x, input, kernel, out, scratch)
 }
 
 /// [`max_plane_indexed`] compiled for the widest vectors this CPU has.
 fn max_plane_indexed_kernel<const KW: usize>() -> IndexedPlane {
     match simd::level() {
         #[cfg(target_arch = "x86_64")]
-        simd::Level::Avx512 => |x, iw, k, out, scratch| {
+        simd::Level::Avx512 => |x, input, k, out, scratch| {
             // SAFETY: `level` found the instructions this function is compiled for.
-            unsafe { max_plane_indexed_avx512::<KW>(x, iw, k, out, scratch) }
+            unsafe { max_plane_indexed_avx512::<KW>(x, input, k, out, scratch) }
         },
         #[cfg(target_arch = "x86_64")]
-        simd::Level::Avx2 => |x, iw, k, out, scratch| {
+        simd::Level::Avx2 => |x, input, k, out, scratch| {
             // SAFETY: as above.
-            unsafe { max_plane_indexed_avx2::<KW>(x, iw, k, out, scratch) }
+            unsafe { max_plane_indexed_avx2::<KW>(x, input, k, out, scratch) }
         },
         _ => max_plane_indexed::<KW>,
     }
@@ -402,16 +439,17 @@ fn tiled_max_pool_with_indices<const KW: usize>(
     let [oh, ow] = shape.output();
     let (kh, kw) = (shape.h.kernel, if KW == 0 { shape.w.kernel } else { KW });
     let span = ow * kw;
-    let plane_kernel = max_plane_indexed_kernel::<KW>();
+    let kernel = max_plane_indexed_kernel::<KW>();
+    let group = planes_per_task(shape.planes, ih * iw);
     output
-        .par_chunks_mut(oh * ow)
-        .zip(indices.par_chunks_mut(oh * ow))
+        .par_chunks_mut(group * oh * ow)
+        .zip(indices.par_chunks_mut(group * oh * ow))
         .enumerate()
         .for_each_init(
             || (vec![0f32; span], vec![0u32; span]),
-            |(values, at), (plane, out)| {
-                let x = &input[plane * ih * iw..(plane + 1) * ih * iw];
-                plane_kernel(x, iw, [kh, kw], out, (values, at));
+            |(values, at), (t, out)| {
+                let x = &input[t * group * ih * iw..][..out.0.len() / (oh * ow) * ih * iw];
+                kernel(x, [ih, iw], [kh, kw], out, (values, at));
             },
         );
 }

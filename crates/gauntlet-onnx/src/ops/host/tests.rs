@@ -39,8 +39,8 @@ type ConvCase = (
     [usize; 2],
 );
 const CONV_CASES: [ConvCase; 16] = [
-    // One group, stride 1, batches of 9: the direct kernel forward (tiles of 4 channels, and of
-    // one when there are fewer), im2col for the gradients.
+    // One group, stride 1, batches of 9: the direct kernels (tiles of 4 channels, and of one
+    // when there are fewer), im2col for the weights' gradient.
     (9, 1, 16, 1, [5, 5], [1, 1], [(0, 0), (0, 0)], [1, 1]),
     (9, 3, 2, 1, [3, 3], [1, 1], [(1, 1), (2, 0)], [1, 1]),
     // One group: im2col and products; batches of 9 run one task per sample, smaller ones
@@ -147,7 +147,8 @@ fn only_the_input_tracked_gets_a_gradient_and_mismatched_groups_go_to_burn() {
 
 #[test]
 fn max_pooling_matches_burn_forward_and_backward() {
-    let (n, c, ih, iw) = (2, 3, 9, 8);
+    // 36 planes: tasks of several planes, the last one shorter (on two threads, 5 per task).
+    let (n, c, ih, iw) = (4, 9, 9, 8);
     let cases = [
         ([2, 2], [2, 2], [(0, 0), (0, 0)], [1, 1], false),
         ([3, 2], [3, 2], [(0, 0), (0, 0)], [1, 1], false),
