@@ -29,6 +29,7 @@ pub use projection::project_hyperplane_box;
 use projection::random_direction;
 
 use rand::rngs::StdRng;
+use rayon::prelude::*;
 use serde_json::json;
 
 use gauntlet_core::device::compute_device;
@@ -388,32 +389,32 @@ impl Fab {
                 }
             }
 
-            for (a, &z) in margin.iter().enumerate() {
-                let span = a * f..(a + 1) * f;
-                let wa = &w[span.clone()];
-                let (xa, oa) = (&x1[span.clone()], &x0[span.clone()]);
-                // Boundary: margin + w·(z − x1) = 0, so w·δ must equal c from each point.
-                let c1 = -(z as f64);
-                let shift: f64 = wa
-                    .iter()
-                    .zip(xa)
-                    .zip(oa)
-                    .map(|((&g, &p), &o)| g as f64 * (p - o) as f64)
-                    .sum();
-                let d1 = project_hyperplane_box(norm, xa, wa, c1, bounds);
-                let d2 = project_hyperplane_box(norm, oa, wa, c1 + shift, bounds);
-                let a1 = norm.measure_row(&d1).max(1e-8);
-                let a2 = norm.measure_row(&d2).max(1e-8);
-                let alpha = (a1 / (a1 + a2)).clamp(0.0, self.alpha_max);
-                let eta = self.eta;
-                let next: Vec<f32> = (0..f)
-                    .map(|j| {
-                        ((xa[j] + eta * d1[j]) * (1.0 - alpha) + (oa[j] + eta * d2[j]) * alpha)
-                            .clamp(bounds.min, bounds.max)
-                    })
-                    .collect();
-                x1[span].copy_from_slice(&next);
-            }
+            // Each row's two projections (sorts over its coordinates) are independent: one task
+            // per row keeps both cores busy where this step ran on one.
+            let (eta, alpha_max) = (self.eta, self.alpha_max);
+            x1.par_chunks_mut(f)
+                .zip(x0.par_chunks(f))
+                .zip(w.par_chunks(f))
+                .zip(margin.par_iter())
+                .for_each(|(((xa, oa), wa), &z)| {
+                    // Boundary: margin + w·(z − x1) = 0, so w·δ must equal c from each point.
+                    let c1 = -(z as f64);
+                    let shift: f64 = wa
+                        .iter()
+                        .zip(&*xa)
+                        .zip(oa)
+                        .map(|((&g, &p), &o)| g as f64 * (p - o) as f64)
+                        .sum();
+                    let d1 = project_hyperplane_box(norm, xa, wa, c1, bounds);
+                    let d2 = project_hyperplane_box(norm, oa, wa, c1 + shift, bounds);
+                    let a1 = norm.measure_row(&d1).max(1e-8);
+                    let a2 = norm.measure_row(&d2).max(1e-8);
+                    let alpha = (a1 / (a1 + a2)).clamp(0.0, alpha_max);
+                    for (j, x) in xa.iter_mut().enumerate() {
+                        *x = ((*x + eta * d1[j]) * (1.0 - alpha) + (oa[j] + eta * d2[j]) * alpha)
+                            .clamp(bounds.min, bounds.max);
+                    }
+                });
 
             let preds = predict(input.model(), from_rows(x1.clone(), m, f, &device))?;
             for (a, &i) in rows.iter().enumerate() {
