@@ -204,18 +204,32 @@ fn pack(filters: &[f32], out_channels: usize, taps: usize, cb: usize) -> Vec<f32
     packed
 }
 
-/// `acc[c][l] = Σ_t weights[t · CB + c] · x[offsets[t] + p0 + l]`.
+/// Where each tap's run starts, and the furthest start: what one bounds check on a tile needs,
+/// found once per call rather than once per tile.
+struct Runs {
+    offsets: Vec<usize>,
+    last: usize,
+}
+
+impl Runs {
+    fn new(offsets: Vec<usize>) -> Self {
+        let last = offsets.iter().max().copied().unwrap_or(0);
+        Runs { offsets, last }
+    }
+}
+
+/// `acc[c][l] = Σ_t weights[t · CB + c] · x[runs.offsets[t] + p0 + l]`.
 #[inline(always)]
 fn tile_body<const CB: usize, const PB: usize, const FMA: bool>(
     x: &[f32],
-    offsets: &[usize],
+    runs: &Runs,
     weights: &[f32],
     p0: usize,
     acc: &mut [[f32; PB]; CB],
 ) {
     *acc = [[0f32; PB]; CB];
-    let last = offsets.iter().max().copied().unwrap_or(0);
-    assert!(last + p0 + PB <= x.len() && weights.len() >= offsets.len() * CB);
+    let offsets = &runs.offsets;
+    assert!(runs.last + p0 + PB <= x.len() && weights.len() >= offsets.len() * CB);
     for (t, &off) in offsets.iter().enumerate() {
         // SAFETY: the assertion above bounds every read: off + p0 + PB ≤ x.len(), and the
         // weights hold CB values per tap.
@@ -238,30 +252,30 @@ fn tile_body<const CB: usize, const PB: usize, const FMA: bool>(
 }
 
 type TileFn<const CB: usize, const PB: usize> =
-    fn(&[f32], &[usize], &[f32], usize, &mut [[f32; PB]; CB]);
+    fn(&[f32], &Runs, &[f32], usize, &mut [[f32; PB]; CB]);
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn tile_avx512<const CB: usize, const PB: usize>(
     x: &[f32],
-    offsets: &[usize],
+    runs: &Runs,
     weights: &[f32],
     p0: usize,
     acc: &mut [[f32; PB]; CB],
 ) {
-    tile_body::<CB, PB, true>(x, offsets, weights, p0, acc)
+    tile_body::<CB, PB, true>(x, runs, weights, p0, acc)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn tile_avx2<const CB: usize, const PB: usize>(
     x: &[f32],
-    offsets: &[usize],
+    runs: &Runs,
     weights: &[f32],
     p0: usize,
     acc: &mut [[f32; PB]; CB],
 ) {
-    tile_body::<CB, PB, true>(x, offsets, weights, p0, acc)
+    tile_body::<CB, PB, true>(x, runs, weights, p0, acc)
 }
 
 /// The tile kernel for the widest instructions this CPU has.
@@ -300,7 +314,7 @@ fn correlate_tiled<const CB: usize, const PB: usize>(
     let (taps, positions) = (geo.taps(), oh * ow);
     let per_sample_in = geo.channels * geo.height * geo.width;
     let per_sample_out = geo.out_channels * positions;
-    let offsets = geo.offsets();
+    let runs = Runs::new(geo.offsets());
     let packed = pack(filters, geo.out_channels, taps, CB);
     let tile = tile_kernel::<CB, PB>();
     let init = |y: &mut [MaybeUninit<f32>]| {
@@ -312,7 +326,7 @@ fn correlate_tiled<const CB: usize, const PB: usize>(
                     let mut acc = [[0f32; PB]; CB];
                     for (ct, weights) in packed.chunks_exact(taps * CB).enumerate() {
                         for p0 in (0..positions).step_by(PB) {
-                            tile(shifted, &offsets, weights, p0, &mut acc);
+                            tile(shifted, &runs, weights, p0, &mut acc);
                             let len = PB.min(positions - p0);
                             for (c, row) in acc.iter().enumerate() {
                                 let co = ct * CB + c;
@@ -366,7 +380,7 @@ pub fn input_grad(weight: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
     let per_sample_in = geo.channels * geo.height * geo.width;
     let per_sample_dy = co * positions;
     let offsets = geo.offsets();
-    let rows: Vec<usize> = (0..co).map(|o| o * positions).collect();
+    let rows = Runs::new((0..co).map(|o| o * positions).collect());
     // wᵀ: `[taps, co]`, in tiles of CB taps.
     let mut transposed = vec![0f32; taps * co];
     for o in 0..co {
