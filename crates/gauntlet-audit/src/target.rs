@@ -74,6 +74,7 @@ impl OnnxOptions {
             sample_shape: self.input_shape.clone(),
             output: self.output.clone(),
             layout: self.layout,
+            ..LoadOptions::default()
         };
         let mut model = OnnxModel::from_bytes_with(bytes, label, &options)?;
         if let Some((mean, std)) = &self.normalization {

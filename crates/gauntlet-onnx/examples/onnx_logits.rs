@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run -p gauntlet-onnx --release --example onnx_logits -- \
 //!     MODEL.onnx INPUT.npy OUT_LOGITS.npy [--input-shape 3,224,224] [--output NAME]
-//!     [--grad OUT_GRAD.npy [--fd K]] [--repeat R]
+//!     [--grad OUT_GRAD.npy [--fd K]] [--repeat R] [--node-by-node]
 //! ```
 //!
 //! INPUT.npy is a float32 array whose first axis is the batch; the logits are written as
@@ -16,7 +16,8 @@
 //! `--output` names the scores output of a graph with several; a channels-last model's INPUT
 //! is read (and its gradient written) in its own layout. `--repeat R` times R passes of each
 //! kind and prints every wall-clock and CPU time: the first pass pays for fresh memory, later
-//! ones show the steady state of an attack's iterations.
+//! ones show the steady state of an attack's iterations. `--node-by-node` turns off the fused
+//! convolution → ReLU → pooling chains, to time them against the operators one by one.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -32,7 +33,7 @@ use gauntlet_onnx::{LoadOptions, OnnxModel};
 
 const USAGE: &str = "usage: onnx_logits MODEL.onnx INPUT.npy OUT_LOGITS.npy \
                      [--input-shape 3,224,224] [--output NAME] [--grad OUT_GRAD.npy [--fd K]] \
-                     [--repeat R]";
+                     [--repeat R] [--node-by-node]";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -42,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut output = None;
     let mut fd_coordinates = 0usize;
     let mut repeat = 1usize;
+    let mut node_by_node = false;
     while let Some(arg) = args.next() {
         if arg == "--input-shape" {
             let value = args.next().ok_or(USAGE)?;
@@ -53,6 +55,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             input_shape = Some(shape);
         } else if arg == "--output" {
             output = Some(args.next().ok_or(USAGE)?);
+        } else if arg == "--node-by-node" {
+            node_by_node = true;
         } else if arg == "--repeat" {
             repeat = args.next().ok_or(USAGE)?.parse::<usize>()?.max(1);
         } else if arg == "--fd" {
@@ -74,6 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sample_shape: input_shape,
         output,
         layout: None,
+        node_by_node,
     };
     let label = model_path.display().to_string();
     let model = OnnxModel::from_bytes_with(&bytes, &label, &options)?;

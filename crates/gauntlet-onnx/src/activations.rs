@@ -25,7 +25,7 @@ impl OnnxModel {
     pub fn value_names(&self) -> Vec<String> {
         std::iter::once(self.graph.input_name.clone())
             .chain(
-                self.plan
+                self.detailed
                     .nodes
                     .iter()
                     .flat_map(|n| n.outputs.iter())
@@ -40,7 +40,7 @@ impl OnnxModel {
     /// the scores do not pass through a linear layer.
     pub fn last_linear_input(&self) -> Result<String> {
         let producer = |name: &str| {
-            self.plan
+            self.detailed
                 .nodes
                 .iter()
                 .find(|n| n.outputs.iter().any(|o| o == name))
@@ -125,7 +125,7 @@ impl OnnxModel {
     /// The value names as an indented list, each with the operator that produces it.
     fn candidate_listing(&self) -> String {
         let mut lines = vec![format!("  - {} (the input)", self.graph.input_name)];
-        for node in &self.plan.nodes {
+        for node in &self.detailed.nodes {
             for o in node.outputs.iter().filter(|o| !o.is_empty()) {
                 lines.push(format!("  - {o} ({} node '{}')", node.op, node.name));
             }

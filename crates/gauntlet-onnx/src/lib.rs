@@ -74,6 +74,10 @@ pub struct LoadOptions {
     pub output: Option<String>,
     /// The input's layout; by default read off the sample shape ([`Layout::detect`]).
     pub layout: Option<Layout>,
+    /// Evaluate convolution → ReLU → pooling chains node by node, as the file has them,
+    /// instead of fused into one pass per sample (same values, slower): for checking the
+    /// fused kernels.
+    pub node_by_node: bool,
 }
 
 /// An ONNX classifier, ready to be queried and differentiated.
@@ -85,6 +89,8 @@ pub struct OnnxModel {
     constants: HashMap<String, Value>,
     /// The nodes as evaluated (known patterns fused) and each tensor's last reader.
     plan: plan::Plan,
+    /// The same with the values inside fused chains kept, for activations read there.
+    detailed: plan::Plan,
     /// Channels-first shape of one sample: what callers see.
     sample_shape: Vec<usize>,
     /// The shape the graph takes (channels last for an NHWC model).
@@ -137,7 +143,12 @@ impl OnnxModel {
         for (name, t) in &graph.constants {
             constants.insert(name.clone(), Value::from_host(t, &device)?);
         }
-        let plan = plan::Plan::new(&graph);
+        let detailed = plan::Plan::detailed(&graph);
+        let plan = if options.node_by_node {
+            detailed.clone()
+        } else {
+            plan::Plan::new(&graph)
+        };
         let batch_of_one = matches!(graph.input_dims.first(), Some(Dim::Fixed(1)));
         let declared: Option<Vec<usize>> = graph
             .input_dims
@@ -174,6 +185,7 @@ impl OnnxModel {
             graph,
             constants,
             plan,
+            detailed,
             sample_shape: layout.channels_first(&sample_shape),
             graph_sample_shape: sample_shape,
             layout,
@@ -201,6 +213,16 @@ impl OnnxModel {
     pub fn with_normalization(mut self, normalization: Normalization) -> Self {
         self.normalization = Some(normalization);
         self
+    }
+
+    /// How many nodes of the plan run a fused operator chain in one pass (convolution → ReLU →
+    /// pooling); [`LoadOptions::node_by_node`] makes it 0.
+    pub fn fused_chains(&self) -> usize {
+        self.plan
+            .nodes
+            .iter()
+            .filter(|n| n.op == ops::fused::CONV_POOL)
+            .count()
     }
 
     /// Evaluates the graph in double precision (inputs and outputs stay `f32`). Slower; meant
@@ -427,7 +449,12 @@ impl OnnxModel {
         let mut env: HashMap<&str, Value> = HashMap::new();
         env.insert(self.graph.input_name.as_str(), Value::Float(input));
         let mut profile = profile::Profile::start();
-        for (i, node) in self.plan.nodes.iter().enumerate() {
+        let plan = if target == self.graph.output_name || self.plan.produces(target) {
+            &self.plan
+        } else {
+            &self.detailed
+        };
+        for (i, node) in plan.nodes.iter().enumerate() {
             let clock = profile.clock();
             let inputs = node
                 .inputs
@@ -450,7 +477,7 @@ impl OnnxModel {
                         }),
                         other => other,
                     };
-                    let last = self.plan.last_use.get(name) == Some(&i) && name != target;
+                    let last = plan.last_use.get(name) == Some(&i) && name != target;
                     let value = if last {
                         env.remove(name.as_str())
                     } else {

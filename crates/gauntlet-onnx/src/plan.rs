@@ -4,11 +4,16 @@
 //! Exporters spell GELU out as `x/√2 → Erf → +1 → ·x → ·½` (in either order of the two
 //! products). Fused into one `Gelu` node it runs as one pass over memory with one backward
 //! step, instead of five element-wise operators each storing its own input for the backward
-//! pass. The graph as parsed ([`Graph`]) is left as the file has it.
+//! pass. A convolution followed by a ReLU (or not) and a max pooling, each the only reader of
+//! the one before, becomes one node as well ([`ConvPoolNodes`]), so that a sample's
+//! convolution output is pooled while still in the cache. The graph as parsed ([`Graph`]) is
+//! left as the file has it, and [`Plan::detailed`] keeps every value the file names (what
+//! [`crate::OnnxModel::activations`] may be asked for).
 
 use std::collections::HashMap;
 
 use crate::graph::{Attribute, Graph, HostTensor, Node};
+use crate::ops::fused::ConvPoolNodes;
 
 /// The nodes to evaluate, in order, and the last reader of each tensor.
 #[derive(Debug, Clone)]
@@ -20,9 +25,22 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan of `graph`.
+    /// The plan of `graph`: every pattern fused.
     pub fn new(graph: &Graph) -> Self {
-        let nodes = fuse_gelu(graph);
+        Self::of(fuse_conv_pool(fuse_gelu(graph), &graph.output_name))
+    }
+
+    /// The plan of `graph` that computes every value the file names outside a GELU.
+    pub fn detailed(graph: &Graph) -> Self {
+        Self::of(fuse_gelu(graph))
+    }
+
+    /// Whether a node of the plan produces `name`.
+    pub fn produces(&self, name: &str) -> bool {
+        self.nodes.iter().any(|n| n.outputs.iter().any(|o| o == name))
+    }
+
+    fn of(nodes: Vec<Node>) -> Self {
         let mut last_use = HashMap::new();
         for (i, node) in nodes.iter().enumerate() {
             for input in &node.inputs {
@@ -61,6 +79,66 @@ fn scalar(graph: &Graph, producers: &HashMap<&str, usize>, name: &str) -> Option
 /// `x` is `v` up to float32 rounding of a constant written in decimal.
 fn near(x: f32, v: f32) -> bool {
     (x - v).abs() <= 1e-6 * v.abs()
+}
+
+/// Replaces each `Conv → (Relu) → MaxPool` chain whose values have no other reader (and are
+/// not the graph's result) by one node.
+fn fuse_conv_pool(nodes: Vec<Node>, output: &str) -> Vec<Node> {
+    let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, node) in nodes.iter().enumerate() {
+        for input in node.inputs.iter().filter(|i| !i.is_empty()) {
+            readers.entry(input).or_default().push(i);
+        }
+    }
+    // The one node reading the one output of node `i`, when there is exactly one.
+    let only_reader = |i: usize| -> Option<usize> {
+        let [out] = nodes[i].outputs.as_slice() else {
+            return None;
+        };
+        match readers.get(out.as_str()).map(Vec::as_slice) {
+            Some(&[r]) if out != output && nodes[r].inputs.first() == Some(out) => Some(r),
+            _ => None,
+        }
+    };
+    let pooling = |i: usize| {
+        let node = &nodes[i];
+        node.op == "MaxPool" && node.outputs.iter().skip(1).all(String::is_empty)
+    };
+    let mut fused: HashMap<usize, Node> = HashMap::new();
+    let mut removed = vec![false; nodes.len()];
+    for (c, conv) in nodes.iter().enumerate() {
+        if conv.op != "Conv" {
+            continue;
+        }
+        let Some(next) = only_reader(c) else {
+            continue;
+        };
+        let (relu, pool) = if nodes[next].op == "Relu" && nodes[next].inputs.len() == 1 {
+            match only_reader(next) {
+                Some(p) if pooling(p) => (Some(next), p),
+                _ => continue,
+            }
+        } else if pooling(next) {
+            (None, next)
+        } else {
+            continue;
+        };
+        let chain = ConvPoolNodes::fuse(conv, relu.map(|r| &nodes[r]), &nodes[pool]);
+        fused.insert(c, chain);
+        removed[pool] = true;
+        if let Some(r) = relu {
+            removed[r] = true;
+        }
+    }
+    nodes
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, node)| match fused.remove(&i) {
+            Some(chain) => Some(chain),
+            None if removed[i] => None,
+            None => Some(node),
+        })
+        .collect()
 }
 
 /// Replaces each exported exact GELU by one `Gelu` node.

@@ -148,3 +148,37 @@ fn comparisons_used_as_values_are_blockers_that_bpda_bypasses() {
     assert!(g1.iter().all(|g| g.is_finite()));
     assert!(g0.iter().zip(&g1).any(|(a, b)| (a - b).abs() > 1e-6));
 }
+
+/// Convolution → ReLU → max-pool chains run fused, one pass per sample: the logits and the
+/// input gradients must be those of the node-by-node evaluation, bit for bit (the fused pass
+/// runs the same kernels in the same order). Real digits have runs of equal pixels, so the
+/// pooling windows tie and ReLU zeros reach the maxima: the masks are exercised.
+#[test]
+fn fused_chains_give_the_values_and_gradients_of_the_nodes() {
+    let device = compute_device();
+    let mut fused_somewhere = false;
+    for name in FIXTURES {
+        let (model, x, n) = load(name);
+        let options = gauntlet_onnx::LoadOptions {
+            node_by_node: true,
+            ..Default::default()
+        };
+        let bytes = std::fs::read(model_path(name)).unwrap();
+        let plain = OnnxModel::from_bytes_with(&bytes, name, &options).unwrap();
+        assert_eq!(plain.fused_chains(), 0, "{name}");
+        if model.fused_chains() == 0 {
+            continue;
+        }
+        fused_somewhere = true;
+        let batch = from_rows(x, n, model.features(), &device);
+        let labels: Vec<i64> = vec![1; n];
+        let objective = Objective::CrossEntropy(&labels);
+        let fused = loss_and_grad(&model, &batch, &objective).unwrap();
+        let nodes = loss_and_grad(&plain, &batch, &objective).unwrap();
+        assert_eq!(fused.logits, nodes.logits, "{name}: logits");
+        let (gf, gn) = (to_vec(fused.grad), to_vec(nodes.grad));
+        assert!(gn.iter().any(|&g| g != 0.0), "{name}: gradient is zero");
+        assert_eq!(gf, gn, "{name}: input gradient");
+    }
+    assert!(fused_somewhere, "no fixture has a chain the plan fuses");
+}

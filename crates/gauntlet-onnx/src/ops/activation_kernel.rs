@@ -58,13 +58,7 @@ impl Activation {
             }
         };
         match self {
-            Activation::Relu => {
-                if x <= 0.0 {
-                    (0.0, 0.0)
-                } else {
-                    (x, 1.0)
-                }
-            }
+            Activation::Relu => (relu(x), if x <= 0.0 { 0.0 } else { 1.0 }),
             Activation::HardSigmoid { alpha, beta } => clamp(x * alpha + beta, alpha),
             Activation::HardSwish => {
                 let (gate, slope) = clamp(x * (1.0 / 6.0) + 0.5, 1.0 / 6.0);
@@ -87,6 +81,16 @@ impl Activation {
                 }
             }
         }
+    }
+}
+
+/// `max(x, 0)`, NaN kept.
+#[inline(always)]
+pub fn relu(x: f32) -> f32 {
+    if x <= 0.0 {
+        0.0
+    } else {
+        x
     }
 }
 

@@ -301,68 +301,134 @@ fn tile_kernel<const CB: usize, const PB: usize>() -> TileFn<CB, PB> {
     tile_body::<CB, PB, false>
 }
 
-/// `y = filters ⋆ x + bias` for every sample, `y` row-major `[n, co, oh, ow]`; tiles of `CB`
-/// output channels × `PB` positions.
-fn correlate_tiled<const CB: usize, const PB: usize>(
-    x: &[f32],
-    filters: &[f32],
-    bias: &[f32],
-    n: usize,
-    geo: &Geometry,
-) -> Vec<f32> {
-    let [oh, ow] = geo.output();
-    let (taps, positions) = (geo.taps(), oh * ow);
-    let per_sample_in = geo.channels * geo.height * geo.width;
-    let per_sample_out = geo.out_channels * positions;
-    let runs = Runs::new(geo.offsets());
-    let packed = pack(filters, geo.out_channels, taps, CB);
-    let tile = tile_kernel::<CB, PB>();
-    let init = |y: &mut [MaybeUninit<f32>]| {
-        y.par_chunks_mut(per_sample_out)
-            .enumerate()
-            .for_each(|(s, out)| {
-                with_scratch(geo.shifted_len(PB), |shifted| {
-                    geo.shift_into(&x[s * per_sample_in..][..per_sample_in], shifted);
-                    let mut acc = [[0f32; PB]; CB];
-                    for (ct, weights) in packed.chunks_exact(taps * CB).enumerate() {
-                        for p0 in (0..positions).step_by(PB) {
-                            tile(shifted, &runs, weights, p0, &mut acc);
-                            let len = PB.min(positions - p0);
-                            for (c, row) in acc.iter().enumerate() {
-                                let co = ct * CB + c;
-                                if co >= geo.out_channels {
-                                    break;
-                                }
-                                let b = bias.get(co).copied().unwrap_or(0.0);
-                                let dst = &mut out[co * positions + p0..][..len];
-                                for (d, &v) in dst.iter_mut().zip(row) {
-                                    d.write(v + b);
-                                }
-                            }
-                        }
-                    }
-                })
-            });
-    };
-    // SAFETY: for every sample, channel tile and position tile, each (co, p) of the chunk is
-    // written once: the tiles cover channels 0..co and positions 0..oh·ow.
-    unsafe { build(n * per_sample_out, init) }
+/// One sample's `filters ⋆ x + bias` in register tiles of `CB` output channels × `PB`
+/// positions.
+struct Tiles<const CB: usize, const PB: usize> {
+    runs: Runs,
+    packed: Vec<f32>,
+    tile: TileFn<CB, PB>,
 }
 
-/// [`correlate_tiled`] with the tile that wastes least: 4 channels × 64 positions, or a
-/// single channel × 256 positions when there are fewer than 4 (a network's first layer's
-/// input gradient has one or three).
-fn correlate(x: &[f32], filters: &[f32], bias: &[f32], n: usize, geo: &Geometry) -> Vec<f32> {
-    if geo.out_channels < 4 {
-        correlate_tiled::<1, 256>(x, filters, bias, n, geo)
-    } else {
-        correlate_tiled::<4, 64>(x, filters, bias, n, geo)
+impl<const CB: usize, const PB: usize> Tiles<CB, PB> {
+    fn new(geo: &Geometry, filters: &[f32]) -> Self {
+        Tiles {
+            runs: Runs::new(geo.offsets()),
+            packed: pack(filters, geo.out_channels, geo.taps(), CB),
+            tile: tile_kernel::<CB, PB>(),
+        }
+    }
+
+    /// `out[co][p] = act(Σ_tap w[co, tap] · x[tap's run][p] + bias[co])` for one sample, after
+    /// shifting its input into `shifted` (`geo.shifted_len(PB)` values of scratch).
+    fn sample(
+        &self,
+        geo: &Geometry,
+        bias: &[f32],
+        (x, shifted): (&[f32], &mut [f32]),
+        out: &mut [MaybeUninit<f32>],
+        act: impl Fn(f32) -> f32,
+    ) {
+        let [oh, ow] = geo.output();
+        let (taps, positions) = (geo.taps(), oh * ow);
+        geo.shift_into(x, shifted);
+        let mut acc = [[0f32; PB]; CB];
+        for (ct, weights) in self.packed.chunks_exact(taps * CB).enumerate() {
+            for p0 in (0..positions).step_by(PB) {
+                (self.tile)(shifted, &self.runs, weights, p0, &mut acc);
+                let len = PB.min(positions - p0);
+                for (c, row) in acc.iter().enumerate() {
+                    let co = ct * CB + c;
+                    if co >= geo.out_channels {
+                        break;
+                    }
+                    let b = bias.get(co).copied().unwrap_or(0.0);
+                    let dst = &mut out[co * positions + p0..][..len];
+                    for (d, &v) in dst.iter_mut().zip(row) {
+                        d.write(act(v + b));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The tile that wastes least: 4 channels × 64 positions, or a single channel × 256
+/// positions when there are fewer than 4 (a network's first layer's input gradient has one or
+/// three).
+enum TileShape {
+    Narrow(Tiles<1, 256>),
+    Wide(Tiles<4, 64>),
+}
+
+/// One layer's correlation, computed a sample at a time: by [`forward`] for every sample, and
+/// by the fused convolution → pooling ([`super::conv_pool`]) one sample at a time, so the
+/// convolution's output stays in the cache for the pooling.
+pub(super) struct Correlation<'a> {
+    geo: Geometry,
+    bias: &'a [f32],
+    tiles: TileShape,
+}
+
+impl<'a> Correlation<'a> {
+    /// For a `shape` that [`handles`] accepts; `bias` holds `co` values or none.
+    pub(super) fn new(weight: &[f32], bias: &'a [f32], shape: ConvShape) -> Self {
+        let geo = Geometry::of(shape);
+        let tiles = if geo.out_channels < 4 {
+            TileShape::Narrow(Tiles::new(&geo, weight))
+        } else {
+            TileShape::Wide(Tiles::new(&geo, weight))
+        };
+        Correlation { geo, bias, tiles }
+    }
+
+    /// Values of one sample's input, `c · h · w`.
+    pub(super) fn input_len(&self) -> usize {
+        self.geo.channels * self.geo.height * self.geo.width
+    }
+
+    /// Values of one sample's output, `co · oh · ow`.
+    pub(super) fn output_len(&self) -> usize {
+        let [oh, ow] = self.geo.output();
+        self.geo.out_channels * oh * ow
+    }
+
+    /// Scratch values [`Correlation::sample`] needs.
+    pub(super) fn scratch_len(&self) -> usize {
+        match self.tiles {
+            TileShape::Narrow(_) => self.geo.shifted_len(256),
+            TileShape::Wide(_) => self.geo.shifted_len(64),
+        }
+    }
+
+    /// `out = act(w ⊛ x + b)` for one sample: `x` `[c, h, w]`, `out` `[co, oh, ow]`, every
+    /// value written.
+    pub(super) fn sample(
+        &self,
+        x: &[f32],
+        scratch: &mut [f32],
+        out: &mut [MaybeUninit<f32>],
+        act: impl Fn(f32) -> f32,
+    ) {
+        match &self.tiles {
+            TileShape::Narrow(t) => t.sample(&self.geo, self.bias, (x, scratch), out, act),
+            TileShape::Wide(t) => t.sample(&self.geo, self.bias, (x, scratch), out, act),
+        }
     }
 }
 
 /// Convolution forward for a shape [`handles`] accepts: `y = w ⊛ x + b`, `[n, co, oh, ow]`.
 pub fn forward(x: &[f32], weight: &[f32], bias: &[f32], shape: ConvShape) -> Vec<f32> {
-    correlate(x, weight, bias, shape.input[0], &Geometry::of(shape))
+    let correlation = Correlation::new(weight, bias, shape);
+    let (per_in, per_out) = (correlation.input_len(), correlation.output_len());
+    let init = |y: &mut [MaybeUninit<f32>]| {
+        y.par_chunks_mut(per_out).enumerate().for_each(|(s, out)| {
+            with_scratch(correlation.scratch_len(), |scratch| {
+                correlation.sample(&x[s * per_in..][..per_in], scratch, out, |v| v)
+            })
+        });
+    };
+    // SAFETY: `sample` writes each sample's chunk whole.
+    unsafe { build(shape.input[0] * per_out, init) }
 }
 
 /// Input gradient for a shape [`handles`] accepts, the forward pass run backwards: the

@@ -10,6 +10,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
@@ -19,6 +20,7 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use super::activation_kernel::{self, Activation, Saved};
 use super::conv_kernel;
+use super::conv_pool::{self, ConvPoolShape};
 use super::conv_shape::{ConvShape, ConvWindow};
 use super::pool_kernel::{self, PoolShape};
 
@@ -31,6 +33,14 @@ pub trait HostKernels: Backend {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         shape: ConvShape,
+    ) -> FloatTensor<Self>;
+
+    /// Convolution, optionally ReLU, then max pooling, in one pass per sample.
+    fn host_conv_pool(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        shape: ConvPoolShape,
     ) -> FloatTensor<Self>;
 
     /// Max pooling of `[N, C, H, W]`.
@@ -78,6 +88,22 @@ impl HostKernels for Flex {
         )
     }
 
+    fn host_conv_pool(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        shape: ConvPoolShape,
+    ) -> FlexTensor {
+        let (y, _) = conv_pool::forward(
+            &values(&x),
+            &values(&weight),
+            &values(&bias),
+            shape,
+            false,
+        );
+        flex(y, shape.output())
+    }
+
     fn host_max_pool2d(x: FlexTensor, shape: PoolShape) -> FlexTensor {
         let [n, c, _, _] = x.shape().dims::<4>();
         let [oh, ow] = shape.output();
@@ -101,23 +127,49 @@ impl Backward<Flex, 3> for ConvBackward {
     type State = (FlexTensor, FlexTensor, ConvShape);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_weight, node_bias] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let dy = values(&grad);
         let (x, weight, shape) = ops.state;
-        if let Some(node) = node_x {
-            let dx = conv_kernel::input_grad(&values(&weight), &dy, shape);
-            grads.register::<Flex>(node.id, flex(dx, shape.input));
-        }
-        if let Some(node) = node_weight {
-            let dw = conv_kernel::weight_grad(&values(&x), &dy, shape);
-            grads.register::<Flex>(node.id, flex(dw, shape.weight()));
-        }
-        if let Some(node) = node_bias {
-            let db = conv_kernel::bias_grad(&dy, shape);
-            let db = FlexTensor::from_data(TensorData::new(db, [shape.out_channels]));
-            grads.register::<Flex>(node.id, db);
-        }
+        conv_backward(ops.parents.map(|p| p.map(|n| n.id)), grads, (&x, &weight), &values(&grad), shape);
+    }
+}
+
+/// Registers the convolution's gradients for the parents that track one.
+fn conv_backward(
+    [node_x, node_weight, node_bias]: [Option<NodeId>; 3],
+    grads: &mut Gradients,
+    (x, weight): (&FlexTensor, &FlexTensor),
+    dy: &[f32],
+    shape: ConvShape,
+) {
+    if let Some(id) = node_x {
+        let dx = conv_kernel::input_grad(&values(weight), dy, shape);
+        grads.register::<Flex>(id, flex(dx, shape.input));
+    }
+    if let Some(id) = node_weight {
+        let dw = conv_kernel::weight_grad(&values(x), dy, shape);
+        grads.register::<Flex>(id, flex(dw, shape.weight()));
+    }
+    if let Some(id) = node_bias {
+        let db = conv_kernel::bias_grad(dy, shape);
+        let db = FlexTensor::from_data(TensorData::new(db, [shape.out_channels]));
+        grads.register::<Flex>(id, db);
+    }
+}
+
+#[derive(Debug)]
+struct ConvPoolBackward;
+
+impl Backward<Flex, 3> for ConvPoolBackward {
+    /// The input, the weights, and where each pooled maximum came from (`u32::MAX` where the
+    /// ReLU stopped the gradient).
+    type State = (FlexTensor, FlexTensor, std::sync::Arc<Vec<u32>>, ConvPoolShape);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, weight, indices, shape) = ops.state;
+        let dy = conv_pool::conv_output_grad(&values(&grad), &indices, shape);
+        drop(grad);
+        conv_backward(ops.parents.map(|p| p.map(|n| n.id)), grads, (&x, &weight), &dy, shape.conv);
     }
 }
 
@@ -182,6 +234,39 @@ impl<C: CheckpointStrategy> HostKernels for Autodiff<Flex, C> {
                 prep.finish((x, weight, shape), y)
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::host_conv2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                shape,
+            )),
+        }
+    }
+
+    fn host_conv_pool(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        shape: ConvPoolShape,
+    ) -> FloatTensor<Self> {
+        match ConvPoolBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
+                let bias = bias.into_primitive();
+                let (y, indices) = conv_pool::forward(
+                    &values(&x),
+                    &values(&weight),
+                    &values(&bias),
+                    shape,
+                    true,
+                );
+                let indices = std::sync::Arc::new(indices.expect("asked for"));
+                prep.finish((x, weight, indices, shape), flex(y, shape.output()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::host_conv_pool(
                 x.into_primitive(),
                 weight.into_primitive(),
                 bias.into_primitive(),
@@ -280,6 +365,25 @@ pub fn conv2d(
 ) -> Tensor<4> {
     let bias = bias.unwrap_or_else(|| Tensor::zeros([shape.out_channels], &weight.device()));
     let y = <Dispatch as HostKernels>::host_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        shape,
+    );
+    Tensor::from_dispatch(y)
+}
+
+/// Convolution → (ReLU) → max pooling through the fused host kernels, for a `shape` the
+/// operands were checked for ([`conv2d_shape`], [`max_pool2d_shape`]) and that
+/// [`ConvPoolShape::is_fusable`] accepts.
+pub fn conv_pool(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    shape: ConvPoolShape,
+) -> Tensor<4> {
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([shape.conv.out_channels], &weight.device()));
+    let y = <Dispatch as HostKernels>::host_conv_pool(
         x.into_dispatch(),
         weight.into_dispatch(),
         bias.into_dispatch(),

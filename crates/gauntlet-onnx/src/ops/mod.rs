@@ -10,11 +10,13 @@ mod constant;
 mod context;
 mod conv_direct;
 mod conv_kernel;
+mod conv_pool;
 mod conv_shape;
 mod depthwise;
 mod einsum;
 mod elementwise;
 mod fast_math;
+pub(crate) mod fused;
 mod gelu_kernel;
 mod host;
 mod host_planes;
@@ -109,6 +111,7 @@ pub fn evaluate(ctx: &Ctx, mut inputs: Inputs) -> Result<Vec<Value>> {
         }
         "Clip" => one(elementwise::clip(ctx, inputs)?),
         "Conv" => one(nn::conv(ctx, inputs)?),
+        fused::CONV_POOL => one(nn::conv_pool(ctx, inputs)?),
         "MaxPool" | "AveragePool" => {
             if op == "MaxPool" && ctx.node.outputs.len() > 1 && !ctx.node.outputs[1].is_empty() {
                 return Err(ctx.error("MaxPool with an Indices output is not supported"));

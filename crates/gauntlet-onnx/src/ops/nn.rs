@@ -3,7 +3,7 @@
 use burn::tensor::activation;
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 
-use super::{conv_shape, host, host_planes, pool_kernel};
+use super::{conv_pool, conv_shape, elementwise, fused, host, host_planes, pool_kernel};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::Tensor;
 
@@ -97,72 +97,117 @@ fn from_4d(y: Tensor<4>, rank: usize) -> FloatValue {
     }
 }
 
-pub fn conv(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
-    let x = inputs.float(0, ctx)?;
-    let w = inputs.float(1, ctx)?;
-    let bias = inputs
-        .opt(2)
-        .map(|b| b.into_float(ctx.device))
-        .transpose()?;
-    let xs = x.shape();
-    let ws = w.shape();
-    if ws.len() != xs.len() || !(3..=4).contains(&xs.len()) {
-        return Err(ctx.error(format!(
-            "supports 1-D and 2-D convolutions; got input {xs:?} and weight {ws:?}"
-        )));
-    }
-    let groups = ctx.int("group", 1).max(1) as usize;
-    if xs[1] != ws[1] * groups {
-        return Err(ctx.error(format!(
-            "the input has {} channels but the weights expect {} (shape {ws:?}, {groups} group(s)); \
-             the data probably has the wrong channel count or layout (use N×C×H×W)",
-            xs[1],
-            ws[1] * groups
-        )));
-    }
-    let kernel = ctx
-        .ints("kernel_shape")
-        .map(|k| k.iter().map(|&v| v as usize).collect())
-        .unwrap_or_else(|| ws[2..].to_vec());
-    let win = window(ctx, kernel, &xs[2..])?;
-    let rank = x.rank;
-    let weight = as_4d(ctx, w)?;
-    let input = as_4d(ctx, x)?;
-    let [_, _, h, wd] = input.dims();
-    for (axis, size) in [h, wd].into_iter().enumerate() {
-        let span = (win.kernel[axis] - 1) * win.dilation[axis] + 1;
-        if size + win.padding[axis].0 + win.padding[axis].1 < span {
-            return Err(ctx.error(format!(
-                "the input's spatial size {:?} is smaller than the kernel; the input is too small \
-                 for this model",
-                &xs[2..]
-            )));
-        }
-    }
-    let options = ConvOptions {
-        stride: win.stride,
-        padding: win.padding,
-        dilation: win.dilation,
-        groups,
-    };
-    let bias = bias.map(|b| {
-        let n = b.numel();
-        b.t.reshape([n])
-    });
-    let window = conv_shape::ConvWindow {
-        stride: win.stride,
-        padding: win.padding,
-        dilation: win.dilation,
-    };
-    let y = match host::conv2d_shape(&input, &weight, bias.as_ref(), window, groups) {
-        Some(shape) => host::conv2d(input, weight, bias, shape),
-        None => conv2d(input, weight, bias, options),
-    };
-    Ok(from_4d(y, rank))
+/// A convolution's operands, read and checked, lifted to rank 4.
+struct ConvOperands {
+    input: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    window: conv_shape::ConvWindow,
+    groups: usize,
+    /// The input's logical rank (3 for a 1-D convolution).
+    rank: usize,
 }
 
-pub fn pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
-    let xs = x.shape();
+impl ConvOperands {
+    fn read(ctx: &Ctx, mut inputs: Inputs) -> Result<Self> {
+        let x = inputs.float(0, ctx)?;
+        let w = inputs.float(1, ctx)?;
+        let bias = inputs
+            .opt(2)
+            .map(|b| b.into_float(ctx.device))
+            .transpose()?;
+        let xs = x.shape();
+        let ws = w.shape();
+        if ws.len() != xs.len() || !(3..=4).contains(&xs.len()) {
+            return Err(ctx.error(format!(
+                "supports 1-D and 2-D convolutions; got input {xs:?} and weight {ws:?}"
+            )));
+        }
+        let groups = ctx.int("group", 1).max(1) as usize;
+        if xs[1] != ws[1] * groups {
+            return Err(ctx.error(format!(
+                "the input has {} channels but the weights expect {} (shape {ws:?}, {groups} \
+                 group(s)); the data probably has the wrong channel count or layout (use \
+                 N×C×H×W)",
+                xs[1],
+                ws[1] * groups
+            )));
+        }
+        let kernel = ctx
+            .ints("kernel_shape")
+            .map(|k| k.iter().map(|&v| v as usize).collect())
+            .unwrap_or_else(|| ws[2..].to_vec());
+        let win = window(ctx, kernel, &xs[2..])?;
+        let rank = x.rank;
+        let weight = as_4d(ctx, w)?;
+        let input = as_4d(ctx, x)?;
+        let [_, _, h, wd] = input.dims();
+        for (axis, size) in [h, wd].into_iter().enumerate() {
+            let span = (win.kernel[axis] - 1) * win.dilation[axis] + 1;
+            if size + win.padding[axis].0 + win.padding[axis].1 < span {
+                return Err(ctx.error(format!(
+                    "the input's spatial size {:?} is smaller than the kernel; the input is too \
+                     small for this model",
+                    &xs[2..]
+                )));
+            }
+        }
+        let bias = bias.map(|b| {
+            let n = b.numel();
+            b.t.reshape([n])
+        });
+        Ok(ConvOperands {
+            input,
+            weight,
+            bias,
+            window: conv_shape::ConvWindow {
+                stride: win.stride,
+                padding: win.padding,
+                dilation: win.dilation,
+            },
+            groups,
+            rank,
+        })
+    }
+
+    /// The host kernels' shapes, when they serve these operands.
+    fn host_shape(&self) -> Option<conv_shape::ConvShape> {
+        host::conv2d_shape(
+            &self.input,
+            &self.weight,
+            self.bias.as_ref(),
+            self.window,
+            self.groups,
+        )
+    }
+
+    /// `w ⊛ x + b`, at rank 4.
+    fn run(self) -> Tensor<4> {
+        match self.host_shape() {
+            Some(shape) => host::conv2d(self.input, self.weight, self.bias, shape),
+            None => conv2d(
+                self.input,
+                self.weight,
+                self.bias,
+                ConvOptions {
+                    stride: self.window.stride,
+                    padding: self.window.padding,
+                    dilation: self.window.dilation,
+                    groups: self.groups,
+                },
+            ),
+        }
+    }
+}
+
+pub fn conv(ctx: &Ctx, inputs: Inputs) -> Result<FloatValue> {
+    let operands = ConvOperands::read(ctx, inputs)?;
+    let rank = operands.rank;
+    Ok(from_4d(operands.run(), rank))
+}
+
+/// A pooling's window over an input of shape `xs` and its `ceil_mode`.
+fn pool_window(ctx: &Ctx, xs: &[usize]) -> Result<(Window, bool)> {
     if !(3..=4).contains(&xs.len()) {
         return Err(ctx.error(format!("supports 1-D and 2-D pooling; got input {xs:?}")));
     }
@@ -172,11 +217,11 @@ pub fn pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
         .iter()
         .map(|&v| v as usize)
         .collect();
-    let win = window(ctx, kernel, &xs[2..])?;
-    let ceil_mode = ctx.int("ceil_mode", 0) != 0;
-    let rank = x.rank;
-    let input = as_4d(ctx, x)?;
-    let [_, _, ih, iw] = input.dims();
+    Ok((window(ctx, kernel, &xs[2..])?, ctx.int("ceil_mode", 0) != 0))
+}
+
+/// The host pooling kernel's axes of `win` over a rank-4 input of height `ih`, width `iw`.
+fn pool_axes(win: &Window, ih: usize, iw: usize) -> [pool_kernel::Axis; 2] {
     let axis = |i: usize, size: usize| pool_kernel::Axis {
         input: size,
         kernel: win.kernel[i],
@@ -185,8 +230,17 @@ pub fn pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
         pad_begin: win.padding[i].0,
         pad_end: win.padding[i].1,
     };
+    [axis(0, ih), axis(1, iw)]
+}
+
+pub fn pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
+    let (win, ceil_mode) = pool_window(ctx, &x.shape())?;
+    let rank = x.rank;
+    let input = as_4d(ctx, x)?;
+    let [_, _, ih, iw] = input.dims();
     let y = if ctx.node.op == "MaxPool" {
-        match host::max_pool2d_shape(&input, axis(0, ih), axis(1, iw), ceil_mode) {
+        let [h, w] = pool_axes(&win, ih, iw);
+        match host::max_pool2d_shape(&input, h, w, ceil_mode) {
             Some(shape) => host::max_pool2d(input, shape),
             None => max_pool2d(
                 input,
@@ -215,6 +269,43 @@ pub fn pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {
         )
     };
     Ok(from_4d(y, rank))
+}
+
+/// A `Conv → (Relu) → MaxPool` chain the plan fused into one node ([`crate::plan`]): one pass
+/// per sample through the host kernels when they serve it, otherwise the three operators one
+/// after the other. Either way, errors name the original nodes.
+pub fn conv_pool(ctx: &Ctx, inputs: Inputs) -> Result<FloatValue> {
+    let fused = fused::ConvPoolNodes::of(ctx.node);
+    let at = |node| Ctx { node, ..*ctx };
+    let conv_ctx = at(&fused.conv);
+    let pool_ctx = at(&fused.pool);
+    let operands = ConvOperands::read(&conv_ctx, inputs)?;
+    let rank = operands.rank;
+    if let Some(conv) = operands.host_shape() {
+        let [n, co, oh, ow] = conv.output();
+        let logical = if rank == 3 { vec![n, co, ow] } else { vec![n, co, oh, ow] };
+        let (win, ceil_mode) = pool_window(&pool_ctx, &logical)?;
+        let [h, w] = pool_axes(&win, oh, ow);
+        let shape = conv_pool::ConvPoolShape {
+            conv,
+            pool: pool_kernel::PoolShape {
+                planes: n * co,
+                h,
+                w,
+                ceil_mode,
+            },
+            relu: fused.relu.is_some(),
+        };
+        if shape.is_fusable() && shape.pool.is_valid() {
+            let y = host::conv_pool(operands.input, operands.weight, operands.bias, shape);
+            return Ok(from_4d(y, rank));
+        }
+    }
+    let mut y = from_4d(operands.run(), rank);
+    if let Some(relu) = &fused.relu {
+        y = elementwise::unary(&at(relu), y)?;
+    }
+    pool(&pool_ctx, y)
 }
 
 pub fn global_pool(ctx: &Ctx, x: FloatValue) -> Result<FloatValue> {

@@ -112,12 +112,8 @@ pub fn max_pool(input: &[f32], shape: PoolShape) -> Vec<f32> {
     if oh * ow == 0 {
         return output;
     }
-    if shape.tiled() {
-        match shape.w.kernel {
-            2 => tiled_max_pool::<2>(input, shape, &mut output),
-            3 => tiled_max_pool::<3>(input, shape, &mut output),
-            _ => tiled_max_pool::<0>(input, shape, &mut output),
-        }
+    if let Some(planes) = TiledPlanes::of(&shape) {
+        tiled_max_pool(&planes, input, shape, &mut output);
     } else {
         let (rows, cols) = (shape.h.windows(oh), shape.w.windows(ow));
         output
@@ -237,20 +233,17 @@ fn max_plane_kernel<const KW: usize>() -> MaxPlane {
     }
 }
 
-/// Tiled pooling: rows first, then runs of `kw`. `KW` is the run length when the compiler should
-/// know it (the common 2 and 3), or 0 to take it from the shape.
-fn tiled_max_pool<const KW: usize>(input: &[f32], shape: PoolShape, output: &mut [f32]) {
-    let (ih, iw) = (shape.h.input, shape.w.input);
+/// Tiled pooling: rows first, then runs of `kw`, a few planes per task.
+fn tiled_max_pool(planes: &TiledPlanes, input: &[f32], shape: PoolShape, output: &mut [f32]) {
+    let [ih, iw] = planes.input;
     let [oh, ow] = shape.output();
-    let (kh, kw) = (shape.h.kernel, if KW == 0 { shape.w.kernel } else { KW });
-    let kernel = max_plane_kernel::<KW>();
     let group = planes_per_task(shape.planes, ih * iw);
     output
         .par_chunks_mut(group * oh * ow)
         .enumerate()
         .for_each(|(t, out)| {
             let x = &input[t * group * ih * iw..][..out.len() / (oh * ow) * ih * iw];
-            with_scratch(ow * kw, |acc| kernel(x, [ih, iw], [kh, kw], out, acc));
+            with_scratch(planes.scratch_len(), |acc| planes.max(x, out, acc));
         });
 }
 
@@ -429,29 +422,88 @@ fn max_plane_indexed_kernel<const KW: usize>() -> IndexedPlane {
 
 /// [`tiled_max_pool`] with each maximum's position: rows first (vectorized), then runs of
 /// `kw`, candidates combined by [`pick`].
-fn tiled_max_pool_with_indices<const KW: usize>(
+fn tiled_max_pool_with_indices(
+    planes: &TiledPlanes,
     input: &[f32],
     shape: PoolShape,
     output: &mut [f32],
     indices: &mut [u32],
 ) {
-    let (ih, iw) = (shape.h.input, shape.w.input);
+    let [ih, iw] = planes.input;
     let [oh, ow] = shape.output();
-    let (kh, kw) = (shape.h.kernel, if KW == 0 { shape.w.kernel } else { KW });
-    let span = ow * kw;
-    let kernel = max_plane_indexed_kernel::<KW>();
     let group = planes_per_task(shape.planes, ih * iw);
     output
         .par_chunks_mut(group * oh * ow)
         .zip(indices.par_chunks_mut(group * oh * ow))
         .enumerate()
         .for_each_init(
-            || (vec![0f32; span], vec![0u32; span]),
-            |(values, at), (t, out)| {
-                let x = &input[t * group * ih * iw..][..out.0.len() / (oh * ow) * ih * iw];
-                kernel(x, [ih, iw], [kh, kw], out, (values, at));
+            || planes.indexed_scratch(),
+            |(values, at), (t, (out, idx))| {
+                let x = &input[t * group * ih * iw..][..out.len() / (oh * ow) * ih * iw];
+                planes.max_indexed(x, (out, idx), (values, at));
             },
         );
+}
+
+/// The kernels of a pooling whose windows tile its input ([`PoolShape::tiled`]), for whole
+/// planes: what [`max_pool`] runs a few planes per task, and the fused convolution → pooling
+/// ([`super::conv_pool`]) one sample's planes at a time.
+pub(super) struct TiledPlanes {
+    max: MaxPlane,
+    indexed: IndexedPlane,
+    input: [usize; 2],
+    kernel: [usize; 2],
+    /// Values per output row's candidates: `ow · kw`.
+    span: usize,
+}
+
+impl TiledPlanes {
+    /// `None` unless the windows tile the input and there is an output; `KW` is fixed for the
+    /// common runs of 2 and 3 so the compiler knows it.
+    pub(super) fn of(shape: &PoolShape) -> Option<Self> {
+        let [oh, ow] = shape.output();
+        if !shape.tiled() || oh * ow == 0 {
+            return None;
+        }
+        let kw = shape.w.kernel;
+        let (max, indexed) = match kw {
+            2 => (max_plane_kernel::<2>(), max_plane_indexed_kernel::<2>()),
+            3 => (max_plane_kernel::<3>(), max_plane_indexed_kernel::<3>()),
+            _ => (max_plane_kernel::<0>(), max_plane_indexed_kernel::<0>()),
+        };
+        Some(TiledPlanes {
+            max,
+            indexed,
+            input: [shape.h.input, shape.w.input],
+            kernel: [shape.h.kernel, kw],
+            span: ow * kw,
+        })
+    }
+
+    /// Scratch values [`TiledPlanes::max`] needs.
+    pub(super) fn scratch_len(&self) -> usize {
+        self.span
+    }
+
+    /// Scratch for [`TiledPlanes::max_indexed`].
+    pub(super) fn indexed_scratch(&self) -> (Vec<f32>, Vec<u32>) {
+        (vec![0f32; self.span], vec![0u32; self.span])
+    }
+
+    /// The maxima of whole planes: `x` `[planes, ih, iw]`, `out` `[planes, oh, ow]`.
+    pub(super) fn max(&self, x: &[f32], out: &mut [f32], acc: &mut [f32]) {
+        (self.max)(x, self.input, self.kernel, out, acc)
+    }
+
+    /// [`TiledPlanes::max`] with each maximum's position in its plane.
+    pub(super) fn max_indexed(
+        &self,
+        x: &[f32],
+        out: (&mut [f32], &mut [u32]),
+        scratch: (&mut [f32], &mut [u32]),
+    ) {
+        (self.indexed)(x, self.input, self.kernel, out, scratch)
+    }
 }
 
 /// Max pooling forward that also returns, for each output, the position of its maximum inside
@@ -466,12 +518,8 @@ pub fn max_pool_with_indices(input: &[f32], shape: PoolShape) -> (Vec<f32>, Vec<
     if oh * ow == 0 {
         return (output, indices);
     }
-    if shape.tiled() {
-        match shape.w.kernel {
-            2 => tiled_max_pool_with_indices::<2>(input, shape, &mut output, &mut indices),
-            3 => tiled_max_pool_with_indices::<3>(input, shape, &mut output, &mut indices),
-            _ => tiled_max_pool_with_indices::<0>(input, shape, &mut output, &mut indices),
-        }
+    if let Some(planes) = TiledPlanes::of(&shape) {
+        tiled_max_pool_with_indices(&planes, input, shape, &mut output, &mut indices);
         return (output, indices);
     }
     let (rows, cols) = (shape.h.windows(oh), shape.w.windows(ow));
