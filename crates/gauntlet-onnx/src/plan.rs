@@ -37,7 +37,9 @@ impl Plan {
 
     /// Whether a node of the plan produces `name`.
     pub fn produces(&self, name: &str) -> bool {
-        self.nodes.iter().any(|n| n.outputs.iter().any(|o| o == name))
+        self.nodes
+            .iter()
+            .any(|n| n.outputs.iter().any(|o| o == name))
     }
 
     fn of(nodes: Vec<Node>) -> Self {

@@ -437,58 +437,112 @@ pub fn forward(x: &[f32], weight: &[f32], bias: &[f32], shape: ConvShape) -> Vec
 /// run's offset; summing the `kw` shifted copies back onto the input is the adjoint of
 /// [`Geometry::shift_into`]. No column matrix and no col2im.
 pub fn input_grad(weight: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
+    let backward = InputGrad::new(weight, shape);
+    let (per_in, per_dy) = (backward.input_len(), backward.dy_len());
+    let init = |dx: &mut [MaybeUninit<f32>]| {
+        dx.par_chunks_mut(per_in).enumerate().for_each(|(s, dxs)| {
+            with_scratch(backward.scratch_len(), |scratch| {
+                let dys = backward.dy_scratch(scratch);
+                dys.copy_from_slice(&dy[s * per_dy..][..per_dy]);
+                backward.sample(scratch, dxs);
+            })
+        });
+    };
+    // SAFETY: `sample` writes each sample's chunk whole.
+    unsafe { build(shape.input[0] * per_in, init) }
+}
+
+/// One layer's input gradient ([`input_grad`]), a sample at a time: also the fused
+/// convolution → pooling's backward pass ([`super::conv_pool`]), which routes one sample's
+/// pooled gradient into [`InputGrad::dy_scratch`] and never stores the whole `dy`.
+pub(super) struct InputGrad {
+    geo: Geometry,
+    /// Where each tap's run starts in the shifted copies.
+    offsets: Vec<usize>,
+    /// Where each output channel's row of `dy` starts.
+    rows: Runs,
+    /// `wᵀ` (`[taps, co]`) in tiles of [`InputGrad::CB`] taps.
+    packed: Vec<f32>,
+    tile: TileFn<4, 64>,
+}
+
+impl InputGrad {
     const CB: usize = 4;
     const PB: usize = 64;
-    let geo = Geometry::of(shape);
-    let n = shape.input[0];
-    let [oh, ow] = geo.output();
-    let (taps, positions, co) = (geo.taps(), oh * ow, geo.out_channels);
-    let per_sample_in = geo.channels * geo.height * geo.width;
-    let per_sample_dy = co * positions;
-    let offsets = geo.offsets();
-    let rows = Runs::new((0..co).map(|o| o * positions).collect());
-    // wᵀ: `[taps, co]`, in tiles of CB taps.
-    let mut transposed = vec![0f32; taps * co];
-    for o in 0..co {
-        for t in 0..taps {
-            transposed[t * co + o] = weight[o * taps + t];
+
+    /// For a `shape` that [`handles`] accepts.
+    pub(super) fn new(weight: &[f32], shape: ConvShape) -> Self {
+        let geo = Geometry::of(shape);
+        let [oh, ow] = geo.output();
+        let (taps, co) = (geo.taps(), geo.out_channels);
+        let mut transposed = vec![0f32; taps * co];
+        for o in 0..co {
+            for t in 0..taps {
+                transposed[t * co + o] = weight[o * taps + t];
+            }
+        }
+        InputGrad {
+            offsets: geo.offsets(),
+            rows: Runs::new((0..co).map(|o| o * oh * ow).collect()),
+            packed: pack(&transposed, taps, co, Self::CB),
+            tile: tile_kernel::<4, 64>(),
+            geo,
         }
     }
-    let packed = pack(&transposed, taps, co, CB);
-    let tile = tile_kernel::<CB, PB>();
-    let shifted_len = geo.shifted_len(PB);
-    let init = |dx: &mut [MaybeUninit<f32>]| {
-        dx.par_chunks_mut(per_sample_in)
-            .enumerate()
-            .for_each(|(s, dxs)| {
-                with_scratch(shifted_len + per_sample_dy + PB, |scratch| {
-                    let (grad, dys) = scratch.split_at_mut(shifted_len);
-                    grad.fill(0.0);
-                    // dy with slack, so the last tile may read past its rows.
-                    dys[..per_sample_dy].copy_from_slice(&dy[s * per_sample_dy..][..per_sample_dy]);
-                    dys[per_sample_dy..].fill(0.0);
-                    let mut acc = [[0f32; PB]; CB];
-                    for (tt, weights) in packed.chunks_exact(co * CB).enumerate() {
-                        for p0 in (0..positions).step_by(PB) {
-                            tile(dys, &rows, weights, p0, &mut acc);
-                            let len = PB.min(positions - p0);
-                            for (lane, row) in acc.iter().enumerate() {
-                                let Some(&off) = offsets.get(tt * CB + lane) else {
-                                    break;
-                                };
-                                let dst = &mut grad[off + p0..][..len];
-                                for (d, &v) in dst.iter_mut().zip(row) {
-                                    *d += v;
-                                }
-                            }
-                        }
+
+    /// Values of one sample's input, `c · h · w`.
+    pub(super) fn input_len(&self) -> usize {
+        self.geo.channels * self.geo.height * self.geo.width
+    }
+
+    /// Values of one sample's output gradient, `co · oh · ow`.
+    pub(super) fn dy_len(&self) -> usize {
+        let [oh, ow] = self.geo.output();
+        self.geo.out_channels * oh * ow
+    }
+
+    /// Scratch values [`InputGrad::sample`] needs: the shifted copies' gradient, then `dy`
+    /// with slack so the last tile may read past its rows.
+    pub(super) fn scratch_len(&self) -> usize {
+        self.geo.shifted_len(Self::PB) + self.dy_len() + Self::PB
+    }
+
+    /// Where in `scratch` the sample's `dy` goes before [`InputGrad::sample`] (`dy_len`
+    /// values); the slack after it is zeroed here.
+    pub(super) fn dy_scratch<'s>(&self, scratch: &'s mut [f32]) -> &'s mut [f32] {
+        let dys = &mut scratch[self.geo.shifted_len(Self::PB)..];
+        let (dy, slack) = dys.split_at_mut(self.dy_len());
+        slack.fill(0.0);
+        dy
+    }
+
+    /// One sample's input gradient into `dx` (`[c, h, w]`, every value written), from the
+    /// `dy` placed in `scratch` by way of [`InputGrad::dy_scratch`].
+    pub(super) fn sample(&self, scratch: &mut [f32], dx: &mut [MaybeUninit<f32>]) {
+        const CB: usize = InputGrad::CB;
+        const PB: usize = InputGrad::PB;
+        let [oh, ow] = self.geo.output();
+        let (positions, co) = (oh * ow, self.geo.out_channels);
+        let (grad, dys) = scratch.split_at_mut(self.geo.shifted_len(PB));
+        grad.fill(0.0);
+        let mut acc = [[0f32; PB]; CB];
+        for (tt, weights) in self.packed.chunks_exact(co * CB).enumerate() {
+            for p0 in (0..positions).step_by(PB) {
+                (self.tile)(dys, &self.rows, weights, p0, &mut acc);
+                let len = PB.min(positions - p0);
+                for (lane, row) in acc.iter().enumerate() {
+                    let Some(&off) = self.offsets.get(tt * CB + lane) else {
+                        break;
+                    };
+                    let dst = &mut grad[off + p0..][..len];
+                    for (d, &v) in dst.iter_mut().zip(row) {
+                        *d += v;
                     }
-                    geo.unshift(grad, fill(dxs, 0.0));
-                })
-            });
-    };
-    // SAFETY: every sample's chunk is written whole by `fill` before the sums.
-    unsafe { build(n * per_sample_in, init) }
+                }
+            }
+        }
+        self.geo.unshift(grad, fill(dx, 0.0));
+    }
 }
 
 #[cfg(test)]

@@ -109,12 +109,19 @@ fn add_bias(out: &mut [f32], bias: &[f32], p: usize) {
     }
 }
 
+/// Whether [`forward`] and [`input_grad`] run the direct kernels ([`conv_direct`]): a shape
+/// they handle, with enough samples for a task per sample (with fewer, the products of
+/// im2col split across the threads instead).
+pub(super) fn direct_serves(shape: ConvShape) -> bool {
+    conv_direct::handles(shape) && Plan::new(shape).per_sample_tasks()
+}
+
 /// Convolution forward: `y = w ⊛ x + b`, row-major `[n, c_out, oh, ow]`.
 pub fn forward(x: &[f32], weight: &[f32], bias: &[f32], shape: ConvShape) -> Vec<f32> {
     if shape.is_depthwise() {
         return depthwise::forward(x, weight, bias, shape);
     }
-    if conv_direct::handles(shape) && Plan::new(shape).per_sample_tasks() {
+    if direct_serves(shape) {
         return conv_direct::forward(x, weight, bias, shape);
     }
     forward_im2col(x, weight, bias, shape)
@@ -194,7 +201,7 @@ pub fn input_grad(weight: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
     if shape.is_depthwise() {
         return depthwise::input_grad(weight, dy, shape);
     }
-    if conv_direct::handles(shape) && Plan::new(shape).per_sample_tasks() {
+    if direct_serves(shape) {
         return conv_direct::input_grad(weight, dy, shape);
     }
     input_grad_im2col(weight, dy, shape)

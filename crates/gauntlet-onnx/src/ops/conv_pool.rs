@@ -13,7 +13,8 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::activation_kernel::relu;
-use super::conv_direct::{self, Correlation};
+use super::conv_direct::{Correlation, InputGrad};
+use super::conv_kernel;
 use super::conv_shape::ConvShape;
 use super::matmul::{build, with_scratch};
 use super::pool_kernel::{self, PoolShape, TiledPlanes};
@@ -30,11 +31,12 @@ pub struct ConvPoolShape {
 }
 
 impl ConvPoolShape {
-    /// Whether the fused kernels compute this: a convolution the direct kernel handles and a
-    /// pooling whose windows tile its input, over the convolution's output.
+    /// Whether the fused kernels compute this: a convolution the direct kernel serves (what
+    /// the convolution alone would run, so the values are the same), and a pooling whose
+    /// windows tile its input, over the convolution's output.
     pub fn is_fusable(&self) -> bool {
         let [n, co, oh, ow] = self.conv.output();
-        conv_direct::handles(self.conv)
+        conv_kernel::direct_serves(self.conv)
             && self.pool.planes == n * co
             && self.pool.h.input == oh
             && self.pool.w.input == ow
@@ -85,7 +87,7 @@ pub fn forward(
             out.par_chunks_mut(per_out)
                 .enumerate()
                 .for_each(|(s, out)| {
-                    with_scratch(scratch_len + planes.scratch_len(), |scratch| {
+                    with_scratch(scratch_len + planes.scratch_len(per_out), |scratch| {
                         let (scratch, acc) = scratch.split_at_mut(scratch_len);
                         convolve(s, scratch);
                         let out = super::matmul::fill(out, 0.0);
@@ -103,7 +105,7 @@ pub fn forward(
         .zip(at.par_chunks_mut(per_out))
         .enumerate()
         .for_each_init(
-            || planes.indexed_scratch(),
+            || planes.indexed_scratch(per_out),
             |(values, positions), (s, (out, idx))| {
                 with_scratch(scratch_len, |scratch| {
                     convolve(s, scratch);
@@ -112,10 +114,9 @@ pub fn forward(
                 });
                 if shape.relu {
                     // ReLU's output is 0 exactly where its slope is (NaN keeps slope 1).
+                    // A select, not a branch, so the loop vectorizes.
                     for (&v, i) in out.iter().zip(idx.iter_mut()) {
-                        if v == 0.0 {
-                            *i = u32::MAX;
-                        }
+                        *i = if v == 0.0 { u32::MAX } else { *i };
                     }
                 }
             },
@@ -129,10 +130,44 @@ pub fn conv_output_grad(grad: &[f32], indices: &[u32], shape: ConvPoolShape) -> 
     pool_kernel::max_pool_backward(grad, indices, shape.pool)
 }
 
+/// The gradient with respect to the convolution's input, `[n, c, h, w]`, from the pooled
+/// output's gradient and the positions [`forward`] returned, a sample at a time: each sample's
+/// convolution-output gradient is routed into scratch and consumed there, never stored whole.
+/// The same values as [`conv_output_grad`] followed by the convolution's input gradient.
+pub fn input_grad(weight: &[f32], grad: &[f32], indices: &[u32], shape: ConvPoolShape) -> Vec<f32> {
+    let backward = InputGrad::new(weight, shape.conv);
+    let (per_in, per_dy) = (backward.input_len(), backward.dy_len());
+    let [_, co, ph, pw] = shape.output();
+    let (pooled, plane) = (ph * pw, per_dy / co);
+    let init = |dx: &mut [MaybeUninit<f32>]| {
+        dx.par_chunks_mut(per_in).enumerate().for_each(|(s, dxs)| {
+            with_scratch(backward.scratch_len(), |scratch| {
+                let dy = backward.dy_scratch(scratch);
+                dy.fill(0.0);
+                let g = &grad[s * co * pooled..][..co * pooled];
+                let at = &indices[s * co * pooled..][..co * pooled];
+                for ((dy, g), at) in dy
+                    .chunks_exact_mut(plane)
+                    .zip(g.chunks_exact(pooled))
+                    .zip(at.chunks_exact(pooled))
+                {
+                    for (&g, &at) in g.iter().zip(at) {
+                        if at != u32::MAX {
+                            dy[at as usize] += g;
+                        }
+                    }
+                }
+                backward.sample(scratch, dxs);
+            })
+        });
+    };
+    // SAFETY: `sample` writes each sample's chunk whole.
+    unsafe { build(shape.conv.input[0] * per_in, init) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::activation_kernel::{self, Activation};
-    use super::super::conv_kernel;
     use super::super::conv_shape::ConvWindow;
     use super::super::pool_kernel::Axis;
     use super::*;
@@ -170,13 +205,15 @@ mod tests {
         };
         // (n, c, h, w, co, k, pad, pool, relu): odd sizes leave rows and columns no window
         // covers; fewer than 4 output channels take the narrow tile.
+        // Enough samples for the direct kernels (a task per sample), and one more.
+        let n = 2 * rayon::current_num_threads() + 1;
         let cases = [
-            (3, 1, 28, 28, 16, 5, 0, 2, true),
-            (2, 16, 12, 12, 32, 5, 0, 2, true),
-            (2, 3, 9, 11, 2, 3, 1, 3, true),
-            (4, 2, 7, 7, 5, 3, 1, 2, false),
+            (1, 28, 28, 16, 5, 0, 2, true),
+            (16, 12, 12, 32, 5, 0, 2, true),
+            (3, 9, 11, 2, 3, 1, 3, true),
+            (2, 7, 7, 5, 3, 1, 2, false),
         ];
-        for (n, c, h, w, co, k, pad, pool, relu) in cases {
+        for (c, h, w, co, k, pad, pool, relu) in cases {
             let conv = ConvShape {
                 input: [n, c, h, w],
                 out_channels: co,
@@ -227,13 +264,18 @@ mod tests {
                 );
             }
             assert_eq!(conv_output_grad(&g, &at, shape), dy, "{shape:?}");
+            assert_eq!(
+                input_grad(&wt, &g, &at, shape),
+                conv_kernel::input_grad(&wt, &dy, shape.conv),
+                "{shape:?}"
+            );
         }
     }
 
     #[test]
     fn shapes_the_kernels_do_not_serve_are_not_fusable() {
         let conv = ConvShape {
-            input: [1, 1, 8, 8],
+            input: [2 * rayon::current_num_threads(), 1, 8, 8],
             out_channels: 4,
             kernel: [3, 3],
             window: ConvWindow {
@@ -254,7 +296,7 @@ mod tests {
         let shape = ConvPoolShape {
             conv,
             pool: PoolShape {
-                planes: 4,
+                planes: conv.input[0] * 4,
                 h: overlapping,
                 w: overlapping,
                 ceil_mode: false,
@@ -286,5 +328,19 @@ mod tests {
             ..fits
         };
         assert!(!strided.is_fusable());
+        // Too few samples for a task each: the convolution alone would run im2col.
+        let one = ConvShape {
+            input: [1, 1, 8, 8],
+            ..conv
+        };
+        let alone = ConvPoolShape {
+            conv: one,
+            pool: PoolShape {
+                planes: 4,
+                ..fits.pool
+            },
+            ..fits
+        };
+        assert!(!alone.is_fusable());
     }
 }

@@ -90,7 +90,11 @@ mod tests {
     fn same_attributes(a: &Node, b: &Node) {
         assert_eq!(a.attributes.len(), b.attributes.len());
         for (key, value) in &b.attributes {
-            assert_eq!(format!("{:?}", a.attributes[key]), format!("{value:?}"), "{key}");
+            assert_eq!(
+                format!("{:?}", a.attributes[key]),
+                format!("{value:?}"),
+                "{key}"
+            );
         }
     }
 

@@ -10,8 +10,8 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::TensorMetadata;
@@ -94,13 +94,8 @@ impl HostKernels for Flex {
         bias: FlexTensor,
         shape: ConvPoolShape,
     ) -> FlexTensor {
-        let (y, _) = conv_pool::forward(
-            &values(&x),
-            &values(&weight),
-            &values(&bias),
-            shape,
-            false,
-        );
+        let (y, _) =
+            conv_pool::forward(&values(&x), &values(&weight), &values(&bias), shape, false);
         flex(y, shape.output())
     }
 
@@ -129,7 +124,13 @@ impl Backward<Flex, 3> for ConvBackward {
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, weight, shape) = ops.state;
-        conv_backward(ops.parents.map(|p| p.map(|n| n.id)), grads, (&x, &weight), &values(&grad), shape);
+        conv_backward(
+            ops.parents.map(|p| p.map(|n| n.id)),
+            grads,
+            (&x, &weight),
+            &values(&grad),
+            shape,
+        );
     }
 }
 
@@ -162,14 +163,33 @@ struct ConvPoolBackward;
 impl Backward<Flex, 3> for ConvPoolBackward {
     /// The input, the weights, and where each pooled maximum came from (`u32::MAX` where the
     /// ReLU stopped the gradient).
-    type State = (FlexTensor, FlexTensor, std::sync::Arc<Vec<u32>>, ConvPoolShape);
+    type State = (
+        FlexTensor,
+        FlexTensor,
+        std::sync::Arc<Vec<u32>>,
+        ConvPoolShape,
+    );
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, weight, indices, shape) = ops.state;
+        let [node_x, node_weight, node_bias] = ops.parents.map(|p| p.map(|n| n.id));
+        if let (Some(id), None, None) = (node_x, node_weight, node_bias) {
+            // Only the input's gradient (an attack's case): sample by sample, without the
+            // convolution output's gradient in memory.
+            let dx = conv_pool::input_grad(&values(&weight), &values(&grad), &indices, shape);
+            grads.register::<Flex>(id, flex(dx, shape.conv.input));
+            return;
+        }
         let dy = conv_pool::conv_output_grad(&values(&grad), &indices, shape);
         drop(grad);
-        conv_backward(ops.parents.map(|p| p.map(|n| n.id)), grads, (&x, &weight), &dy, shape.conv);
+        conv_backward(
+            [node_x, node_weight, node_bias],
+            grads,
+            (&x, &weight),
+            &dy,
+            shape.conv,
+        );
     }
 }
 
@@ -256,13 +276,8 @@ impl<C: CheckpointStrategy> HostKernels for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => {
                 let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
                 let bias = bias.into_primitive();
-                let (y, indices) = conv_pool::forward(
-                    &values(&x),
-                    &values(&weight),
-                    &values(&bias),
-                    shape,
-                    true,
-                );
+                let (y, indices) =
+                    conv_pool::forward(&values(&x), &values(&weight), &values(&bias), shape, true);
                 let indices = std::sync::Arc::new(indices.expect("asked for"));
                 prep.finish((x, weight, indices, shape), flex(y, shape.output()))
             }

@@ -283,7 +283,11 @@ pub fn conv_pool(ctx: &Ctx, inputs: Inputs) -> Result<FloatValue> {
     let rank = operands.rank;
     if let Some(conv) = operands.host_shape() {
         let [n, co, oh, ow] = conv.output();
-        let logical = if rank == 3 { vec![n, co, ow] } else { vec![n, co, oh, ow] };
+        let logical = if rank == 3 {
+            vec![n, co, ow]
+        } else {
+            vec![n, co, oh, ow]
+        };
         let (win, ceil_mode) = pool_window(&pool_ctx, &logical)?;
         let [h, w] = pool_axes(&win, oh, ow);
         let shape = conv_pool::ConvPoolShape {

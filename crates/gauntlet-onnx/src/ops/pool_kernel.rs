@@ -168,7 +168,10 @@ fn rows_max(x: &[f32], iw: usize, r: usize, kh: usize, acc: &mut [f32]) {
 }
 
 /// Whole planes of [`tiled_max_pool`] (`x`: `[planes, ih, iw]`, `out`: `[planes, oh, ow]`):
-/// `acc` holds `ow · kw` values.
+/// first each output row's maxima over its `kh` input rows into `acc` (`out.len() · kw`
+/// values), then the maxima of the runs of `kw` over all of them in one pass. (Per output row,
+/// the second step is a loop shorter than one vector on small planes — 12 and 4 outputs in
+/// the demo CNN — and ran scalar.)
 #[inline(always)]
 fn max_plane<const KW: usize>(
     x: &[f32],
@@ -178,15 +181,22 @@ fn max_plane<const KW: usize>(
     acc: &mut [f32],
 ) {
     let kw = if KW == 0 { kw } else { KW };
-    let ow = acc.len() / kw;
-    let out_plane = out.len() / (x.len() / (ih * iw)).max(1);
-    for (x, out) in x.chunks_exact(ih * iw).zip(out.chunks_exact_mut(out_plane)) {
-        for (r, out_row) in out.chunks_exact_mut(ow).enumerate() {
-            rows_max(x, iw, r, kh, acc);
-            for (o, run) in out_row.iter_mut().zip(acc.chunks_exact(kw)) {
-                *o = run[1..].iter().fold(run[0], |m, &v| nan_max(m, v));
-            }
+    let (oh, ow) = (ih / kh, iw / kw);
+    let span = ow * kw;
+    let mut rows = acc.chunks_exact_mut(span);
+    for x in x.chunks_exact(ih * iw) {
+        for r in 0..oh {
+            rows_max(
+                x,
+                iw,
+                r,
+                kh,
+                rows.next().expect("acc holds every output row"),
+            );
         }
+    }
+    for (o, run) in out.iter_mut().zip(acc.chunks_exact(kw)) {
+        *o = run[1..].iter().fold(run[0], |m, &v| nan_max(m, v));
     }
 }
 
@@ -243,7 +253,7 @@ fn tiled_max_pool(planes: &TiledPlanes, input: &[f32], shape: PoolShape, output:
         .enumerate()
         .for_each(|(t, out)| {
             let x = &input[t * group * ih * iw..][..out.len() / (oh * ow) * ih * iw];
-            with_scratch(planes.scratch_len(), |acc| planes.max(x, out, acc));
+            with_scratch(planes.scratch_len(out.len()), |acc| planes.max(x, out, acc));
         });
 }
 
@@ -314,7 +324,8 @@ fn pick(value: f32, at: u32, v: f32, p: u32) -> (f32, u32) {
     }
 }
 
-/// Whole planes of [`tiled_max_pool_with_indices`]: `values` and `at` hold `ow · kw` entries.
+/// Whole planes of [`tiled_max_pool_with_indices`], in [`max_plane`]'s two steps: `values`
+/// and `at` hold `out.len() · kw` candidates.
 #[inline(always)]
 fn max_plane_indexed<const KW: usize>(
     x: &[f32],
@@ -324,55 +335,37 @@ fn max_plane_indexed<const KW: usize>(
     (values, at): (&mut [f32], &mut [u32]),
 ) {
     let kw = if KW == 0 { kw } else { KW };
-    let planes = x.len() / (ih * iw);
-    let out_plane = out.len() / planes.max(1);
-    let outputs = out
-        .chunks_exact_mut(out_plane)
-        .zip(idx.chunks_exact_mut(out_plane));
-    for (x, (out, idx)) in x.chunks_exact(ih * iw).zip(outputs) {
-        indexed_plane::<KW>(x, iw, [kh, kw], (out, idx), (values, at));
+    let (oh, ow) = (ih / kh, iw / kw);
+    let span = ow * kw;
+    let mut rows = values.chunks_exact_mut(span).zip(at.chunks_exact_mut(span));
+    for x in x.chunks_exact(ih * iw) {
+        for r in 0..oh {
+            let (values, at) = rows.next().expect("the scratch holds every output row");
+            let first = r * kh * iw;
+            values.copy_from_slice(&x[first..first + span]);
+            for (j, a) in at.iter_mut().enumerate() {
+                *a = (first + j) as u32;
+            }
+            for y in r * kh + 1..(r + 1) * kh {
+                let start = y * iw;
+                for (j, ((value, a), &v)) in values
+                    .iter_mut()
+                    .zip(at.iter_mut())
+                    .zip(&x[start..start + span])
+                    .enumerate()
+                {
+                    (*value, *a) = pick(*value, *a, v, (start + j) as u32);
+                }
+            }
+        }
     }
-}
-
-/// One plane of [`max_plane_indexed`].
-#[inline(always)]
-fn indexed_plane<const KW: usize>(
-    x: &[f32],
-    iw: usize,
-    [kh, kw]: [usize; 2],
-    (out, idx): (&mut [f32], &mut [u32]),
-    (values, at): (&mut [f32], &mut [u32]),
-) {
-    let span = values.len();
-    let ow = span / kw;
-    for r in 0..out.len() / ow {
-        let first = r * kh * iw;
-        values.copy_from_slice(&x[first..first + span]);
-        for (j, a) in at.iter_mut().enumerate() {
-            *a = (first + j) as u32;
+    let runs = values.chunks_exact(kw).zip(at.chunks_exact(kw));
+    for ((o, i), (run, run_at)) in out.iter_mut().zip(idx.iter_mut()).zip(runs) {
+        let mut best = (run[0], run_at[0]);
+        for k in 1..kw {
+            best = pick(best.0, best.1, run[k], run_at[k]);
         }
-        for y in r * kh + 1..(r + 1) * kh {
-            let start = y * iw;
-            for (j, ((value, a), &v)) in values
-                .iter_mut()
-                .zip(at.iter_mut())
-                .zip(&x[start..start + span])
-                .enumerate()
-            {
-                (*value, *a) = pick(*value, *a, v, (start + j) as u32);
-            }
-        }
-        let runs = values.chunks_exact(kw).zip(at.chunks_exact(kw));
-        let dst = out[r * ow..(r + 1) * ow]
-            .iter_mut()
-            .zip(&mut idx[r * ow..(r + 1) * ow]);
-        for ((o, i), (run, run_at)) in dst.zip(runs) {
-            let mut best = (run[0], run_at[0]);
-            for k in 1..kw {
-                best = pick(best.0, best.1, run[k], run_at[k]);
-            }
-            (*o, *i) = best;
-        }
+        (*o, *i) = best;
     }
 }
 
@@ -437,10 +430,11 @@ fn tiled_max_pool_with_indices(
         .zip(indices.par_chunks_mut(group * oh * ow))
         .enumerate()
         .for_each_init(
-            || planes.indexed_scratch(),
+            || planes.indexed_scratch(group * oh * ow),
             |(values, at), (t, (out, idx))| {
                 let x = &input[t * group * ih * iw..][..out.len() / (oh * ow) * ih * iw];
-                planes.max_indexed(x, (out, idx), (values, at));
+                let len = planes.scratch_len(out.len());
+                planes.max_indexed(x, (out, idx), (&mut values[..len], &mut at[..len]));
             },
         );
 }
@@ -453,8 +447,8 @@ pub(super) struct TiledPlanes {
     indexed: IndexedPlane,
     input: [usize; 2],
     kernel: [usize; 2],
-    /// Values per output row's candidates: `ow · kw`.
-    span: usize,
+    /// Candidates per output: `kw`.
+    run: usize,
 }
 
 impl TiledPlanes {
@@ -476,18 +470,20 @@ impl TiledPlanes {
             indexed,
             input: [shape.h.input, shape.w.input],
             kernel: [shape.h.kernel, kw],
-            span: ow * kw,
+            run: kw,
         })
     }
 
-    /// Scratch values [`TiledPlanes::max`] needs.
-    pub(super) fn scratch_len(&self) -> usize {
-        self.span
+    /// Scratch values [`TiledPlanes::max`] needs for `outputs` pooled values.
+    pub(super) fn scratch_len(&self, outputs: usize) -> usize {
+        outputs * self.run
     }
 
-    /// Scratch for [`TiledPlanes::max_indexed`].
-    pub(super) fn indexed_scratch(&self) -> (Vec<f32>, Vec<u32>) {
-        (vec![0f32; self.span], vec![0u32; self.span])
+    /// Scratch for [`TiledPlanes::max_indexed`] of `outputs` pooled values (or fewer: cut
+    /// to [`TiledPlanes::scratch_len`]).
+    pub(super) fn indexed_scratch(&self, outputs: usize) -> (Vec<f32>, Vec<u32>) {
+        let len = self.scratch_len(outputs);
+        (vec![0f32; len], vec![0u32; len])
     }
 
     /// The maxima of whole planes: `x` `[planes, ih, iw]`, `out` `[planes, oh, ow]`.
