@@ -159,8 +159,17 @@ fn nan_max(a: f32, b: f32) -> f32 {
 fn rows_max(x: &[f32], iw: usize, r: usize, kh: usize, acc: &mut [f32]) {
     let span = acc.len();
     let first = r * kh * iw;
-    acc.copy_from_slice(&x[first..first + span]);
-    for y in r * kh + 1..(r + 1) * kh {
+    let row = &x[first..first + span];
+    if kh == 1 {
+        acc.copy_from_slice(row);
+        return;
+    }
+    // The first two rows straight into `acc`: copying the first row there and reading it
+    // back at once stalled on store forwarding (the copy's stores are not the loads' width).
+    for ((a, &u), &v) in acc.iter_mut().zip(row).zip(&x[first + iw..first + iw + span]) {
+        *a = nan_max(u, v);
+    }
+    for y in r * kh + 2..(r + 1) * kh {
         for (a, &v) in acc.iter_mut().zip(&x[y * iw..y * iw + span]) {
             *a = nan_max(*a, v);
         }
@@ -342,11 +351,26 @@ fn max_plane_indexed<const KW: usize>(
         for r in 0..oh {
             let (values, at) = rows.next().expect("the scratch holds every output row");
             let first = r * kh * iw;
-            values.copy_from_slice(&x[first..first + span]);
-            for (j, a) in at.iter_mut().enumerate() {
-                *a = (first + j) as u32;
+            let row = &x[first..first + span];
+            if kh == 1 {
+                values.copy_from_slice(row);
+                for (j, a) in at.iter_mut().enumerate() {
+                    *a = (first + j) as u32;
+                }
+            } else {
+                // The first two rows straight into the candidates, as in [`rows_max`].
+                let next = &x[first + iw..first + iw + span];
+                for (j, ((value, a), (&u, &v))) in values
+                    .iter_mut()
+                    .zip(at.iter_mut())
+                    .zip(row.iter().zip(next))
+                    .enumerate()
+                {
+                    let p = (first + j) as u32;
+                    (*value, *a) = pick(u, p, v, p + iw as u32);
+                }
             }
-            for y in r * kh + 1..(r + 1) * kh {
+            for y in r * kh + 2..(r + 1) * kh {
                 let start = y * iw;
                 for (j, ((value, a), &v)) in values
                     .iter_mut()
