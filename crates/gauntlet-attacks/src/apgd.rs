@@ -9,7 +9,6 @@
 //! As in [`crate::pgd`], every (sample, ε) pair is one row of a single batch, and a row leaves the
 //! batch as soon as it is adversarial; a row that never breaks proposes its clean input.
 
-use burn::tensor::Tensor;
 use rand::rngs::StdRng;
 use serde_json::json;
 
@@ -22,9 +21,13 @@ use gauntlet_core::{Error, Result};
 
 use crate::attack::described;
 use crate::outcome::BudgetCandidates;
-use crate::rows::{select_rows, wrong_classes_by_score, Active, Rows};
-use crate::step::{ascent_direction, random_start};
+use crate::rows::{wrong_classes_by_score, Active, Rows};
+use crate::step::random_start;
 use crate::{Attack, AttackInput, FixedBudget, Kind};
+
+mod iterates;
+
+use iterates::Iterates;
 
 /// The loss APGD ascends.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -101,14 +104,6 @@ impl Apgd {
         w.dedup();
         w
     }
-}
-
-/// Per-row choice between two batches: `mask[r]` true takes the row from `a`.
-fn choose(mask: &[bool], a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
-    let n = mask.len();
-    let m: Vec<f32> = mask.iter().map(|&t| if t { 1.0 } else { 0.0 }).collect();
-    let m = from_rows(m, n, 1, &a.device());
-    a * m.clone() + b * (m.neg() + 1.0)
 }
 
 impl Attack for Apgd {
@@ -222,28 +217,6 @@ struct Progress {
 }
 
 /// The batch tensors of one run, row `k` belonging to the `k`-th active row.
-struct Iterates {
-    x0: Tensor<2>,
-    xk: Tensor<2>,
-    x_prev: Tensor<2>,
-    x_best: Tensor<2>,
-    grad_best: Option<Tensor<2>>,
-    eps_col: Tensor<2>,
-}
-
-impl Iterates {
-    fn select(self, kept: &[usize]) -> Iterates {
-        Iterates {
-            x0: select_rows(self.x0, kept),
-            xk: select_rows(self.xk, kept),
-            x_prev: select_rows(self.x_prev, kept),
-            x_best: select_rows(self.x_best, kept),
-            grad_best: self.grad_best.map(|g| select_rows(g, kept)),
-            eps_col: select_rows(self.eps_col, kept),
-        }
-    }
-}
-
 impl Apgd {
     /// One APGD run over the `open` (sample, ε) rows, APGD-T toward `targets` (one per row);
     /// records adversarial rows in `rows`. Returns the gradient evaluations spent.
@@ -274,15 +247,7 @@ impl Apgd {
             .zip(&noise)
             .map(|(x, d)| (x + d).clamp(bounds.min, bounds.max))
             .collect();
-        let xk = from_rows(start, m, f, &device);
-        let mut it = Iterates {
-            x0: from_rows(clean, m, f, &device),
-            x_prev: xk.clone(),
-            x_best: xk.clone(),
-            xk,
-            grad_best: None,
-            eps_col: from_rows(radii.clone(), m, 1, &device),
-        };
+        let mut it = Iterates::new(clean, start, radii.clone(), f);
         let progress: Vec<Progress> = radii
             .iter()
             .enumerate()
@@ -314,16 +279,13 @@ impl Apgd {
                 _ => Objective::CrossEntropy(&labels),
             };
             let last = k == self.steps;
+            let xk = from_rows(it.xk.clone(), active.len(), f, &device);
             let (logits, loss, grad) = if last {
-                (
-                    to_vec(input.model().logits(it.xk.clone())?),
-                    Vec::new(),
-                    None,
-                )
+                (to_vec(input.model().logits(xk)?), Vec::new(), None)
             } else {
-                let lg = loss_and_grad(input.model(), &it.xk, &objective)?;
+                let lg = loss_and_grad(input.model(), &xk, &objective)?;
                 evals += active.len() as u64;
-                (lg.logits, lg.loss, Some(lg.grad))
+                (lg.logits, lg.loss, Some(to_vec(lg.grad)))
             };
             let preds = argmax_rows(&logits, classes);
             let success: Vec<bool> = active
@@ -334,7 +296,7 @@ impl Apgd {
                 .collect();
             let any_success = success.contains(&true);
             if any_success {
-                rows.record(active.rows(), &to_vec(it.xk.clone()), &success, false);
+                rows.record(active.rows(), &it.xk, &success, false);
             }
             let Some(mut grad) = grad else { break };
 
@@ -354,11 +316,7 @@ impl Apgd {
                 }
                 p.loss_prev = l;
             }
-            it.x_best = choose(&improved, it.xk.clone(), it.x_best);
-            it.grad_best = Some(match it.grad_best {
-                Some(g) => choose(&improved, grad.clone(), g),
-                None => grad.clone(),
-            });
+            it.keep_best(&improved, &grad);
 
             // Rows that became adversarial leave the batch.
             if any_success {
@@ -366,8 +324,7 @@ impl Apgd {
                 if kept.is_empty() {
                     break;
                 }
-                it = it.select(&kept);
-                grad = select_rows(grad, &kept);
+                it.select(&kept, &mut grad);
             }
 
             // Checkpoint: halve the step and restart from the best point where progress stalled.
@@ -388,34 +345,14 @@ impl Apgd {
                 }
                 last_checkpoint = k;
                 if restart.contains(&true) {
-                    it.xk = choose(&restart, it.x_best.clone(), it.xk);
-                    if let Some(g) = &it.grad_best {
-                        grad = choose(&restart, g.clone(), grad);
-                    }
+                    it.restart(&restart, &mut grad);
                 }
             }
 
             // z = P(x + η·d);  x⁺ = P(x + α(z − x) + (1 − α)(x − x_prev)).
             let steps: Vec<f32> = active.state().iter().map(|p| p.step).collect();
-            let eta = from_rows(steps, active.len(), 1, &device);
-            let direction = ascent_direction(norm, grad, &it.xk, (bounds.min, bounds.max));
-            let (x0, eps_col) = (&it.x0, &it.eps_col);
-            let project = |v: Tensor<2>| {
-                (x0.clone() + norm.project(v - x0.clone(), eps_col)).clamp(bounds.min, bounds.max)
-            };
-            let xk = it.xk.clone();
-            let z = project(xk.clone() + direction * eta);
-            let next = if k == 0 {
-                z
-            } else {
-                project(
-                    xk.clone()
-                        + (z - xk.clone()) * MOMENTUM
-                        + (xk.clone() - it.x_prev.clone()) * (1.0 - MOMENTUM),
-                )
-            };
-            it.x_prev = xk;
-            it.xk = next;
+            let box_ = (bounds.min, bounds.max);
+            it.step((norm, box_), &grad, &steps, (k == 0, MOMENTUM));
         }
         Ok(evals)
     }

@@ -166,7 +166,11 @@ fn rows_max(x: &[f32], iw: usize, r: usize, kh: usize, acc: &mut [f32]) {
     }
     // The first two rows straight into `acc`: copying the first row there and reading it
     // back at once stalled on store forwarding (the copy's stores are not the loads' width).
-    for ((a, &u), &v) in acc.iter_mut().zip(row).zip(&x[first + iw..first + iw + span]) {
+    for ((a, &u), &v) in acc
+        .iter_mut()
+        .zip(row)
+        .zip(&x[first + iw..first + iw + span])
+    {
         *a = nan_max(u, v);
     }
     for y in r * kh + 2..(r + 1) * kh {
