@@ -22,6 +22,7 @@ use super::activation_kernel::{self, Activation, Saved};
 use super::conv_kernel;
 use super::conv_pool::{self, ConvPoolShape};
 use super::conv_shape::{ConvShape, ConvWindow};
+use super::dense::{self, DenseShape};
 use super::pool_kernel::{self, PoolShape};
 
 /// Convolution, max pooling and activations computed by gauntlet's host kernels.
@@ -41,6 +42,13 @@ pub trait HostKernels: Backend {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         shape: ConvPoolShape,
+    ) -> FloatTensor<Self>;
+
+    /// `a [m, k] · b`, `b` stored `[k, n]` or transposed `[n, k]`.
+    fn host_dense(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        shape: DenseShape,
     ) -> FloatTensor<Self>;
 
     /// Max pooling of `[N, C, H, W]`.
@@ -97,6 +105,11 @@ impl HostKernels for Flex {
         let (y, _) =
             conv_pool::forward(&values(&x), &values(&weight), &values(&bias), shape, false);
         flex(y, shape.output())
+    }
+
+    fn host_dense(a: FlexTensor, b: FlexTensor, shape: DenseShape) -> FlexTensor {
+        let y = dense::forward(&values(&a), &values(&b), shape);
+        FlexTensor::from_data(TensorData::new(y, [shape.m, shape.n]))
     }
 
     fn host_max_pool2d(x: FlexTensor, shape: PoolShape) -> FlexTensor {
@@ -194,6 +207,34 @@ impl Backward<Flex, 3> for ConvPoolBackward {
 }
 
 #[derive(Debug)]
+struct DenseBackward;
+
+impl Backward<Flex, 2> for DenseBackward {
+    type State = (FlexTensor, FlexTensor, DenseShape);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_a, node_b] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let dy = values(&grad);
+        let (a, b, shape) = ops.state;
+        if let Some(node) = node_a {
+            let da = dense::lhs_grad(&dy, &values(&b), shape);
+            grads.register::<Flex>(
+                node.id,
+                FlexTensor::from_data(TensorData::new(da, a.shape())),
+            );
+        }
+        if let Some(node) = node_b {
+            let db = dense::rhs_grad(&values(&a), &dy, shape);
+            grads.register::<Flex>(
+                node.id,
+                FlexTensor::from_data(TensorData::new(db, b.shape())),
+            );
+        }
+    }
+}
+
+#[derive(Debug)]
 struct MaxPoolBackward;
 
 impl Backward<Flex, 1> for MaxPoolBackward {
@@ -285,6 +326,29 @@ impl<C: CheckpointStrategy> HostKernels for Autodiff<Flex, C> {
                 x.into_primitive(),
                 weight.into_primitive(),
                 bias.into_primitive(),
+                shape,
+            )),
+        }
+    }
+
+    fn host_dense(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        shape: DenseShape,
+    ) -> FloatTensor<Self> {
+        match DenseBackward
+            .prepare::<C>([a.node(), b.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (a, b) = (a.primitive().clone(), b.primitive().clone());
+                let y = Flex::host_dense(a.clone(), b.clone(), shape);
+                prep.finish((a, b, shape), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::host_dense(
+                a.into_primitive(),
+                b.into_primitive(),
                 shape,
             )),
         }
@@ -405,6 +469,33 @@ pub fn conv_pool(
         shape,
     );
     Tensor::from_dispatch(y)
+}
+
+/// The product's shape when the host kernels serve `a · b` (`b` stored transposed when
+/// `b_transposed`): float32 matrices on the CPU backend.
+pub fn dense_shape(a: &Tensor<2>, b: &Tensor<2>, b_transposed: bool) -> Option<DenseShape> {
+    let ([m, k], [r, c]) = (a.dims(), b.dims());
+    let (k2, n) = if b_transposed { (c, r) } else { (r, c) };
+    let ours = k == k2
+        && a.dtype() == DType::F32
+        && b.dtype() == DType::F32
+        && served(&a.device())
+        && served(&b.device());
+    ours.then_some(DenseShape {
+        m,
+        k,
+        n,
+        b_transposed,
+    })
+}
+
+/// `a · b` through the host kernels, for a `shape` from [`dense_shape`].
+pub fn dense(a: Tensor<2>, b: Tensor<2>, shape: DenseShape) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as HostKernels>::host_dense(
+        a.into_dispatch(),
+        b.into_dispatch(),
+        shape,
+    ))
 }
 
 /// The pooling's shapes when the host kernels serve it (float32 on the CPU backend, nonzero

@@ -4,6 +4,8 @@
 use std::cell::Cell;
 use std::mem::MaybeUninit;
 
+use rayon::prelude::*;
+
 /// One operand of a product: its values and its (row, column) strides.
 #[derive(Clone, Copy)]
 pub struct Operand<'a> {
@@ -44,6 +46,7 @@ impl<'a> Operand<'a> {
 /// initialized), and must not overlap the operands.
 unsafe fn gemm_raw(
     dst: *mut f32,
+    dst_row_stride: usize,
     [m, n, k]: [usize; 3],
     lhs: Operand,
     rhs: Operand,
@@ -62,7 +65,7 @@ unsafe fn gemm_raw(
             k,
             dst,
             1,
-            n as isize,
+            dst_row_stride as isize,
             accumulate,
             lhs.values.as_ptr(),
             lhs.strides[1] as isize,
@@ -96,16 +99,51 @@ pub fn product<'d>(
     // SAFETY: dst is an exclusive borrow of m·n elements (so it overlaps nothing), and without
     // `accumulate` gemm only writes it.
     unsafe {
-        gemm_raw(dst.as_mut_ptr().cast(), [m, n, k], lhs, rhs, false);
+        gemm_raw(dst.as_mut_ptr().cast(), n, [m, n, k], lhs, rhs, false);
         assume_init(dst)
     }
+}
+
+/// [`product`] with the columns of `dst` cut into blocks of `columns`, computed in parallel.
+/// For products with few rows (a dense layer at an attack's batch size): cutting the rows
+/// instead would leave gemm's kernels, 64 rows tall with AVX-512, mostly empty.
+pub fn product_by_columns<'d>(
+    dst: &'d mut [MaybeUninit<f32>],
+    [m, n, k]: [usize; 3],
+    (lhs, rhs): (Operand, Operand),
+    columns: usize,
+) -> &'d mut [f32] {
+    let dst = &mut dst[..m * n];
+    if k == 0 || columns == 0 || columns >= n {
+        return product(dst, [m, n, k], lhs, rhs);
+    }
+    assert!(lhs.fits(m, k) && rhs.fits(k, n));
+    // The address travels as an integer: the blocks are disjoint column ranges of `dst`.
+    let base = dst.as_mut_ptr() as usize;
+    (0..n.div_ceil(columns)).into_par_iter().for_each(|block| {
+        let first = block * columns;
+        let width = columns.min(n - first);
+        let rhs = Operand {
+            values: &rhs.values[first * rhs.strides[1]..],
+            strides: rhs.strides,
+        };
+        // SAFETY: `dst` is an exclusive borrow of m·n elements; this task writes columns
+        // first..first + width of each of its m rows (row stride n), which no other task
+        // writes; the operands were checked to hold what gemm reads.
+        unsafe {
+            let dst = (base as *mut f32).add(first);
+            gemm_raw(dst, n, [m, width, k], lhs, rhs, false);
+        }
+    });
+    // SAFETY: the blocks cover every column of every row.
+    unsafe { assume_init(dst) }
 }
 
 /// `dst += lhs · rhs`, `dst` row-major `m × n`.
 pub fn add_product(dst: &mut [f32], [m, n, k]: [usize; 3], lhs: Operand, rhs: Operand) {
     assert!(dst.len() >= m * n);
     // SAFETY: dst is an exclusive, initialized borrow of at least m·n elements.
-    unsafe { gemm_raw(dst.as_mut_ptr(), [m, n, k], lhs, rhs, true) }
+    unsafe { gemm_raw(dst.as_mut_ptr(), n, [m, n, k], lhs, rhs, true) }
 }
 
 /// `dst = lhs · rhs`, `dst` row-major `m × n` (its old values are not read).

@@ -12,6 +12,7 @@ mod conv_direct;
 mod conv_kernel;
 mod conv_pool;
 mod conv_shape;
+mod dense;
 mod depthwise;
 mod einsum;
 mod elementwise;

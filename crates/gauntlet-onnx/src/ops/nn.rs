@@ -391,15 +391,18 @@ pub fn gemm(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
         .map(|v| v.into_float(ctx.device))
         .transpose()?;
     let mut a = matrix(ctx, &a, "input A")?;
-    let mut b = matrix(ctx, &b, "input B")?;
+    let b = matrix(ctx, &b, "input B")?;
     if ctx.int("transA", 0) != 0 {
         a = a.transpose();
     }
-    if ctx.int("transB", 0) != 0 {
-        b = b.transpose();
-    }
+    let b_transposed = ctx.int("transB", 0) != 0;
     let [m, k] = a.dims();
-    let [k2, n] = b.dims();
+    let [k2, n] = if b_transposed {
+        let [r, c] = b.dims();
+        [c, r]
+    } else {
+        b.dims()
+    };
     if k != k2 {
         return Err(ctx.error(format!(
             "matrix shapes [{m}, {k}] and [{k2}, {n}] do not fit; the input probably has the \
@@ -408,7 +411,11 @@ pub fn gemm(ctx: &Ctx, mut inputs: Inputs) -> Result<FloatValue> {
     }
     let alpha = ctx.float("alpha", 1.0);
     let beta = ctx.float("beta", 1.0);
-    let mut y = a.matmul(b);
+    let mut y = match host::dense_shape(&a, &b, b_transposed) {
+        Some(shape) => host::dense(a, b, shape),
+        None if b_transposed => a.matmul(b.transpose()),
+        None => a.matmul(b),
+    };
     if alpha != 1.0 {
         y = y * alpha;
     }

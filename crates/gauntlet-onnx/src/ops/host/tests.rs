@@ -275,3 +275,51 @@ fn activations_match_burn_forward_and_backward() {
         }
     }
 }
+
+#[test]
+fn dense_products_match_burn_forward_and_backward() {
+    // (m, k, n): one row, fewer rows than threads, blocks of rows that do not divide m.
+    for (m, k, n) in [
+        (1, 7, 3),
+        (3, 512, 100),
+        (64, 512, 100),
+        (301, 33, 10),
+        (5, 1, 9),
+    ] {
+        for b_transposed in [false, true] {
+            let what = format!("{m}×{k} · {k}×{n}, b stored transposed: {b_transposed}");
+            let b_dims = if b_transposed { [n, k] } else { [k, n] };
+            let device = compute_device();
+            let (a, b) = (tensor([m, k], 1, &device), tensor(b_dims, 2, &device));
+            let shape = dense_shape(&a, &b, b_transposed).expect("float32 on the CPU");
+            let theirs_b = |b: Tensor<2>| if b_transposed { b.transpose() } else { b };
+            let mine = dense(a.clone(), b.clone(), shape);
+            let theirs = a.matmul(theirs_b(b));
+            assert_eq!(mine.dims(), [m, n], "{what}");
+            assert_close(to_vec(mine), to_vec(theirs), &format!("forward, {what}"));
+            let device = autodiff_device();
+            let grads = |host: bool| {
+                let a = tensor([m, k], 1, &device).require_grad();
+                let b = tensor(b_dims, 2, &device).require_grad();
+                let y = if host {
+                    dense(a.clone(), b.clone(), shape)
+                } else {
+                    a.clone().matmul(theirs_b(b.clone()))
+                };
+                let weights = tensor(y.dims(), 4, &device);
+                let g = (y * weights).sum().backward();
+                [
+                    a.grad(&g).unwrap().into_data(),
+                    b.grad(&g).unwrap().into_data(),
+                ]
+                .map(|d| d.try_to_vec::<f32>().unwrap())
+            };
+            for (name, (mine, theirs)) in ["a", "b"]
+                .into_iter()
+                .zip(grads(true).into_iter().zip(grads(false)))
+            {
+                assert_close(mine, theirs, &format!("{name} gradient, {what}"));
+            }
+        }
+    }
+}
