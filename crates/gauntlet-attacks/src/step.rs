@@ -12,6 +12,18 @@ use gauntlet_core::threat::Norm;
 /// L1 descent of Tramèr & Boneh (2019).
 const L1_SPARSITY: f32 = 0.01;
 
+/// The sign as burn's `sign` gives it (0 at 0), of a float of either width.
+pub fn sign<T: PartialOrd + Default>(v: T) -> f32 {
+    let zero = T::default();
+    if v > zero {
+        1.0
+    } else if v < zero {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
 /// The unit-norm direction of steepest ascent of a linear function with gradient `grad`,
 /// per row. For L1, coordinates that cannot move further (at the box edge, gradient pointing
 /// outward) are excluded, so the step is not wasted.

@@ -8,6 +8,8 @@ use rayon::prelude::*;
 
 use gauntlet_core::threat::Norm;
 
+use crate::step::sign;
+
 /// `x₀`, the current and previous iterates, the best point and its gradient, and each row's
 /// radius; rows of `features` values.
 pub(super) struct Iterates {
@@ -161,17 +163,6 @@ impl Iterates {
             x_prev.copy_from_slice(xk);
             place(&mut delta, xk);
         });
-    }
-}
-
-/// The sign as burn's `sign` gives it: 0 at 0.
-fn sign(v: f32) -> f32 {
-    if v > 0.0 {
-        1.0
-    } else if v < 0.0 {
-        -1.0
-    } else {
-        0.0
     }
 }
 

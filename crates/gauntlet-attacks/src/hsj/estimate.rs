@@ -135,18 +135,7 @@ impl Sums {
                     vec![0.0; grad.len()]
                 }
             }
-            _ => grad
-                .iter()
-                .map(|&v| {
-                    if v > 0.0 {
-                        1.0
-                    } else if v < 0.0 {
-                        -1.0
-                    } else {
-                        0.0
-                    }
-                })
-                .collect(),
+            _ => grad.iter().map(|&v| crate::step::sign(v)).collect(),
         }
     }
 }

@@ -169,6 +169,7 @@ pub fn input_grad(weight: &[f32], grad: &[f32], indices: &[u32], shape: ConvPool
 mod tests {
     use super::super::activation_kernel::{self, Activation};
     use super::super::conv_shape::ConvWindow;
+    use super::super::kernel_testing::tiling_axis;
     use super::super::pool_kernel::Axis;
     use super::*;
 
@@ -195,15 +196,8 @@ mod tests {
 
     #[test]
     fn fused_pass_equals_the_three_operators_forward_and_backward() {
-        let axis = |input: usize, kernel: usize| Axis {
-            input,
-            kernel,
-            stride: kernel,
-            dilation: 1,
-            pad_begin: 0,
-            pad_end: 0,
-        };
-        // (n, c, h, w, co, k, pad, pool, relu): odd sizes leave rows and columns no window
+        let axis = tiling_axis;
+        // (c, h, w, co, k, pad, pool, relu): odd sizes leave rows and columns no window
         // covers; fewer than 4 output channels take the narrow tile.
         // Enough samples for the direct kernels (a task per sample), and one more.
         let n = 2 * rayon::current_num_threads() + 1;

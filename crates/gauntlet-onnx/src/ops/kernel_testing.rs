@@ -3,6 +3,21 @@
 use burn::tensor::{Tensor, TensorData};
 use gauntlet_core::Device;
 
+use super::pool_kernel::Axis;
+
+/// A pooling axis of `input` values whose windows of `kernel` tile it (stride = kernel, no
+/// padding or dilation).
+pub fn tiling_axis(input: usize, kernel: usize) -> Axis {
+    Axis {
+        input,
+        kernel,
+        stride: kernel,
+        dilation: 1,
+        pad_begin: 0,
+        pad_end: 0,
+    }
+}
+
 /// A tensor of `shape` with deterministic values in [-1, 1), different for each `seed`.
 pub fn tensor<const D: usize>(shape: [usize; D], seed: usize, device: &Device) -> Tensor<D> {
     let len: usize = shape.iter().product();

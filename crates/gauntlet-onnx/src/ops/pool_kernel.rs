@@ -601,18 +601,8 @@ pub fn max_pool_backward(grad_output: &[f32], indices: &[u32], shape: PoolShape)
 
 #[cfg(test)]
 mod tests {
+    use super::super::kernel_testing::tiling_axis;
     use super::*;
-
-    fn axis(input: usize, kernel: usize) -> Axis {
-        Axis {
-            input,
-            kernel,
-            stride: kernel,
-            dilation: 1,
-            pad_begin: 0,
-            pad_end: 0,
-        }
-    }
 
     /// One window scanned in order: the first maximum, or the first NaN.
     fn scan(
@@ -663,8 +653,8 @@ mod tests {
                 .collect();
             let shape = PoolShape {
                 planes,
-                h: axis(ih, kh),
-                w: axis(iw, kw),
+                h: tiling_axis(ih, kh),
+                w: tiling_axis(iw, kw),
                 ceil_mode: false,
             };
             assert!(shape.tiled());
