@@ -138,6 +138,20 @@ impl Geometry {
     fn shift_into(&self, x: &[f32], dst: &mut [f32]) {
         let (rows, slack) = dst.split_at_mut(self.shifted_len(0));
         slack.fill(0.0);
+        if self.padding == [(0, 0); 2] {
+            // No padding (valid convolutions, common in small networks): every row is a
+            // straight copy, without the per-row bookkeeping of the general case.
+            let (h, w) = (self.height, self.width);
+            let [_, ow] = self.output();
+            for (jc, plane) in rows.chunks_exact_mut(h * ow).enumerate() {
+                let (j, c) = (jc / self.channels, jc % self.channels);
+                let src = &x[c * h * w + j..];
+                for (y, row) in plane.chunks_exact_mut(ow).enumerate() {
+                    copy_run(row, &src[y * w..y * w + ow]);
+                }
+            }
+            return;
+        }
         self.for_each_row(rows, |row, reads| {
             let Some((start, lo, hi)) = reads else {
                 row.fill(0.0);
@@ -153,6 +167,21 @@ impl Geometry {
     /// the sample's input gradient `dx`.
     fn unshift(&self, grad: &mut [f32], dx: &mut [f32]) {
         let len = self.shifted_len(0);
+        if self.padding == [(0, 0); 2] {
+            // As in `shift_into`: without padding every row adds straight onto the input.
+            let (h, w) = (self.height, self.width);
+            let [_, ow] = self.output();
+            for (jc, plane) in grad[..len].chunks_exact(h * ow).enumerate() {
+                let (j, c) = (jc / self.channels, jc % self.channels);
+                let dst = &mut dx[c * h * w + j..];
+                for (y, row) in plane.chunks_exact(ow).enumerate() {
+                    for (d, &v) in dst[y * w..y * w + ow].iter_mut().zip(row) {
+                        *d += v;
+                    }
+                }
+            }
+            return;
+        }
         self.for_each_row(&mut grad[..len], |row, reads| {
             if let Some((start, lo, hi)) = reads {
                 for (d, &v) in dx[start..start + (hi - lo)].iter_mut().zip(&row[lo..hi]) {
