@@ -181,3 +181,46 @@ fn fused_chains_give_the_values_and_gradients_of_the_nodes() {
         assert_eq!(ga, gb, "{name}: input gradient");
     }
 }
+
+/// Every fixture, its inputs repeated to a batch the fused kernels take: whatever chains the
+/// plan fuses (a convolution layout, a pooling shape, a chain without ReLU), the logits and input
+/// gradients are the node-by-node ones, bit for bit.
+#[test]
+fn fused_chains_change_no_fixture() {
+    let device = compute_device();
+    let mut fused_models = 0;
+    for name in FIXTURES {
+        let (model, x, n) = load(name);
+        if model.fused_chains() == 0 {
+            continue;
+        }
+        fused_models += 1;
+        let bytes = std::fs::read(model_path(name)).unwrap();
+        let options = gauntlet_onnx::LoadOptions {
+            node_by_node: true,
+            ..Default::default()
+        };
+        let plain = OnnxModel::from_bytes_with(&bytes, name, &options).unwrap();
+        let f = model.features();
+        let copies = 3 * rayon_threads().max(2);
+        let rows: Vec<f32> = (0..copies).flat_map(|_| x.iter().copied()).collect();
+        let batch = from_rows(rows, n * copies, f, &device);
+        let labels: Vec<i64> = (0..(n * copies) as i64)
+            .map(|i| i % model.num_classes() as i64)
+            .collect();
+        let objective = Objective::CrossEntropy(&labels);
+        let a = loss_and_grad(&model, &batch, &objective).unwrap();
+        let b = loss_and_grad(&plain, &batch, &objective).unwrap();
+        assert_eq!(a.logits, b.logits, "{name}: logits");
+        assert_eq!(to_vec(a.grad), to_vec(b.grad), "{name}: input gradient");
+    }
+    assert!(
+        fused_models >= 2,
+        "only {fused_models} fixtures have fused chains"
+    );
+}
+
+/// The threads the kernels split work over.
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
