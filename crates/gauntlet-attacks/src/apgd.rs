@@ -216,7 +216,6 @@ struct Progress {
     target: i64,
 }
 
-/// The batch tensors of one run, row `k` belonging to the `k`-th active row.
 impl Apgd {
     /// One APGD run over the `open` (sample, ε) rows, APGD-T toward `targets` (one per row);
     /// records adversarial rows in `rows`. Returns the gradient evaluations spent.

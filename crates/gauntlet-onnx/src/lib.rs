@@ -147,7 +147,7 @@ impl OnnxModel {
         let plan = if options.node_by_node {
             detailed.clone()
         } else {
-            plan::Plan::new(&graph)
+            detailed.with_fused_chains(&graph.output_name)
         };
         let batch_of_one = matches!(graph.input_dims.first(), Some(Dim::Fixed(1)));
         let declared: Option<Vec<usize>> = graph

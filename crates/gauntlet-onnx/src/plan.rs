@@ -25,14 +25,15 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan of `graph`: every pattern fused.
-    pub fn new(graph: &Graph) -> Self {
-        Self::of(fuse_conv_pool(fuse_gelu(graph), &graph.output_name))
-    }
-
     /// The plan of `graph` that computes every value the file names outside a GELU.
     pub fn detailed(graph: &Graph) -> Self {
         Self::of(fuse_gelu(graph))
+    }
+
+    /// This plan with its `Conv → (Relu) → MaxPool` chains fused as well; `output` is the
+    /// graph's result.
+    pub fn with_fused_chains(&self, output: &str) -> Self {
+        Self::of(fuse_conv_pool(self.nodes.clone(), output))
     }
 
     /// Whether a node of the plan produces `name`.

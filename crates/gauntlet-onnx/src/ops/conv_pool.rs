@@ -336,5 +336,20 @@ mod tests {
             ..fits
         };
         assert!(!alone.is_fusable());
+        // A zero stride (a malformed file) is refused, not divided by.
+        let zero = Axis {
+            kernel: 0,
+            stride: 0,
+            ..overlapping
+        };
+        let broken = ConvPoolShape {
+            pool: PoolShape {
+                h: zero,
+                w: zero,
+                ..fits.pool
+            },
+            ..fits
+        };
+        assert!(!broken.is_fusable());
     }
 }

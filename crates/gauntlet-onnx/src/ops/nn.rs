@@ -300,7 +300,7 @@ pub fn conv_pool(ctx: &Ctx, inputs: Inputs) -> Result<FloatValue> {
             },
             relu: fused.relu.is_some(),
         };
-        if shape.is_fusable() && shape.pool.is_valid() {
+        if shape.is_fusable() {
             let y = host::conv_pool(operands.input, operands.weight, operands.bias, shape);
             return Ok(from_4d(y, rank));
         }

@@ -480,9 +480,13 @@ pub(super) struct TiledPlanes {
 }
 
 impl TiledPlanes {
-    /// `None` unless the windows tile the input and there is an output; `KW` is fixed for the
+    /// `None` unless the shape is valid, the windows tile the input and there is an output; `KW` is fixed for the
     /// common runs of 2 and 3 so the compiler knows it.
     pub(super) fn of(shape: &PoolShape) -> Option<Self> {
+        // A zero kernel or stride has no output length to compute.
+        if !shape.is_valid() {
+            return None;
+        }
         let [oh, ow] = shape.output();
         if !shape.tiled() || oh * ow == 0 {
             return None;
