@@ -103,6 +103,11 @@ pub struct HardenArgs {
     /// TRADES' robustness weight [6].
     #[arg(long)]
     pub beta: Option<f32>,
+    /// fast-at: where each sample's FGSM step starts: random (a fresh point of the ball, Wong
+    /// et al. 2020) or previous (where its perturbation ended in the previous epoch, so the
+    /// steps accumulate across epochs at one gradient per batch) [random].
+    #[arg(long)]
+    pub start: Option<String>,
     /// Epochs over which ε grows linearly from 0 (0: the full budget from the start).
     #[arg(long, default_value_t = 0.0)]
     pub eps_warmup: f32,
@@ -146,6 +151,7 @@ pub fn run_harden(args: HardenArgs) -> Result<ExitCode> {
         args.steps,
         args.step_size,
         args.beta,
+        args.start.as_deref(),
     )?;
     let norm: Norm = args
         .norm

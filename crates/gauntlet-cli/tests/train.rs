@@ -219,6 +219,20 @@ fn bad_training_input_is_a_one_line_error() {
         ),
         (
             vec![
+                "harden", "--method", "pgd-at", "--eps", "0.1", "--start", "previous", "--model",
+                &model, "--inputs", &x, "--labels", &x, "--out", &out,
+            ],
+            "--start previous applies to --method fast-at only",
+        ),
+        (
+            vec![
+                "harden", "--method", "fast-at", "--eps", "0.1", "--start", "last", "--model",
+                &model, "--inputs", &x, "--labels", &x, "--out", &out,
+            ],
+            "unknown fast-at start 'last'",
+        ),
+        (
+            vec![
                 "train",
                 "--model",
                 &model,

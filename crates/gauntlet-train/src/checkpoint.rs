@@ -17,7 +17,7 @@ use gauntlet_run::fs::write_atomic;
 
 use crate::export::with_initializers;
 use crate::optimizer::Optimizer;
-use crate::trainer::{EpochRecord, Trainer};
+use crate::trainer::{EpochRecord, Previous, Trainer};
 
 /// `state.json`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -28,6 +28,9 @@ struct State {
     optimizer: String,
     best: Option<Best>,
     history: Vec<EpochRecord>,
+    /// Fast-AT's carried perturbations (`start: previous`), when there are any.
+    #[serde(default)]
+    perturbations: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -95,6 +98,13 @@ impl Checkpoint {
             }
             None => None,
         };
+        let perturbations = if trainer.previous().stored.is_empty() {
+            None
+        } else {
+            let name = format!("perturbations-epoch{epoch}.bin");
+            write(&name, &encode_previous(trainer.previous()))?;
+            Some(name)
+        };
         let state = State {
             fingerprint: self.fingerprint.clone(),
             epochs_done: epoch,
@@ -102,6 +112,7 @@ impl Checkpoint {
             optimizer: optimizer_name,
             best,
             history: trainer.history().to_vec(),
+            perturbations,
         };
         let json = serde_json::to_vec_pretty(&state)
             .map_err(|e| Error::Model(format!("cannot encode the checkpoint state: {e}")))?;
@@ -111,6 +122,7 @@ impl Checkpoint {
             Some(state.model.as_str()),
             Some(state.optimizer.as_str()),
             state.best.as_ref().map(|b| b.model.as_str()),
+            state.perturbations.as_deref(),
             Some("state.json"),
         ];
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
@@ -157,7 +169,16 @@ impl Checkpoint {
             Some(b) => Some((b.accuracy, b.epoch, self.read_values(&b.model)?)),
             None => None,
         };
-        trainer.restore(&values, optimizer, state.history, best)?;
+        let previous = match &state.perturbations {
+            Some(name) => {
+                let path = self.dir.join(name);
+                let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                decode_previous(&bytes)
+                    .map_err(|m| Error::Data(format!("'{}': {m}", path.display())))?
+            }
+            None => Previous::default(),
+        };
+        trainer.restore(&values, optimizer, state.history, best, previous)?;
         Ok(true)
     }
 
@@ -174,6 +195,47 @@ impl Checkpoint {
             })
             .collect())
     }
+}
+
+/// Samples and features (u64), one byte per sample (1: stored), then the values (f32),
+/// little-endian.
+fn encode_previous(p: &Previous) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + p.stored.len() + 4 * p.values.len());
+    out.extend((p.stored.len() as u64).to_le_bytes());
+    out.extend((p.features as u64).to_le_bytes());
+    out.extend(p.stored.iter().map(|&s| u8::from(s)));
+    out.extend(p.values.iter().flat_map(|v| v.to_le_bytes()));
+    out
+}
+
+fn decode_previous(bytes: &[u8]) -> std::result::Result<Previous, String> {
+    let truncated = || "the carried perturbations are truncated".to_string();
+    let u64_at = |at: usize| -> std::result::Result<usize, String> {
+        let b = bytes.get(at..at + 8).ok_or_else(truncated)?;
+        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+    };
+    let (samples, features) = (u64_at(0)?, u64_at(8)?);
+    let values_at = 16 + samples;
+    let expected = samples
+        .checked_mul(features)
+        .and_then(|v| v.checked_mul(4))
+        .and_then(|v| v.checked_add(values_at))
+        .ok_or_else(truncated)?;
+    if bytes.len() != expected {
+        return Err(format!(
+            "the carried perturbations hold {} bytes where {samples} samples of {features} \
+             values need {expected}",
+            bytes.len()
+        ));
+    }
+    Ok(Previous {
+        stored: bytes[16..values_at].iter().map(|&b| b != 0).collect(),
+        values: bytes[values_at..]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect(),
+        features,
+    })
 }
 
 /// Steps (u64), then per tensor its first and second buffers' lengths (u64) and values (f32),

@@ -4,7 +4,11 @@
 //! - gaussian: cross-entropy on `x + σ·N(0, I)` (Cohen et al., 2019), the base classifier of
 //!   a randomized-smoothing certificate.
 //! - fast-at: one FGSM step of size α from a uniformly random start in the ε-ball (Wong, Rice
-//!   & Kolter, 2020, "Fast is better than free"), cross-entropy at that point.
+//!   & Kolter, 2020, "Fast is better than free"), cross-entropy at that point. With
+//!   `start: Previous` the step starts instead where the same sample's perturbation ended in
+//!   the previous epoch (Zheng et al., 2020, "Efficient adversarial training with transferable
+//!   adversarial examples"; Jia et al., 2022, FGSM-EP): still one gradient per batch, but the
+//!   perturbation accumulates steps across epochs.
 //! - pgd-at: Madry et al. (2018): `steps` projected steps from a random start, cross-entropy
 //!   at the last iterate.
 //! - trades: Zhang et al. (2019): cross-entropy on the clean input plus β·KL(f(x) ‖ f(x′)),
@@ -39,6 +43,8 @@ pub enum Method {
         eps: f32,
         /// Step size (1.25·ε in the paper).
         alpha: f32,
+        /// Where each sample's step starts.
+        start: FastStart,
     },
     /// Projected gradient descent adversarial training.
     PgdAt {
@@ -62,9 +68,34 @@ pub enum Method {
     },
 }
 
+/// Where fast-AT's single step starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FastStart {
+    /// A uniformly random point of the ε-ball, drawn afresh each time (Wong et al.).
+    Random,
+    /// The perturbation the sample ended with in the previous epoch, projected onto the
+    /// current ball; a random point the first time a sample is seen.
+    Previous,
+}
+
+impl FastStart {
+    /// Parses `random` or `previous`.
+    pub fn parse(text: &str) -> Result<FastStart> {
+        match text {
+            "random" => Ok(FastStart::Random),
+            "previous" => Ok(FastStart::Previous),
+            other => Err(Error::Parameter(format!(
+                "unknown fast-at start '{other}'; use random or previous"
+            ))),
+        }
+    }
+}
+
 impl Method {
     /// Builds a method from CLI-style settings: `steps` and `step_size` default to 10 and
-    /// 2.5·ε/steps (pgd-at), 10 and ε/4 (TRADES, as its MNIST setting); `beta` to 6.
+    /// 2.5·ε/steps (pgd-at), 10 and ε/4 (TRADES, as its MNIST setting); `beta` to 6;
+    /// fast-AT's `start` to random.
     pub fn parse(
         name: &str,
         eps: Option<f32>,
@@ -72,7 +103,13 @@ impl Method {
         steps: Option<usize>,
         step_size: Option<f32>,
         beta: Option<f32>,
+        start: Option<&str>,
     ) -> Result<Method> {
+        if let (Some(start), false) = (start, name == "fast-at") {
+            return Err(Error::Parameter(format!(
+                "--start {start} applies to --method fast-at only"
+            )));
+        }
         let need_eps = || -> Result<f32> {
             let eps = eps.ok_or_else(|| {
                 Error::Parameter(format!(
@@ -99,6 +136,7 @@ impl Method {
                 Method::FastAt {
                     eps,
                     alpha: positive(step_size.unwrap_or(1.25 * eps), "--step-size")?,
+                    start: start.map_or(Ok(FastStart::Random), FastStart::parse)?,
                 }
             }
             "pgd-at" => {
@@ -218,6 +256,8 @@ pub enum Start {
     Uniform,
     /// `x + scale·N(0, I)` (TRADES).
     Gaussian(f32),
+    /// Given perturbations (`[N·F]`, row-major), projected onto the ball.
+    Given(Vec<f32>),
 }
 
 /// Settings of one inner maximization.
@@ -252,6 +292,7 @@ pub fn maximize(
         Start::Gaussian(scale) => (0..n * f)
             .map(|_| scale * rng.sample::<f32, _>(StandardNormal))
             .collect(),
+        Start::Given(delta) => delta,
     };
     let delta0 = settings
         .norm

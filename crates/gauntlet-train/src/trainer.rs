@@ -12,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
+use gauntlet_attacks::step::random_start;
 use gauntlet_core::data::Dataset;
 use gauntlet_core::device::{autodiff_device, compute_device};
 use gauntlet_core::model::{Classifier, Differentiable};
@@ -24,7 +25,8 @@ use gauntlet_run::progress::Progress;
 
 use crate::init::reinitialize;
 use crate::method::{
-    cross_entropy, kl, maximize, one_hot, probabilities, Inner, InnerSteps, Method, Start,
+    cross_entropy, kl, maximize, one_hot, probabilities, FastStart, Inner, InnerSteps, Method,
+    Start,
 };
 use crate::optimizer::{Optimizer, OptimizerKind};
 use crate::parameters::Parameters;
@@ -146,6 +148,49 @@ pub struct Trainer<'m> {
     best: Option<(f32, usize, Parameters)>,
     /// Share of ε the adversarial methods use now (the warm-up).
     eps_scale: f32,
+    /// Each training sample's last perturbation (fast-AT with `start: Previous`).
+    previous: Previous,
+}
+
+/// The perturbation each training sample ended with when it was last trained on, by its
+/// index in the data set: where fast-AT's next step for it starts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Previous {
+    /// Values per sample (row-major, `features` each); empty until the first store.
+    pub(crate) values: Vec<f32>,
+    /// Whether each sample has a stored perturbation.
+    pub(crate) stored: Vec<bool>,
+    /// Features per sample.
+    pub(crate) features: usize,
+}
+
+impl Previous {
+    /// Overwrites the rows of `delta` (one per entry of `samples`) whose sample has a stored
+    /// perturbation.
+    fn fill(&self, samples: &[usize], delta: &mut [f32]) {
+        let f = self.features;
+        for (row, &i) in delta.chunks_mut(f.max(1)).zip(samples) {
+            if self.stored.get(i) == Some(&true) {
+                row.copy_from_slice(&self.values[i * f..(i + 1) * f]);
+            }
+        }
+    }
+
+    /// Stores `delta`'s rows as the perturbations of `samples`, for a data set of `total`
+    /// samples of `features` each.
+    fn store(&mut self, samples: &[usize], delta: &[f32], total: usize, features: usize) {
+        if self.features != features || self.stored.len() != total {
+            *self = Previous {
+                values: vec![0.0; total * features],
+                stored: vec![false; total],
+                features,
+            };
+        }
+        for (row, &i) in delta.chunks(features.max(1)).zip(samples) {
+            self.values[i * features..(i + 1) * features].copy_from_slice(row);
+            self.stored[i] = true;
+        }
+    }
 }
 
 impl<'m> Trainer<'m> {
@@ -174,6 +219,7 @@ impl<'m> Trainer<'m> {
             history: Vec::new(),
             best: None,
             eps_scale: 1.0,
+            previous: Previous::default(),
         })
     }
 
@@ -190,6 +236,14 @@ impl<'m> Trainer<'m> {
     /// Finished epochs, in order.
     pub fn history(&self) -> &[EpochRecord] {
         &self.history
+    }
+
+    /// The perturbation fast-AT (`start: Previous`) last trained sample `index` of the data
+    /// set on, where its next step starts; `None` before the sample was trained on.
+    pub fn carried_perturbation(&self, index: usize) -> Option<&[f32]> {
+        let f = self.previous.features;
+        (self.previous.stored.get(index) == Some(&true))
+            .then(|| &self.previous.values[index * f..(index + 1) * f])
     }
 
     /// Number of finished epochs.
@@ -244,11 +298,26 @@ impl<'m> Trainer<'m> {
     }
 
     /// One optimizer step on a batch; returns the batch's mean loss and how many of the
-    /// inputs it trained on were classified correctly.
+    /// inputs it trained on were classified correctly. Fast-AT with `start: Previous` starts
+    /// from random points here: the batch's samples are not known (see [`Trainer::epoch`]).
     pub fn step(
         &mut self,
         x: Tensor<2>,
         labels: &[i64],
+        lr: f32,
+        seed: u64,
+        rng: &mut StdRng,
+    ) -> Result<(f32, usize)> {
+        self.step_on(x, labels, None, lr, seed, rng)
+    }
+
+    /// [`Trainer::step`] on the samples `batch` of a data set of `total` samples, so that
+    /// fast-AT can start each sample where its last perturbation ended.
+    fn step_on(
+        &mut self,
+        x: Tensor<2>,
+        labels: &[i64],
+        batch: Option<(&[usize], usize)>,
         lr: f32,
         seed: u64,
         rng: &mut StdRng,
@@ -297,10 +366,27 @@ impl<'m> Trainer<'m> {
                 let (logits, stats) = self.model.forward(input, &pass)?;
                 (cross_entropy(logits.clone(), &onehot).mean(), logits, stats)
             }
-            Method::FastAt { eps, alpha } => {
-                let adv = maximize(&x, &steps(eps, 1, alpha), Start::Uniform, rng, |a| {
+            Method::FastAt { eps, alpha, start } => {
+                let settings = steps(eps, 1, alpha);
+                let carried = batch.filter(|_| start == FastStart::Previous);
+                let start = match carried {
+                    Some((samples, _)) => {
+                        // Drawn for every row, so the random stream does not depend on
+                        // which samples have a stored perturbation.
+                        let mut delta =
+                            random_start(settings.norm, n, f, &vec![settings.eps; n], rng);
+                        self.previous.fill(samples, &mut delta);
+                        Start::Given(delta)
+                    }
+                    None => Start::Uniform,
+                };
+                let adv = maximize(&x, &settings, start, rng, |a| {
                     self.input_gradient(&fixed, a, &ce, seed)
                 })?;
+                if let Some((samples, total)) = carried {
+                    let delta = to_vec(adv.clone() - x.clone());
+                    self.previous.store(samples, &delta, total, f);
+                }
                 let (logits, stats) = self.model.forward(adv, &pass)?;
                 (cross_entropy(logits.clone(), &onehot).mean(), logits, stats)
             }
@@ -430,7 +516,7 @@ impl<'m> Trainer<'m> {
             let seed =
                 self.settings.seed.wrapping_mul(1_000_003) ^ ((epoch * 1_000_000 + b) as u64);
             let (loss, ok) = self
-                .step(x, &labels, lr, seed, &mut rng)
+                .step_on(x, &labels, Some((batch, data.len())), lr, seed, &mut rng)
                 .map_err(|e| match e {
                     Error::Model(m) => Error::Model(format!(
                         "epoch {}, batch {} of {}: {m}",
@@ -543,6 +629,7 @@ impl<'m> Trainer<'m> {
         optimizer: Optimizer,
         history: Vec<EpochRecord>,
         best: Option<(f32, usize, HashMap<String, Vec<f32>>)>,
+        previous: Previous,
     ) -> Result<()> {
         let load = |parameters: &mut Parameters, values: &HashMap<String, Vec<f32>>| {
             for p in &mut parameters.list {
@@ -569,9 +656,15 @@ impl<'m> Trainer<'m> {
             None => None,
         };
         self.optimizer = optimizer;
+        self.previous = previous;
         self.epochs_done = history.len();
         self.history = history;
         Ok(())
+    }
+
+    /// The carried perturbations (for checkpoints).
+    pub(crate) fn previous(&self) -> &Previous {
+        &self.previous
     }
 
     /// The optimizer (for checkpoints).

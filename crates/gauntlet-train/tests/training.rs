@@ -18,6 +18,7 @@ use gauntlet_onnx::training::Pass;
 use gauntlet_onnx::OnnxModel;
 use gauntlet_run::progress::Silent;
 use gauntlet_train::export::with_initializers;
+use gauntlet_train::method::FastStart;
 use gauntlet_train::parameters::{Parameters, Role};
 use gauntlet_train::{
     Checkpoint, EpochEnd, Method, OptimizerKind, Schedule, TrainSettings, Trainer,
@@ -305,8 +306,18 @@ fn a_written_model_reloads_identically_and_keeps_the_graph() {
         .any(|e| e.key == "gauntlet.method" && e.value == "plain"));
 }
 
-#[test]
-fn a_resumed_run_repeats_an_uninterrupted_one() {
+/// A small fast-AT run on the BatchNorm + residual fixture: the model, its file, the data
+/// (32 training samples, 8 held out) and settings.
+struct FastAtRun {
+    model: OnnxModel,
+    original: Vec<u8>,
+    data: Dataset,
+    train: Vec<usize>,
+    holdout: Vec<usize>,
+    settings: TrainSettings,
+}
+
+fn fast_at_run(start: FastStart, alpha: f32) -> FastAtRun {
     let path = root().join("fixtures/train/resnet_bn_train.onnx");
     let original = std::fs::read(&path).unwrap();
     let model = OnnxModel::load(&path).unwrap();
@@ -319,12 +330,11 @@ fn a_resumed_run_repeats_an_uninterrupted_one() {
     let mut shape = vec![n];
     shape.extend(model.sample_shape());
     let data = Dataset::from_parts(inputs, shape, labels, "test".into()).unwrap();
-    let train: Vec<usize> = (0..32).collect();
-    let holdout: Vec<usize> = (32..40).collect();
     let mut s = settings(
         Method::FastAt {
             eps: 0.1,
-            alpha: 0.125,
+            alpha,
+            start,
         },
         OptimizerKind::parse("sgd", None).unwrap(),
         0.05,
@@ -332,46 +342,132 @@ fn a_resumed_run_repeats_an_uninterrupted_one() {
     s.epochs = 2;
     s.eval_steps = 2;
     s.schedule = Schedule::parse("one-cycle").unwrap();
-
-    let mut straight = Trainer::new(&model, s.clone()).unwrap();
-    for _ in 0..2 {
-        assert_eq!(
-            straight.epoch(&data, &train, &holdout, &Silent).unwrap(),
-            EpochEnd::Continue
-        );
+    FastAtRun {
+        model,
+        original,
+        data,
+        train: (0..32).collect(),
+        holdout: (32..40).collect(),
+        settings: s,
     }
+}
 
-    let scratch = Scratch::new("resume");
-    let checkpoint = Checkpoint::new(&scratch.0.join("checkpoint"), "run-1");
-    let mut first = Trainer::new(&model, s.clone()).unwrap();
-    first.epoch(&data, &train, &holdout, &Silent).unwrap();
-    checkpoint.save(&first, &original).unwrap();
-    drop(first);
-    let mut resumed = Trainer::new(&model, s.clone()).unwrap();
-    assert!(checkpoint.resume(&mut resumed).unwrap());
-    assert_eq!(resumed.epochs_done(), 1);
-    resumed.epoch(&data, &train, &holdout, &Silent).unwrap();
-    assert_eq!(resumed.values(), straight.values());
-    // The same figures, but for the timings.
-    let figures = |t: &Trainer| -> Vec<(f32, f32, f32, Option<f32>)> {
-        t.history()
-            .iter()
-            .map(|r| {
-                (
-                    r.loss,
-                    r.train_accuracy,
-                    r.clean_accuracy,
-                    r.robust_accuracy,
-                )
-            })
-            .collect()
-    };
-    assert_eq!(figures(&resumed), figures(&straight));
-    // Another run's checkpoint is refused.
-    let other = Checkpoint::new(&scratch.0.join("checkpoint"), "run-2");
-    let mut t = Trainer::new(&model, s).unwrap();
-    let err = other.resume(&mut t).unwrap_err().to_string();
-    assert!(err.contains("another run"), "{err}");
+#[test]
+fn a_resumed_run_repeats_an_uninterrupted_one() {
+    // With carried perturbations, the checkpoint must hold them too.
+    for start in [FastStart::Random, FastStart::Previous] {
+        let run = fast_at_run(start, 0.125);
+        let (model, data, s) = (&run.model, &run.data, &run.settings);
+        let (train, holdout) = (&run.train, &run.holdout);
+        let mut straight = Trainer::new(model, s.clone()).unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                straight.epoch(data, train, holdout, &Silent).unwrap(),
+                EpochEnd::Continue
+            );
+        }
+
+        let scratch = Scratch::new("resume");
+        let checkpoint = Checkpoint::new(&scratch.0.join("checkpoint"), "run-1");
+        let mut first = Trainer::new(model, s.clone()).unwrap();
+        first.epoch(data, train, holdout, &Silent).unwrap();
+        checkpoint.save(&first, &run.original).unwrap();
+        drop(first);
+        let mut resumed = Trainer::new(model, s.clone()).unwrap();
+        assert!(checkpoint.resume(&mut resumed).unwrap());
+        assert_eq!(resumed.epochs_done(), 1);
+        resumed.epoch(data, train, holdout, &Silent).unwrap();
+        assert_eq!(resumed.values(), straight.values(), "{start:?}");
+        for i in 0..data.len() {
+            assert_eq!(
+                resumed.carried_perturbation(i),
+                straight.carried_perturbation(i),
+                "{start:?}, sample {i}"
+            );
+        }
+        // The same figures, but for the timings.
+        let figures = |t: &Trainer| -> Vec<(f32, f32, f32, Option<f32>)> {
+            t.history()
+                .iter()
+                .map(|r| {
+                    (
+                        r.loss,
+                        r.train_accuracy,
+                        r.clean_accuracy,
+                        r.robust_accuracy,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(figures(&resumed), figures(&straight), "{start:?}");
+        // Another run's checkpoint is refused.
+        let other = Checkpoint::new(&scratch.0.join("checkpoint"), "run-2");
+        let mut t = Trainer::new(model, s.clone()).unwrap();
+        let err = other.resume(&mut t).unwrap_err().to_string();
+        assert!(err.contains("another run"), "{err}");
+    }
+}
+
+/// Fast-AT with `start: Previous` starts each sample's step where its perturbation ended in
+/// the previous epoch: with a step of α, the second epoch's perturbation is within α of the
+/// first's (a fresh random start would move it by up to 2ε); both stay in the ball and the
+/// box, and held-out samples are never perturbed.
+#[test]
+fn fast_at_carries_each_samples_perturbation_to_the_next_epoch() {
+    let (eps, alpha) = (0.1f32, 0.01f32);
+    let run = fast_at_run(FastStart::Previous, alpha);
+    let mut trainer = Trainer::new(&run.model, run.settings.clone()).unwrap();
+    trainer
+        .epoch(&run.data, &run.train, &run.holdout, &Silent)
+        .unwrap();
+    let first: Vec<Vec<f32>> = run
+        .train
+        .iter()
+        .map(|&i| {
+            trainer
+                .carried_perturbation(i)
+                .expect("trained on")
+                .to_vec()
+        })
+        .collect();
+    trainer
+        .epoch(&run.data, &run.train, &run.holdout, &Silent)
+        .unwrap();
+    let f = run.data.features();
+    let mut moved = 0f32;
+    for (&i, before) in run.train.iter().zip(&first) {
+        let after = trainer.carried_perturbation(i).unwrap();
+        let x = &run.data.rows(&[i]);
+        for k in 0..f {
+            assert!(after[k].abs() <= eps + 1e-6, "sample {i}: outside the ball");
+            let v = x[k] + after[k];
+            assert!(
+                (-1e-6..=1.0 + 1e-6).contains(&v),
+                "sample {i}: outside the box"
+            );
+            let step = (after[k] - before[k]).abs();
+            assert!(
+                step <= alpha + 1e-5,
+                "sample {i}, value {k}: moved {step} > α"
+            );
+            moved = moved.max(step);
+        }
+    }
+    assert!(
+        moved > alpha / 2.0,
+        "the perturbations did not move: {moved}"
+    );
+    for &i in &run.holdout {
+        assert!(trainer.carried_perturbation(i).is_none());
+    }
+    // With a random start each epoch the perturbations are not carried: they move by far
+    // more than α.
+    let run = fast_at_run(FastStart::Random, alpha);
+    let mut trainer = Trainer::new(&run.model, run.settings.clone()).unwrap();
+    trainer
+        .epoch(&run.data, &run.train, &run.holdout, &Silent)
+        .unwrap();
+    assert!(trainer.carried_perturbation(run.train[0]).is_none());
 }
 
 #[test]
