@@ -97,7 +97,8 @@ pub struct HardenArgs {
     /// Inner steps [pgd-at, trades: 10].
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Inner step size [fast-at 1.25·ε; pgd-at 2.5·ε/steps; trades ε/4].
+    /// Inner step size [fast-at 1.25·ε, ε/2 with --start previous; pgd-at 2.5·ε/steps;
+    /// trades ε/4].
     #[arg(long)]
     pub step_size: Option<f32>,
     /// TRADES' robustness weight [6].

@@ -95,7 +95,8 @@ impl FastStart {
 impl Method {
     /// Builds a method from CLI-style settings: `steps` and `step_size` default to 10 and
     /// 2.5·ε/steps (pgd-at), 10 and ε/4 (TRADES, as its MNIST setting); `beta` to 6;
-    /// fast-AT's `start` to random.
+    /// fast-AT's `start` to random, its step to 1.25·ε from a random start and ε/2 from the
+    /// previous perturbation.
     pub fn parse(
         name: &str,
         eps: Option<f32>,
@@ -133,10 +134,18 @@ impl Method {
             },
             "fast-at" => {
                 let eps = need_eps()?;
+                let start = start.map_or(Ok(FastStart::Random), FastStart::parse)?;
+                // From a random point the step must reach across the ball (Wong et al.'s
+                // 1.25·ε); from the carried perturbation it refines it (ε/2: 88.4 % under
+                // AutoAttack on MNIST against 83.0 % for 1.25·ε, docs/hardening.md).
+                let default_step = match start {
+                    FastStart::Random => 1.25 * eps,
+                    FastStart::Previous => 0.5 * eps,
+                };
                 Method::FastAt {
                     eps,
-                    alpha: positive(step_size.unwrap_or(1.25 * eps), "--step-size")?,
-                    start: start.map_or(Ok(FastStart::Random), FastStart::parse)?,
+                    alpha: positive(step_size.unwrap_or(default_step), "--step-size")?,
+                    start,
                 }
             }
             "pgd-at" => {
@@ -313,4 +322,47 @@ pub fn maximize(
         adv = settings.bounds.clip(x.clone() + delta);
     }
     Ok(adv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast_at(start: Option<&str>, step: Option<f32>) -> Result<Method> {
+        Method::parse("fast-at", Some(0.3), None, None, step, None, start)
+    }
+
+    #[test]
+    fn fast_at_steps_default_by_where_they_start() {
+        let step = |m: Method| match m {
+            Method::FastAt { alpha, start, .. } => (alpha, start),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            step(fast_at(None, None).unwrap()),
+            (0.375, FastStart::Random)
+        );
+        assert_eq!(
+            step(fast_at(Some("previous"), None).unwrap()),
+            (0.15, FastStart::Previous)
+        );
+        assert_eq!(
+            step(fast_at(Some("random"), Some(0.1)).unwrap()),
+            (0.1, FastStart::Random)
+        );
+        let err = fast_at(Some("last"), None).unwrap_err().to_string();
+        assert!(err.contains("use random or previous"), "{err}");
+        let err = Method::parse(
+            "pgd-at",
+            Some(0.3),
+            None,
+            None,
+            None,
+            None,
+            Some("previous"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("fast-at only"), "{err}");
+    }
 }

@@ -152,6 +152,12 @@ pub struct Trainer<'m> {
     previous: Previous,
 }
 
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// The most memory fast-AT's carried perturbations may take (MNIST's 60,000 digits: 0.18 GiB;
+/// CIFAR-10's 50,000 pictures: 0.57 GiB).
+const CARRIED_BYTES_LIMIT: f64 = 4.0 * GIB;
+
 /// The perturbation each training sample ended with when it was last trained on, by its
 /// index in the data set: where fast-AT's next step for it starts.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -483,6 +489,24 @@ impl<'m> Trainer<'m> {
         progress: &dyn Progress,
     ) -> Result<EpochEnd> {
         let epoch = self.epochs_done;
+        if let Method::FastAt {
+            start: FastStart::Previous,
+            ..
+        } = self.settings.method
+        {
+            let bytes = data.len() as f64 * data.features() as f64 * 4.0;
+            if bytes > CARRIED_BYTES_LIMIT {
+                return Err(Error::Parameter(format!(
+                    "--start previous keeps one perturbation per training sample: {:.1} GiB for \
+                     {} samples of {} values, above the {:.0} GiB it may take; use --start \
+                     random, or train on a part of the data",
+                    bytes / GIB,
+                    data.len(),
+                    data.features(),
+                    CARRIED_BYTES_LIMIT / GIB
+                )));
+            }
+        }
         // Shuffling and randomness depend only on (seed, epoch): a resumed run repeats an
         // uninterrupted one.
         let mut rng = StdRng::seed_from_u64(self.settings.seed ^ (epoch as u64 + 1) << 32);
