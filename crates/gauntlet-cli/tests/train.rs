@@ -257,6 +257,103 @@ fn bad_training_input_is_a_one_line_error() {
     }
 }
 
+/// A loss that turns NaN stops the run with the epoch and batch, exit 2, and the checkpoint of
+/// the last finished epoch intact: a model that loads, its epoch recorded.
+#[test]
+fn a_nan_loss_stops_at_its_batch_and_keeps_the_last_checkpoint() {
+    let scratch = Scratch::new("cli-train-nan");
+    let out = scratch.0.join("out");
+    let mut args = vec!["train".to_string()];
+    args.extend(data_args(&root()));
+    // A sane first epoch, then the learning rate multiplied by 1e12.
+    args.extend(
+        [
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.01",
+            "--schedule",
+            "step:1:1e12",
+            "--epochs",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    let output = run(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let error = stderr.lines().last().unwrap_or_default();
+    assert!(
+        error.contains("epoch 2, batch") && error.contains("the training loss became"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("checkpoint/state.json")).expect("the checkpoint is kept"),
+    )
+    .unwrap();
+    assert_eq!(state["epochs_done"], 1, "{state}");
+    let model = out
+        .join("checkpoint")
+        .join(state["model"].as_str().unwrap());
+    let graph = Graph::parse(&std::fs::read(&model).unwrap(), "checkpoint").unwrap();
+    assert!(!graph.constants.is_empty());
+    assert!(
+        !out.join("model.onnx").exists(),
+        "no model is written from a NaN run"
+    );
+}
+
+/// A model whose weights are all `Constant` nodes has no initializer to train: a one-line
+/// error that says so, exit 2.
+#[test]
+fn a_model_without_trainable_initializers_is_refused() {
+    use onnx_ir::{AttributeProto, AttributeType, Message, ModelProto, NodeProto};
+    let scratch = Scratch::new("cli-train-frozen");
+    let bytes = std::fs::read(root().join("models/mnist_cnn.onnx")).unwrap();
+    let mut model = ModelProto::parse_from_bytes(&bytes).unwrap();
+    let graph = model.graph.as_mut().unwrap();
+    let constants: Vec<NodeProto> = std::mem::take(&mut graph.initializer)
+        .into_iter()
+        .map(|t| {
+            let mut value = AttributeProto::new();
+            value.name = "value".into();
+            value.type_ = AttributeType::TENSOR.into();
+            let mut node = NodeProto::new();
+            node.op_type = "Constant".into();
+            node.name = format!("const_{}", t.name);
+            node.output = vec![t.name.clone()];
+            value.t = Some(t).into();
+            node.attribute = vec![value];
+            node
+        })
+        .collect();
+    let rest = std::mem::take(&mut graph.node);
+    graph.node = constants.into_iter().chain(rest).collect();
+    let frozen = scratch.0.join("frozen.onnx");
+    std::fs::write(&frozen, model.write_to_bytes().unwrap()).unwrap();
+    let out = scratch.0.join("out");
+    let output = gauntlet(&[
+        "train",
+        "--model",
+        frozen.to_str().unwrap(),
+        "--inputs",
+        root().join("data/mnist-demo/x.npy").to_str().unwrap(),
+        "--labels",
+        root().join("data/mnist-demo/y.npy").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nothing to train"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// The same command on a PyTorch-exported residual CNN with BatchNormalization (another
 /// architecture, another input shape, four classes): it trains, the running statistics move,
 /// and the audits run.
