@@ -354,6 +354,54 @@ fn a_model_without_trainable_initializers_is_refused() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Scores rounded to integers pass no gradient back to any weight: a one-line error naming
+/// the cause, exit 2, instead of a run that trains nothing.
+#[test]
+fn a_graph_without_a_gradient_to_its_weights_is_refused() {
+    use onnx_ir::{Message, ModelProto, NodeProto};
+    let scratch = Scratch::new("cli-train-rounded");
+    let bytes = std::fs::read(root().join("models/mnist_cnn.onnx")).unwrap();
+    let mut model = ModelProto::parse_from_bytes(&bytes).unwrap();
+    let graph = model.graph.as_mut().unwrap();
+    let output = graph.output[0].name.clone();
+    for node in graph.node.iter_mut() {
+        for o in node.output.iter_mut() {
+            if *o == output {
+                *o = "unrounded".into();
+            }
+        }
+    }
+    let mut round = NodeProto::new();
+    round.op_type = "Round".into();
+    round.name = "round_scores".into();
+    round.input = vec!["unrounded".into()];
+    round.output = vec![output];
+    graph.node.push(round);
+    let rounded = scratch.0.join("rounded.onnx");
+    std::fs::write(&rounded, model.write_to_bytes().unwrap()).unwrap();
+    let out = scratch.0.join("out");
+    let output = gauntlet(&[
+        "train",
+        "--model",
+        rounded.to_str().unwrap(),
+        "--inputs",
+        root().join("data/mnist-demo/x.npy").to_str().unwrap(),
+        "--labels",
+        root().join("data/mnist-demo/y.npy").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("epoch 1, batch 1") && stderr.contains("no weight receives a gradient"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// The same command on a PyTorch-exported residual CNN with BatchNormalization (another
 /// architecture, another input shape, four classes): it trains, the running statistics move,
 /// and the audits run.

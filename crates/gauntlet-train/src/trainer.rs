@@ -443,13 +443,23 @@ impl<'m> Trainer<'m> {
         let correct = predicted.iter().zip(labels).filter(|(p, l)| p == l).count();
         let grads = loss.backward();
         let mut grad_values = Vec::new();
+        let mut reached = false;
         for p in self.parameters.trainable() {
             let g = leaves[&p.name]
                 .grad(&grads)
                 .map(|g| to_vec(g.cast(DType::F32)))
                 // A weight the loss does not reach (a branch the scores do not use).
                 .unwrap_or_else(|| vec![0.0; p.values.len()]);
+            reached |= g.iter().any(|&v| v != 0.0);
             grad_values.push(g);
+        }
+        if !reached {
+            return Err(Error::Model(
+                "no weight receives a gradient from the loss: between the weights and the scores \
+                 the graph has an operator without one (Round, Floor, Sign, ArgMax, a comparison, \
+                 a cast to integers), or every unit is inactive; gauntlet cannot train this graph"
+                    .into(),
+            ));
         }
         let mut values: Vec<&mut Vec<f32>> = self
             .parameters
