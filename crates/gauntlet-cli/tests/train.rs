@@ -306,6 +306,18 @@ fn a_nan_loss_stops_at_its_batch_and_keeps_the_last_checkpoint() {
     );
 }
 
+/// `gauntlet train` on the demo digits with `model` (a rewritten demo CNN) written into `dir`.
+fn train_rewritten(dir: &Path, model: &onnx_ir::ModelProto) -> Output {
+    use onnx_ir::Message;
+    let path = dir.join("rewritten.onnx");
+    std::fs::write(&path, model.write_to_bytes().unwrap()).unwrap();
+    let mut args = vec!["train".to_string()];
+    args.extend(data_args(&root()));
+    args[2] = path.display().to_string();
+    args.extend(["--out".into(), dir.join("out").display().to_string()]);
+    run(args)
+}
+
 /// A model whose weights are all `Constant` nodes has no initializer to train: a one-line
 /// error that says so, exit 2.
 #[test]
@@ -332,22 +344,7 @@ fn a_model_without_trainable_initializers_is_refused() {
         .collect();
     let rest = std::mem::take(&mut graph.node);
     graph.node = constants.into_iter().chain(rest).collect();
-    let frozen = scratch.0.join("frozen.onnx");
-    std::fs::write(&frozen, model.write_to_bytes().unwrap()).unwrap();
-    let out = scratch.0.join("out");
-    let output = gauntlet(&[
-        "train",
-        "--model",
-        frozen.to_str().unwrap(),
-        "--inputs",
-        root().join("data/mnist-demo/x.npy").to_str().unwrap(),
-        "--labels",
-        root().join("data/mnist-demo/y.npy").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
+    let output = train_rewritten(&scratch.0, &model);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("nothing to train"), "{stderr}");
@@ -377,22 +374,7 @@ fn a_graph_without_a_gradient_to_its_weights_is_refused() {
     round.input = vec!["unrounded".into()];
     round.output = vec![output];
     graph.node.push(round);
-    let rounded = scratch.0.join("rounded.onnx");
-    std::fs::write(&rounded, model.write_to_bytes().unwrap()).unwrap();
-    let out = scratch.0.join("out");
-    let output = gauntlet(&[
-        "train",
-        "--model",
-        rounded.to_str().unwrap(),
-        "--inputs",
-        root().join("data/mnist-demo/x.npy").to_str().unwrap(),
-        "--labels",
-        root().join("data/mnist-demo/y.npy").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
+    let output = train_rewritten(&scratch.0, &model);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
