@@ -453,13 +453,15 @@ impl<'m> Trainer<'m> {
             reached |= g.iter().any(|&v| v != 0.0);
             grad_values.push(g);
         }
-        if !reached {
-            return Err(Error::Model(
-                "no weight receives a gradient from the loss: between the weights and the scores \
-                 the graph has an operator without one (Round, Floor, Sign, ArgMax, a comparison, \
-                 a cast to integers), or every unit is inactive; gauntlet cannot train this graph"
-                    .into(),
-            ));
+        // A loss with something left to learn but no gradient to any weight: the graph, not
+        // the batch (a saturated softmax gives zero gradients with a loss of zero).
+        if !reached && loss_value > 1e-6 {
+            return Err(Error::Model(format!(
+                "the loss is {loss_value} but no weight receives a gradient from it: between the \
+                 weights and the scores the graph has an operator without one (Round, Floor, \
+                 Sign, ArgMax, a comparison, a cast to integers), or every unit is inactive; \
+                 gauntlet cannot train this graph"
+            )));
         }
         let mut values: Vec<&mut Vec<f32>> = self
             .parameters
