@@ -306,9 +306,13 @@ fn a_nan_loss_stops_at_its_batch_and_keeps_the_last_checkpoint() {
     );
 }
 
-/// `gauntlet train` on the demo digits with `model` (a rewritten demo CNN) written into `dir`.
-fn train_rewritten(dir: &Path, model: &onnx_ir::ModelProto) -> Output {
-    use onnx_ir::Message;
+/// `gauntlet train` on the demo digits with the demo CNN's graph changed by `rewrite`, the
+/// model written into `dir`.
+fn train_rewritten(dir: &Path, rewrite: impl FnOnce(&mut onnx_ir::GraphProto)) -> Output {
+    use onnx_ir::{Message, ModelProto};
+    let bytes = std::fs::read(root().join("models/mnist_cnn.onnx")).unwrap();
+    let mut model = ModelProto::parse_from_bytes(&bytes).unwrap();
+    rewrite(model.graph.as_mut().unwrap());
     let path = dir.join("rewritten.onnx");
     std::fs::write(&path, model.write_to_bytes().unwrap()).unwrap();
     let mut args = vec!["train".to_string()];
@@ -322,29 +326,27 @@ fn train_rewritten(dir: &Path, model: &onnx_ir::ModelProto) -> Output {
 /// error that says so, exit 2.
 #[test]
 fn a_model_without_trainable_initializers_is_refused() {
-    use onnx_ir::{AttributeProto, AttributeType, Message, ModelProto, NodeProto};
+    use onnx_ir::{AttributeProto, AttributeType, NodeProto};
     let scratch = Scratch::new("cli-train-frozen");
-    let bytes = std::fs::read(root().join("models/mnist_cnn.onnx")).unwrap();
-    let mut model = ModelProto::parse_from_bytes(&bytes).unwrap();
-    let graph = model.graph.as_mut().unwrap();
-    let constants: Vec<NodeProto> = std::mem::take(&mut graph.initializer)
-        .into_iter()
-        .map(|t| {
-            let mut value = AttributeProto::new();
-            value.name = "value".into();
-            value.type_ = AttributeType::TENSOR.into();
-            let mut node = NodeProto::new();
-            node.op_type = "Constant".into();
-            node.name = format!("const_{}", t.name);
-            node.output = vec![t.name.clone()];
-            value.t = Some(t).into();
-            node.attribute = vec![value];
-            node
-        })
-        .collect();
-    let rest = std::mem::take(&mut graph.node);
-    graph.node = constants.into_iter().chain(rest).collect();
-    let output = train_rewritten(&scratch.0, &model);
+    let output = train_rewritten(&scratch.0, |graph| {
+        let constants: Vec<NodeProto> = std::mem::take(&mut graph.initializer)
+            .into_iter()
+            .map(|t| {
+                let mut value = AttributeProto::new();
+                value.name = "value".into();
+                value.type_ = AttributeType::TENSOR.into();
+                let mut node = NodeProto::new();
+                node.op_type = "Constant".into();
+                node.name = format!("const_{}", t.name);
+                node.output = vec![t.name.clone()];
+                value.t = Some(t).into();
+                node.attribute = vec![value];
+                node
+            })
+            .collect();
+        let rest = std::mem::take(&mut graph.node);
+        graph.node = constants.into_iter().chain(rest).collect();
+    });
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("nothing to train"), "{stderr}");
@@ -355,26 +357,24 @@ fn a_model_without_trainable_initializers_is_refused() {
 /// the cause, exit 2, instead of a run that trains nothing.
 #[test]
 fn a_graph_without_a_gradient_to_its_weights_is_refused() {
-    use onnx_ir::{Message, ModelProto, NodeProto};
+    use onnx_ir::NodeProto;
     let scratch = Scratch::new("cli-train-rounded");
-    let bytes = std::fs::read(root().join("models/mnist_cnn.onnx")).unwrap();
-    let mut model = ModelProto::parse_from_bytes(&bytes).unwrap();
-    let graph = model.graph.as_mut().unwrap();
-    let output = graph.output[0].name.clone();
-    for node in graph.node.iter_mut() {
-        for o in node.output.iter_mut() {
-            if *o == output {
-                *o = "unrounded".into();
+    let output = train_rewritten(&scratch.0, |graph| {
+        let output = graph.output[0].name.clone();
+        for node in graph.node.iter_mut() {
+            for o in node.output.iter_mut() {
+                if *o == output {
+                    *o = "unrounded".into();
+                }
             }
         }
-    }
-    let mut round = NodeProto::new();
-    round.op_type = "Round".into();
-    round.name = "round_scores".into();
-    round.input = vec!["unrounded".into()];
-    round.output = vec![output];
-    graph.node.push(round);
-    let output = train_rewritten(&scratch.0, &model);
+        let mut round = NodeProto::new();
+        round.op_type = "Round".into();
+        round.name = "round_scores".into();
+        round.input = vec!["unrounded".into()];
+        round.output = vec![output];
+        graph.node.push(round);
+    });
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(

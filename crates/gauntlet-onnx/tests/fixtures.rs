@@ -202,7 +202,7 @@ fn fused_chains_change_no_fixture() {
         };
         let plain = OnnxModel::from_bytes_with(&bytes, name, &options).unwrap();
         let f = model.features();
-        let copies = 3 * rayon_threads().max(2);
+        let copies = 3 * rayon::current_num_threads().max(2);
         let rows: Vec<f32> = (0..copies).flat_map(|_| x.iter().copied()).collect();
         let batch = from_rows(rows, n * copies, f, &device);
         let labels: Vec<i64> = (0..(n * copies) as i64)
@@ -218,9 +218,4 @@ fn fused_chains_change_no_fixture() {
         fused_models >= 2,
         "only {fused_models} fixtures have fused chains"
     );
-}
-
-/// The threads the kernels split work over.
-fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -480,8 +480,8 @@ pub(super) struct TiledPlanes {
 }
 
 impl TiledPlanes {
-    /// `None` unless the shape is valid, the windows tile the input and there is an output; `KW` is fixed for the
-    /// common runs of 2 and 3 so the compiler knows it.
+    /// `None` unless the shape is valid, the windows tile the input and there is an output;
+    /// `KW` is fixed for the common runs of 2 and 3 so the compiler knows it.
     pub(super) fn of(shape: &PoolShape) -> Option<Self> {
         // A zero kernel or stride has no output length to compute.
         if !shape.is_valid() {
