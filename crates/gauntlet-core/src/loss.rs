@@ -73,6 +73,29 @@ pub fn best_other(logits: &[f32], classes: usize, exclude: &[i64]) -> Vec<i64> {
         .collect()
 }
 
+impl<'a> Objective<'a> {
+    /// The same objective for the samples `rows` of the batch (its per-sample labels and
+    /// targets sliced alike).
+    pub fn rows(&self, rows: std::ops::Range<usize>) -> Objective<'a> {
+        let r = |v: &'a [i64]| &v[rows.clone()];
+        match *self {
+            Objective::CrossEntropy(labels) => Objective::CrossEntropy(r(labels)),
+            Objective::TargetedCrossEntropy(targets) => Objective::TargetedCrossEntropy(r(targets)),
+            Objective::Margin(labels) => Objective::Margin(r(labels)),
+            Objective::TargetedMargin(targets) => Objective::TargetedMargin(r(targets)),
+            Objective::Dlr(labels) => Objective::Dlr(r(labels)),
+            Objective::TargetedDlr { labels, targets } => Objective::TargetedDlr {
+                labels: r(labels),
+                targets: r(targets),
+            },
+            Objective::LogitDifference { positive, negative } => Objective::LogitDifference {
+                positive: r(positive),
+                negative: r(negative),
+            },
+        }
+    }
+}
+
 impl Objective<'_> {
     /// The objective per sample, `[N]`, built on `logits` (tracked or not).
     /// `host` holds the same logits on the host, used only to choose indices.

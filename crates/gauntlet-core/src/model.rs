@@ -137,10 +137,63 @@ pub struct LossAndGrad {
     pub grad: Tensor<2>,
 }
 
+/// Fewest samples in each of the two halves [`by_halves`] runs side by side.
+pub const MIN_ROWS_PER_HALF: usize = 16;
+
+/// Runs `pass` on a batch of `n` samples: whole, or — from `2 × MIN_ROWS_PER_HALF` samples on —
+/// as two halves side by side, whose results `join` puts back in order.
+///
+/// A forward or backward pass spends part of its time in serial work (building and walking the
+/// autodiff tape, small tensor ops). Two halves at once overlap one half's serial work with the
+/// other half's parallel kernels, so the cores stay busy. Samples do not interact, so each
+/// sample's result is that of its half alone. The split depends on `n` only, not on the number
+/// of threads, so neither do the results (matrix products round differently at different batch
+/// sizes); with one thread the halves run one after the other.
+pub fn by_halves<T: Send>(
+    n: usize,
+    pass: impl Fn(std::ops::Range<usize>) -> Result<T> + Sync,
+    join: impl FnOnce(T, T) -> T,
+) -> Result<T> {
+    if n < 2 * MIN_ROWS_PER_HALF {
+        return pass(0..n);
+    }
+    let half = n / 2;
+    let (first, second) = rayon::join(|| pass(0..half), || pass(half..n));
+    Ok(join(first?, second?))
+}
+
 /// One forward and one backward pass: the objective and its input gradient, per sample.
 ///
-/// Samples do not interact, so the gradient of the summed objective is the per-sample gradient.
+/// Samples do not interact, so the gradient of the summed objective is the per-sample gradient;
+/// a large batch runs as two halves ([`by_halves`]).
 pub fn loss_and_grad(
+    model: &dyn Differentiable,
+    x: &Tensor<2>,
+    objective: &Objective,
+) -> Result<LossAndGrad> {
+    let n = x.dims()[0];
+    if n < 2 * MIN_ROWS_PER_HALF {
+        return loss_and_grad_whole(model, x, objective);
+    }
+    by_halves(
+        n,
+        |rows| {
+            let part = x.clone().slice(rows.clone());
+            loss_and_grad_whole(model, &part, &objective.rows(rows))
+        },
+        |mut first, second| {
+            first.logits.extend(second.logits);
+            first.loss.extend(second.loss);
+            LossAndGrad {
+                logits: first.logits,
+                loss: first.loss,
+                grad: Tensor::cat(vec![first.grad, second.grad], 0),
+            }
+        },
+    )
+}
+
+fn loss_and_grad_whole(
     model: &dyn Differentiable,
     x: &Tensor<2>,
     objective: &Objective,

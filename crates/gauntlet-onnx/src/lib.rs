@@ -54,7 +54,7 @@ use burn::tensor::{DType, Tensor};
 use gauntlet_core::device::compute_device;
 use gauntlet_core::hash::sha256_hex;
 pub use gauntlet_core::layout::Layout;
-use gauntlet_core::model::{Classifier, Differentiable};
+use gauntlet_core::model::{by_halves, Classifier, Differentiable};
 use gauntlet_core::preprocess::Normalization;
 use gauntlet_core::{guard, Device, Error, Result};
 
@@ -572,8 +572,13 @@ impl Classifier for OnnxModel {
         self.num_classes
     }
 
+    /// A large batch runs as two halves side by side, as the gradient pass does.
     fn logits(&self, x: Tensor<2>) -> Result<Tensor<2>> {
-        self.run(x)
+        by_halves(
+            x.dims()[0],
+            |rows| self.run(x.clone().slice(rows)),
+            |first, second| Tensor::cat(vec![first, second], 0),
+        )
     }
 }
 

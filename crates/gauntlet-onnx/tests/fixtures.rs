@@ -219,3 +219,79 @@ fn fused_chains_change_no_fixture() {
         "only {fused_models} fixtures have fused chains"
     );
 }
+
+/// `loss_and_grad` runs a batch of 32 samples or more as two halves, side by side when it has
+/// two threads. For every fixture, each half's logits, per-sample losses and input gradients must
+/// be those of that half passed alone, bit for bit, on one thread or two: labels and targets
+/// differ from row to row, so a half given another half's labels, or halves joined in the wrong
+/// order, would show.
+#[test]
+fn a_batch_runs_as_two_halves_with_each_halfs_own_results() {
+    let device = compute_device();
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let two_threads = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for name in FIXTURES {
+        let (model, x, n) = load(name);
+        let f = model.features();
+        let copies = 41usize.div_ceil(n);
+        let total = n * copies;
+        let rows: Vec<f32> = (0..copies)
+            .flat_map(|c| x.iter().map(move |v| v * (1.0 - 0.01 * c as f32)))
+            .collect();
+        let classes = model.num_classes() as i64;
+        let labels: Vec<i64> = (0..total as i64).map(|i| (i * 7 + 3) % classes).collect();
+        let targets: Vec<i64> = labels.iter().map(|l| (l + 1 + l % 3) % classes).collect();
+        let run = |pool: &rayon::ThreadPool, from: usize, to: usize| {
+            let objectives = [
+                Objective::CrossEntropy(&labels[from..to]),
+                Objective::TargetedDlr {
+                    labels: &labels[from..to],
+                    targets: &targets[from..to],
+                },
+            ];
+            pool.install(|| {
+                objectives.map(|objective| {
+                    let batch = from_rows(rows[from * f..to * f].to_vec(), to - from, f, &device);
+                    let out = loss_and_grad(&model, &batch, &objective).unwrap();
+                    (out.logits, out.loss, to_vec(out.grad))
+                })
+            })
+        };
+        let half = total / 2;
+        let whole = run(&two_threads, 0, total);
+        assert_eq!(
+            whole,
+            run(&one_thread, 0, total),
+            "{name}: one thread or two"
+        );
+        let (first, second) = (run(&one_thread, 0, half), run(&one_thread, half, total));
+        for (objective, whole) in whole.iter().enumerate() {
+            let (a, b) = (&first[objective], &second[objective]);
+            assert!(
+                whole.2.iter().any(|&g| g != 0.0),
+                "{name}: gradient is zero"
+            );
+            assert_eq!(
+                whole.0,
+                [&a.0[..], &b.0[..]].concat(),
+                "{name} {objective}: logits"
+            );
+            assert_eq!(
+                whole.1,
+                [&a.1[..], &b.1[..]].concat(),
+                "{name} {objective}: loss"
+            );
+            assert_eq!(
+                whole.2,
+                [&a.2[..], &b.2[..]].concat(),
+                "{name} {objective}: gradient"
+            );
+        }
+    }
+}
