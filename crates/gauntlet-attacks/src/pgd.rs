@@ -5,7 +5,6 @@
 //! leaves the batch, so later iterations only pay for rows still standing; restarts rerun only
 //! those. A row that never breaks proposes its last iterate.
 
-use burn::tensor::Tensor;
 use rand::rngs::StdRng;
 use serde_json::json;
 
@@ -17,8 +16,8 @@ use gauntlet_core::{Error, Result};
 
 use crate::attack::described;
 use crate::outcome::BudgetCandidates;
-use crate::rows::{select_rows, Active, Rows};
-use crate::step::{ascent_direction, random_start};
+use crate::rows::{keep_host_rows, Active, Rows};
+use crate::step::{projected_ascent_step, random_start};
 use crate::{objective_for, Attack, AttackInput, FixedBudget, Kind};
 
 /// PGD with a constant step `rel_step · ε`, optional random start, and restarts; a
@@ -119,21 +118,21 @@ impl FixedBudget for Pgd {
             } else {
                 clean.clone()
             };
-            let mut x0 = from_rows(clean, active.len(), f, &device);
-            let mut xt = from_rows(start, active.len(), f, &device);
-            let mut eps_col = from_rows(radii, active.len(), 1, &device);
+            // The iterates live on the host; each step is one task per row.
+            let (mut x0, mut xt, mut radii) = (clean, start, radii);
 
             for step in 0..=self.steps {
                 let labels = rows.labels(active.rows());
                 let targets = rows.targets(active.rows());
                 let objective = objective_for(&labels, targets.as_deref());
+                let batch = from_rows(xt.clone(), active.len(), f, &device);
                 // The last pass only checks the final iterate.
                 let (logits, grad) = if step < self.steps {
-                    let lg = loss_and_grad(input.model(), &xt, &objective)?;
+                    let lg = loss_and_grad(input.model(), &batch, &objective)?;
                     gradient_evals += active.len() as u64;
-                    (lg.logits, Some(lg.grad))
+                    (lg.logits, Some(to_vec(lg.grad)))
                 } else {
-                    (to_vec(input.model().logits(xt.clone())?), None)
+                    (to_vec(input.model().logits(batch)?), None)
                 };
                 let preds = argmax_rows(&logits, classes);
                 let success: Vec<bool> = active
@@ -144,7 +143,7 @@ impl FixedBudget for Pgd {
                     .collect();
                 let any_success = success.contains(&true);
                 if any_success || grad.is_none() {
-                    rows.record(active.rows(), &to_vec(xt.clone()), &success, grad.is_none());
+                    rows.record(active.rows(), &xt, &success, grad.is_none());
                 }
                 let Some(mut grad) = grad else { break };
                 if any_success {
@@ -152,33 +151,23 @@ impl FixedBudget for Pgd {
                     if kept.is_empty() {
                         break;
                     }
-                    xt = select_rows(xt, &kept);
-                    x0 = select_rows(x0, &kept);
-                    eps_col = select_rows(eps_col, &kept);
-                    grad = select_rows(grad, &kept);
+                    xt = keep_host_rows(&xt, f, &kept);
+                    x0 = keep_host_rows(&x0, f, &kept);
+                    grad = keep_host_rows(&grad, f, &kept);
+                    radii = kept.iter().map(|&k| radii[k]).collect();
                 }
-                xt = self.step(norm, xt, &x0, grad, &eps_col, (bounds.min, bounds.max));
+                let bounds = (bounds.min, bounds.max);
+                projected_ascent_step(
+                    (norm, bounds),
+                    &mut xt,
+                    (&x0, &grad),
+                    &radii,
+                    self.rel_step,
+                    f,
+                );
             }
         }
         Ok(rows.into_candidates(gradient_evals, false))
-    }
-}
-
-impl Pgd {
-    /// One ascent step followed by projection onto the ε-ball and the box.
-    fn step(
-        &self,
-        norm: Norm,
-        xt: Tensor<2>,
-        x0: &Tensor<2>,
-        grad: Tensor<2>,
-        eps_col: &Tensor<2>,
-        bounds: (f32, f32),
-    ) -> Tensor<2> {
-        let direction = ascent_direction(norm, grad, &xt, bounds);
-        let moved = xt + direction * (eps_col.clone() * self.rel_step);
-        let delta = norm.project(moved - x0.clone(), eps_col);
-        (x0.clone() + delta).clamp(bounds.0, bounds.1)
     }
 }
 

@@ -2,8 +2,6 @@
 //! Square, SimBA): every (sample, ε) pair is one row `r = e·n + i`, rows leave the batch once
 //! adversarial, and each row's final point is its budget's candidate.
 
-use burn::tensor::{Int, Tensor, TensorData};
-
 use crate::outcome::BudgetCandidates;
 use crate::AttackInput;
 
@@ -223,16 +221,11 @@ impl<S> Active<S> {
     }
 }
 
-/// The rows of `t` at `rows`, in that order.
-pub(crate) fn select_rows(t: Tensor<2>, rows: &[usize]) -> Tensor<2> {
-    let idx: Tensor<1, Int> = Tensor::from_data(
-        TensorData::new(
-            rows.iter().map(|&r| r as i64).collect::<Vec<_>>(),
-            [rows.len()],
-        ),
-        &t.device(),
-    );
-    t.select(0, idx)
+/// The rows of `v` (of `f` values each) at `rows`, in that order: on the host.
+pub(crate) fn keep_host_rows(v: &[f32], f: usize, rows: &[usize]) -> Vec<f32> {
+    rows.iter()
+        .flat_map(|&r| v[r * f..(r + 1) * f].iter().copied())
+        .collect()
 }
 
 /// The classes other than `label`, highest logit first (one row of logits).

@@ -8,7 +8,8 @@ use rayon::prelude::*;
 
 use gauntlet_core::threat::Norm;
 
-use crate::step::sign;
+use crate::rows::keep_host_rows;
+use crate::step::{project_row, sign};
 
 /// `x₀`, the current and previous iterates, the best point and its gradient, and each row's
 /// radius; rows of `features` values.
@@ -22,13 +23,6 @@ pub(super) struct Iterates {
     eps: Vec<f32>,
 }
 
-/// The rows of `v` (of `f` values each) at `kept`, in that order.
-fn keep_rows(v: &[f32], f: usize, kept: &[usize]) -> Vec<f32> {
-    kept.iter()
-        .flat_map(|&r| v[r * f..(r + 1) * f].iter().copied())
-        .collect()
-}
-
 /// Copies the rows of `src` into `dst` where `mask` is set.
 fn copy_rows_where(mask: &[bool], src: &[f32], dst: &mut [f32], f: usize) {
     dst.par_chunks_mut(f)
@@ -39,23 +33,6 @@ fn copy_rows_where(mask: &[bool], src: &[f32], dst: &mut [f32], f: usize) {
                 d.copy_from_slice(s)
             }
         });
-}
-
-/// Projects `delta` onto the ball of radius `eps`, as [`Norm::project`] does for a row.
-fn project(norm: Norm, delta: &mut [f32], eps: f32) {
-    match norm {
-        Norm::Linf => delta.iter_mut().for_each(|d| *d = d.clamp(-eps, eps)),
-        Norm::L2 => {
-            let length = delta.iter().map(|d| d * d).sum::<f32>().sqrt();
-            let factor = (eps / (length + 1e-12)).min(1.0);
-            delta.iter_mut().for_each(|d| *d *= factor);
-        }
-        Norm::L1 => {
-            let projected =
-                gauntlet_core::threat::project_l1_rows(delta.to_vec(), delta.len(), &[eps]);
-            delta.copy_from_slice(&projected);
-        }
-    }
 }
 
 impl Iterates {
@@ -94,7 +71,7 @@ impl Iterates {
             &mut self.grad_best,
             grad,
         ] {
-            *v = keep_rows(v, f, kept);
+            *v = keep_host_rows(v, f, kept);
         }
         self.eps = kept.iter().map(|&r| self.eps[r]).collect();
     }
@@ -125,7 +102,7 @@ impl Iterates {
             .zip(self.eps.par_iter().zip(eta.par_iter()));
         rows.for_each(|(((xk, x_prev), (x0, g)), (&eps, &eta))| {
             let place = |delta: &mut [f32], out: &mut [f32]| {
-                project(norm, delta, eps);
+                project_row(norm, delta, eps);
                 for ((o, &d), &c) in out.iter_mut().zip(delta.iter()).zip(x0) {
                     *o = (c + d).clamp(bounds.0, bounds.1);
                 }
