@@ -34,8 +34,9 @@
 use std::collections::VecDeque;
 
 use rand::rngs::StdRng;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
+use rayon::prelude::*;
 use serde_json::json;
 
 use gauntlet_core::threat::Norm;
@@ -174,33 +175,44 @@ impl MinimumNorm for Boundary {
         }
 
         let mut step = 0usize;
-        let mut eta = vec![0f32; f];
         loop {
             step += 1;
             walks.retain(|w| !track.is_done(w.sample) && oracle.left(w.sample) > 0);
             if walks.is_empty() {
                 break;
             }
-            // Candidates for every walk first, then the orthogonal points being checked.
+            // Candidates for every walk first, then the orthogonal points being checked. Each
+            // walk draws its proposal in its own task, from a stream seeded by the attack's
+            // generator in walk order, so the run stays reproducible.
+            let seeds: Vec<u64> = walks.iter().map(|_| rng.gen()).collect();
+            let proposals: Vec<(Vec<f32>, Vec<f32>)> = walks
+                .par_iter()
+                .zip(&seeds)
+                .map(|(w, &seed)| {
+                    let i = w.sample;
+                    let current = track.best(i).expect("walks start adversarial");
+                    let mut eta = vec![0f32; f];
+                    let bounds = (lo, hi);
+                    let steps = (w.spherical, w.source);
+                    let mut walk_rng = StdRng::seed_from_u64(seed);
+                    proposal(
+                        input.row(i),
+                        current,
+                        steps,
+                        bounds,
+                        &mut eta,
+                        &mut walk_rng,
+                    )
+                })
+                .collect();
             let mut rows = Vec::with_capacity(walks.len() * f);
             let mut checks = Vec::new();
             let mut check_rows = Vec::new();
-            for (k, w) in walks.iter().enumerate() {
-                let i = w.sample;
-                let current = track.best(i).expect("walks start adversarial");
-                let (candidate, spherical) = proposal(
-                    input.row(i),
-                    current,
-                    w.spherical,
-                    w.source,
-                    (lo, hi),
-                    &mut eta,
-                    rng,
-                );
-                rows.extend_from_slice(&candidate);
-                if step.is_multiple_of(CHECK_EVERY) && oracle.left(i) >= 2 {
+            for (k, (w, (candidate, spherical))) in walks.iter().zip(&proposals).enumerate() {
+                rows.extend_from_slice(candidate);
+                if step.is_multiple_of(CHECK_EVERY) && oracle.left(w.sample) >= 2 {
                     checks.push(k);
-                    check_rows.extend_from_slice(&spherical);
+                    check_rows.extend_from_slice(spherical);
                 }
             }
             let mut owners: Vec<usize> = walks.iter().map(|w| w.sample).collect();
@@ -243,8 +255,7 @@ fn success_rate(window: &VecDeque<bool>) -> f32 {
 fn proposal(
     x: &[f32],
     current: &[f32],
-    spherical_step: f32,
-    source_step: f32,
+    (spherical_step, source_step): (f32, f32),
     (lo, hi): (f32, f32),
     eta: &mut [f32],
     rng: &mut StdRng,
@@ -339,7 +350,7 @@ mod tests {
         let d = Norm::L2.distance(&x, &current);
         let mut eta = vec![0f32; 64];
         let (candidate, spherical) =
-            proposal(&x, &current, 0.1, 0.05, (0.0, 1.0), &mut eta, &mut rng);
+            proposal(&x, &current, (0.1, 0.05), (0.0, 1.0), &mut eta, &mut rng);
         let ds = Norm::L2.distance(&x, &spherical);
         assert!((ds - d).abs() < 1e-4 * d.max(1.0), "{ds} vs {d}");
         let dc = Norm::L2.distance(&x, &candidate);
