@@ -4,8 +4,10 @@
 //! and the process's CPU time spent in each operator type (their ratio is how many cores
 //! were busy); `GAUNTLET_OPS_PROFILE=nodes` adds the slowest nodes with their output shapes. The
 //! CPU backend runs operations eagerly, so a node's time is its own. With
-//! `RAYON_NUM_THREADS=1` the CPU time hardly depends on what else the machine runs. Unset,
-//! the cost is one cached flag read per node.
+//! `RAYON_NUM_THREADS=1` the CPU time hardly depends on what else the machine runs, and a batch
+//! of 32 samples or more, which runs as two halves (`gauntlet_core::model::by_halves`), prints
+//! one profile per half, one after the other; with more threads the halves run at once and each
+//! half's CPU time includes the other's. Unset, the cost is one cached flag read per node.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
