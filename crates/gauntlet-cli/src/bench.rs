@@ -325,9 +325,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     println!(
         "gauntlet bench — {}, {} threads, {}",
         work.title,
-        std::thread::available_parallelism()
-            .map(|p| p.get())
-            .unwrap_or(1),
+        // The pool's threads (RAYON_NUM_THREADS), not the machine's cores.
+        rayon::current_num_threads(),
         build_profile()
     );
     println!("| measurement | samples/s | cores busy (CPU time / wall time) |");
