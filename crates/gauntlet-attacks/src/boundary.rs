@@ -189,20 +189,10 @@ impl MinimumNorm for Boundary {
                 .par_iter()
                 .zip(&seeds)
                 .map(|(w, &seed)| {
-                    let i = w.sample;
-                    let current = track.best(i).expect("walks start adversarial");
-                    let mut eta = vec![0f32; f];
-                    let bounds = (lo, hi);
-                    let steps = (w.spherical, w.source);
+                    let current = track.best(w.sample).expect("walks start adversarial");
                     let mut walk_rng = StdRng::seed_from_u64(seed);
-                    proposal(
-                        input.row(i),
-                        current,
-                        steps,
-                        bounds,
-                        &mut eta,
-                        &mut walk_rng,
-                    )
+                    let steps = (w.spherical, w.source);
+                    proposal(input.row(w.sample), current, steps, (lo, hi), &mut walk_rng)
                 })
                 .collect();
             let mut rows = Vec::with_capacity(walks.len() * f);
@@ -251,24 +241,23 @@ fn success_rate(window: &VecDeque<bool>) -> f32 {
 }
 
 /// One proposal: `(candidate, orthogonal point)`, both settled to what verification would
-/// reconstruct. `eta` is scratch space of one row.
+/// reconstruct.
 fn proposal(
     x: &[f32],
     current: &[f32],
     (spherical_step, source_step): (f32, f32),
     (lo, hi): (f32, f32),
-    eta: &mut [f32],
     rng: &mut StdRng,
 ) -> (Vec<f32>, Vec<f32>) {
     // source = x* − x̃, its length d and unit direction.
     let source: Vec<f32> = x.iter().zip(current).map(|(a, b)| a - b).collect();
     let d = Norm::L2.measure_row(&source).max(1e-12);
-    eta.iter_mut().for_each(|v| *v = rng.sample(StandardNormal));
+    let mut eta: Vec<f32> = (0..x.len()).map(|_| rng.sample(StandardNormal)).collect();
     let along: f32 = eta.iter().zip(&source).map(|(e, s)| e * s).sum::<f32>() / (d * d);
     eta.iter_mut()
         .zip(&source)
         .for_each(|(e, s)| *e -= along * s);
-    let scale = spherical_step * d / (Norm::L2.measure_row(eta) + 1e-12);
+    let scale = spherical_step * d / (Norm::L2.measure_row(&eta) + 1e-12);
     let radius = (spherical_step * spherical_step + 1.0).sqrt();
     // x* + (x̃ − x* + η)/√(1 + δ²): on the sphere of radius d around x*.
     let mut spherical: Vec<f32> = x
@@ -348,9 +337,7 @@ mod tests {
             .map(|v| v + 0.05 * rng.gen_range(-1.0f32..1.0))
             .collect();
         let d = Norm::L2.distance(&x, &current);
-        let mut eta = vec![0f32; 64];
-        let (candidate, spherical) =
-            proposal(&x, &current, (0.1, 0.05), (0.0, 1.0), &mut eta, &mut rng);
+        let (candidate, spherical) = proposal(&x, &current, (0.1, 0.05), (0.0, 1.0), &mut rng);
         let ds = Norm::L2.distance(&x, &spherical);
         assert!((ds - d).abs() < 1e-4 * d.max(1.0), "{ds} vs {d}");
         let dc = Norm::L2.distance(&x, &candidate);

@@ -156,9 +156,8 @@ impl FixedBudget for Pgd {
                     grad = keep_host_rows(&grad, f, &kept);
                     radii = kept.iter().map(|&k| radii[k]).collect();
                 }
-                let bounds = (bounds.min, bounds.max);
                 projected_ascent_step(
-                    (norm, bounds),
+                    (norm, (bounds.min, bounds.max)),
                     &mut xt,
                     (&x0, &grad),
                     &radii,

@@ -89,7 +89,7 @@ pub fn ascent_direction_row(norm: Norm, g: &[f32], x: &[f32], bounds: (f32, f32)
 }
 
 /// Projects one row's `delta` onto the ball of radius `eps`, as [`Norm::project`] does.
-pub(crate) fn project_row(norm: Norm, delta: &mut [f32], eps: f32) {
+fn project_row(norm: Norm, delta: &mut [f32], eps: f32) {
     match norm {
         Norm::Linf => delta.iter_mut().for_each(|d| *d = d.clamp(-eps, eps)),
         Norm::L2 => {
@@ -102,6 +102,21 @@ pub(crate) fn project_row(norm: Norm, delta: &mut [f32], eps: f32) {
                 gauntlet_core::threat::project_l1_rows(delta.to_vec(), delta.len(), &[eps]);
             delta.copy_from_slice(&projected);
         }
+    }
+}
+
+/// Places one row at `out = clamp(x₀ + P(delta))`: `delta` projected onto the ball of radius
+/// `eps` (in place), then around `x0` and into the box.
+pub(crate) fn place_row(
+    (norm, bounds): (Norm, (f32, f32)),
+    delta: &mut [f32],
+    x0: &[f32],
+    eps: f32,
+    out: &mut [f32],
+) {
+    project_row(norm, delta, eps);
+    for ((o, &d), &c) in out.iter_mut().zip(delta.iter()).zip(x0) {
+        *o = (c + d).clamp(bounds.0, bounds.1);
     }
 }
 
@@ -126,10 +141,7 @@ pub(crate) fn projected_ascent_step(
             for ((d, &xv), &c) in delta.iter_mut().zip(x.iter()).zip(x0) {
                 *d = xv + *d * eta - c;
             }
-            project_row(norm, &mut delta, eps);
-            for ((xv, &d), &c) in x.iter_mut().zip(&delta).zip(x0) {
-                *xv = (c + d).clamp(bounds.0, bounds.1);
-            }
+            place_row((norm, bounds), &mut delta, x0, eps, x);
         });
 }
 

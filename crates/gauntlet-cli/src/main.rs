@@ -89,15 +89,15 @@ fn main() -> ExitCode {
         eprintln!("warning: the thread pool keeps its defaults: {e}");
     }
     let cli = Cli::parse();
+    // A server waits on its socket most of the time: it stays on the main thread. Everything
+    // else runs on one of rayon's threads (`rayon::scope` moves it there), so the parallel
+    // kernels it calls many times a second start from inside the pool. Called from the main
+    // thread, each parallel call was queued into the pool and the main thread put to sleep and
+    // woken again: `bench`, alternated three times on the idle machine, 2026-12-08: SimBA
+    // 47.7-50.7 -> 54.2-54.5 samples/s, HopSkipJump 56.5-57.9 -> 60.6-61.9, the training step
+    // 10.0-12.0k -> 13.2-13.4k (README, Speed).
     let outcome = match cli.command {
-        // A server waits on its socket most of the time: it stays on the main thread.
-        Command::Serve(args) => serve::run(args),
-        // Everything else runs on one of rayon's threads (`rayon::scope` moves it there), so the
-        // parallel kernels it calls many times a second start from inside the pool. Called from
-        // the main thread, each parallel call was queued into the pool and the main thread put
-        // to sleep and woken again: `bench`, alternated three times on the idle machine,
-        // 2026-12-08: SimBA 47.7-50.7 -> 54.2-54.5 samples/s, HopSkipJump 56.5-57.9 ->
-        // 60.6-61.9, the training step 10.0-12.0k -> 13.2-13.4k (README, Speed).
+        command @ Command::Serve(_) => run(command),
         command => rayon::scope(|_| run(command)),
     };
     match outcome {

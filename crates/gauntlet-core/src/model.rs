@@ -171,12 +171,8 @@ pub fn loss_and_grad(
     x: &Tensor<2>,
     objective: &Objective,
 ) -> Result<LossAndGrad> {
-    let n = x.dims()[0];
-    if n < 2 * MIN_ROWS_PER_HALF {
-        return loss_and_grad_whole(model, x, objective);
-    }
     by_halves(
-        n,
+        x.dims()[0],
         |rows| {
             let part = x.clone().slice(rows.clone());
             loss_and_grad_whole(model, &part, &objective.rows(rows))

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use gauntlet_core::threat::Norm;
 
 use crate::rows::keep_host_rows;
-use crate::step::{project_row, sign};
+use crate::step::{place_row, sign};
 
 /// `x₀`, the current and previous iterates, the best point and its gradient, and each row's
 /// radius; rows of `features` values.
@@ -101,12 +101,8 @@ impl Iterates {
             .zip(self.x0.par_chunks(f).zip(grad.par_chunks(f)))
             .zip(self.eps.par_iter().zip(eta.par_iter()));
         rows.for_each(|(((xk, x_prev), (x0, g)), (&eps, &eta))| {
-            let place = |delta: &mut [f32], out: &mut [f32]| {
-                project_row(norm, delta, eps);
-                for ((o, &d), &c) in out.iter_mut().zip(delta.iter()).zip(x0) {
-                    *o = (c + d).clamp(bounds.0, bounds.1);
-                }
-            };
+            let place =
+                |delta: &mut [f32], out: &mut [f32]| place_row((norm, bounds), delta, x0, eps, out);
             // The direction of steepest ascent of the linear model, unit-norm per row.
             let scale = match norm {
                 Norm::L2 => 1.0 / (g.iter().map(|v| v * v).sum::<f32>().sqrt() + 1e-12),
